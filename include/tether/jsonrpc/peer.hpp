@@ -1,0 +1,131 @@
+// tether::jsonrpc Peer — one JSON-RPC connection, either side.
+//
+// Owns: the read loop (parse, answer invalid input, dispatch), correlation of our calls with
+// their responses (any order) and their timeouts, the single writer that sequences messages,
+// pings and the close frame, a byte-bounded send queue with a writable signal for flow control,
+// and failing every pending call once the connection ends.
+// Does not own: method semantics (handlers), reconnecting, or anything about processes.
+// Threading: a Peer lives on one executor and is used from that executor only.
+// Data flows: Transport::read -> parse -> {request handler -> respond, notification handler,
+// pending call} ; call/notify/respond/send -> queue -> writer -> Transport::write.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <tether/jsonrpc/async_signal.hpp>
+#include <tether/jsonrpc/message.hpp>
+#include <tether/jsonrpc/transport.hpp>
+
+namespace tether::jsonrpc {
+
+// Local outcomes of a call that never travel on the wire.
+namespace code {
+inline constexpr int kRequestTimedOut = -32090;
+inline constexpr int kConnectionClosed = -32091;
+}  // namespace code
+
+struct PeerOptions {
+  // wait_writable() suspends while more than this many bytes are queued for sending.
+  std::size_t send_high_water = 4 * 1024 * 1024;
+  // Keepalive pings on transports that have them.
+  std::chrono::milliseconds ping_interval{10'000};
+};
+
+class Peer : public std::enable_shared_from_this<Peer> {
+ public:
+  using RequestHandler = std::function<boost::asio::awaitable<Reply>(Request)>;
+  using NotificationHandler = std::function<void(Notification)>;
+  using ResponseHandler = std::function<void(Response)>;
+
+  static std::shared_ptr<Peer> create(boost::asio::any_io_executor executor,
+                                      std::unique_ptr<Transport> transport, PeerOptions options);
+
+  // Each request runs in its own coroutine; handlers start in arrival order (notifications too),
+  // so a handler that acts before its first suspension observes messages in order.
+  // Without a request handler, requests are answered -32601.
+  void on_request(RequestHandler handler) { on_request_ = std::move(handler); }
+  void on_notification(NotificationHandler handler) { on_notification_ = std::move(handler); }
+  // Responses that match no pending call.
+  void on_unmatched_response(ResponseHandler handler) { on_unmatched_ = std::move(handler); }
+
+  // Reads and dispatches until the connection ends; then every pending call fails with
+  // kConnectionClosed. Call once.
+  boost::asio::awaitable<void> run();
+
+  // Sends a request (ids count from 1) and waits for its response, the timeout
+  // (kRequestTimedOut) or the end of the connection (kConnectionClosed).
+  boost::asio::awaitable<Reply> call(std::string method, json::value params,
+                                     std::optional<std::chrono::milliseconds> timeout = {});
+  void notify(std::string method, json::value params);
+  void respond(const Response& response);
+  // Queues an already serialized message.
+  void send(std::string text);
+
+  std::size_t queued_bytes() const { return queued_bytes_; }
+  // Returns once the send queue is at or under the high-water mark, or the connection ended.
+  boost::asio::awaitable<void> wait_writable();
+
+  // Sends what is queued, then a close with `code`; the connection then ends.
+  void close(std::uint16_t code = close_code::kNormal);
+  // Ends the connection now, dropping what is queued.
+  void abort(std::string reason);
+
+  bool is_closed() const { return closed_; }
+  // Why the connection ended (empty while open).
+  const std::string& end_reason() const { return end_reason_; }
+  // The remote's close code when it closed on purpose (see Transport::remote_close_code).
+  std::optional<std::uint16_t> remote_close_code() const { return transport_->remote_close_code(); }
+
+  const boost::asio::any_io_executor& get_executor() const { return executor_; }
+
+ private:
+  Peer(boost::asio::any_io_executor executor, std::unique_ptr<Transport> transport,
+       PeerOptions options);
+
+  struct Pending {
+    explicit Pending(const boost::asio::any_io_executor& ex) : done(ex) {}
+    std::optional<Reply> reply;
+    AsyncSignal done;
+  };
+  struct Outgoing {
+    std::string text;
+    bool is_ping = false;
+  };
+
+  void dispatch(std::string text);
+  void finish(std::string reason);
+  boost::asio::awaitable<void> write_loop();
+  boost::asio::awaitable<void> keepalive_loop();
+
+  boost::asio::any_io_executor executor_;
+  std::unique_ptr<Transport> transport_;
+  PeerOptions options_;
+  RequestHandler on_request_;
+  NotificationHandler on_notification_;
+  ResponseHandler on_unmatched_;
+
+  std::int64_t next_id_ = 1;
+  std::unordered_map<std::int64_t, std::shared_ptr<Pending>> pending_;
+
+  std::deque<Outgoing> queue_;
+  std::size_t queued_bytes_ = 0;
+  AsyncSignal queue_changed_;  // wakes the writer
+  AsyncSignal writable_;       // wakes wait_writable()
+  boost::asio::steady_timer keepalive_timer_;
+  std::optional<std::uint16_t> close_requested_;
+  bool closed_ = false;
+  std::string end_reason_;
+};
+
+}  // namespace tether::jsonrpc

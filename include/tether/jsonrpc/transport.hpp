@@ -1,0 +1,71 @@
+// tether::jsonrpc transports — "one JSON-RPC message at a time" over a byte connection.
+//
+// Owns: message framing for WebSocket text frames (binary frame = close 1003, oversized = 1009,
+// pings, idle timeout) and for newline-delimited JSON over a pair of stream descriptors
+// (`--listen stdio`, command executors, MCP stdio). Does not own: JSON parsing, request
+// correlation or write ordering: a Transport allows one read and one write/ping/close at a time,
+// and Peer is the one caller that sequences them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <boost/system/result.hpp>
+
+namespace tether::jsonrpc {
+
+// WebSocket close codes used by tether (RFC 6455).
+namespace close_code {
+inline constexpr std::uint16_t kNormal = 1000;
+inline constexpr std::uint16_t kGoingAway = 1001;
+inline constexpr std::uint16_t kUnsupportedData = 1003;
+inline constexpr std::uint16_t kTooBig = 1009;
+}  // namespace close_code
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  // The next message. Fails when the connection ends (see remote_close_code()), on a protocol
+  // violation (binary frame, message over the limit) or on an idle timeout.
+  virtual boost::asio::awaitable<boost::system::result<std::string>> read() = 0;
+  virtual boost::asio::awaitable<boost::system::error_code> write(const std::string& message) = 0;
+  // A keepalive ping where the transport has them; a no-op otherwise.
+  virtual boost::asio::awaitable<boost::system::error_code> ping() = 0;
+  // Ends the connection cleanly (a close frame with `code`, or closing the output side).
+  virtual boost::asio::awaitable<void> close(std::uint16_t code) = 0;
+  // Ends the connection now; pending operations complete with errors.
+  virtual void abort() = 0;
+  // Set once the remote ended the connection on purpose: its WebSocket close code, or
+  // close_code::kNormal for EOF on a line transport (a pipe has no other way to say goodbye).
+  virtual std::optional<std::uint16_t> remote_close_code() const = 0;
+  virtual bool has_keepalive() const = 0;
+};
+
+struct WebSocketLimits {
+  std::size_t max_message_bytes = 64 * 1024 * 1024;
+  // Outgoing messages are sent as frames of at most this size (codex's client limit is 16 MiB).
+  std::size_t max_frame_bytes = 16 * 1024 * 1024;
+  // Nothing received for this long (pongs count) ends the connection.
+  std::chrono::milliseconds idle_timeout{30'000};
+};
+
+using WebSocket = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+
+// Wraps a WebSocket whose handshake is complete.
+std::unique_ptr<Transport> make_websocket_transport(WebSocket ws, const WebSocketLimits& limits);
+
+// Newline-delimited JSON over two descriptors (they may be the same kind of pipe, a socket, or
+// stdin/stdout). Empty lines are skipped.
+std::unique_ptr<Transport> make_line_transport(boost::asio::posix::stream_descriptor input,
+                                               boost::asio::posix::stream_descriptor output,
+                                               std::size_t max_message_bytes);
+
+}  // namespace tether::jsonrpc

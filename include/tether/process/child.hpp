@@ -1,0 +1,118 @@
+// tether::process — spawning one child process and owning its OS resources.
+//
+// Owns: fork/exec with an exact environment, cwd, arg0, its own process group, optional
+// pseudo-terminal, parent-death signal; the child's stdio descriptors as Asio streams; reaping
+// through a pidfd (no thread per child, no SIGCHLD handler, no polling); signalling the whole
+// group, including the SIGTERM -> grace -> SIGKILL sequence.
+// Does not own: what is read from or written to the streams (callers drive the I/O), sequence
+// numbers, retention, or any protocol. Data flows: caller -> stdin stream -> child -> stdout /
+// stderr (or the pty) streams -> caller; the exit status arrives once through wait().
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/system/result.hpp>
+
+namespace tether::process {
+
+enum class StdinMode {
+  pipe,    // a pipe the caller writes to
+  closed,  // /dev/null: the child's reads see EOF at once
+};
+
+struct SpawnOptions {
+  // argv[0] without a '/' is resolved against the PATH found in `env`, else against this
+  // process's own PATH. Must not be empty.
+  std::vector<std::string> argv;
+  // When set, replaces argv[0] as the child sees it (the resolved program still runs).
+  std::optional<std::string> arg0;
+  // "NAME=value" entries: the child's entire environment; nothing is inherited.
+  std::vector<std::string> env;
+  // Absolute working directory; empty keeps this process's cwd.
+  std::string cwd;
+  StdinMode stdin_mode = StdinMode::pipe;
+  // Run under a new pseudo-terminal: stdin, stdout and stderr are all the pty (the child is a
+  // session leader with the pty as its controlling terminal). stdin_mode is ignored.
+  bool tty = false;
+  unsigned short tty_rows = 24;
+  unsigned short tty_cols = 80;
+  // Linux PR_SET_PDEATHSIG(SIGKILL): the child dies when the thread that spawned it dies.
+  bool die_with_parent = true;
+  // When non-zero, F_SETPIPE_SZ on the stdout/stderr pipes (fewer wakeups for bulk output).
+  int pipe_buffer_bytes = 0;
+};
+
+// Why a spawn failed; `message` is complete and user-facing, e.g.
+// "failed to start 'nope': No such file or directory (os error 2)" or
+// "failed to start 'ls': cannot change directory to '/missing': No such file or directory (os error 2)".
+struct SpawnError {
+  std::error_code code;
+  std::string message;
+};
+
+struct ExitStatus {
+  // The exit code, or 128 + N when killed by signal N (the shell's convention).
+  int code = 0;
+  // The signal number when killed by a signal.
+  std::optional<int> signal;
+};
+
+class Child {
+ public:
+  static boost::system::result<std::shared_ptr<Child>, SpawnError> spawn(
+      const boost::asio::any_io_executor& executor, const SpawnOptions& options);
+
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  // A child still running (not yet reaped) when its Child is destroyed gets SIGKILL sent to its
+  // whole group and is reaped, so neither orphans nor zombies are left behind.
+  ~Child();
+
+  pid_t pid() const { return pid_; }
+  // Equal to pid(): the child leads its own process group (and session, with a pty).
+  pid_t pgid() const { return pid_; }
+  bool is_tty() const { return tty_; }
+
+  // Streams; null when absent. With a pty, stdin and stdout are two descriptors of the one
+  // master side and stderr is null. Closing stdin_stream() delivers EOF to a piped child.
+  boost::asio::posix::stream_descriptor* stdin_stream();
+  boost::asio::posix::stream_descriptor* stdout_stream();
+  boost::asio::posix::stream_descriptor* stderr_stream();
+  void close_stdin();
+
+  // Completes once, when the child has exited and been reaped (pidfd readiness + waitid).
+  // Later calls return the same status at once. Cancellable through the usual Asio cancellation.
+  boost::asio::awaitable<ExitStatus> wait();
+  std::optional<ExitStatus> exit_status() const { return exit_status_; }
+
+  // kill(-pgid, sig); errors (the group is gone) are ignored.
+  void signal_group(int sig) const;
+  // SIGTERM to the group now, SIGKILL to the group after `grace` unless the group is gone by
+  // then. The SIGKILL timer keeps running when the Child is destroyed first. Idempotent: a second
+  // call does nothing.
+  void terminate(std::chrono::milliseconds grace);
+
+ private:
+  Child() = default;
+  struct State;
+  std::shared_ptr<State> state_;
+  pid_t pid_ = -1;
+  bool tty_ = false;
+  std::optional<ExitStatus> exit_status_;
+};
+
+// True for the errors that mean "this output stream has ended": EOF, and EIO from a pty master
+// once the child side is closed.
+bool is_end_of_stream(const boost::system::error_code& ec);
+
+}  // namespace tether::process

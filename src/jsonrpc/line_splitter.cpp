@@ -1,0 +1,44 @@
+// Line splitting with amortized O(n) scanning: the unscanned tail is remembered, and consumed
+// bytes are dropped in bulk rather than per line.
+#include <tether/jsonrpc/line_splitter.hpp>
+
+#include <boost/system/errc.hpp>
+
+namespace tether::jsonrpc {
+
+boost::system::result<std::optional<std::string>> LineSplitter::next_line() {
+  const std::size_t from = std::max(scanned_, consumed_);
+  const std::size_t nl = buffer_.find('\n', from);
+  if (nl == std::string::npos) {
+    scanned_ = buffer_.size();
+    if (buffer_.size() - consumed_ > max_line_)
+      return boost::system::errc::make_error_code(boost::system::errc::message_size);
+    if (consumed_ > 0 && consumed_ == buffer_.size()) {
+      buffer_.clear();
+      consumed_ = scanned_ = 0;
+    }
+    return std::optional<std::string>{};
+  }
+  std::size_t end = nl;
+  if (end > consumed_ && buffer_[end - 1] == '\r') --end;
+  if (end - consumed_ > max_line_)
+    return boost::system::errc::make_error_code(boost::system::errc::message_size);
+  std::string line = buffer_.substr(consumed_, end - consumed_);
+  consumed_ = nl + 1;
+  scanned_ = consumed_;
+  if (consumed_ >= buffer_.size() / 2) {
+    buffer_.erase(0, consumed_);
+    scanned_ -= consumed_;
+    consumed_ = 0;
+  }
+  return std::optional<std::string>{std::move(line)};
+}
+
+std::string LineSplitter::take_rest() {
+  std::string rest = buffer_.substr(consumed_);
+  buffer_.clear();
+  consumed_ = scanned_ = 0;
+  return rest;
+}
+
+}  // namespace tether::jsonrpc

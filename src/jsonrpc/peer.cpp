@@ -1,0 +1,210 @@
+// Peer: read loop, writer and keepalive as three coroutines on one executor. Every state change
+// (closed_, pending_, queue_) happens synchronously between suspensions, so "check, register,
+// send" in call() cannot race with finish(): a call either registers before the drain and is
+// failed by it, or sees closed_ and fails at once.
+#include <tether/jsonrpc/peer.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+namespace tether::jsonrpc {
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+
+Peer::Peer(asio::any_io_executor executor, std::unique_ptr<Transport> transport,
+           PeerOptions options)
+    : executor_(std::move(executor)),
+      transport_(std::move(transport)),
+      options_(options),
+      queue_changed_(executor_),
+      writable_(executor_),
+      keepalive_timer_(executor_) {}
+
+std::shared_ptr<Peer> Peer::create(asio::any_io_executor executor,
+                                   std::unique_ptr<Transport> transport, PeerOptions options) {
+  return std::shared_ptr<Peer>(new Peer(std::move(executor), std::move(transport), options));
+}
+
+asio::awaitable<void> Peer::run() {
+  auto self = shared_from_this();
+  asio::co_spawn(executor_, write_loop(), asio::detached);
+  if (transport_->has_keepalive() && options_.ping_interval.count() > 0)
+    asio::co_spawn(executor_, keepalive_loop(), asio::detached);
+
+  while (!closed_) {
+    auto text = co_await transport_->read();
+    if (!text) {
+      const auto remote = transport_->remote_close_code();
+      finish(remote ? "connection closed by peer (code " + std::to_string(*remote) + ")"
+                    : text.error().message());
+      break;
+    }
+    dispatch(std::move(*text));
+  }
+}
+
+void Peer::dispatch(std::string text) {
+  auto parsed = parse(text);
+  if (!parsed) {
+    respond(Response{parsed.error().id, Reply{boost::system::in_place_error, parsed.error().error}});
+    return;
+  }
+  auto self = shared_from_this();
+  if (auto* request = std::get_if<Request>(&*parsed)) {
+    asio::co_spawn(
+        executor_,
+        [self, request = std::move(*request)]() mutable -> asio::awaitable<void> {
+          Id id = request.id;
+          Reply reply = self->on_request_
+                            ? co_await self->on_request_(std::move(request))
+                            : Reply{boost::system::in_place_error,
+                                    make_error(code::kMethodNotFound, "method not found")};
+          self->respond(Response{std::move(id), std::move(reply)});
+        },
+        asio::detached);
+  } else if (auto* notification = std::get_if<Notification>(&*parsed)) {
+    asio::post(executor_, [self, n = std::move(*notification)]() mutable {
+      if (self->on_notification_) self->on_notification_(std::move(n));
+    });
+  } else {
+    auto& response = std::get<Response>(*parsed);
+    const auto* int_id = response.id ? std::get_if<std::int64_t>(&*response.id) : nullptr;
+    auto it = int_id ? pending_.find(*int_id) : pending_.end();
+    if (it == pending_.end()) {
+      if (on_unmatched_) on_unmatched_(std::move(response));
+      return;
+    }
+    it->second->reply = std::move(response.reply);
+    it->second->done.notify_all();
+    pending_.erase(it);
+  }
+}
+
+asio::awaitable<Reply> Peer::call(std::string method, json::value params,
+                                  std::optional<std::chrono::milliseconds> timeout) {
+  if (closed_) co_return Reply{boost::system::in_place_error,
+                               make_error(code::kConnectionClosed, end_reason_)};
+  const std::int64_t id = next_id_++;
+  auto pending = std::make_shared<Pending>(executor_);
+  pending_.emplace(id, pending);
+  // Leaving early (timeout, cancellation) must not leave the entry behind.
+  struct Unregister {
+    Peer* peer;
+    std::int64_t id;
+    ~Unregister() { peer->pending_.erase(id); }
+  } unregister{this, id};
+  send(serialize(Request{id, std::move(method), std::move(params)}));
+
+  std::optional<asio::steady_timer> timer;
+  if (timeout) {
+    timer.emplace(executor_);
+    timer->expires_after(*timeout);
+  }
+  while (!pending->reply) {
+    if (!timer) {
+      co_await pending->done.wait();
+      continue;
+    }
+    boost::system::error_code ec;
+    auto which = co_await (pending->done.wait() ||
+                           timer->async_wait(asio::redirect_error(asio::use_awaitable, ec)));
+    if (which.index() == 1 && !pending->reply) {
+      co_return Reply{boost::system::in_place_error,
+                      make_error(code::kRequestTimedOut, "request timed out")};
+    }
+  }
+  co_return std::move(*pending->reply);
+}
+
+void Peer::notify(std::string method, json::value params) {
+  send(serialize(Notification{std::move(method), std::move(params)}));
+}
+
+void Peer::respond(const Response& response) { send(serialize(response)); }
+
+void Peer::send(std::string text) {
+  if (closed_ || close_requested_) return;
+  queued_bytes_ += text.size();
+  queue_.push_back(Outgoing{std::move(text)});
+  queue_changed_.notify_all();
+}
+
+asio::awaitable<void> Peer::wait_writable() {
+  while (!closed_ && queued_bytes_ > options_.send_high_water) co_await writable_.wait();
+}
+
+void Peer::close(std::uint16_t code) {
+  if (closed_ || close_requested_) return;
+  close_requested_ = code;
+  queue_changed_.notify_all();
+}
+
+void Peer::abort(std::string reason) {
+  if (closed_) return;
+  transport_->abort();
+  finish(std::move(reason));
+}
+
+void Peer::finish(std::string reason) {
+  if (closed_) return;
+  closed_ = true;
+  end_reason_ = std::move(reason);
+  queue_.clear();
+  queued_bytes_ = 0;
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& [id, p] : pending) {
+    p->reply = Reply{boost::system::in_place_error,
+                     make_error(code::kConnectionClosed, end_reason_)};
+    p->done.notify_all();
+  }
+  queue_changed_.notify_all();
+  writable_.notify_all();
+  keepalive_timer_.cancel();
+}
+
+asio::awaitable<void> Peer::write_loop() {
+  auto self = shared_from_this();
+  while (!closed_) {
+    if (queue_.empty()) {
+      if (close_requested_) {
+        co_await transport_->close(*close_requested_);
+        transport_->abort();
+        finish("connection closed");
+        co_return;
+      }
+      co_await queue_changed_.wait();
+      continue;
+    }
+    Outgoing next = std::move(queue_.front());
+    queue_.pop_front();
+    const auto ec = next.is_ping ? co_await transport_->ping() : co_await transport_->write(next.text);
+    if (closed_) co_return;
+    queued_bytes_ -= next.text.size();
+    if (queued_bytes_ <= options_.send_high_water) writable_.notify_all();
+    if (ec) {
+      spdlog::debug("jsonrpc: write failed: {}", ec.message());
+      abort(ec.message());
+    }
+  }
+}
+
+asio::awaitable<void> Peer::keepalive_loop() {
+  auto self = shared_from_this();
+  while (!closed_) {
+    keepalive_timer_.expires_after(options_.ping_interval);
+    boost::system::error_code ec;
+    co_await keepalive_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (closed_ || close_requested_) co_return;
+    queue_.push_back(Outgoing{{}, true});
+    queue_changed_.notify_all();
+  }
+}
+
+}  // namespace tether::jsonrpc
