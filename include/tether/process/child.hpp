@@ -9,12 +9,11 @@
 // stderr (or the pty) streams -> caller; the exit status arrives once through wait().
 #pragma once
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <sys/types.h>
 #include <system_error>
 #include <vector>
 
@@ -54,7 +53,7 @@ struct SpawnOptions {
 
 // Why a spawn failed; `message` is complete and user-facing, e.g.
 // "failed to start 'nope': No such file or directory (os error 2)" or
-// "failed to start 'ls': cannot change directory to '/missing': No such file or directory (os error 2)".
+// "failed to start 'ls': cannot change directory to '/x': No such file or directory (os error 2)".
 struct SpawnError {
   std::error_code code;
   std::string message;
@@ -84,16 +83,19 @@ class Child {
   bool is_tty() const { return tty_; }
 
   // Streams; null when absent. With a pty, stdin and stdout are two descriptors of the one
-  // master side and stderr is null. Closing stdin_stream() delivers EOF to a piped child.
+  // master side and stderr is null. Closing stdin_stream() delivers EOF to a piped child; after
+  // close_stdin() stdin_stream() is null (a pointer obtained earlier stays valid, closed).
   boost::asio::posix::stream_descriptor* stdin_stream();
   boost::asio::posix::stream_descriptor* stdout_stream();
   boost::asio::posix::stream_descriptor* stderr_stream();
   void close_stdin();
 
   // Completes once, when the child has exited and been reaped (pidfd readiness + waitid).
-  // Later calls return the same status at once. Cancellable through the usual Asio cancellation.
+  // Later calls return the same status at once. Cancellable through the usual Asio cancellation
+  // (throws operation_aborted; a later call waits again). If something else reaped the child
+  // (SIGCHLD set to SIG_IGN in this process), the status is {code = -1, no signal}.
   boost::asio::awaitable<ExitStatus> wait();
-  std::optional<ExitStatus> exit_status() const { return exit_status_; }
+  std::optional<ExitStatus> exit_status() const;
 
   // kill(-pgid, sig); errors (the group is gone) are ignored.
   void signal_group(int sig) const;
@@ -105,10 +107,10 @@ class Child {
  private:
   Child() = default;
   struct State;
+  static boost::asio::awaitable<ExitStatus> wait_for_exit(std::shared_ptr<State> state);
   std::shared_ptr<State> state_;
   pid_t pid_ = -1;
   bool tty_ = false;
-  std::optional<ExitStatus> exit_status_;
 };
 
 // True for the errors that mean "this output stream has ended": EOF, and EIO from a pty master
