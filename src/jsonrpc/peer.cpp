@@ -61,10 +61,10 @@ void Peer::dispatch(std::string text) {
         executor_,
         [self, request = std::move(*request)]() mutable -> asio::awaitable<void> {
           Id id = request.id;
-          Reply reply = self->on_request_
-                            ? co_await self->on_request_(std::move(request))
-                            : Reply{boost::system::in_place_error,
-                                    make_error(code::kMethodNotFound, "method not found")};
+          // Not a conditional expression: GCC 12 miscompiles co_await inside `?:`.
+          Reply reply{boost::system::in_place_error,
+                      make_error(code::kMethodNotFound, "method not found")};
+          if (self->on_request_) reply = co_await self->on_request_(std::move(request));
           self->respond(Response{std::move(id), std::move(reply)});
         },
         asio::detached);
@@ -184,7 +184,12 @@ asio::awaitable<void> Peer::write_loop() {
     }
     Outgoing next = std::move(queue_.front());
     queue_.pop_front();
-    const auto ec = next.is_ping ? co_await transport_->ping() : co_await transport_->write(next.text);
+    boost::system::error_code ec;
+    if (next.is_ping) {
+      ec = co_await transport_->ping();
+    } else {
+      ec = co_await transport_->write(next.text);
+    }
     if (closed_) co_return;
     queued_bytes_ -= next.text.size();
     if (queued_bytes_ <= options_.send_high_water) writable_.notify_all();

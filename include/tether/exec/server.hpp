@@ -1,0 +1,47 @@
+// tether::exec server — `tether exec-server`, the executor.
+//
+// Owns: listening (ws://, wss://, stdio), the HTTP gate in front of the WebSocket upgrade
+// (Origin, Host, bearer token, /readyz, connection limit), one JSON-RPC connection per client,
+// sessions that survive lost connections for a TTL, and shutting everything down on
+// SIGTERM/SIGINT with every process group terminated.
+// Does not own: the CLI (cli/), the client side (client.hpp, next issue).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tether::exec {
+
+struct ServerOptions {
+  std::string listen = "ws://127.0.0.1:0";
+
+  // Auth. The token comes from token_file, else token_sha256_hex, else the environment variable
+  // TETHER_EXEC_SERVER_TOKEN, else it is generated and written to a 0600 file.
+  std::optional<std::string> token_file;
+  std::optional<std::string> token_sha256_hex;
+  bool insecure_no_auth = false;  // loopback only
+  bool allow_non_loopback = false;
+  std::vector<std::string> allowed_hosts;  // Host header names besides IP literals and localhost
+
+  std::optional<std::string> tls_cert;
+  std::optional<std::string> tls_key;
+
+  std::chrono::milliseconds session_ttl{60'000};
+  std::chrono::milliseconds kill_grace{2'000};
+  std::chrono::milliseconds closed_process_retention{30'000};
+  std::chrono::milliseconds ping_interval{10'000};
+  std::chrono::milliseconds idle_timeout{30'000};
+  std::size_t max_connections = 128;
+  std::size_t max_processes_per_session = 1024;
+  std::size_t max_message_bytes = 64 * 1024 * 1024;
+};
+
+// Validates the options, binds, prints the bound URL as the first stdout line (nothing for
+// stdio), serves until SIGTERM/SIGINT (or stdin EOF with stdio). Returns the exit code; a bad
+// option is reported on stderr with exit code 2.
+int run_server(const ServerOptions& options);
+
+}  // namespace tether::exec

@@ -1,0 +1,50 @@
+// `tether exec-server` options, including codex's flag names so tether is a drop-in for
+// `codex exec-server` (--listen, --ws-auth capability-token, --ws-token-file, --ws-token-sha256).
+#include <tether/exec/server.hpp>
+
+#include "commands.hpp"
+
+namespace tether::cli {
+
+Run add_exec_server_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("exec-server", "Run processes for a remote client (the executor)");
+  auto options = std::make_shared<exec::ServerOptions>();
+  auto ws_auth = std::make_shared<std::string>();
+  auto ttl_seconds = std::make_shared<double>(60);
+  auto grace_ms = std::make_shared<long>(2000);
+
+  cmd->add_option("--listen", options->listen,
+                  "ws://IP:PORT (default ws://127.0.0.1:0), wss://IP:PORT or stdio");
+  auto* token_file = cmd->add_option("--token-file", options->token_file,
+                                     "file holding the bearer token clients must send");
+  cmd->add_option("--ws-token-file", options->token_file, "codex's name for --token-file")
+      ->excludes(token_file);
+  cmd->add_option("--ws-token-sha256", options->token_sha256_hex,
+                  "accept the token whose SHA-256 is this hex digest");
+  cmd->add_option("--ws-auth", *ws_auth, "codex compatibility: capability-token")
+      ->check(CLI::IsMember({"capability-token"}));
+  cmd->add_flag("--insecure-no-auth", options->insecure_no_auth,
+                "accept clients without a token (loopback addresses only)");
+  cmd->add_flag("--allow-non-loopback", options->allow_non_loopback,
+                "allow a non-loopback listen address (auth stays on)");
+  cmd->add_option("--allow-host", options->allowed_hosts,
+                  "a Host header name to accept besides IP literals and localhost");
+  cmd->add_option("--tls-cert", options->tls_cert, "certificate chain (PEM) for wss://");
+  cmd->add_option("--tls-key", options->tls_key, "private key (PEM) for wss://");
+  cmd->add_option("--session-ttl", *ttl_seconds,
+                  "seconds a lost connection's processes are kept for resume (default 60)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--kill-grace-ms", *grace_ms, "SIGTERM to SIGKILL delay (default 2000)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-connections", options->max_connections, "concurrent connections");
+  cmd->add_option("--max-processes", options->max_processes_per_session,
+                  "running processes per session");
+
+  return [options, ttl_seconds, grace_ms] {
+    options->session_ttl = std::chrono::milliseconds(static_cast<long>(*ttl_seconds * 1000));
+    options->kill_grace = std::chrono::milliseconds(*grace_ms);
+    return exec::run_server(*options);
+  };
+}
+
+}  // namespace tether::cli

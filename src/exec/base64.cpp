@@ -1,0 +1,59 @@
+// base64 over OpenSSL's EVP block codec. EVP_DecodeBlock tolerates surrounding whitespace and
+// counts padding as output bytes, so the input is validated first and the padding subtracted.
+#include <tether/exec/base64.hpp>
+
+#include <openssl/evp.h>
+
+#include <array>
+
+namespace tether::exec {
+namespace {
+
+constexpr std::array<bool, 256> make_alphabet() {
+  std::array<bool, 256> table{};
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  table['+'] = table['/'] = true;
+  return table;
+}
+constexpr auto kAlphabet = make_alphabet();
+
+}  // namespace
+
+void base64_encode_append(std::string& out, std::string_view bytes) {
+  const std::size_t start = out.size();
+  const std::size_t encoded = 4 * ((bytes.size() + 2) / 3);
+  out.resize(start + encoded + 1);  // EVP_EncodeBlock writes a trailing NUL
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + start),
+                                reinterpret_cast<const unsigned char*>(bytes.data()),
+                                static_cast<int>(bytes.size()));
+  out.resize(start + static_cast<std::size_t>(n));
+}
+
+std::string base64_encode(std::string_view bytes) {
+  std::string out;
+  base64_encode_append(out, bytes);
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::size_t padding = 0;
+  if (!text.empty() && text.back() == '=') ++padding;
+  if (text.size() >= 2 && text[text.size() - 2] == '=') ++padding;
+  const std::size_t body = text.size() - padding;
+  for (std::size_t i = 0; i < body; ++i) {
+    if (!kAlphabet[static_cast<unsigned char>(text[i])]) return std::nullopt;
+  }
+  std::string out(text.size() / 4 * 3, '\0');
+  if (text.empty()) return out;
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()),
+                                static_cast<int>(text.size()));
+  if (n < 0) return std::nullopt;
+  out.resize(static_cast<std::size_t>(n) - padding);
+  return out;
+}
+
+}  // namespace tether::exec

@@ -1,0 +1,352 @@
+// Method handlers. Handlers that must observe request order (start, write) do their work before
+// their first suspension; Peer starts handlers in arrival order, so that is enough.
+#include "connection.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <tether/exec/base64.hpp>
+
+#include "env_policy.hpp"
+#include "fs_methods.hpp"
+
+extern char** environ;
+
+namespace tether::exec {
+namespace asio = boost::asio;
+using jsonrpc::Reply;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr std::string_view kProcessMethods[] = {"process/start", "process/read", "process/write",
+                                                "process/terminate", "process/signal"};
+// Fields codex can send that would need a sandbox or a managed network: refused, never half-done.
+constexpr std::string_view kRefusedFields[] = {"sandbox", "managedNetwork", "networkProxy",
+                                               "shellSnapshot"};
+constexpr auto kMaxWait = std::chrono::minutes(10);
+
+Reply error(jsonrpc::Error e) { return Reply{boost::system::in_place_error, std::move(e)}; }
+
+std::string home_dir() {
+  if (const char* home = std::getenv("HOME"); home && *home == '/') return home;
+  if (const passwd* pw = getpwuid(getuid()); pw && pw->pw_dir) return pw->pw_dir;
+  return "/";
+}
+
+boost::json::object make_environment_info() {
+  std::string shell_path = "/bin/sh";
+  if (const char* shell = std::getenv("SHELL"); shell && *shell == '/') {
+    shell_path = shell;
+  } else if (const passwd* pw = getpwuid(getuid()); pw && pw->pw_shell && *pw->pw_shell == '/') {
+    shell_path = pw->pw_shell;
+  }
+  std::error_code ec;
+  auto cwd = std::filesystem::current_path(ec);
+  const char* tmp = std::getenv("TMPDIR");
+  return boost::json::object{
+      {"shell",
+       {{"name", std::filesystem::path(shell_path).filename().string()}, {"path", shell_path}}},
+      {"executorVersion", TETHER_VERSION},
+      {"platformOs", "linux"},
+      {"cwd", to_file_uri(ec ? "/" : cwd.string())},
+      {"userHomeDir", to_file_uri(home_dir())},
+      {"tempDir", to_file_uri(tmp && *tmp == '/' ? tmp : "/tmp")},
+      {"capabilities", boost::json::object{}}};
+}
+
+Expected<std::vector<std::string>> string_array(const Params& p, std::string_view key) {
+  const auto* v = p.find(key);
+  if (!v) return invalid_params(fmt::format("missing field `{}`", key));
+  if (!v->is_array()) return invalid_params(fmt::format("invalid type for `{}`: expected an array", key));
+  std::vector<std::string> out;
+  for (const auto& item : v->get_array()) {
+    if (!item.is_string())
+      return invalid_params(fmt::format("invalid type for `{}`: expected strings", key));
+    out.emplace_back(item.get_string());
+  }
+  return out;
+}
+
+}  // namespace
+
+ServerContext::ServerContext(const ServerOptions& opts, const asio::any_io_executor& ex)
+    : options(opts),
+      executor(ex),
+      sessions(ex),
+      environment_info(make_environment_info()),
+      changed(ex) {
+  limits.kill_grace = opts.kill_grace;
+}
+
+Connection::Connection(std::shared_ptr<ServerContext> context,
+                       std::unique_ptr<jsonrpc::Transport> transport)
+    : context_(std::move(context)) {
+  jsonrpc::PeerOptions options;
+  options.ping_interval = context_->options.ping_interval;
+  peer_ = jsonrpc::Peer::create(context_->executor, std::move(transport), options);
+  context_->connections.insert(this);
+}
+
+Connection::~Connection() {
+  context_->connections.erase(this);
+  context_->changed.notify_all();
+}
+
+asio::awaitable<void> Connection::run() {
+  auto self = shared_from_this();
+  peer_->on_request([this, self](jsonrpc::Request r) { return handle(std::move(r)); });
+  peer_->on_notification([this, self](const jsonrpc::Notification& n) { handle_notification(n); });
+  peer_->on_unmatched_response([this, self](const jsonrpc::Response&) {
+    protocol_violation("unexpected response from client");
+  });
+  co_await peer_->run();
+  spdlog::debug("exec: connection ended: {}", peer_->end_reason());
+  peer_->on_request(nullptr);
+  peer_->on_notification(nullptr);
+  peer_->on_unmatched_response(nullptr);
+  if (!session_ || context_->shutting_down) co_return;
+  const auto code = peer_->remote_close_code();
+  if (code == jsonrpc::close_code::kNormal) {
+    session_->end();
+  } else {
+    session_->detach(context_->options.session_ttl);
+  }
+  session_.reset();
+}
+
+void Connection::protocol_violation(std::string message) {
+  peer_->respond(jsonrpc::Response{jsonrpc::Id{std::int64_t{-1}},
+                                   error(invalid_request(std::move(message)))});
+}
+
+void Connection::handle_notification(const jsonrpc::Notification& notification) {
+  if (notification.method != "initialized") {
+    protocol_violation(fmt::format("unexpected notification '{}'", notification.method));
+    return;
+  }
+  if (state_ == State::fresh) {
+    protocol_violation("received 'initialized' notification before 'initialize'");
+    return;
+  }
+  state_ = State::ready;
+}
+
+asio::awaitable<Reply> Connection::handle(jsonrpc::Request request) {
+  const std::string& method = request.method;
+  if (method == "initialize") co_return initialize(request.params);
+  if (method == "environment/status") co_return boost::json::object{{"status", "ready"}};
+  if (method == "environment/info") co_return boost::json::value(context_->environment_info);
+
+  const bool is_process = std::find(std::begin(kProcessMethods), std::end(kProcessMethods),
+                                    method) != std::end(kProcessMethods);
+  const bool is_fs = is_fs_method(method);
+  if (!is_process && !is_fs) {
+    co_return error(jsonrpc::make_error(jsonrpc::code::kMethodNotFound, "method not found"));
+  }
+  const char* what = is_fs ? "filesystem" : "exec";
+  if (state_ == State::fresh)
+    co_return error(invalid_request(fmt::format("client must call initialize before using {} methods", what)));
+  if (state_ == State::initialize_answered)
+    co_return error(invalid_request(fmt::format("client must send initialized before using {} methods", what)));
+
+  if (is_fs) co_return co_await fs_method(method, std::move(request.params));
+  if (method == "process/start") co_return start_process(request.params);
+  if (method == "process/read") co_return co_await read_process(request.params);
+  if (method == "process/write") co_return co_await write_process(request.params);
+  if (method == "process/terminate") co_return terminate_process(request.params);
+  co_return signal_process(request.params);
+}
+
+Reply Connection::initialize(const jsonrpc::json::value& raw) {
+  if (state_ != State::fresh)
+    return error(invalid_request("initialize may only be sent once per connection"));
+  auto params = Params::of(raw);
+  if (!params) return error(params.error());
+  auto client_name = params->string("clientName");
+  if (!client_name) return error(client_name.error());
+  auto resume = params->optional_string("resumeSessionId");
+  if (!resume) return error(resume.error());
+
+  std::shared_ptr<Session> session;
+  if (*resume) {
+    session = context_->sessions.find(**resume);
+    if (!session) return error(invalid_request(fmt::format("unknown session id {}", **resume)));
+    if (session->attached()) {
+      return error(jsonrpc::make_error(
+          code::kSessionAttached,
+          fmt::format("session {} is already attached to another connection", **resume)));
+    }
+    spdlog::info("exec: session {} resumed by '{}'", session->id(), *client_name);
+  } else {
+    session = context_->sessions.create();
+    spdlog::debug("exec: session {} started by '{}'", session->id(), *client_name);
+  }
+  session->attach(peer_);
+  session_ = session;
+  state_ = State::initialize_answered;
+  return boost::json::object{{"sessionId", session->id()},
+                             {"environmentInfo", context_->environment_info}};
+}
+
+Reply Connection::start_process(const jsonrpc::json::value& raw) {
+  auto params = Params::of(raw);
+  if (!params) return error(params.error());
+  auto id = params->string("processId");
+  if (!id) return error(id.error());
+  auto argv = string_array(*params, "argv");
+  if (!argv) return error(argv.error());
+  if (argv->empty()) return error(invalid_params("argv must not be empty"));
+  std::string cwd;
+  if (params->find("cwd")) {
+    auto parsed = params->path("cwd");
+    if (!parsed) return error(parsed.error());
+    cwd = std::move(*parsed);
+  }
+  for (auto field : kRefusedFields) {
+    if (params->find(field))
+      return error(invalid_params(fmt::format("{} is not supported by this executor", field)));
+  }
+  auto enforce = params->optional_bool("enforceManagedNetwork");
+  if (!enforce) return error(enforce.error());
+  if (enforce->value_or(false))
+    return error(invalid_params("enforceManagedNetwork is not supported by this executor"));
+  auto tty = params->optional_bool("tty");
+  if (!tty) return error(tty.error());
+  auto pipe_stdin = params->optional_bool("pipeStdin");
+  if (!pipe_stdin) return error(pipe_stdin.error());
+  auto arg0 = params->optional_string("arg0");
+  if (!arg0) return error(arg0.error());
+  auto env = build_child_environment(*params, environ);
+  if (!env) return error(env.error());
+
+  if (session_->contains(*id))
+    return error(invalid_request(fmt::format("process {} already exists", *id)));
+  if (session_->running_count() >= context_->options.max_processes_per_session) {
+    return error(invalid_request(fmt::format("too many processes in this session (limit {})",
+                                             context_->options.max_processes_per_session)));
+  }
+
+  process::SpawnOptions spawn;
+  spawn.argv = std::move(*argv);
+  spawn.arg0 = std::move(*arg0);
+  spawn.env = std::move(*env);
+  spawn.cwd = std::move(cwd);
+  spawn.tty = tty->value_or(false);
+  spawn.stdin_mode = pipe_stdin->value_or(false) ? process::StdinMode::pipe : process::StdinMode::closed;
+
+  auto on_closed = [weak_context = std::weak_ptr(context_),
+                    weak_session = std::weak_ptr(session_)](const std::string& process_id) {
+    auto context = weak_context.lock();
+    if (!context) return;
+    --context->live_processes;
+    context->changed.notify_all();
+    if (auto session = weak_session.lock())
+      session->forget_later(process_id, context->options.closed_process_retention);
+  };
+  auto process = ManagedProcess::start(context_->executor, *id, spawn, pipe_stdin->value_or(false),
+                                       session_->outlet(), context_->limits, std::move(on_closed));
+  if (!process) return error(process.error());
+  ++context_->live_processes;
+  session_->add(std::move(*process));
+  return boost::json::object{{"processId", *id}, {"sandboxType", "none"}};
+}
+
+asio::awaitable<Reply> Connection::read_process(const jsonrpc::json::value& raw) {
+  auto params = Params::of(raw);
+  if (!params) co_return error(params.error());
+  auto id = params->string("processId");
+  if (!id) co_return error(id.error());
+  auto after = params->optional_int("afterSeq");
+  if (!after) co_return error(after.error());
+  auto max_bytes = params->optional_int("maxBytes");
+  if (!max_bytes) co_return error(max_bytes.error());
+  auto wait_ms = params->optional_int("waitMs");
+  if (!wait_ms) co_return error(wait_ms.error());
+  if (after->value_or(0) < 0 || max_bytes->value_or(0) < 0 || wait_ms->value_or(0) < 0)
+    co_return error(invalid_params("afterSeq, maxBytes and waitMs must not be negative"));
+
+  auto process = session_->find(*id);
+  if (!process) co_return error(invalid_request(fmt::format("unknown process id {}", *id)));
+  const auto after_seq = static_cast<std::uint64_t>(after->value_or(0));
+  if (wait_ms->value_or(0) > 0 && !process->has_news(after_seq)) {
+    asio::steady_timer timer(context_->executor);
+    timer.expires_after(std::min<std::chrono::milliseconds>(std::chrono::milliseconds(**wait_ms), kMaxWait));
+    bool timed_out = false;
+    while (!timed_out && !process->has_news(after_seq) && !peer_->is_closed()) {
+      boost::system::error_code ec;
+      auto which = co_await (process->changed().wait() ||
+                             timer.async_wait(asio::redirect_error(asio::use_awaitable, ec)));
+      timed_out = which.index() == 1;
+    }
+  }
+  std::optional<std::size_t> limit;
+  if (*max_bytes) limit = static_cast<std::size_t>(**max_bytes);
+  co_return process->read(after_seq, limit);
+}
+
+asio::awaitable<Reply> Connection::write_process(const jsonrpc::json::value& raw) {
+  auto params = Params::of(raw);
+  if (!params) co_return error(params.error());
+  auto id = params->string("processId");
+  if (!id) co_return error(id.error());
+  auto chunk = params->string("chunk");
+  if (!chunk) co_return error(chunk.error());
+  auto write_id = params->optional_string("writeId");
+  if (!write_id) co_return error(write_id.error());
+  if (*write_id && (*write_id)->empty()) co_return error(invalid_params("writeId must not be empty"));
+  auto bytes = base64_decode(*chunk);
+  if (!bytes) co_return error(invalid_params("chunk is not valid base64"));
+
+  auto process = session_->find(*id);
+  const WriteStatus status =
+      process ? process->write(std::move(*bytes), *write_id) : WriteStatus::unknown_process;
+  if (status == WriteStatus::accepted) co_await process->wait_stdin_room();
+  co_return boost::json::object{{"status", to_string(status)}};
+}
+
+Reply Connection::terminate_process(const jsonrpc::json::value& raw) {
+  auto params = Params::of(raw);
+  if (!params) return error(params.error());
+  auto id = params->string("processId");
+  if (!id) return error(id.error());
+  auto process = session_->find(*id);
+  return boost::json::object{{"running", process && process->terminate()}};
+}
+
+Reply Connection::signal_process(const jsonrpc::json::value& raw) {
+  auto params = Params::of(raw);
+  if (!params) return error(params.error());
+  auto id = params->string("processId");
+  if (!id) return error(id.error());
+  auto signal = params->string("signal");
+  if (!signal) return error(signal.error());
+  if (*signal != "interrupt")
+    return error(invalid_params(fmt::format("unknown variant `{}`, expected `interrupt`", *signal)));
+  if (auto process = session_->find(*id)) process->interrupt();
+  return boost::json::object{};
+}
+
+asio::awaitable<Reply> Connection::fs_method(std::string method, jsonrpc::json::value params) {
+  auto result = co_await asio::co_spawn(
+      context_->blocking_pool,
+      [method = std::move(method), params = std::move(params)]() -> asio::awaitable<Expected<jsonrpc::json::value>> {
+        co_return call_fs_method(method, params);
+      },
+      asio::use_awaitable);
+  if (!result) co_return error(std::move(result.error()));
+  co_return std::move(*result);
+}
+
+}  // namespace tether::exec

@@ -1,0 +1,74 @@
+// One client connection to the executor: the JSON-RPC method surface.
+//
+// Owns: the connection lifecycle (initialize once, then initialized), resume into an existing
+// session, dispatch of process/*, fs/* and environment/* to their implementations, and what
+// happens to the session when the connection ends (closed on purpose: end it; lost: detach).
+// Does not own: the HTTP gate and listening (server.cpp), process state (ManagedProcess),
+// session lifetime rules (Session).
+// Data flows: Peer -> handle() -> Session / ManagedProcess / fs_methods -> Reply -> Peer.
+#pragma once
+
+#include <memory>
+#include <unordered_set>
+
+#include <boost/asio/thread_pool.hpp>
+#include <boost/json/object.hpp>
+
+#include <tether/exec/server.hpp>
+#include <tether/jsonrpc/peer.hpp>
+
+#include "session.hpp"
+
+namespace tether::exec {
+
+class Connection;
+
+// What every connection of one server shares. Lives on the server's single I/O thread; shared
+// ownership because coroutine frames that refer to it may outlive run_server's scope until the
+// io_context is destroyed.
+struct ServerContext {
+  ServerContext(const ServerOptions& options, const boost::asio::any_io_executor& executor);
+
+  const ServerOptions& options;
+  boost::asio::any_io_executor executor;
+  SessionRegistry sessions;
+  boost::asio::thread_pool blocking_pool{1};  // fs/* runs here, off the I/O thread
+  boost::json::object environment_info;
+  ProcessLimits limits;
+  std::unordered_set<Connection*> connections;
+  std::size_t live_processes = 0;  // started and not yet closed
+  jsonrpc::AsyncSignal changed;     // a process closed or a connection ended
+  bool shutting_down = false;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(std::shared_ptr<ServerContext> context, std::unique_ptr<jsonrpc::Transport> transport);
+  ~Connection();
+
+  // Serves until the connection ends, then ends or detaches its session.
+  boost::asio::awaitable<void> run();
+  // The server is going away: close 1001.
+  void go_away() { peer_->close(jsonrpc::close_code::kGoingAway); }
+
+ private:
+  enum class State { fresh, initialize_answered, ready };
+
+  boost::asio::awaitable<jsonrpc::Reply> handle(jsonrpc::Request request);
+  void handle_notification(const jsonrpc::Notification& notification);
+  jsonrpc::Reply initialize(const jsonrpc::json::value& params);
+  jsonrpc::Reply start_process(const jsonrpc::json::value& params);
+  boost::asio::awaitable<jsonrpc::Reply> read_process(const jsonrpc::json::value& params);
+  boost::asio::awaitable<jsonrpc::Reply> write_process(const jsonrpc::json::value& params);
+  jsonrpc::Reply terminate_process(const jsonrpc::json::value& params);
+  jsonrpc::Reply signal_process(const jsonrpc::json::value& params);
+  boost::asio::awaitable<jsonrpc::Reply> fs_method(std::string method, jsonrpc::json::value params);
+  void protocol_violation(std::string message);
+
+  std::shared_ptr<ServerContext> context_;
+  std::shared_ptr<jsonrpc::Peer> peer_;
+  std::shared_ptr<Session> session_;
+  State state_ = State::fresh;
+};
+
+}  // namespace tether::exec

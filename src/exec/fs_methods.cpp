@@ -1,0 +1,221 @@
+// fs/* on std::filesystem, with statx for creation times. Paths are parsed before any I/O.
+#include "fs_methods.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include <tether/exec/base64.hpp>
+
+namespace tether::exec {
+namespace fs = std::filesystem;
+namespace {
+
+Error os_error(const std::error_code& ec, std::string_view what, const std::string& path) {
+  const int code =
+      ec == std::errc::no_such_file_or_directory ? exec::code::kNotFound : jsonrpc::code::kInternalError;
+  return jsonrpc::make_error(
+      code, fmt::format("{} '{}': {} (os error {})", what, path, ec.message(), ec.value()));
+}
+
+std::error_code last_error() { return {errno, std::generic_category()}; }
+
+Expected<Params> fs_params(const json::value& raw) {
+  auto params = Params::of(raw);
+  if (!params) return params;
+  if (params->find("sandbox")) return invalid_params("sandbox is not supported by this executor");
+  return params;
+}
+
+std::int64_t to_ms(const statx_timestamp& t) {
+  return static_cast<std::int64_t>(t.tv_sec) * 1000 + t.tv_nsec / 1'000'000;
+}
+
+Expected<json::value> read_file(const Params& p) {
+  auto path = p.path("path");
+  if (!path) return path.error();
+  auto follow = p.optional_bool("followSymlinks");
+  if (!follow) return follow.error();
+  const int flags = O_RDONLY | O_CLOEXEC | (follow->value_or(true) ? 0 : O_NOFOLLOW);
+  const int fd = ::open(path->c_str(), flags);
+  if (fd < 0) return os_error(last_error(), "cannot read", *path);
+  std::string data;
+  char buffer[64 * 1024];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      auto ec = last_error();
+      ::close(fd);
+      return os_error(ec, "cannot read", *path);
+    }
+    if (n == 0) break;
+    data.append(buffer, static_cast<std::size_t>(n));
+    if (data.size() > kMaxReadFileBytes) {
+      ::close(fd);
+      return jsonrpc::make_error(jsonrpc::code::kInternalError,
+                                 fmt::format("cannot read '{}': file is larger than {} bytes",
+                                             *path, kMaxReadFileBytes));
+    }
+  }
+  ::close(fd);
+  return json::object{{"dataBase64", base64_encode(data)}};
+}
+
+Expected<json::value> write_file(const Params& p) {
+  auto path = p.path("path");
+  if (!path) return path.error();
+  auto encoded = p.string("dataBase64");
+  if (!encoded) return encoded.error();
+  auto data = base64_decode(*encoded);
+  if (!data) return invalid_params("dataBase64 is not valid base64");
+  std::ofstream out(*path, std::ios::binary | std::ios::trunc);
+  if (!out) return os_error(last_error(), "cannot write", *path);
+  out.write(data->data(), static_cast<std::streamsize>(data->size()));
+  out.close();
+  if (!out) return os_error(last_error(), "cannot write", *path);
+  return json::object{};
+}
+
+Expected<json::value> create_directory(const Params& p) {
+  auto path = p.path("path");
+  if (!path) return path.error();
+  auto recursive = p.optional_bool("recursive");
+  if (!recursive) return recursive.error();
+  std::error_code ec;
+  if (recursive->value_or(true)) {
+    fs::create_directories(*path, ec);
+  } else {
+    fs::create_directory(*path, ec);
+  }
+  if (ec) return os_error(ec, "cannot create directory", *path);
+  if (!fs::is_directory(*path, ec)) {
+    return os_error(std::make_error_code(std::errc::file_exists), "cannot create directory", *path);
+  }
+  return json::object{};
+}
+
+Expected<json::value> get_metadata(const Params& p) {
+  auto path = p.path("path");
+  if (!path) return path.error();
+  struct statx link {};
+  if (::statx(AT_FDCWD, path->c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, &link) != 0)
+    return os_error(last_error(), "cannot stat", *path);
+  struct statx target = link;
+  const bool is_symlink = S_ISLNK(link.stx_mode);
+  if (is_symlink) {
+    // A dangling link still has metadata of its own.
+    if (::statx(AT_FDCWD, path->c_str(), 0, STATX_BASIC_STATS | STATX_BTIME, &target) != 0) target = link;
+  }
+  return json::object{
+      {"isDirectory", S_ISDIR(target.stx_mode)},
+      {"isFile", S_ISREG(target.stx_mode)},
+      {"isSymlink", is_symlink},
+      {"createdAtMs", (target.stx_mask & STATX_BTIME) ? to_ms(target.stx_btime) : 0},
+      {"modifiedAtMs", to_ms(target.stx_mtime)},
+      {"size", target.stx_size}};
+}
+
+Expected<json::value> read_directory(const Params& p) {
+  auto path = p.path("path");
+  if (!path) return path.error();
+  std::error_code ec;
+  json::array entries;
+  for (fs::directory_iterator it(*path, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code type_ec;
+    const auto status = it->status(type_ec);
+    entries.push_back(json::object{{"fileName", it->path().filename().string()},
+                                   {"isDirectory", fs::is_directory(status)},
+                                   {"isFile", fs::is_regular_file(status)}});
+  }
+  if (ec) return os_error(ec, "cannot read directory", *path);
+  return json::object{{"entries", std::move(entries)}};
+}
+
+Expected<json::value> remove(const Params& p) {
+  auto path = p.path("path");
+  if (!path) return path.error();
+  auto recursive = p.optional_bool("recursive");
+  if (!recursive) return recursive.error();
+  auto force = p.optional_bool("force");
+  if (!force) return force.error();
+  std::error_code ec;
+  const bool exists = fs::exists(fs::symlink_status(*path, ec));
+  if (!exists) {
+    if (force->value_or(true)) return json::object{};
+    return os_error(std::make_error_code(std::errc::no_such_file_or_directory), "cannot remove", *path);
+  }
+  if (recursive->value_or(true)) {
+    fs::remove_all(*path, ec);
+  } else {
+    fs::remove(*path, ec);
+  }
+  if (ec) return os_error(ec, "cannot remove", *path);
+  return json::object{};
+}
+
+Expected<json::value> copy(const Params& p) {
+  auto source = p.path("sourcePath");
+  if (!source) return source.error();
+  auto destination = p.path("destinationPath");
+  if (!destination) return destination.error();
+  auto recursive = p.optional_bool("recursive");
+  if (!recursive) return recursive.error();
+  std::error_code ec;
+  const auto status = fs::symlink_status(*source, ec);
+  if (ec) return os_error(ec, "cannot copy", *source);
+  if (fs::is_directory(status) && !recursive->value_or(false)) {
+    return invalid_params(
+        fmt::format("fs/copy requires recursive: true when sourcePath is a directory: '{}'", *source));
+  }
+  fs::copy(*source, *destination,
+           fs::copy_options::recursive | fs::copy_options::overwrite_existing |
+               fs::copy_options::copy_symlinks,
+           ec);
+  if (ec) return os_error(ec, "cannot copy", *source);
+  return json::object{};
+}
+
+Expected<json::value> canonicalize(const Params& p) {
+  auto path = p.path("path");
+  if (!path) return path.error();
+  std::error_code ec;
+  const auto canonical = fs::canonical(*path, ec);
+  if (ec) return os_error(ec, "cannot canonicalize", *path);
+  return json::object{{"path", to_file_uri(canonical.string())}};
+}
+
+using Method = Expected<json::value> (*)(const Params&);
+struct Entry {
+  std::string_view name;
+  Method method;
+};
+constexpr Entry kMethods[] = {
+    {"fs/readFile", read_file},         {"fs/writeFile", write_file},
+    {"fs/createDirectory", create_directory}, {"fs/getMetadata", get_metadata},
+    {"fs/readDirectory", read_directory}, {"fs/remove", remove},
+    {"fs/copy", copy},                  {"fs/canonicalize", canonicalize},
+};
+
+}  // namespace
+
+bool is_fs_method(std::string_view method) {
+  return std::any_of(std::begin(kMethods), std::end(kMethods),
+                     [&](const Entry& e) { return e.name == method; });
+}
+
+Expected<json::value> call_fs_method(std::string_view method, const json::value& raw) {
+  auto params = fs_params(raw);
+  if (!params) return params.error();
+  for (const auto& entry : kMethods) {
+    if (entry.name == method) return entry.method(*params);
+  }
+  return jsonrpc::make_error(jsonrpc::code::kMethodNotFound, "method not found");
+}
+
+}  // namespace tether::exec

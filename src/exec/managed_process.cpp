@@ -1,0 +1,295 @@
+// ManagedProcess: readers wait for readiness, then read into one shared scratch buffer, so an
+// idle process holds no read buffer (the executor is single-threaded). Every event gets its seq
+// and is pushed in the same synchronous step, so pushes leave in seq order.
+#include "managed_process.hpp"
+
+#include <csignal>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <tether/exec/base64.hpp>
+
+namespace tether::exec {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::size_t kReadChunk = 256 * 1024;
+
+std::string_view stream_name(bool tty, bool is_stdout) {
+  if (tty) return "pty";
+  return is_stdout ? "stdout" : "stderr";
+}
+
+}  // namespace
+
+std::string_view to_string(WriteStatus status) {
+  switch (status) {
+    case WriteStatus::accepted: return "accepted";
+    case WriteStatus::unknown_process: return "unknownProcess";
+    case WriteStatus::starting: return "starting";
+    case WriteStatus::stdin_closed: return "stdinClosed";
+  }
+  return "accepted";
+}
+
+ManagedProcess::ManagedProcess(const asio::any_io_executor& executor, std::string id,
+                               std::shared_ptr<Outlet> outlet, const ProcessLimits& limits,
+                               ClosedCallback on_closed)
+    : executor_(executor),
+      id_(std::move(id)),
+      id_json_(boost::json::serialize(boost::json::string(id_))),
+      outlet_(std::move(outlet)),
+      limits_(limits),
+      on_closed_(std::move(on_closed)),
+      changed_(executor),
+      stdin_drained_(executor) {}
+
+Expected<std::shared_ptr<ManagedProcess>> ManagedProcess::start(
+    const asio::any_io_executor& executor, std::string id, const process::SpawnOptions& options,
+    bool stdin_open, std::shared_ptr<Outlet> outlet, const ProcessLimits& limits,
+    ClosedCallback on_closed) {
+  auto child = process::Child::spawn(executor, options);
+  if (!child) return jsonrpc::make_error(jsonrpc::code::kInternalError, child.error().message);
+  std::shared_ptr<ManagedProcess> self(
+      new ManagedProcess(executor, std::move(id), std::move(outlet), limits, std::move(on_closed)));
+  self->child_ = std::move(*child);
+  self->stdin_open_ = stdin_open || options.tty;
+  const bool tty = options.tty;
+  self->open_streams_ = tty ? 1 : 2;
+  asio::co_spawn(executor, self->read_stream(self->child_->stdout_stream(), stream_name(tty, true)),
+                 asio::detached);
+  if (!tty) {
+    asio::co_spawn(executor, self->read_stream(self->child_->stderr_stream(), "stderr"),
+                   asio::detached);
+  }
+  asio::co_spawn(executor, self->wait_exit(), asio::detached);
+  return self;
+}
+
+asio::awaitable<void> ManagedProcess::wait_for_capacity() {
+  for (;;) {
+    if (auto peer = outlet_->peer) {
+      co_await peer->wait_writable();
+      co_return;
+    }
+    if (retained_bytes_ < limits_.retained_bytes || terminating_) co_return;
+    co_await outlet_->changed.wait();
+  }
+}
+
+asio::awaitable<void> ManagedProcess::read_stream(asio::posix::stream_descriptor* stream,
+                                                  std::string_view name) {
+  auto self = shared_from_this();
+  static std::string scratch(kReadChunk, '\0');
+  for (;;) {
+    co_await wait_for_capacity();
+    boost::system::error_code ec;
+    co_await stream->async_wait(asio::posix::stream_descriptor::wait_read,
+                                asio::redirect_error(asio::use_awaitable, ec));
+    std::size_t n = 0;
+    if (!ec) n = stream->read_some(asio::buffer(scratch), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    if (ec) {
+      if (!process::is_end_of_stream(ec) && ec != asio::error::operation_aborted &&
+          ec != asio::error::bad_descriptor) {
+        spdlog::debug("exec: reading {} of {} failed: {}", name, id_, ec.message());
+      }
+      break;
+    }
+    add_output(name, std::string_view(scratch.data(), n));
+  }
+  --open_streams_;
+  maybe_close();
+}
+
+void ManagedProcess::add_output(std::string_view stream, std::string_view bytes) {
+  const std::uint64_t seq = next_seq_++;
+  std::string message;
+  message.reserve(bytes.size() / 3 * 4 + 128 + id_json_.size());
+  message += R"({"jsonrpc":"2.0","method":"process/output","params":{"processId":)";
+  message += id_json_;
+  message += R"(,"seq":)";
+  message += std::to_string(seq);
+  message += R"(,"stream":")";
+  message += stream;
+  message += R"(","chunk":")";
+  base64_encode_append(message, bytes);
+  message += R"("}})";
+  outlet_->push(std::move(message));
+
+  retained_.push_back(Chunk{seq, stream, std::string(bytes)});
+  retained_bytes_ += bytes.size();
+  // While detached nothing is evicted: the reader pauses instead, so a resuming client loses
+  // nothing. Attached, the oldest (already pushed) chunks go.
+  if (outlet_->peer) {
+    while (retained_.size() > 1 && (retained_bytes_ > limits_.retained_bytes ||
+                                    retained_.size() > limits_.retained_chunks)) {
+      retained_bytes_ -= retained_.front().bytes.size();
+      retained_.pop_front();
+    }
+  }
+  changed_.notify_all();
+}
+
+asio::awaitable<void> ManagedProcess::wait_exit() {
+  auto self = shared_from_this();
+  process::ExitStatus status;
+  try {
+    status = co_await child_->wait();
+  } catch (const boost::system::system_error& e) {
+    spdlog::warn("exec: waiting for {} failed: {}", id_, e.what());
+    status.code = -1;
+  }
+  exit_ = status;
+  stdin_queue_.clear();
+  stdin_queued_bytes_ = 0;
+  stdin_drained_.notify_all();
+  boost::json::object params{{"processId", id_},
+                             {"seq", next_seq_++},
+                             {"exitCode", status.code},
+                             {"sandboxDenied", false}};
+  if (status.signal) params["signal"] = *status.signal;
+  outlet_->push(jsonrpc::serialize(jsonrpc::Notification{"process/exited", std::move(params)}));
+  changed_.notify_all();
+  maybe_close();
+}
+
+void ManagedProcess::maybe_close() {
+  if (closed_ || !exit_ || open_streams_ > 0) return;
+  closed_ = true;
+  outlet_->push(jsonrpc::serialize(jsonrpc::Notification{
+      "process/closed", boost::json::object{{"processId", id_}, {"seq", next_seq_++}}}));
+  changed_.notify_all();
+  if (on_closed_) on_closed_(id_);
+}
+
+WriteStatus ManagedProcess::write(std::string bytes, const std::optional<std::string>& write_id) {
+  if (write_id && write_ids_.contains(*write_id)) return WriteStatus::accepted;
+  if (!stdin_open_ || exit_ || !child_->stdin_stream()) return WriteStatus::stdin_closed;
+  if (write_id) remember_write_id(*write_id);
+  if (bytes.empty()) return WriteStatus::accepted;
+  stdin_queued_bytes_ += bytes.size();
+  stdin_queue_.push_back(std::move(bytes));
+  if (!stdin_writing_) {
+    stdin_writing_ = true;
+    asio::co_spawn(executor_, write_stdin(), asio::detached);
+  }
+  return WriteStatus::accepted;
+}
+
+void ManagedProcess::remember_write_id(const std::string& write_id) {
+  write_ids_.insert(write_id);
+  write_id_order_.push_back(write_id);
+  if (write_id_order_.size() > limits_.remembered_write_ids) {
+    write_ids_.erase(write_id_order_.front());
+    write_id_order_.pop_front();
+  }
+}
+
+asio::awaitable<void> ManagedProcess::wait_stdin_room() {
+  while (stdin_queued_bytes_ > limits_.stdin_queue_bytes && !exit_ && stdin_open_) {
+    co_await stdin_drained_.wait();
+  }
+}
+
+asio::awaitable<void> ManagedProcess::write_stdin() {
+  auto self = shared_from_this();
+  while (!stdin_queue_.empty()) {
+    auto* stream = child_->stdin_stream();
+    if (!stream) break;
+    boost::system::error_code ec;
+    const std::string& front = stdin_queue_.front();
+    co_await asio::async_write(*stream, asio::buffer(front),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (stdin_queue_.empty()) break;  // cleared by exit meanwhile
+    stdin_queued_bytes_ -= stdin_queue_.front().size();
+    stdin_queue_.pop_front();
+    stdin_drained_.notify_all();
+    if (ec) {
+      // The child closed its stdin (EPIPE) or went away: later writes report stdinClosed.
+      spdlog::debug("exec: stdin of {} closed: {}", id_, ec.message());
+      stdin_open_ = false;
+      stdin_queue_.clear();
+      stdin_queued_bytes_ = 0;
+      break;
+    }
+  }
+  stdin_writing_ = false;
+  stdin_drained_.notify_all();
+}
+
+bool ManagedProcess::has_news(std::uint64_t after_seq) const {
+  return exit_ || (!retained_.empty() && retained_.back().seq > after_seq);
+}
+
+boost::json::value ManagedProcess::read(std::uint64_t after_seq,
+                                        std::optional<std::size_t> max_bytes) const {
+  boost::json::array chunks;
+  std::size_t bytes = 0;
+  bool cut = false;
+  std::uint64_t last_seq = 0;
+  auto it = std::partition_point(retained_.begin(), retained_.end(),
+                                 [&](const Chunk& c) { return c.seq <= after_seq; });
+  for (; it != retained_.end(); ++it) {
+    if (max_bytes && !chunks.empty() && bytes + it->bytes.size() > *max_bytes) {
+      cut = true;
+      break;
+    }
+    bytes += it->bytes.size();
+    last_seq = it->seq;
+    chunks.push_back(boost::json::object{
+        {"seq", it->seq}, {"stream", it->stream}, {"chunk", base64_encode(it->bytes)}});
+  }
+  boost::json::object result{
+      {"chunks", std::move(chunks)},
+      {"nextSeq", cut ? last_seq + 1 : next_seq_},
+      {"exited", exit_.has_value()},
+      {"exitCode", exit_ ? boost::json::value(exit_->code) : boost::json::value(nullptr)},
+      {"closed", closed_},
+      {"failure", nullptr},
+      {"sandboxDenied", false}};
+  return result;
+}
+
+bool ManagedProcess::terminate() {
+  if (exit_) return false;
+  terminating_ = true;
+  child_->terminate(limits_.kill_grace);
+  return true;
+}
+
+void ManagedProcess::interrupt() {
+  if (!exit_) child_->signal_group(SIGINT);
+}
+
+void ManagedProcess::end() {
+  terminating_ = true;
+  outlet_->changed.notify_all();
+  child_->terminate(limits_.kill_grace);
+  if (closed_) return;
+  // Something outside the group (a daemonized grandchild) may hold the pipes open: once the
+  // grace is over, stop waiting for their EOF so the session's memory is released.
+  auto self = shared_from_this();
+  asio::co_spawn(
+      executor_,
+      [self]() -> asio::awaitable<void> {
+        asio::steady_timer timer(self->executor_, self->limits_.kill_grace + std::chrono::seconds(1));
+        boost::system::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (self->closed_) co_return;
+        boost::system::error_code ignored;
+        if (auto* s = self->child_->stdout_stream()) s->close(ignored);
+        if (auto* s = self->child_->stderr_stream()) s->close(ignored);
+      },
+      asio::detached);
+}
+
+}  // namespace tether::exec

@@ -1,0 +1,134 @@
+// One process run by the executor for a client: the protocol's view of a process::Child.
+//
+// Owns: the per-process seq counter, output retention (newest 1 MiB / 50 000 chunks), the
+// `exited` / `closed` events and their ordering, long-poll wake-ups, the stdin queue with
+// writeId de-duplication, and flow control on the output pipes.
+// Does not own: the process table or session lifetime (session.hpp), JSON-RPC dispatch
+// (connection.cpp), spawning details (process::Child).
+// Data flows: pipe/pty -> reader coroutine -> retained chunk + `process/output` pushed through
+// the Outlet; child exit -> `process/exited`; all streams at EOF after exit -> `process/closed`.
+// Flow control: a reader waits before each read while the attached connection's send queue is
+// over its bound, or, while detached, while retention is full; the child then blocks on its
+// pipe instead of the executor buffering without bound, and nothing unsent is ever evicted.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/value.hpp>
+
+#include <tether/exec/protocol.hpp>
+#include <tether/jsonrpc/async_signal.hpp>
+#include <tether/jsonrpc/peer.hpp>
+#include <tether/process/child.hpp>
+
+namespace tether::exec {
+
+// Where a session's events go: the attached connection, or nowhere while detached.
+struct Outlet {
+  explicit Outlet(const boost::asio::any_io_executor& executor) : changed(executor) {}
+  void push(std::string message) {
+    if (peer) peer->send(std::move(message));
+  }
+  std::shared_ptr<jsonrpc::Peer> peer;
+  jsonrpc::AsyncSignal changed;  // attach, detach
+};
+
+struct ProcessLimits {
+  std::size_t retained_bytes = 1024 * 1024;
+  std::size_t retained_chunks = 50'000;
+  std::size_t remembered_write_ids = 4096;
+  std::size_t stdin_queue_bytes = 16 * 1024 * 1024;
+  std::chrono::milliseconds kill_grace{2000};
+};
+
+enum class WriteStatus { accepted, unknown_process, starting, stdin_closed };
+std::string_view to_string(WriteStatus status);
+
+class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
+ public:
+  using ClosedCallback = std::function<void(const std::string& process_id)>;
+
+  static Expected<std::shared_ptr<ManagedProcess>> start(
+      const boost::asio::any_io_executor& executor, std::string id,
+      const process::SpawnOptions& options, bool stdin_open, std::shared_ptr<Outlet> outlet,
+      const ProcessLimits& limits, ClosedCallback on_closed);
+
+  const std::string& id() const { return id_; }
+  bool exited() const { return exit_.has_value(); }
+  bool closed() const { return closed_; }
+
+  // Queues bytes for stdin in call order. A repeated writeId is accepted and writes nothing.
+  WriteStatus write(std::string bytes, const std::optional<std::string>& write_id);
+  // Suspends while the stdin queue is over its bound (backpressure for writers).
+  boost::asio::awaitable<void> wait_stdin_room();
+
+  // `process/read` response for chunks after `after_seq`, at most `max_bytes` decoded bytes
+  // (but at least one chunk when any is available).
+  boost::json::value read(std::uint64_t after_seq, std::optional<std::size_t> max_bytes) const;
+  // True when read(after_seq) would return a chunk, or the process has exited.
+  bool has_news(std::uint64_t after_seq) const;
+  // Wakes on new output, exit or close.
+  jsonrpc::AsyncSignal& changed() { return changed_; }
+
+  // SIGTERM the group, SIGKILL after the grace. Returns whether it was still running.
+  bool terminate();
+  void interrupt();
+  // Session end: signal the whole group even when the leader already exited (its group may
+  // live on), then after the grace stop reading whatever still holds the pipes open.
+  void end();
+
+ private:
+  ManagedProcess(const boost::asio::any_io_executor& executor, std::string id,
+                 std::shared_ptr<Outlet> outlet, const ProcessLimits& limits,
+                 ClosedCallback on_closed);
+
+  struct Chunk {
+    std::uint64_t seq;
+    std::string_view stream;
+    std::string bytes;
+  };
+
+  boost::asio::awaitable<void> read_stream(boost::asio::posix::stream_descriptor* stream,
+                                           std::string_view name);
+  boost::asio::awaitable<void> wait_for_capacity();
+  boost::asio::awaitable<void> wait_exit();
+  boost::asio::awaitable<void> write_stdin();
+  void add_output(std::string_view stream, std::string_view bytes);
+  void maybe_close();
+  void remember_write_id(const std::string& write_id);
+
+  boost::asio::any_io_executor executor_;
+  std::string id_;
+  std::string id_json_;  // the id as a JSON string literal, for hand-built notifications
+  std::shared_ptr<Outlet> outlet_;
+  ProcessLimits limits_;
+  ClosedCallback on_closed_;
+  std::shared_ptr<process::Child> child_;
+
+  std::uint64_t next_seq_ = 1;
+  std::deque<Chunk> retained_;
+  std::size_t retained_bytes_ = 0;
+  int open_streams_ = 0;
+  std::optional<process::ExitStatus> exit_;
+  bool closed_ = false;
+  bool terminating_ = false;
+  jsonrpc::AsyncSignal changed_;
+
+  bool stdin_open_ = false;
+  bool stdin_writing_ = false;
+  std::deque<std::string> stdin_queue_;
+  std::size_t stdin_queued_bytes_ = 0;
+  jsonrpc::AsyncSignal stdin_drained_;
+  std::deque<std::string> write_id_order_;
+  std::unordered_set<std::string> write_ids_;
+};
+
+}  // namespace tether::exec

@@ -1,0 +1,345 @@
+// run_server: option checks, the token, the listener (or the one stdio connection), and the
+// shutdown sequence. Everything runs on one I/O thread; fs/* work is the only thing sent to a
+// second thread.
+#include <tether/exec/server.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <variant>
+
+#include <openssl/rand.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/url.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "connection.hpp"
+#include "http_gate.hpp"
+
+namespace tether::exec {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto kHttpRequestTimeout = std::chrono::seconds(10);
+constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
+
+struct StdioListen {};
+struct SocketListen {
+  asio::ip::tcp::endpoint endpoint;
+  bool tls = false;
+};
+using Listen = std::variant<StdioListen, SocketListen>;
+
+struct StartupError {
+  std::string message;
+};
+
+boost::system::result<Listen, StartupError> parse_listen(const std::string& text) {
+  if (text == "stdio") return Listen{StdioListen{}};
+  const StartupError bad{fmt::format(
+      "unsupported --listen URL '{}'; expected ws://IP:PORT, wss://IP:PORT or stdio", text)};
+  auto url = boost::urls::parse_uri(text);
+  if (!url || !url->has_port() || (url->scheme() != "ws" && url->scheme() != "wss")) return bad;
+  if (!url->encoded_path().empty() && url->encoded_path() != "/") return bad;
+  asio::ip::address address;
+  if (url->host_type() == boost::urls::host_type::ipv4) {
+    address = asio::ip::make_address_v4(url->host_ipv4_address().to_bytes());
+  } else if (url->host_type() == boost::urls::host_type::ipv6) {
+    address = asio::ip::make_address_v6(url->host_ipv6_address().to_bytes());
+  } else {
+    return bad;
+  }
+  return Listen{SocketListen{{address, url->port_number()}, url->scheme() == "wss"}};
+}
+
+std::string trim(std::string s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return {};
+  const auto last = s.find_last_not_of(" \t\r\n");
+  return s.substr(first, last - first + 1);
+}
+
+std::optional<Sha256> parse_hex_digest(std::string_view hex) {
+  if (hex.size() != 64) return std::nullopt;
+  Sha256 digest{};
+  for (std::size_t i = 0; i < digest.size(); ++i) {
+    unsigned value = 0;
+    for (char c : hex.substr(i * 2, 2)) {
+      value <<= 4;
+      if (c >= '0' && c <= '9') value |= static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f') value |= static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F') value |= static_cast<unsigned>(c - 'A' + 10);
+      else return std::nullopt;
+    }
+    digest[i] = static_cast<unsigned char>(value);
+  }
+  return digest;
+}
+
+// A random 256-bit token in a fresh 0700 directory, file mode 0600. Returns the directory.
+boost::system::result<std::string, StartupError> generate_token_file(Sha256& digest) {
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof raw) != 1) return StartupError{"cannot generate a random token"};
+  std::string token;
+  for (unsigned char b : raw) token += fmt::format("{:02x}", b);
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir_template = std::string(tmp && *tmp ? tmp : "/tmp") + "/tether-exec-server-XXXXXX";
+  if (!::mkdtemp(dir_template.data()))
+    return StartupError{fmt::format("cannot create a token directory: {}", std::strerror(errno))};
+  const std::string path = dir_template + "/token";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0 || ::write(fd, token.data(), token.size()) != static_cast<ssize_t>(token.size())) {
+    if (fd >= 0) ::close(fd);
+    return StartupError{fmt::format("cannot write the token file {}: {}", path, std::strerror(errno))};
+  }
+  ::close(fd);
+  digest = sha256(token);
+  return {boost::system::in_place_value, dir_template};
+}
+
+struct Auth {
+  std::optional<Sha256> digest;
+  std::string generated_dir;  // removed at exit
+};
+
+boost::system::result<Auth, StartupError> load_auth(const ServerOptions& options) {
+  Auth auth;
+  if (options.insecure_no_auth) return auth;
+  if (options.token_file) {
+    std::ifstream in(*options.token_file);
+    if (!in) return StartupError{fmt::format("cannot read token file {}", *options.token_file)};
+    std::string token = trim(std::string(std::istreambuf_iterator<char>(in), {}));
+    if (token.empty()) return StartupError{fmt::format("token file {} is empty", *options.token_file)};
+    auth.digest = sha256(token);
+    return auth;
+  }
+  if (options.token_sha256_hex) {
+    auth.digest = parse_hex_digest(*options.token_sha256_hex);
+    if (!auth.digest) return StartupError{"--ws-token-sha256 must be 64 hex digits"};
+    return auth;
+  }
+  if (const char* env = std::getenv("TETHER_EXEC_SERVER_TOKEN"); env && *trim(env).c_str()) {
+    auth.digest = sha256(trim(env));
+    return auth;
+  }
+  Sha256 digest{};
+  auto dir = generate_token_file(digest);
+  if (!dir) return dir.error();
+  auth.digest = digest;
+  auth.generated_dir = *dir;
+  spdlog::info("exec-server: generated a bearer token; it is in {}/token", *dir);
+  return auth;
+}
+
+asio::awaitable<void> send_answer(beast::tcp_stream& stream, unsigned version,
+                                  const GateAnswer& answer) {
+  http::response<http::string_body> response{answer.status, version};
+  response.set(http::field::server, "tether-exec-server");
+  response.set(http::field::content_type, "text/plain; charset=utf-8");
+  response.keep_alive(false);
+  response.body() = answer.body;
+  response.prepare_payload();
+  boost::system::error_code ec;
+  co_await http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+}
+
+asio::awaitable<void> serve_socket(std::shared_ptr<ServerContext> context, const GateConfig& gate,
+                                   asio::ip::tcp::socket socket) {
+  beast::tcp_stream stream(std::move(socket));
+  stream.expires_after(kHttpRequestTimeout);
+  beast::flat_buffer buffer;
+  http::request_parser<http::empty_body> parser;
+  parser.header_limit(kMaxHeaderBytes);
+  boost::system::error_code ec;
+  co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    spdlog::debug("exec: bad HTTP request: {}", ec.message());
+    co_return;
+  }
+  auto request = parser.release();
+  auto verdict = judge_request(request, gate);
+  if (!verdict && context->shutting_down)
+    verdict = GateAnswer{http::status::service_unavailable, "server is shutting down"};
+  if (!verdict && context->connections.size() >= context->options.max_connections)
+    verdict = GateAnswer{http::status::service_unavailable, "too many connections"};
+  if (verdict) {
+    if (verdict->status != http::status::ok)
+      spdlog::info("exec: refused {} {}: {} {}", request.method_string(), request.target(),
+                   static_cast<unsigned>(verdict->status), verdict->body);
+    co_await send_answer(stream, request.version(), *verdict);
+    co_return;
+  }
+
+  jsonrpc::WebSocket ws(std::move(stream));
+  ws.set_option(beast::websocket::stream_base::decorator([](beast::websocket::response_type& res) {
+    res.set(http::field::server, "tether-exec-server");
+  }));
+  ws.read_message_max(context->options.max_message_bytes);
+  co_await ws.async_accept(request, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    spdlog::debug("exec: WebSocket handshake failed: {}", ec.message());
+    co_return;
+  }
+  jsonrpc::WebSocketLimits limits;
+  limits.max_message_bytes = context->options.max_message_bytes;
+  limits.idle_timeout = context->options.idle_timeout;
+  auto connection = std::make_shared<Connection>(
+      context, jsonrpc::make_websocket_transport(std::move(ws), limits));
+  co_await connection->run();
+}
+
+asio::awaitable<void> accept_loop(std::shared_ptr<ServerContext> context, const GateConfig& gate,
+                                  asio::ip::tcp::acceptor& acceptor) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (ec) {
+      spdlog::warn("exec: accept failed: {}", ec.message());
+      continue;
+    }
+    asio::co_spawn(context->executor, serve_socket(context, gate, std::move(socket)),
+                   asio::detached);
+  }
+}
+
+// Ends every session (process groups get SIGTERM, then SIGKILL after the grace) and returns once
+// every process has closed and every connection is gone, or the grace is over.
+asio::awaitable<void> drain(std::shared_ptr<ServerContext> context) {
+  context->shutting_down = true;
+  for (auto* connection : std::vector(context->connections.begin(), context->connections.end()))
+    connection->go_away();
+  context->sessions.end_all();
+  asio::steady_timer deadline(context->executor,
+                              context->options.kill_grace + std::chrono::milliseconds(1500));
+  bool expired = false;
+  while (!expired && (context->live_processes > 0 || !context->connections.empty())) {
+    boost::system::error_code ec;
+    auto which = co_await (context->changed.wait() ||
+                           deadline.async_wait(asio::redirect_error(asio::use_awaitable, ec)));
+    expired = which.index() == 1;
+  }
+}
+
+asio::awaitable<void> serve_stdio(std::shared_ptr<ServerContext> context) {
+  asio::posix::stream_descriptor input(context->executor, ::dup(STDIN_FILENO));
+  asio::posix::stream_descriptor output(context->executor, ::dup(STDOUT_FILENO));
+  auto connection = std::make_shared<Connection>(
+      context, jsonrpc::make_line_transport(std::move(input), std::move(output),
+                                            context->options.max_message_bytes));
+  co_await connection->run();
+}
+
+boost::system::result<void, StartupError> check_security(const ServerOptions& options,
+                                                         const SocketListen& listen) {
+  const bool loopback = listen.endpoint.address().is_loopback();
+  if (options.insecure_no_auth && !loopback)
+    return StartupError{"--insecure-no-auth is only allowed on a loopback address"};
+  if (!loopback && !options.allow_non_loopback) {
+    return StartupError{fmt::format(
+        "refusing to listen on non-loopback address {} without --allow-non-loopback",
+        listen.endpoint.address().to_string())};
+  }
+  if (listen.tls) return StartupError{"wss:// is not supported yet; use ws:// on loopback or stdio"};
+  return {};
+}
+
+}  // namespace
+
+int run_server(const ServerOptions& options) {
+  std::signal(SIGPIPE, SIG_IGN);
+  auto fail = [](const std::string& message) {
+    fmt::print(stderr, "tether exec-server: {}\n", message);
+    return 2;
+  };
+  auto listen = parse_listen(options.listen);
+  if (!listen) return fail(listen.error().message);
+
+  asio::io_context io(1);
+  auto context = std::make_shared<ServerContext>(options, io.get_executor());
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  Auth auth;
+  std::optional<asio::ip::tcp::acceptor> acceptor;
+  GateConfig gate;
+
+  if (const auto* socket_listen = std::get_if<SocketListen>(&*listen)) {
+    if (auto ok = check_security(options, *socket_listen); !ok) return fail(ok.error().message);
+    auto loaded = load_auth(options);
+    if (!loaded) return fail(loaded.error().message);
+    auth = std::move(*loaded);
+    gate.token_digest = auth.digest;
+    gate.allowed_hosts = options.allowed_hosts;
+    boost::system::error_code ec;
+    acceptor.emplace(io);
+    acceptor->open(socket_listen->endpoint.protocol(), ec);
+    if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor->bind(socket_listen->endpoint, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return fail(fmt::format("cannot listen on {}: {}", options.listen, ec.message()));
+    }
+    const auto bound = acceptor->local_endpoint();
+    const auto host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
+                                              : bound.address().to_string();
+    fmt::print("ws://{}:{}\n", host, bound.port());
+    std::fflush(stdout);
+    spdlog::info("exec-server: listening on ws://{}:{}{}", host, bound.port(),
+                 auth.digest ? "" : " (no auth)");
+    asio::co_spawn(io, accept_loop(context, gate, *acceptor), asio::detached);
+  } else {
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          co_await serve_stdio(context);
+          signals.cancel();
+          co_await drain(context);
+          io.stop();
+        },
+        asio::detached);
+  }
+
+  signals.async_wait([&](boost::system::error_code ec, int signal) {
+    if (ec) return;
+    spdlog::info("exec-server: signal {} received, shutting down", signal);
+    if (acceptor) acceptor->close(ec);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          co_await drain(context);
+          io.stop();
+        },
+        asio::detached);
+  });
+
+  io.run();
+  if (!auth.generated_dir.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(auth.generated_dir, ignored);
+  }
+  return 0;
+}
+
+}  // namespace tether::exec
