@@ -7,7 +7,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -69,9 +68,7 @@ void Peer::dispatch(std::string text) {
         },
         asio::detached);
   } else if (auto* notification = std::get_if<Notification>(&*parsed)) {
-    asio::post(executor_, [self, n = std::move(*notification)]() mutable {
-      if (self->on_notification_) self->on_notification_(std::move(n));
-    });
+    if (on_notification_) on_notification_(std::move(*notification));
   } else {
     auto& response = std::get<Response>(*parsed);
     const auto* int_id = response.id ? std::get_if<std::int64_t>(&*response.id) : nullptr;

@@ -51,8 +51,9 @@ class Peer : public std::enable_shared_from_this<Peer> {
   static std::shared_ptr<Peer> create(boost::asio::any_io_executor executor,
                                       std::unique_ptr<Transport> transport, PeerOptions options);
 
-  // Each request runs in its own coroutine; handlers start in arrival order (notifications too),
-  // so a handler that acts before its first suspension observes messages in order.
+  // Each request runs in its own coroutine, started inline (co_spawn dispatches on the peer's
+  // executor); notification handlers run inline too. So handlers start in arrival order, and a
+  // handler that acts before its first suspension observes messages in order.
   // Without a request handler, requests are answered -32601.
   void on_request(RequestHandler handler) { on_request_ = std::move(handler); }
   void on_notification(NotificationHandler handler) { on_notification_ = std::move(handler); }

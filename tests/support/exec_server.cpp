@@ -1,0 +1,226 @@
+#include "exec_server.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+extern char** environ;
+
+namespace tether::testing {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+namespace {
+
+constexpr auto kStartDeadline = std::chrono::seconds(15);
+
+std::string make_log_path() {
+  static int counter = 0;
+  return (std::filesystem::temp_directory_path() /
+          ("tether-test-exec-server-" + std::to_string(::getpid()) + "-" +
+           std::to_string(counter++) + ".log"))
+      .string();
+}
+
+// Runs the executor through `sh -c 'exec ...'` so stderr goes to a file without a reader in the
+// test; the pid stays the executor's.
+process::SpawnOptions server_spawn_options(const std::vector<std::string>& args,
+                                           const std::vector<std::string>& extra_env,
+                                           const std::string& log_path) {
+  process::SpawnOptions spawn;
+  spawn.argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>>\"$TETHER_TEST_LOG\"", tether_binary(),
+                "--log-level", "debug", "exec-server"};
+  spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
+  spawn.env = test_environment();
+  spawn.env.push_back("TETHER_TEST_LOG=" + log_path);
+  spawn.env.insert(spawn.env.end(), extra_env.begin(), extra_env.end());
+  spawn.stdin_mode = process::StdinMode::closed;
+  return spawn;
+}
+
+}  // namespace
+
+const char* tether_binary() { return TETHER_BINARY; }
+
+std::vector<std::string> test_environment() {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string_view kv(*e);
+    if (kv.starts_with("TETHER_EXEC_SERVER_TOKEN=") || kv.starts_with("TETHER_TEST_LOG=")) continue;
+    env.emplace_back(kv);
+  }
+  return env;
+}
+
+ExecServer::ExecServer() : ExecServer(Options{}) {}
+
+ExecServer::ExecServer(Options options) : log_path_(make_log_path()) {
+  auto spawned = process::Child::spawn(io_.get_executor(),
+                                       server_spawn_options(options.args, options.extra_env, log_path_));
+  if (!spawned) throw std::runtime_error("cannot start tether: " + spawned.error().message);
+  child_ = *spawned;
+  asio::streambuf line;
+  boost::system::error_code read_ec;
+  bool done = false;
+  asio::async_read_until(*child_->stdout_stream(), line, '\n',
+                         [&](boost::system::error_code ec, std::size_t) {
+                           read_ec = ec;
+                           done = true;
+                         });
+  const auto end = std::chrono::steady_clock::now() + kStartDeadline;
+  while (!done && std::chrono::steady_clock::now() < end) io_.run_for(std::chrono::milliseconds(20));
+  if (!done || read_ec) {
+    child_->signal_group(SIGKILL);
+    throw std::runtime_error("tether exec-server printed no URL line; its log:\n" + log());
+  }
+  std::istream in(&line);
+  std::getline(in, url_);
+  port_ = static_cast<unsigned short>(std::stoi(url_.substr(url_.rfind(':') + 1)));
+}
+
+ExecServer::~ExecServer() {
+  if (child_ && !child_->exit_status()) {
+    child_->signal_group(SIGTERM);
+    if (!wait_exit(std::chrono::seconds(10))) {
+      ADD_FAILURE() << "tether exec-server did not exit within 10 s of SIGTERM; log:\n" << log();
+      child_->signal_group(SIGKILL);
+      wait_exit(std::chrono::seconds(5));
+    }
+  }
+  child_.reset();
+  std::error_code ignored;
+  if (!::testing::Test::HasFailure()) std::filesystem::remove(log_path_, ignored);
+}
+
+void ExecServer::signal(int sig) const { child_->signal_group(sig); }
+
+std::optional<process::ExitStatus> ExecServer::wait_exit(std::chrono::milliseconds deadline) {
+  if (auto status = child_->exit_status()) return status;
+  std::optional<process::ExitStatus> result;
+  io_.restart();  // run_for() left it stopped once it ran out of work
+  asio::co_spawn(io_, child_->wait(), [&](std::exception_ptr, process::ExitStatus status) {
+    result = status;
+  });
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (!result && std::chrono::steady_clock::now() < end) io_.run_for(std::chrono::milliseconds(10));
+  if (!result) {
+    io_.stop();  // abandon the pending wait; the next call starts a fresh one
+    io_.restart();
+  }
+  return result;
+}
+
+std::string ExecServer::log() const {
+  std::ifstream in(log_path_);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+asio::awaitable<jsonrpc::WebSocket> ws_connect(unsigned short port, Headers headers) {
+  auto executor = co_await asio::this_coro::executor;
+  jsonrpc::WebSocket ws(executor);
+  co_await beast::get_lowest_layer(ws).async_connect(
+      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), asio::use_awaitable);
+  const std::string default_host = "127.0.0.1:" + std::to_string(port);
+  ws.set_option(beast::websocket::stream_base::decorator(
+      [headers, default_host](beast::websocket::request_type& request) {
+        request.set(http::field::host, default_host);
+        for (const auto& [name, value] : headers) request.set(name, value);
+      }));
+  co_await ws.async_handshake(default_host, "/", asio::use_awaitable);
+  co_return ws;
+}
+
+asio::awaitable<http::response<http::string_body>> http_request(unsigned short port,
+                                                                http::verb verb, std::string target,
+                                                                Headers headers,
+                                                                bool websocket_upgrade) {
+  auto executor = co_await asio::this_coro::executor;
+  beast::tcp_stream stream(executor);
+  stream.expires_after(std::chrono::seconds(10));
+  co_await stream.async_connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+                                asio::use_awaitable);
+  http::request<http::empty_body> request{verb, target, 11};
+  request.set(http::field::host, "127.0.0.1:" + std::to_string(port));
+  if (websocket_upgrade) {
+    request.set(http::field::upgrade, "websocket");
+    request.set(http::field::connection, "Upgrade");
+    request.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+    request.set(http::field::sec_websocket_version, "13");
+  }
+  for (const auto& [name, value] : headers) {
+    if (value.empty()) {
+      request.erase(name);
+    } else {
+      request.set(name, value);
+    }
+  }
+  co_await http::async_write(stream, request, asio::use_awaitable);
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.skip(verb == http::verb::head);
+  co_await http::async_read_header(stream, buffer, parser, asio::use_awaitable);
+  if (parser.get().result() != http::status::switching_protocols)
+    co_await http::async_read(stream, buffer, parser, asio::use_awaitable);
+  co_return parser.release();
+}
+
+std::shared_ptr<process::Child> spawn_stdio_server(const asio::any_io_executor& executor,
+                                                   std::vector<std::string> extra_args) {
+  process::SpawnOptions spawn;
+  spawn.argv = {tether_binary(), "--log-level", "warn", "exec-server", "--listen", "stdio"};
+  spawn.argv.insert(spawn.argv.end(), extra_args.begin(), extra_args.end());
+  spawn.env = test_environment();
+  spawn.stdin_mode = process::StdinMode::pipe;
+  auto child = process::Child::spawn(executor, spawn);
+  if (!child) throw std::runtime_error("cannot start tether: " + child.error().message);
+  return *child;
+}
+
+std::unique_ptr<jsonrpc::Transport> stdio_transport(process::Child& child) {
+  return jsonrpc::make_line_transport(std::move(*child.stdout_stream()),
+                                      std::move(*child.stdin_stream()), 64 * 1024 * 1024);
+}
+
+std::vector<pid_t> processes_matching(const std::string& needle) {
+  std::vector<pid_t> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const auto name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = std::stoi(name);
+    if (pid == ::getpid()) continue;
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(needle) != std::string::npos && process_alive(pid)) found.push_back(pid);
+  }
+  return found;
+}
+
+bool process_alive(pid_t pid) {
+  if (::kill(pid, 0) != 0) return false;
+  // A zombie has exited; it only waits for its parent to reap it.
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const auto close = stat.rfind(')');
+  return close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] != 'Z';
+}
+
+}  // namespace tether::testing

@@ -1,0 +1,80 @@
+// Test support: the real `tether exec-server` binary as a child of the test, and helpers to
+// talk to it over real sockets (WebSocket, raw HTTP) or its stdio.
+//
+// ExecServer owns the executor process: it reads the URL line, keeps stderr in a log file, and
+// on destruction ends the executor (SIGTERM, bounded wait, then SIGKILL to its group) so a
+// failing test leaves nothing behind.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http.hpp>
+
+#include <tether/jsonrpc/transport.hpp>
+#include <tether/process/child.hpp>
+
+namespace tether::testing {
+
+// Path of the tether binary under test.
+const char* tether_binary();
+// This test process's environment without variables that would change the executor's auth.
+std::vector<std::string> test_environment();
+
+class ExecServer {
+ public:
+  struct Options {
+    std::vector<std::string> args{"--insecure-no-auth"};
+    std::vector<std::string> extra_env;  // "NAME=value"
+  };
+  ExecServer();
+  explicit ExecServer(Options options);
+  ~ExecServer();
+  ExecServer(const ExecServer&) = delete;
+  ExecServer& operator=(const ExecServer&) = delete;
+
+  const std::string& url() const { return url_; }
+  unsigned short port() const { return port_; }
+  pid_t pid() const { return child_->pid(); }
+  void signal(int sig) const;
+  // The exit status once the executor exited within `deadline`.
+  std::optional<process::ExitStatus> wait_exit(std::chrono::milliseconds deadline);
+  // What the executor wrote on stderr so far.
+  std::string log() const;
+
+ private:
+  boost::asio::io_context io_;
+  std::shared_ptr<process::Child> child_;
+  std::string log_path_;
+  std::string url_;
+  unsigned short port_ = 0;
+};
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// Host: 127.0.0.1:<port> is sent unless `headers` sets Host.
+boost::asio::awaitable<jsonrpc::WebSocket> ws_connect(unsigned short port, Headers headers = {});
+// The server's answer to an HTTP request (upgrade attempts included).
+boost::asio::awaitable<boost::beast::http::response<boost::beast::http::string_body>> http_request(
+    unsigned short port, boost::beast::http::verb verb, std::string target, Headers headers = {},
+    bool websocket_upgrade = false);
+
+// `tether exec-server --listen stdio` as a child with piped stdin/stdout (stderr to a file).
+std::shared_ptr<process::Child> spawn_stdio_server(const boost::asio::any_io_executor& executor,
+                                                   std::vector<std::string> extra_args = {});
+// A line transport over that child's stdout (input) and stdin (output); takes the streams.
+std::unique_ptr<jsonrpc::Transport> stdio_transport(process::Child& child);
+
+// Processes whose command line contains `needle` (from /proc), excluding this test process.
+std::vector<pid_t> processes_matching(const std::string& needle);
+bool process_alive(pid_t pid);
+
+}  // namespace tether::testing
