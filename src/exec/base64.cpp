@@ -39,15 +39,16 @@ std::string base64_encode(std::string_view bytes) {
 
 std::optional<std::string> base64_decode(std::string_view text) {
   if (text.size() % 4 != 0) return std::nullopt;
+  if (text.empty()) return std::string();
+  // EVP_DecodeBlock rejects characters outside the alphabet but skips whitespace at either end;
+  // the ends are checked here so that only canonical input passes.
+  auto edge_ok = [](char c) { return kAlphabet[static_cast<unsigned char>(c)] || c == '='; };
+  if (!edge_ok(text.front()) || text.front() == '=' || !edge_ok(text.back())) return std::nullopt;
   std::size_t padding = 0;
-  if (!text.empty() && text.back() == '=') ++padding;
-  if (text.size() >= 2 && text[text.size() - 2] == '=') ++padding;
-  const std::size_t body = text.size() - padding;
-  for (std::size_t i = 0; i < body; ++i) {
-    if (!kAlphabet[static_cast<unsigned char>(text[i])]) return std::nullopt;
-  }
+  if (text.back() == '=') ++padding;
+  if (text[text.size() - 2] == '=') ++padding;
+  if (padding == 2 && text.back() != '=') return std::nullopt;
   std::string out(text.size() / 4 * 3, '\0');
-  if (text.empty()) return out;
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                                 reinterpret_cast<const unsigned char*>(text.data()),
                                 static_cast<int>(text.size()));

@@ -36,6 +36,7 @@ constexpr std::string_view kProcessMethods[] = {"process/start", "process/read",
 constexpr std::string_view kRefusedFields[] = {"sandbox", "managedNetwork", "networkProxy",
                                                "shellSnapshot"};
 constexpr auto kMaxWait = std::chrono::minutes(10);
+constexpr int kOutputPipeBytes = 1024 * 1024;
 
 Reply error(jsonrpc::Error e) { return Reply{boost::system::in_place_error, std::move(e)}; }
 
@@ -245,6 +246,8 @@ Reply Connection::start_process(const jsonrpc::json::value& raw) {
   spawn.cwd = std::move(cwd);
   spawn.tty = tty->value_or(false);
   spawn.stdin_mode = pipe_stdin->value_or(false) ? process::StdinMode::pipe : process::StdinMode::closed;
+  // Bigger pipes mean bigger reads, so fewer and larger process/output messages for bulk output.
+  spawn.pipe_buffer_bytes = kOutputPipeBytes;
 
   auto on_closed = [weak_context = std::weak_ptr(context_),
                     weak_session = std::weak_ptr(session_)](const std::string& process_id) {

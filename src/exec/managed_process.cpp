@@ -94,9 +94,15 @@ asio::awaitable<void> ManagedProcess::read_stream(asio::posix::stream_descriptor
     boost::system::error_code ec;
     co_await stream->async_wait(asio::posix::stream_descriptor::wait_read,
                                 asio::redirect_error(asio::use_awaitable, ec));
+    // Drain what the pipe already holds (up to the scratch size) into one chunk: a producer that
+    // writes in small pieces then costs one message per read burst, not one per write.
     std::size_t n = 0;
-    if (!ec) n = stream->read_some(asio::buffer(scratch), ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+    while (!ec && n < scratch.size()) {
+      const std::size_t got = stream->read_some(asio::buffer(scratch.data() + n, scratch.size() - n), ec);
+      n += got;
+    }
+    if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+    if (n > 0) add_output(name, std::string_view(scratch.data(), n));
     if (ec) {
       if (!process::is_end_of_stream(ec) && ec != asio::error::operation_aborted &&
           ec != asio::error::bad_descriptor) {
@@ -104,7 +110,6 @@ asio::awaitable<void> ManagedProcess::read_stream(asio::posix::stream_descriptor
       }
       break;
     }
-    add_output(name, std::string_view(scratch.data(), n));
   }
   --open_streams_;
   maybe_close();

@@ -169,12 +169,13 @@ asio::awaitable<void> send_answer(beast::tcp_stream& stream, unsigned version,
 
 asio::awaitable<void> serve_socket(std::shared_ptr<ServerContext> context, const GateConfig& gate,
                                    asio::ip::tcp::socket socket) {
+  boost::system::error_code ec;
+  socket.set_option(asio::ip::tcp::no_delay(true), ec);  // latency over batching: one frame each
   beast::tcp_stream stream(std::move(socket));
   stream.expires_after(kHttpRequestTimeout);
   beast::flat_buffer buffer;
   http::request_parser<http::empty_body> parser;
   parser.header_limit(kMaxHeaderBytes);
-  boost::system::error_code ec;
   co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     spdlog::debug("exec: bad HTTP request: {}", ec.message());

@@ -12,6 +12,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -58,6 +61,13 @@ struct WebSocketLimits {
 };
 
 using WebSocket = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+// Connects to a ws:// URL (TCP connect + upgrade, with `headers` on the upgrade request) and
+// returns the open WebSocket. Bounded by `timeout`; fails with the Asio/Beast error.
+boost::asio::awaitable<boost::system::result<WebSocket>> connect_websocket(
+    std::string_view url, const HttpHeaders& headers, std::chrono::milliseconds timeout);
 
 // Wraps a WebSocket whose handshake is complete.
 std::unique_ptr<Transport> make_websocket_transport(WebSocket ws, const WebSocketLimits& limits);

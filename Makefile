@@ -1,0 +1,36 @@
+# tether: `make run` and `make test` work on a fresh Debian 12 machine (they install what is
+# missing first). Everything builds in $(BUILD) with CMake + Ninja.
+BUILD ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps configure build run test bench fuzz-smoke clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+configure: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# The main job on the embedded default: an executor that tether spawns on loopback, driven by
+# the project's own client code.
+run: build
+	@$(BUILD)/examples/tether-exec-demo $(BUILD)/src/cli/tether
+
+test: build
+	@ctest --test-dir $(BUILD) --output-on-failure --timeout 300 -j $(JOBS)
+	@scripts/fuzz-smoke
+
+bench: build
+	@scripts/bench $(BUILD)
+
+fuzz-smoke: deps
+	@scripts/fuzz-smoke
+
+clean:
+	rm -rf $(BUILD) build-fuzz

@@ -1,0 +1,360 @@
+// End-to-end executor benchmarks (issue 3), each remote figure beside its local baseline from
+// the same run, so the comparison is a ratio on one machine at one moment:
+//   relay      a process writes N bytes to stdout; the client receives process/output, parses
+//              the JSON and base64-decodes it   vs   the same process read through a plain pipe
+//   roundtrip  one line written to `cat` and read back, sequentially   vs   a local `cat` pipe
+//   start      process/start to the first output of `echo`   vs   a local spawn of `echo`
+//   memory     executor RSS idle, and per idle process with 100 `sleep` processes running
+// Usage: tether-exec-bench [--tether PATH] [--relay-bytes N] [--roundtrips N]
+// Output: a Markdown table on stdout (pasted into docs/PERFORMANCE.md).
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <numeric>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include <tether/exec/base64.hpp>
+#include <tether/jsonrpc/async_signal.hpp>
+#include <tether/jsonrpc/peer.hpp>
+#include <tether/process/child.hpp>
+
+extern char** environ;
+
+namespace {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace tether;
+using Clock = std::chrono::steady_clock;
+
+struct Config {
+  std::string tether;
+  std::size_t relay_bytes = std::size_t{1} << 30;
+  int roundtrips = 10'000;
+  int starts = 200;
+  int idle_processes = 100;
+};
+
+struct Row {
+  std::string name;
+  std::string remote;
+  std::string local;
+  std::string ratio;
+};
+
+// argv lists are built outside coroutines: GCC 12 miscompiles braced lists of string literals
+// inside coroutine bodies.
+std::vector<std::string> head_argv(const std::string& count) { return {"head", "-c", count, "/dev/zero"}; }
+std::vector<std::string> cat_argv() { return {"cat"}; }
+std::vector<std::string> echo_argv() { return {"echo", "hi"}; }
+std::vector<std::string> server_argv(const std::string& tether) {
+  return {tether, "--log-level", "warn", "exec-server", "--insecure-no-auth"};
+}
+std::vector<std::string> sleep_argv() { return {"sleep", "300"}; }
+
+double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+
+double percentile(std::vector<double> values, double p) {
+  std::sort(values.begin(), values.end());
+  return values[static_cast<std::size_t>(p * static_cast<double>(values.size() - 1))];
+}
+
+std::shared_ptr<process::Child> spawn_local(const asio::any_io_executor& ex,
+                                            std::vector<std::string> argv, bool stdin_pipe) {
+  process::SpawnOptions options;
+  options.argv = std::move(argv);
+  options.env = {"PATH=/usr/bin:/bin"};
+  options.stdin_mode = stdin_pipe ? process::StdinMode::pipe : process::StdinMode::closed;
+  auto child = process::Child::spawn(ex, options);
+  if (!child) throw std::runtime_error(child.error().message);
+  return *child;
+}
+
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+json::value start_params(std::string id, std::vector<std::string> argv, bool pipe_stdin) {
+  json::array args;
+  for (auto& a : argv) args.emplace_back(a);
+  return json::object{{"processId", std::move(id)}, {"argv", std::move(args)},
+                      {"cwd", "/"},                 {"env", json::object{{"PATH", "/usr/bin:/bin"}}},
+                      {"tty", false},               {"pipeStdin", pipe_stdin},
+                      {"arg0", nullptr}};
+}
+
+json::value write_params(const std::string& id, std::string_view bytes, std::uint64_t write_id) {
+  return json::object{{"processId", id},
+                      {"chunk", exec::base64_encode(bytes)},
+                      {"writeId", std::to_string(write_id)}};
+}
+
+json::value id_params(const std::string& id) { return json::object{{"processId", id}}; }
+
+json::value initialize_params() {
+  return json::object{{"clientName", "tether-bench"}, {"resumeSessionId", nullptr}};
+}
+
+// A connected client with per-process routing of output, the way a real client consumes it:
+// every notification is parsed and every chunk decoded.
+struct Client {
+  std::shared_ptr<jsonrpc::Peer> peer;
+  std::map<std::string, std::function<void(const json::object&)>> routes;
+
+  asio::awaitable<json::value> call(std::string method, json::value params) {
+    auto reply = co_await peer->call(method, std::move(params), std::chrono::seconds(60));
+    if (!reply) throw std::runtime_error(method + ": " + reply.error().message);
+    co_return std::move(*reply);
+  }
+};
+
+asio::awaitable<std::shared_ptr<Client>> connect(const std::string& url) {
+  auto ws = co_await jsonrpc::connect_websocket(url, {}, std::chrono::seconds(5));
+  if (!ws) throw std::runtime_error("connect: " + ws.error().message());
+  auto client = std::make_shared<Client>();
+  client->peer = jsonrpc::Peer::create(co_await asio::this_coro::executor,
+                                       jsonrpc::make_websocket_transport(std::move(*ws), {}), {});
+  client->peer->on_notification([c = client.get()](const jsonrpc::Notification& n) {
+    const auto& params = n.params.as_object();
+    auto it = c->routes.find(std::string(params.at("processId").as_string()));
+    if (it != c->routes.end()) it->second(params);
+  });
+  asio::co_spawn(client->peer->get_executor(),
+                 [peer = client->peer]() -> asio::awaitable<void> { co_await peer->run(); },
+                 asio::detached);
+  co_await client->call("initialize", initialize_params());
+  client->peer->notify("initialized", json::object());
+  co_return client;
+}
+
+std::string gib_per_s(std::size_t bytes, Clock::duration d) {
+  return fmt::format("{:.2f} GiB/s",
+                     static_cast<double>(bytes) / (1 << 30) / std::chrono::duration<double>(d).count());
+}
+
+asio::awaitable<Row> bench_relay(Client& client, const Config& config) {
+  auto ex = co_await asio::this_coro::executor;
+  const std::string count = std::to_string(config.relay_bytes);
+
+  // Local: the same producer read through one plain pipe.
+  auto local = spawn_local(ex, head_argv(count), false);
+  std::vector<char> buffer(256 * 1024);
+  std::size_t local_bytes = 0;
+  const auto local_start = Clock::now();
+  for (;;) {
+    boost::system::error_code ec;
+    local_bytes += co_await local->stdout_stream()->async_read_some(
+        asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+  }
+  const auto local_time = Clock::now() - local_start;
+  co_await local->wait();
+
+  std::size_t remote_bytes = 0;
+  jsonrpc::AsyncSignal done(ex);
+  bool closed = false;
+  client.routes["relay"] = [&](const json::object& p) {
+    if (const auto* chunk = p.if_contains("chunk")) {
+      remote_bytes += exec::base64_decode(chunk->as_string()).value_or("").size();
+    } else if (p.contains("exitCode") == false && !p.contains("chunk")) {
+      closed = true;  // process/closed carries only processId and seq
+      done.notify_all();
+    }
+  };
+  const auto remote_start = Clock::now();
+  co_await client.call("process/start", start_params("relay", head_argv(count), false));
+  while (!closed) co_await done.wait();
+  const auto remote_time = Clock::now() - remote_start;
+  if (remote_bytes != config.relay_bytes || local_bytes != config.relay_bytes)
+    throw std::runtime_error(fmt::format("relay lost bytes: remote {} local {}", remote_bytes, local_bytes));
+
+  const double ratio = std::chrono::duration<double>(local_time) / std::chrono::duration<double>(remote_time);
+  co_return Row{fmt::format("stdout relay, {} MiB (higher is better)", config.relay_bytes >> 20),
+                gib_per_s(remote_bytes, remote_time), gib_per_s(local_bytes, local_time),
+                fmt::format("{:.0f}% of the pipe", ratio * 100)};
+}
+
+asio::awaitable<std::vector<Row>> bench_roundtrip(Client& client, const Config& config) {
+  auto ex = co_await asio::this_coro::executor;
+  const std::string line = "the quick brown fox jumps over the lazy dog\n";
+
+  auto local = spawn_local(ex, cat_argv(), true);
+  std::vector<double> local_us;
+  std::vector<char> buffer(4096);
+  for (int i = 0; i < config.roundtrips; ++i) {
+    const auto t0 = Clock::now();
+    co_await asio::async_write(*local->stdin_stream(), asio::buffer(line), asio::use_awaitable);
+    std::size_t got = 0;
+    while (got < line.size())
+      got += co_await local->stdout_stream()->async_read_some(asio::buffer(buffer), asio::use_awaitable);
+    local_us.push_back(micros(Clock::now() - t0));
+  }
+  local->close_stdin();
+  co_await local->wait();
+
+  co_await client.call("process/start", start_params("rt", cat_argv(), true));
+  jsonrpc::AsyncSignal arrived(ex);
+  std::size_t pending = 0;
+  client.routes["rt"] = [&](const json::object& p) {
+    if (const auto* chunk = p.if_contains("chunk")) {
+      pending += exec::base64_decode(chunk->as_string()).value_or("").size();
+      arrived.notify_all();
+    }
+  };
+  std::vector<double> remote_us;
+  for (int i = 0; i < config.roundtrips; ++i) {
+    const auto t0 = Clock::now();
+    pending = 0;
+    // The write's response is not awaited before reading the echo: a real client pipelines.
+    client.peer->send(jsonrpc::serialize(jsonrpc::Request{
+        std::int64_t{1'000'000 + i}, "process/write", write_params("rt", line, i + 1)}));
+    while (pending < line.size()) co_await arrived.wait();
+    remote_us.push_back(micros(Clock::now() - t0));
+  }
+  co_await client.call("process/terminate", id_params("rt"));
+
+  std::vector<Row> rows;
+  for (double p : {0.5, 0.99}) {
+    const double r = percentile(remote_us, p);
+    const double l = percentile(local_us, p);
+    rows.push_back({fmt::format("round trip via `cat`, p{:.0f} ({} sequential)", p * 100, config.roundtrips),
+                    fmt::format("{:.1f} µs", r), fmt::format("{:.1f} µs", l),
+                    fmt::format("+{:.1f} µs", r - l)});
+  }
+  co_return rows;
+}
+
+asio::awaitable<Row> bench_start(Client& client, const Config& config) {
+  auto ex = co_await asio::this_coro::executor;
+  std::vector<double> local_us;
+  std::vector<char> buffer(256);
+  for (int i = 0; i < config.starts; ++i) {
+    const auto t0 = Clock::now();
+    auto child = spawn_local(ex, echo_argv(), false);
+    co_await child->stdout_stream()->async_read_some(asio::buffer(buffer), asio::use_awaitable);
+    local_us.push_back(micros(Clock::now() - t0));
+    co_await child->wait();
+  }
+  std::vector<double> remote_us;
+  jsonrpc::AsyncSignal arrived(ex);
+  bool got = false;
+  for (int i = 0; i < config.starts; ++i) {
+    const std::string id = "start-" + std::to_string(i);
+    got = false;
+    client.routes[id] = [&](const json::object& p) {
+      if (p.contains("chunk")) {
+        got = true;
+        arrived.notify_all();
+      }
+    };
+    const auto t0 = Clock::now();
+    client.peer->send(jsonrpc::serialize(jsonrpc::Request{
+        std::int64_t{2'000'000 + i}, "process/start", start_params(id, echo_argv(), false)}));
+    while (!got) co_await arrived.wait();
+    remote_us.push_back(micros(Clock::now() - t0));
+    client.routes.erase(id);
+  }
+  const double r = percentile(remote_us, 0.5);
+  const double l = percentile(local_us, 0.5);
+  co_return Row{fmt::format("start `echo hi` to first output, p50 ({} runs)", config.starts),
+                fmt::format("{:.0f} µs", r), fmt::format("{:.0f} µs", l), fmt::format("+{:.0f} µs", r - l)};
+}
+
+asio::awaitable<std::vector<Row>> bench_memory(Client& client, const Config& config, pid_t server) {
+  auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer settle(ex, std::chrono::milliseconds(300));
+  co_await settle.async_wait(asio::use_awaitable);
+  const long idle = rss_kib(server);
+  for (int i = 0; i < config.idle_processes; ++i) {
+    co_await client.call("process/start",
+                         start_params("idle-" + std::to_string(i), sleep_argv(), false));
+  }
+  settle.expires_after(std::chrono::milliseconds(300));
+  co_await settle.async_wait(asio::use_awaitable);
+  const long busy = rss_kib(server);
+  for (int i = 0; i < config.idle_processes; ++i)
+    co_await client.call("process/terminate", id_params("idle-" + std::to_string(i)));
+  co_return std::vector<Row>{
+      {"executor RSS with one idle connection (after the runs above)", fmt::format("{:.1f} MiB", idle / 1024.0), "", ""},
+      {fmt::format("executor RSS per idle process ({} `sleep`)", config.idle_processes),
+       fmt::format("{:.1f} KiB", static_cast<double>(busy - idle) / config.idle_processes), "", ""}};
+}
+
+asio::awaitable<void> run(const Config& config) {
+  auto ex = co_await asio::this_coro::executor;
+  process::SpawnOptions options;
+  options.argv = server_argv(config.tether);
+  for (char** e = environ; *e; ++e) options.env.emplace_back(*e);
+  options.stdin_mode = process::StdinMode::closed;
+  auto server = process::Child::spawn(ex, options);
+  if (!server) throw std::runtime_error(server.error().message);
+  asio::streambuf line;
+  co_await asio::async_read_until(*(*server)->stdout_stream(), line, '\n', asio::use_awaitable);
+  std::string url;
+  std::getline(std::istream(&line) >> std::ws, url);
+
+  // The idle figure is taken on a fresh executor, before anything ran.
+  auto client = co_await connect(url);
+  const long fresh_rss = rss_kib((*server)->pid());
+
+  std::vector<Row> rows;
+  rows.push_back(co_await bench_relay(*client, config));
+  for (auto& r : co_await bench_roundtrip(*client, config)) rows.push_back(std::move(r));
+  rows.push_back(co_await bench_start(*client, config));
+  rows.push_back({"executor RSS, fresh, one connection", fmt::format("{:.1f} MiB", fresh_rss / 1024.0), "", ""});
+  for (auto& r : co_await bench_memory(*client, config, (*server)->pid())) rows.push_back(std::move(r));
+
+  client->peer->close();
+  (*server)->signal_group(SIGTERM);
+  co_await (*server)->wait();
+
+  fmt::print("| measurement | executor (remote) | local baseline | remote vs local |\n");
+  fmt::print("|---|---|---|---|\n");
+  for (const auto& r : rows) fmt::print("| {} | {} | {} | {} |\n", r.name, r.remote, r.local, r.ratio);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  Config config;
+  config.tether = TETHER_BINARY;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--tether") config.tether = argv[i + 1];
+    else if (flag == "--relay-bytes") config.relay_bytes = std::stoull(argv[i + 1]);
+    else if (flag == "--roundtrips") config.roundtrips = std::stoi(argv[i + 1]);
+    else if (flag == "--starts") config.starts = std::stoi(argv[i + 1]);
+  }
+  asio::io_context io;
+  int rc = 0;
+  asio::co_spawn(io, run(config), [&](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      fmt::print(stderr, "bench failed: {}\n", ex.what());
+      rc = 1;
+    }
+  });
+  io.run();
+  return rc;
+}
