@@ -1,7 +1,6 @@
 // Micro-benchmarks of the per-chunk work on the relay path: base64 both ways and the JSON parse
 // of one process/output message (what every client does per chunk).
 #include <benchmark/benchmark.h>
-
 #include <boost/json.hpp>
 
 #include <tether/exec/base64.hpp>

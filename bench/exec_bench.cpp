@@ -7,8 +7,6 @@
 //   memory     executor RSS idle, and per idle process with 100 `sleep` processes running
 // Usage: tether-exec-bench [--tether PATH] [--relay-bytes N] [--roundtrips N]
 // Output: a Markdown table on stdout (pasted into docs/PERFORMANCE.md).
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <csignal>
@@ -16,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <numeric>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -58,15 +57,25 @@ struct Row {
 
 // argv lists are built outside coroutines: GCC 12 miscompiles braced lists of string literals
 // inside coroutine bodies.
-std::vector<std::string> head_argv(const std::string& count) { return {"head", "-c", count, "/dev/zero"}; }
-std::vector<std::string> cat_argv() { return {"cat"}; }
-std::vector<std::string> echo_argv() { return {"echo", "hi"}; }
+std::vector<std::string> head_argv(const std::string& count) {
+  return {"head", "-c", count, "/dev/zero"};
+}
+std::vector<std::string> cat_argv() {
+  return {"cat"};
+}
+std::vector<std::string> echo_argv() {
+  return {"echo", "hi"};
+}
 std::vector<std::string> server_argv(const std::string& tether) {
   return {tether, "--log-level", "warn", "exec-server", "--insecure-no-auth"};
 }
-std::vector<std::string> sleep_argv() { return {"sleep", "300"}; }
+std::vector<std::string> sleep_argv() {
+  return {"sleep", "300"};
+}
 
-double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+double micros(Clock::duration d) {
+  return std::chrono::duration<double, std::micro>(d).count();
+}
 
 double percentile(std::vector<double> values, double p) {
   std::sort(values.begin(), values.end());
@@ -95,9 +104,12 @@ long rss_kib(pid_t pid) {
 json::value start_params(std::string id, std::vector<std::string> argv, bool pipe_stdin) {
   json::array args;
   for (auto& a : argv) args.emplace_back(a);
-  return json::object{{"processId", std::move(id)}, {"argv", std::move(args)},
-                      {"cwd", "/"},                 {"env", json::object{{"PATH", "/usr/bin:/bin"}}},
-                      {"tty", false},               {"pipeStdin", pipe_stdin},
+  return json::object{{"processId", std::move(id)},
+                      {"argv", std::move(args)},
+                      {"cwd", "/"},
+                      {"env", json::object{{"PATH", "/usr/bin:/bin"}}},
+                      {"tty", false},
+                      {"pipeStdin", pipe_stdin},
                       {"arg0", nullptr}};
 }
 
@@ -107,7 +119,9 @@ json::value write_params(const std::string& id, std::string_view bytes, std::uin
                       {"writeId", std::to_string(write_id)}};
 }
 
-json::value id_params(const std::string& id) { return json::object{{"processId", id}}; }
+json::value id_params(const std::string& id) {
+  return json::object{{"processId", id}};
+}
 
 json::value initialize_params() {
   return json::object{{"clientName", "tether-bench"}, {"resumeSessionId", nullptr}};
@@ -137,17 +151,17 @@ asio::awaitable<std::shared_ptr<Client>> connect(const std::string& url) {
     auto it = c->routes.find(std::string(params.at("processId").as_string()));
     if (it != c->routes.end()) it->second(params);
   });
-  asio::co_spawn(client->peer->get_executor(),
-                 [peer = client->peer]() -> asio::awaitable<void> { co_await peer->run(); },
-                 asio::detached);
+  asio::co_spawn(
+      client->peer->get_executor(),
+      [peer = client->peer]() -> asio::awaitable<void> { co_await peer->run(); }, asio::detached);
   co_await client->call("initialize", initialize_params());
   client->peer->notify("initialized", json::object());
   co_return client;
 }
 
 std::string gib_per_s(std::size_t bytes, Clock::duration d) {
-  return fmt::format("{:.2f} GiB/s",
-                     static_cast<double>(bytes) / (1 << 30) / std::chrono::duration<double>(d).count());
+  return fmt::format("{:.2f} GiB/s", static_cast<double>(bytes) / (1 << 30) /
+                                         std::chrono::duration<double>(d).count());
 }
 
 asio::awaitable<Row> bench_relay(Client& client, const Config& config) {
@@ -184,9 +198,11 @@ asio::awaitable<Row> bench_relay(Client& client, const Config& config) {
   while (!closed) co_await done.wait();
   const auto remote_time = Clock::now() - remote_start;
   if (remote_bytes != config.relay_bytes || local_bytes != config.relay_bytes)
-    throw std::runtime_error(fmt::format("relay lost bytes: remote {} local {}", remote_bytes, local_bytes));
+    throw std::runtime_error(
+        fmt::format("relay lost bytes: remote {} local {}", remote_bytes, local_bytes));
 
-  const double ratio = std::chrono::duration<double>(local_time) / std::chrono::duration<double>(remote_time);
+  const double ratio =
+      std::chrono::duration<double>(local_time) / std::chrono::duration<double>(remote_time);
   co_return Row{fmt::format("stdout relay, {} MiB (higher is better)", config.relay_bytes >> 20),
                 gib_per_s(remote_bytes, remote_time), gib_per_s(local_bytes, local_time),
                 fmt::format("{:.0f}% of the pipe", ratio * 100)};
@@ -204,7 +220,8 @@ asio::awaitable<std::vector<Row>> bench_roundtrip(Client& client, const Config& 
     co_await asio::async_write(*local->stdin_stream(), asio::buffer(line), asio::use_awaitable);
     std::size_t got = 0;
     while (got < line.size())
-      got += co_await local->stdout_stream()->async_read_some(asio::buffer(buffer), asio::use_awaitable);
+      got += co_await local->stdout_stream()->async_read_some(asio::buffer(buffer),
+                                                              asio::use_awaitable);
     local_us.push_back(micros(Clock::now() - t0));
   }
   local->close_stdin();
@@ -235,9 +252,10 @@ asio::awaitable<std::vector<Row>> bench_roundtrip(Client& client, const Config& 
   for (double p : {0.5, 0.99}) {
     const double r = percentile(remote_us, p);
     const double l = percentile(local_us, p);
-    rows.push_back({fmt::format("round trip via `cat`, p{:.0f} ({} sequential)", p * 100, config.roundtrips),
-                    fmt::format("{:.1f} µs", r), fmt::format("{:.1f} µs", l),
-                    fmt::format("+{:.1f} µs", r - l)});
+    rows.push_back(
+        {fmt::format("round trip via `cat`, p{:.0f} ({} sequential)", p * 100, config.roundtrips),
+         fmt::format("{:.1f} µs", r), fmt::format("{:.1f} µs", l),
+         fmt::format("+{:.1f} µs", r - l)});
   }
   co_return rows;
 }
@@ -275,7 +293,8 @@ asio::awaitable<Row> bench_start(Client& client, const Config& config) {
   const double r = percentile(remote_us, 0.5);
   const double l = percentile(local_us, 0.5);
   co_return Row{fmt::format("start `echo hi` to first output, p50 ({} runs)", config.starts),
-                fmt::format("{:.0f} µs", r), fmt::format("{:.0f} µs", l), fmt::format("+{:.0f} µs", r - l)};
+                fmt::format("{:.0f} µs", r), fmt::format("{:.0f} µs", l),
+                fmt::format("+{:.0f} µs", r - l)};
 }
 
 asio::awaitable<std::vector<Row>> bench_memory(Client& client, const Config& config, pid_t server) {
@@ -293,9 +312,11 @@ asio::awaitable<std::vector<Row>> bench_memory(Client& client, const Config& con
   for (int i = 0; i < config.idle_processes; ++i)
     co_await client.call("process/terminate", id_params("idle-" + std::to_string(i)));
   co_return std::vector<Row>{
-      {"executor RSS with one idle connection (after the runs above)", fmt::format("{:.1f} MiB", idle / 1024.0), "", ""},
+      {"executor RSS with one idle connection (after the runs above)",
+       fmt::format("{:.1f} MiB", idle / 1024.0), "", ""},
       {fmt::format("executor RSS per idle process ({} `sleep`)", config.idle_processes),
-       fmt::format("{:.1f} KiB", static_cast<double>(busy - idle) / config.idle_processes), "", ""}};
+       fmt::format("{:.1f} KiB", static_cast<double>(busy - idle) / config.idle_processes), "",
+       ""}};
 }
 
 asio::awaitable<void> run(const Config& config) {
@@ -319,8 +340,10 @@ asio::awaitable<void> run(const Config& config) {
   rows.push_back(co_await bench_relay(*client, config));
   for (auto& r : co_await bench_roundtrip(*client, config)) rows.push_back(std::move(r));
   rows.push_back(co_await bench_start(*client, config));
-  rows.push_back({"executor RSS, fresh, one connection", fmt::format("{:.1f} MiB", fresh_rss / 1024.0), "", ""});
-  for (auto& r : co_await bench_memory(*client, config, (*server)->pid())) rows.push_back(std::move(r));
+  rows.push_back({"executor RSS, fresh, one connection",
+                  fmt::format("{:.1f} MiB", fresh_rss / 1024.0), "", ""});
+  for (auto& r : co_await bench_memory(*client, config, (*server)->pid()))
+    rows.push_back(std::move(r));
 
   client->peer->close();
   (*server)->signal_group(SIGTERM);
@@ -328,7 +351,8 @@ asio::awaitable<void> run(const Config& config) {
 
   fmt::print("| measurement | executor (remote) | local baseline | remote vs local |\n");
   fmt::print("|---|---|---|---|\n");
-  for (const auto& r : rows) fmt::print("| {} | {} | {} | {} |\n", r.name, r.remote, r.local, r.ratio);
+  for (const auto& r : rows)
+    fmt::print("| {} | {} | {} | {} |\n", r.name, r.remote, r.local, r.ratio);
 }
 
 }  // namespace
@@ -339,10 +363,14 @@ int main(int argc, char** argv) {
   config.tether = TETHER_BINARY;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
-    if (flag == "--tether") config.tether = argv[i + 1];
-    else if (flag == "--relay-bytes") config.relay_bytes = std::stoull(argv[i + 1]);
-    else if (flag == "--roundtrips") config.roundtrips = std::stoi(argv[i + 1]);
-    else if (flag == "--starts") config.starts = std::stoi(argv[i + 1]);
+    if (flag == "--tether")
+      config.tether = argv[i + 1];
+    else if (flag == "--relay-bytes")
+      config.relay_bytes = std::stoull(argv[i + 1]);
+    else if (flag == "--roundtrips")
+      config.roundtrips = std::stoi(argv[i + 1]);
+    else if (flag == "--starts")
+      config.starts = std::stoi(argv[i + 1]);
   }
   asio::io_context io;
   int rc = 0;

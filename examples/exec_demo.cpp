@@ -2,13 +2,10 @@
 // default: tether spawns `tether exec-server` with a fresh token), then drive it with the
 // project's own JSON-RPC client code: start a process, stream its output, write to its stdin,
 // terminate it. Everything it starts is ended before it exits.
-#include <unistd.h>
-
 #include <csignal>
 #include <cstdio>
 #include <iostream>
-
-#include <openssl/rand.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -18,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
+#include <openssl/rand.h>
 
 #include <tether/exec/base64.hpp>
 #include <tether/jsonrpc/peer.hpp>
@@ -66,7 +64,9 @@ json::value write_params(std::string_view bytes) {
       {"processId", "demo-1"}, {"chunk", exec::base64_encode(bytes)}, {"writeId", "1"}};
 }
 
-json::value process_params() { return json::object{{"processId", "demo-1"}}; }
+json::value process_params() {
+  return json::object{{"processId", "demo-1"}};
+}
 
 asio::awaitable<json::value> call(jsonrpc::Peer& peer, std::string method, json::value params) {
   auto reply = co_await peer.call(method, std::move(params), std::chrono::seconds(10));
@@ -95,22 +95,26 @@ asio::awaitable<int> demo(std::string executable) {
   const jsonrpc::HttpHeaders auth{{"Authorization", "Bearer " + token}};
   auto ws = co_await jsonrpc::connect_websocket(url, auth, std::chrono::seconds(5));
   if (!ws) throw std::runtime_error("cannot connect: " + ws.error().message());
-  auto peer = jsonrpc::Peer::create(executor, jsonrpc::make_websocket_transport(std::move(*ws), {}), {});
+  auto peer =
+      jsonrpc::Peer::create(executor, jsonrpc::make_websocket_transport(std::move(*ws), {}), {});
   asio::steady_timer closed_signal(executor, std::chrono::steady_clock::time_point::max());
   peer->on_notification([&](const jsonrpc::Notification& n) {
     const auto& p = n.params.as_object();
     if (n.method == "process/output") {
       auto bytes = exec::base64_decode(p.at("chunk").as_string()).value_or("");
-      fmt::print("    [seq {} {}] {}", p.at("seq").as_int64(), std::string_view(p.at("stream").as_string()), bytes);
+      fmt::print("    [seq {} {}] {}", p.at("seq").as_int64(),
+                 std::string_view(p.at("stream").as_string()), bytes);
     } else if (n.method == "process/exited") {
-      fmt::print("    [seq {}] exited with code {}\n", p.at("seq").as_int64(), p.at("exitCode").as_int64());
+      fmt::print("    [seq {}] exited with code {}\n", p.at("seq").as_int64(),
+                 p.at("exitCode").as_int64());
     } else if (n.method == "process/closed") {
       fmt::print("    [seq {}] closed\n", p.at("seq").as_int64());
       closed_signal.cancel();
     }
     std::fflush(stdout);
   });
-  asio::co_spawn(executor, [peer]() -> asio::awaitable<void> { co_await peer->run(); }, asio::detached);
+  asio::co_spawn(
+      executor, [peer]() -> asio::awaitable<void> { co_await peer->run(); }, asio::detached);
 
   auto init = co_await call(*peer, "initialize", initialize_params());
   peer->notify("initialized", json::object());

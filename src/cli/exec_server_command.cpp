@@ -1,8 +1,7 @@
 // `tether exec-server` options, including codex's flag names so tether is a drop-in for
 // `codex exec-server` (--listen, --ws-auth capability-token, --ws-token-file, --ws-token-sha256).
-#include <tether/exec/server.hpp>
-
 #include "commands.hpp"
+#include <tether/exec/server.hpp>
 
 namespace tether::cli {
 

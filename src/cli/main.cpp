@@ -11,7 +11,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("tether ") + TETHER_VERSION);
   app.require_subcommand(1);
   std::string log_level = std::getenv("TETHER_LOG") ? std::getenv("TETHER_LOG") : "info";
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off (env TETHER_LOG)")
+  app.add_option("--log-level", log_level,
+                 "trace, debug, info, warn, error or off (env TETHER_LOG)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
   auto run_exec_server = tether::cli::add_exec_server_command(app);

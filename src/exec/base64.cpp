@@ -1,10 +1,10 @@
 // base64 over OpenSSL's EVP block codec. EVP_DecodeBlock tolerates surrounding whitespace and
 // counts padding as output bytes, so the input is validated first and the padding subtracted.
-#include <tether/exec/base64.hpp>
+#include <array>
 
 #include <openssl/evp.h>
 
-#include <array>
+#include <tether/exec/base64.hpp>
 
 namespace tether::exec {
 namespace {

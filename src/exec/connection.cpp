@@ -2,11 +2,10 @@
 // their first suspension; Peer starts handlers in arrival order, so that is enough.
 #include "connection.hpp"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <csignal>
 #include <filesystem>
+#include <pwd.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -16,10 +15,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <tether/exec/base64.hpp>
-
 #include "env_policy.hpp"
 #include "fs_methods.hpp"
+#include <tether/exec/base64.hpp>
 
 extern char** environ;
 
@@ -38,7 +36,9 @@ constexpr std::string_view kRefusedFields[] = {"sandbox", "managedNetwork", "net
 constexpr auto kMaxWait = std::chrono::minutes(10);
 constexpr int kOutputPipeBytes = 1024 * 1024;
 
-Reply error(jsonrpc::Error e) { return Reply{boost::system::in_place_error, std::move(e)}; }
+Reply error(jsonrpc::Error e) {
+  return Reply{boost::system::in_place_error, std::move(e)};
+}
 
 std::string home_dir() {
   if (const char* home = std::getenv("HOME"); home && *home == '/') return home;
@@ -70,7 +70,8 @@ boost::json::object make_environment_info() {
 Expected<std::vector<std::string>> string_array(const Params& p, std::string_view key) {
   const auto* v = p.find(key);
   if (!v) return invalid_params(fmt::format("missing field `{}`", key));
-  if (!v->is_array()) return invalid_params(fmt::format("invalid type for `{}`: expected an array", key));
+  if (!v->is_array())
+    return invalid_params(fmt::format("invalid type for `{}`: expected an array", key));
   std::vector<std::string> out;
   for (const auto& item : v->get_array()) {
     if (!item.is_string())
@@ -128,8 +129,8 @@ asio::awaitable<void> Connection::run() {
 }
 
 void Connection::protocol_violation(std::string message) {
-  peer_->respond(jsonrpc::Response{jsonrpc::Id{std::int64_t{-1}},
-                                   error(invalid_request(std::move(message)))});
+  peer_->respond(
+      jsonrpc::Response{jsonrpc::Id{std::int64_t{-1}}, error(invalid_request(std::move(message)))});
 }
 
 void Connection::handle_notification(const jsonrpc::Notification& notification) {
@@ -158,9 +159,11 @@ asio::awaitable<Reply> Connection::handle(jsonrpc::Request request) {
   }
   const char* what = is_fs ? "filesystem" : "exec";
   if (state_ == State::fresh)
-    co_return error(invalid_request(fmt::format("client must call initialize before using {} methods", what)));
+    co_return error(
+        invalid_request(fmt::format("client must call initialize before using {} methods", what)));
   if (state_ == State::initialize_answered)
-    co_return error(invalid_request(fmt::format("client must send initialized before using {} methods", what)));
+    co_return error(
+        invalid_request(fmt::format("client must send initialized before using {} methods", what)));
 
   if (is_fs) co_return co_await fs_method(method, std::move(request.params));
   if (method == "process/start") co_return start_process(request.params);
@@ -245,7 +248,8 @@ Reply Connection::start_process(const jsonrpc::json::value& raw) {
   spawn.env = std::move(*env);
   spawn.cwd = std::move(cwd);
   spawn.tty = tty->value_or(false);
-  spawn.stdin_mode = pipe_stdin->value_or(false) ? process::StdinMode::pipe : process::StdinMode::closed;
+  spawn.stdin_mode =
+      pipe_stdin->value_or(false) ? process::StdinMode::pipe : process::StdinMode::closed;
   // Bigger pipes mean bigger reads, so fewer and larger process/output messages for bulk output.
   spawn.pipe_buffer_bytes = kOutputPipeBytes;
 
@@ -285,7 +289,8 @@ asio::awaitable<Reply> Connection::read_process(const jsonrpc::json::value& raw)
   const auto after_seq = static_cast<std::uint64_t>(after->value_or(0));
   if (wait_ms->value_or(0) > 0 && !process->has_news(after_seq)) {
     asio::steady_timer timer(context_->executor);
-    timer.expires_after(std::min<std::chrono::milliseconds>(std::chrono::milliseconds(**wait_ms), kMaxWait));
+    timer.expires_after(
+        std::min<std::chrono::milliseconds>(std::chrono::milliseconds(**wait_ms), kMaxWait));
     bool timed_out = false;
     while (!timed_out && !process->has_news(after_seq) && !peer_->is_closed()) {
       boost::system::error_code ec;
@@ -308,7 +313,8 @@ asio::awaitable<Reply> Connection::write_process(const jsonrpc::json::value& raw
   if (!chunk) co_return error(chunk.error());
   auto write_id = params->optional_string("writeId");
   if (!write_id) co_return error(write_id.error());
-  if (*write_id && (*write_id)->empty()) co_return error(invalid_params("writeId must not be empty"));
+  if (*write_id && (*write_id)->empty())
+    co_return error(invalid_params("writeId must not be empty"));
   auto bytes = base64_decode(*chunk);
   if (!bytes) co_return error(invalid_params("chunk is not valid base64"));
 
@@ -336,7 +342,8 @@ Reply Connection::signal_process(const jsonrpc::json::value& raw) {
   auto signal = params->string("signal");
   if (!signal) return error(signal.error());
   if (*signal != "interrupt")
-    return error(invalid_params(fmt::format("unknown variant `{}`, expected `interrupt`", *signal)));
+    return error(
+        invalid_params(fmt::format("unknown variant `{}`, expected `interrupt`", *signal)));
   if (auto process = session_->find(*id)) process->interrupt();
   return boost::json::object{};
 }
@@ -344,7 +351,8 @@ Reply Connection::signal_process(const jsonrpc::json::value& raw) {
 asio::awaitable<Reply> Connection::fs_method(std::string method, jsonrpc::json::value params) {
   auto result = co_await asio::co_spawn(
       context_->blocking_pool,
-      [method = std::move(method), params = std::move(params)]() -> asio::awaitable<Expected<jsonrpc::json::value>> {
+      [method = std::move(method),
+       params = std::move(params)]() -> asio::awaitable<Expected<jsonrpc::json::value>> {
         co_return call_fs_method(method, params);
       },
       asio::use_awaitable);

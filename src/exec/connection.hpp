@@ -14,10 +14,9 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/object.hpp>
 
+#include "session.hpp"
 #include <tether/exec/server.hpp>
 #include <tether/jsonrpc/peer.hpp>
-
-#include "session.hpp"
 
 namespace tether::exec {
 
@@ -37,7 +36,7 @@ struct ServerContext {
   ProcessLimits limits;
   std::unordered_set<Connection*> connections;
   std::size_t live_processes = 0;  // started and not yet closed
-  jsonrpc::AsyncSignal changed;     // a process closed or a connection ended
+  jsonrpc::AsyncSignal changed;    // a process closed or a connection ended
   bool shutting_down = false;
 };
 

@@ -2,9 +2,8 @@
 // set, then the explicit env on top. Patterns are shell globs matched case-insensitively.
 #include "env_policy.hpp"
 
-#include <fnmatch.h>
-
 #include <array>
+#include <fnmatch.h>
 #include <map>
 #include <string_view>
 
@@ -27,20 +26,24 @@ Expected<std::vector<std::string>> string_list(const json::object& policy, std::
   if (!v->is_array()) return invalid_params(fmt::format("envPolicy.{} must be an array", key));
   std::vector<std::string> out;
   for (const auto& item : v->get_array()) {
-    if (!item.is_string()) return invalid_params(fmt::format("envPolicy.{} must hold strings", key));
+    if (!item.is_string())
+      return invalid_params(fmt::format("envPolicy.{} must hold strings", key));
     out.emplace_back(item.get_string());
   }
   return out;
 }
 
-Expected<std::map<std::string, std::string>> string_map(const json::value* v, std::string_view what) {
+Expected<std::map<std::string, std::string>> string_map(const json::value* v,
+                                                        std::string_view what) {
   std::map<std::string, std::string> out;
   if (!v || v->is_null()) return out;
   if (!v->is_object()) return invalid_params(fmt::format("{} must be an object", what));
   for (const auto& [key, value] : v->get_object()) {
-    if (!value.is_string()) return invalid_params(fmt::format("{}.{} must be a string", what, std::string_view(key)));
+    if (!value.is_string())
+      return invalid_params(fmt::format("{}.{} must be a string", what, std::string_view(key)));
     if (key.empty() || key.find('=') != std::string_view::npos)
-      return invalid_params(fmt::format("invalid environment variable name '{}'", std::string_view(key)));
+      return invalid_params(
+          fmt::format("invalid environment variable name '{}'", std::string_view(key)));
     out.emplace(key, value.get_string());
   }
   return out;

@@ -2,11 +2,10 @@
 #include "fs_methods.hpp"
 
 #include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -17,13 +16,15 @@ namespace fs = std::filesystem;
 namespace {
 
 Error os_error(const std::error_code& ec, std::string_view what, const std::string& path) {
-  const int code =
-      ec == std::errc::no_such_file_or_directory ? exec::code::kNotFound : jsonrpc::code::kInternalError;
+  const int code = ec == std::errc::no_such_file_or_directory ? exec::code::kNotFound
+                                                              : jsonrpc::code::kInternalError;
   return jsonrpc::make_error(
       code, fmt::format("{} '{}': {} (os error {})", what, path, ec.message(), ec.value()));
 }
 
-std::error_code last_error() { return {errno, std::generic_category()}; }
+std::error_code last_error() {
+  return {errno, std::generic_category()};
+}
 
 Expected<Params> fs_params(const json::value& raw) {
   auto params = Params::of(raw);
@@ -58,9 +59,9 @@ Expected<json::value> read_file(const Params& p) {
     data.append(buffer, static_cast<std::size_t>(n));
     if (data.size() > kMaxReadFileBytes) {
       ::close(fd);
-      return jsonrpc::make_error(jsonrpc::code::kInternalError,
-                                 fmt::format("cannot read '{}': file is larger than {} bytes",
-                                             *path, kMaxReadFileBytes));
+      return jsonrpc::make_error(
+          jsonrpc::code::kInternalError,
+          fmt::format("cannot read '{}': file is larger than {} bytes", *path, kMaxReadFileBytes));
     }
   }
   ::close(fd);
@@ -104,13 +105,15 @@ Expected<json::value> get_metadata(const Params& p) {
   auto path = p.path("path");
   if (!path) return path.error();
   struct statx link {};
-  if (::statx(AT_FDCWD, path->c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME, &link) != 0)
+  if (::statx(AT_FDCWD, path->c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME,
+              &link) != 0)
     return os_error(last_error(), "cannot stat", *path);
   struct statx target = link;
   const bool is_symlink = S_ISLNK(link.stx_mode);
   if (is_symlink) {
     // A dangling link still has metadata of its own.
-    if (::statx(AT_FDCWD, path->c_str(), 0, STATX_BASIC_STATS | STATX_BTIME, &target) != 0) target = link;
+    if (::statx(AT_FDCWD, path->c_str(), 0, STATX_BASIC_STATS | STATX_BTIME, &target) != 0)
+      target = link;
   }
   return json::object{
       {"isDirectory", S_ISDIR(target.stx_mode)},
@@ -148,7 +151,8 @@ Expected<json::value> remove(const Params& p) {
   const bool exists = fs::exists(fs::symlink_status(*path, ec));
   if (!exists) {
     if (force->value_or(true)) return json::object{};
-    return os_error(std::make_error_code(std::errc::no_such_file_or_directory), "cannot remove", *path);
+    return os_error(std::make_error_code(std::errc::no_such_file_or_directory), "cannot remove",
+                    *path);
   }
   if (recursive->value_or(true)) {
     fs::remove_all(*path, ec);
@@ -170,8 +174,8 @@ Expected<json::value> copy(const Params& p) {
   const auto status = fs::symlink_status(*source, ec);
   if (ec) return os_error(ec, "cannot copy", *source);
   if (fs::is_directory(status) && !recursive->value_or(false)) {
-    return invalid_params(
-        fmt::format("fs/copy requires recursive: true when sourcePath is a directory: '{}'", *source));
+    return invalid_params(fmt::format(
+        "fs/copy requires recursive: true when sourcePath is a directory: '{}'", *source));
   }
   fs::copy(*source, *destination,
            fs::copy_options::recursive | fs::copy_options::overwrite_existing |
@@ -196,10 +200,14 @@ struct Entry {
   Method method;
 };
 constexpr Entry kMethods[] = {
-    {"fs/readFile", read_file},         {"fs/writeFile", write_file},
-    {"fs/createDirectory", create_directory}, {"fs/getMetadata", get_metadata},
-    {"fs/readDirectory", read_directory}, {"fs/remove", remove},
-    {"fs/copy", copy},                  {"fs/canonicalize", canonicalize},
+    {"fs/readFile", read_file},
+    {"fs/writeFile", write_file},
+    {"fs/createDirectory", create_directory},
+    {"fs/getMetadata", get_metadata},
+    {"fs/readDirectory", read_directory},
+    {"fs/remove", remove},
+    {"fs/copy", copy},
+    {"fs/canonicalize", canonicalize},
 };
 
 }  // namespace

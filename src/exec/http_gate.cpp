@@ -2,12 +2,11 @@
 // time taken says nothing about the token and the server never needs the token itself.
 #include "http_gate.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
-
 #include <boost/asio/ip/address.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 namespace tether::exec {
 namespace http = boost::beast::http;
@@ -27,7 +26,8 @@ bool host_allowed(std::string_view host, const std::vector<std::string>& allowed
     boost::asio::ip::make_address_v6(std::string(name.substr(1, close - 1)), ec);
     return !ec;
   }
-  if (const auto colon = name.rfind(':'); colon != std::string_view::npos) name = name.substr(0, colon);
+  if (const auto colon = name.rfind(':'); colon != std::string_view::npos)
+    name = name.substr(0, colon);
   boost::system::error_code ec;
   boost::asio::ip::make_address_v4(std::string(name), ec);
   if (!ec || iequals(name, "localhost")) return true;
@@ -35,7 +35,9 @@ bool host_allowed(std::string_view host, const std::vector<std::string>& allowed
                      [&](const std::string& a) { return iequals(a, name); });
 }
 
-GateAnswer answer(http::status status, std::string body) { return {status, std::move(body)}; }
+GateAnswer answer(http::status status, std::string body) {
+  return {status, std::move(body)};
+}
 
 }  // namespace
 
@@ -64,7 +66,8 @@ std::optional<GateAnswer> judge_request(const http::request<http::empty_body>& r
 
   if (!config.token_digest) return std::nullopt;
   const auto auth = request.find(http::field::authorization);
-  if (auth == request.end()) return answer(http::status::unauthorized, "missing websocket bearer token");
+  if (auth == request.end())
+    return answer(http::status::unauthorized, "missing websocket bearer token");
   const std::string_view value = auth->value();
   constexpr std::string_view kScheme = "bearer ";
   if (value.size() < kScheme.size() || !iequals(value.substr(0, kScheme.size()), kScheme))

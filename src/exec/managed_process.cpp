@@ -32,10 +32,14 @@ std::string_view stream_name(bool tty, bool is_stdout) {
 
 std::string_view to_string(WriteStatus status) {
   switch (status) {
-    case WriteStatus::accepted: return "accepted";
-    case WriteStatus::unknown_process: return "unknownProcess";
-    case WriteStatus::starting: return "starting";
-    case WriteStatus::stdin_closed: return "stdinClosed";
+    case WriteStatus::accepted:
+      return "accepted";
+    case WriteStatus::unknown_process:
+      return "unknownProcess";
+    case WriteStatus::starting:
+      return "starting";
+    case WriteStatus::stdin_closed:
+      return "stdinClosed";
   }
   return "accepted";
 }
@@ -98,7 +102,8 @@ asio::awaitable<void> ManagedProcess::read_stream(asio::posix::stream_descriptor
     // writes in small pieces then costs one message per read burst, not one per write.
     std::size_t n = 0;
     while (!ec && n < scratch.size()) {
-      const std::size_t got = stream->read_some(asio::buffer(scratch.data() + n, scratch.size() - n), ec);
+      const std::size_t got =
+          stream->read_some(asio::buffer(scratch.data() + n, scratch.size() - n), ec);
       n += got;
     }
     if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
@@ -286,7 +291,8 @@ void ManagedProcess::end() {
   asio::co_spawn(
       executor_,
       [self]() -> asio::awaitable<void> {
-        asio::steady_timer timer(self->executor_, self->limits_.kill_grace + std::chrono::seconds(1));
+        asio::steady_timer timer(self->executor_,
+                                 self->limits_.kill_grace + std::chrono::seconds(1));
         boost::system::error_code ec;
         co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         if (self->closed_) co_return;

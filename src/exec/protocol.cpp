@@ -1,11 +1,11 @@
 // Params and paths. Messages follow codex's serde wording where clients may show them
 // ("missing field `processId`"), since users of both see the same text.
-#include <tether/exec/protocol.hpp>
+#include <algorithm>
 
 #include <boost/url.hpp>
 #include <fmt/format.h>
 
-#include <algorithm>
+#include <tether/exec/protocol.hpp>
 
 namespace tether::exec {
 namespace {
@@ -78,7 +78,8 @@ Expected<std::string> Params::path(std::string_view key) const {
 
 Expected<std::string> parse_path(std::string_view text) {
   if (text.starts_with('/')) {
-    if (text.find('\0') != std::string_view::npos) return invalid_params("path contains a NUL byte");
+    if (text.find('\0') != std::string_view::npos)
+      return invalid_params("path contains a NUL byte");
     return std::string(text);
   }
   const auto colon = text.find(':');

@@ -1,19 +1,14 @@
 // run_server: option checks, the token, the listener (or the one stdio connection), and the
 // shutdown sequence. Everything runs on one I/O thread; fs/* work is the only thing sent to a
 // second thread.
-#include <tether/exec/server.hpp>
-
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <csignal>
 #include <cstdio>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <variant>
-
-#include <openssl/rand.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -30,10 +25,12 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/url.hpp>
 #include <fmt/format.h>
+#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
 #include "connection.hpp"
 #include "http_gate.hpp"
+#include <tether/exec/server.hpp>
 
 namespace tether::exec {
 namespace asio = boost::asio;
@@ -89,10 +86,14 @@ std::optional<Sha256> parse_hex_digest(std::string_view hex) {
     unsigned value = 0;
     for (char c : hex.substr(i * 2, 2)) {
       value <<= 4;
-      if (c >= '0' && c <= '9') value |= static_cast<unsigned>(c - '0');
-      else if (c >= 'a' && c <= 'f') value |= static_cast<unsigned>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') value |= static_cast<unsigned>(c - 'A' + 10);
-      else return std::nullopt;
+      if (c >= '0' && c <= '9')
+        value |= static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        value |= static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        value |= static_cast<unsigned>(c - 'A' + 10);
+      else
+        return std::nullopt;
     }
     digest[i] = static_cast<unsigned char>(value);
   }
@@ -113,7 +114,8 @@ boost::system::result<std::string, StartupError> generate_token_file(Sha256& dig
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0 || ::write(fd, token.data(), token.size()) != static_cast<ssize_t>(token.size())) {
     if (fd >= 0) ::close(fd);
-    return StartupError{fmt::format("cannot write the token file {}: {}", path, std::strerror(errno))};
+    return StartupError{
+        fmt::format("cannot write the token file {}: {}", path, std::strerror(errno))};
   }
   ::close(fd);
   digest = sha256(token);
@@ -132,7 +134,8 @@ boost::system::result<Auth, StartupError> load_auth(const ServerOptions& options
     std::ifstream in(*options.token_file);
     if (!in) return StartupError{fmt::format("cannot read token file {}", *options.token_file)};
     std::string token = trim(std::string(std::istreambuf_iterator<char>(in), {}));
-    if (token.empty()) return StartupError{fmt::format("token file {} is empty", *options.token_file)};
+    if (token.empty())
+      return StartupError{fmt::format("token file {} is empty", *options.token_file)};
     auth.digest = sha256(token);
     return auth;
   }
@@ -260,11 +263,12 @@ boost::system::result<void, StartupError> check_security(const ServerOptions& op
   if (options.insecure_no_auth && !loopback)
     return StartupError{"--insecure-no-auth is only allowed on a loopback address"};
   if (!loopback && !options.allow_non_loopback) {
-    return StartupError{fmt::format(
-        "refusing to listen on non-loopback address {} without --allow-non-loopback",
-        listen.endpoint.address().to_string())};
+    return StartupError{
+        fmt::format("refusing to listen on non-loopback address {} without --allow-non-loopback",
+                    listen.endpoint.address().to_string())};
   }
-  if (listen.tls) return StartupError{"wss:// is not supported yet; use ws:// on loopback or stdio"};
+  if (listen.tls)
+    return StartupError{"wss:// is not supported yet; use ws:// on loopback or stdio"};
   return {};
 }
 

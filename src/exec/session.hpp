@@ -53,7 +53,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
 class SessionRegistry {
  public:
-  explicit SessionRegistry(boost::asio::any_io_executor executor) : executor_(std::move(executor)) {}
+  explicit SessionRegistry(boost::asio::any_io_executor executor)
+      : executor_(std::move(executor)) {}
 
   std::shared_ptr<Session> create();
   std::shared_ptr<Session> find(const std::string& id) const;

@@ -1,8 +1,8 @@
 // Line splitting with amortized O(n) scanning: the unscanned tail is remembered, and consumed
 // bytes are dropped in bulk rather than per line.
-#include <tether/jsonrpc/line_splitter.hpp>
-
 #include <boost/system/errc.hpp>
+
+#include <tether/jsonrpc/line_splitter.hpp>
 
 namespace tether::jsonrpc {
 

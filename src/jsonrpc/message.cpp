@@ -1,8 +1,8 @@
 // Parsing and serializing JSON-RPC messages. Parsing is strict about ids (integers that fit in
 // 64 bits, or strings) and lenient about the "jsonrpc" member, which codex 0.169 clients omit.
-#include <tether/jsonrpc/message.hpp>
-
 #include <boost/json.hpp>
+
+#include <tether/jsonrpc/message.hpp>
 
 namespace tether::jsonrpc {
 namespace {
@@ -30,7 +30,9 @@ std::optional<Error> parse_error_object(const json::value& v) {
   return e;
 }
 
-void append_envelope_start(json::object& o) { o["jsonrpc"] = "2.0"; }
+void append_envelope_start(json::object& o) {
+  o["jsonrpc"] = "2.0";
+}
 
 }  // namespace
 
@@ -79,7 +81,8 @@ boost::system::result<Message, Invalid> parse(std::string_view text) {
     return invalid("a response carries exactly one of result and error", id);
   if (result) return Message{Response{std::move(id), Reply{*result}}};
   auto parsed = parse_error_object(*error);
-  if (!parsed) return invalid("error must be an object with an integer code and a string message", id);
+  if (!parsed)
+    return invalid("error must be an object with an integer code and a string message", id);
   return Message{Response{std::move(id), Reply{boost::system::in_place_error, std::move(*parsed)}}};
 }
 

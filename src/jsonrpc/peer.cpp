@@ -2,8 +2,6 @@
 // (closed_, pending_, queue_) happens synchronously between suspensions, so "check, register,
 // send" in call() cannot race with finish(): a call either registers before the drain and is
 // failed by it, or sees closed_ and fails at once.
-#include <tether/jsonrpc/peer.hpp>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -11,6 +9,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
+
+#include <tether/jsonrpc/peer.hpp>
 
 namespace tether::jsonrpc {
 namespace asio = boost::asio;
@@ -51,7 +51,8 @@ asio::awaitable<void> Peer::run() {
 void Peer::dispatch(std::string text) {
   auto parsed = parse(text);
   if (!parsed) {
-    respond(Response{parsed.error().id, Reply{boost::system::in_place_error, parsed.error().error}});
+    respond(
+        Response{parsed.error().id, Reply{boost::system::in_place_error, parsed.error().error}});
     return;
   }
   auto self = shared_from_this();
@@ -85,8 +86,9 @@ void Peer::dispatch(std::string text) {
 
 asio::awaitable<Reply> Peer::call(std::string method, json::value params,
                                   std::optional<std::chrono::milliseconds> timeout) {
-  if (closed_) co_return Reply{boost::system::in_place_error,
-                               make_error(code::kConnectionClosed, end_reason_)};
+  if (closed_)
+    co_return Reply{boost::system::in_place_error,
+                    make_error(code::kConnectionClosed, end_reason_)};
   const std::int64_t id = next_id_++;
   auto pending = std::make_shared<Pending>(executor_);
   pending_.emplace(id, pending);
@@ -123,7 +125,9 @@ void Peer::notify(std::string method, json::value params) {
   send(serialize(Notification{std::move(method), std::move(params)}));
 }
 
-void Peer::respond(const Response& response) { send(serialize(response)); }
+void Peer::respond(const Response& response) {
+  send(serialize(response));
+}
 
 void Peer::send(std::string text) {
   if (closed_ || close_requested_) return;
@@ -157,8 +161,8 @@ void Peer::finish(std::string reason) {
   auto pending = std::move(pending_);
   pending_.clear();
   for (auto& [id, p] : pending) {
-    p->reply = Reply{boost::system::in_place_error,
-                     make_error(code::kConnectionClosed, end_reason_)};
+    p->reply =
+        Reply{boost::system::in_place_error, make_error(code::kConnectionClosed, end_reason_)};
     p->done.notify_all();
   }
   queue_changed_.notify_all();

@@ -1,8 +1,6 @@
 // WebSocket and newline-delimited transports. The WebSocket one relies on Beast's timeout
 // option for the idle bound (pongs count as traffic) and leaves ping scheduling to Peer, whose
 // writer is the only sequencer of writes, pings and the close.
-#include <tether/jsonrpc/transport.hpp>
-
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -11,6 +9,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include <tether/jsonrpc/line_splitter.hpp>
+#include <tether/jsonrpc/transport.hpp>
 
 namespace tether::jsonrpc {
 namespace {

@@ -25,7 +25,8 @@ asio::awaitable<boost::system::result<WebSocket>> connect_websocket(
     std::string_view url, const HttpHeaders& headers, std::chrono::milliseconds timeout) {
   auto parsed = boost::urls::parse_uri(url);
   if (!parsed) co_return failed(parsed.error());
-  if (parsed->scheme() != "ws") co_return failed(make_error_code(boost::system::errc::protocol_not_supported));
+  if (parsed->scheme() != "ws")
+    co_return failed(make_error_code(boost::system::errc::protocol_not_supported));
   const std::string host(parsed->encoded_host_address());
   const std::string port = parsed->has_port() ? std::string(parsed->port()) : "80";
   std::string target(parsed->encoded_resource());
@@ -44,8 +45,8 @@ asio::awaitable<boost::system::result<WebSocket>> connect_websocket(
                                                      asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return failed(ec);
   beast::get_lowest_layer(ws).socket().set_option(asio::ip::tcp::no_delay(true), ec);
-  ws.set_option(beast::websocket::stream_base::decorator(
-      [headers](beast::websocket::request_type& request) {
+  ws.set_option(
+      beast::websocket::stream_base::decorator([headers](beast::websocket::request_type& request) {
         for (const auto& [name, value] : headers) request.set(name, value);
       }));
   const std::string host_header(parsed->encoded_host_and_port());

@@ -25,8 +25,9 @@ TEST(ExecSmoke, EventsArriveInSeqOrderOverWebSocket) {
     EXPECT_TRUE(init.contains("sessionId"));
     co_await client->call_ok(
         "process/start",
-        start_params("proc-1", "printf 'event output\\n'; sleep .1; printf 'event err\\n' >&2; "
-                               "sleep .1; exit 7"));
+        start_params("proc-1",
+                     "printf 'event output\\n'; sleep .1; printf 'event err\\n' >&2; "
+                     "sleep .1; exit 7"));
     EXPECT_TRUE(co_await client->wait_closed("proc-1"));
     auto events = client->events("proc-1");
     CO_ASSERT_EQ(events.size(), 4u);

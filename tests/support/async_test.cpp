@@ -1,7 +1,5 @@
 #include "async_test.hpp"
 
-#include <gtest/gtest.h>
-
 #include <exception>
 
 #include <boost/asio/co_spawn.hpp>
@@ -9,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <gtest/gtest.h>
 
 namespace tether::testing {
 namespace asio = boost::asio;

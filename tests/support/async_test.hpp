@@ -27,20 +27,20 @@ boost::asio::awaitable<bool> eventually(const std::function<bool()>& condition,
 
 // Fatal assertions for coroutine test bodies (gtest's ASSERT_* use `return`, which a coroutine
 // cannot): report like EXPECT_*, then leave the body with co_return.
-#define CO_ASSERT_TRUE(condition)                                       \
-  do {                                                                  \
-    if (!(condition)) {                                                 \
-      ADD_FAILURE() << "Expected true: " #condition;                    \
-      co_return;                                                        \
-    }                                                                   \
+#define CO_ASSERT_TRUE(condition)                    \
+  do {                                               \
+    if (!(condition)) {                              \
+      ADD_FAILURE() << "Expected true: " #condition; \
+      co_return;                                     \
+    }                                                \
   } while (0)
 
-#define CO_ASSERT_EQ(a, b)                                                                   \
-  do {                                                                                       \
-    const ::testing::AssertionResult co_assert_result_ =                                     \
-        ::testing::internal::EqHelper::Compare(#a, #b, a, b);                                \
-    if (!co_assert_result_) {                                                                \
-      ADD_FAILURE() << co_assert_result_.message();                                          \
-      co_return;                                                                             \
-    }                                                                                        \
+#define CO_ASSERT_EQ(a, b)                                    \
+  do {                                                        \
+    const ::testing::AssertionResult co_assert_result_ =      \
+        ::testing::internal::EqHelper::Compare(#a, #b, a, b); \
+    if (!co_assert_result_) {                                 \
+      ADD_FAILURE() << co_assert_result_.message();           \
+      co_return;                                              \
+    }                                                         \
   } while (0)

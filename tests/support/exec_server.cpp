@@ -1,14 +1,11 @@
 #include "exec_server.hpp"
 
-#include <signal.h>
-#include <unistd.h>
-
-#include <gtest/gtest.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <signal.h>
 #include <sstream>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -18,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
+#include <gtest/gtest.h>
 
 extern char** environ;
 
@@ -44,8 +42,9 @@ process::SpawnOptions server_spawn_options(const std::vector<std::string>& args,
                                            const std::vector<std::string>& extra_env,
                                            const std::string& log_path) {
   process::SpawnOptions spawn;
-  spawn.argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>>\"$TETHER_TEST_LOG\"", tether_binary(),
-                "--log-level", "debug", "exec-server"};
+  spawn.argv = {"/bin/sh",       "-c",          "exec \"$0\" \"$@\" 2>>\"$TETHER_TEST_LOG\"",
+                tether_binary(), "--log-level", "debug",
+                "exec-server"};
   spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
   spawn.env = test_environment();
   spawn.env.push_back("TETHER_TEST_LOG=" + log_path);
@@ -56,7 +55,9 @@ process::SpawnOptions server_spawn_options(const std::vector<std::string>& args,
 
 }  // namespace
 
-const char* tether_binary() { return TETHER_BINARY; }
+const char* tether_binary() {
+  return TETHER_BINARY;
+}
 
 std::vector<std::string> test_environment() {
   std::vector<std::string> env;
@@ -71,8 +72,8 @@ std::vector<std::string> test_environment() {
 ExecServer::ExecServer() : ExecServer(Options{}) {}
 
 ExecServer::ExecServer(Options options) : log_path_(make_log_path()) {
-  auto spawned = process::Child::spawn(io_.get_executor(),
-                                       server_spawn_options(options.args, options.extra_env, log_path_));
+  auto spawned = process::Child::spawn(
+      io_.get_executor(), server_spawn_options(options.args, options.extra_env, log_path_));
   if (!spawned) throw std::runtime_error("cannot start tether: " + spawned.error().message);
   child_ = *spawned;
   asio::streambuf line;
@@ -84,7 +85,8 @@ ExecServer::ExecServer(Options options) : log_path_(make_log_path()) {
                            done = true;
                          });
   const auto end = std::chrono::steady_clock::now() + kStartDeadline;
-  while (!done && std::chrono::steady_clock::now() < end) io_.run_for(std::chrono::milliseconds(20));
+  while (!done && std::chrono::steady_clock::now() < end)
+    io_.run_for(std::chrono::milliseconds(20));
   if (!done || read_ec) {
     child_->signal_group(SIGKILL);
     throw std::runtime_error("tether exec-server printed no URL line; its log:\n" + log());
@@ -108,17 +110,19 @@ ExecServer::~ExecServer() {
   if (!::testing::Test::HasFailure()) std::filesystem::remove(log_path_, ignored);
 }
 
-void ExecServer::signal(int sig) const { child_->signal_group(sig); }
+void ExecServer::signal(int sig) const {
+  child_->signal_group(sig);
+}
 
 std::optional<process::ExitStatus> ExecServer::wait_exit(std::chrono::milliseconds deadline) {
   if (auto status = child_->exit_status()) return status;
   std::optional<process::ExitStatus> result;
   io_.restart();  // run_for() left it stopped once it ran out of work
-  asio::co_spawn(io_, child_->wait(), [&](std::exception_ptr, process::ExitStatus status) {
-    result = status;
-  });
+  asio::co_spawn(io_, child_->wait(),
+                 [&](std::exception_ptr, process::ExitStatus status) { result = status; });
   const auto end = std::chrono::steady_clock::now() + deadline;
-  while (!result && std::chrono::steady_clock::now() < end) io_.run_for(std::chrono::milliseconds(10));
+  while (!result && std::chrono::steady_clock::now() < end)
+    io_.run_for(std::chrono::milliseconds(10));
   if (!result) {
     io_.stop();  // abandon the pending wait; the next call starts a fresh one
     io_.restart();

@@ -14,7 +14,9 @@ namespace tether::testing {
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 
-std::string b64(std::string_view bytes) { return exec::base64_encode(bytes); }
+std::string b64(std::string_view bytes) {
+  return exec::base64_encode(bytes);
+}
 
 std::string unb64(std::string_view text) {
   auto decoded = exec::base64_decode(text);

@@ -17,9 +17,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/json.hpp>
 
-#include <tether/jsonrpc/peer.hpp>
-
 #include "exec_server.hpp"
+#include <tether/jsonrpc/peer.hpp>
 
 namespace tether::testing {
 
@@ -27,8 +26,8 @@ namespace json = boost::json;
 
 class TestClient : public std::enable_shared_from_this<TestClient> {
  public:
-  static boost::asio::awaitable<std::shared_ptr<TestClient>> connect(
-      unsigned short port, Headers headers = {});
+  static boost::asio::awaitable<std::shared_ptr<TestClient>> connect(unsigned short port,
+                                                                     Headers headers = {});
   static std::shared_ptr<TestClient> over(const boost::asio::any_io_executor& executor,
                                           std::unique_ptr<jsonrpc::Transport> transport);
 
@@ -49,19 +48,21 @@ class TestClient : public std::enable_shared_from_this<TestClient> {
   // Notifications' params for a process, in arrival order.
   std::vector<json::object> events(const std::string& process_id) const;
   // Waits until a `process/closed` for the process arrived (false on timeout).
-  boost::asio::awaitable<bool> wait_closed(const std::string& process_id,
-                                           std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  boost::asio::awaitable<bool> wait_closed(
+      const std::string& process_id, std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // Waits until the decoded output of the process contains `needle`.
-  boost::asio::awaitable<bool> wait_output(const std::string& process_id, const std::string& needle,
-                                           std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  boost::asio::awaitable<bool> wait_output(
+      const std::string& process_id, const std::string& needle,
+      std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // Decoded output chunks in seq order (optionally one stream only).
   std::string output(const std::string& process_id, std::optional<std::string> stream = {}) const;
   // Responses no call waited for (e.g. the server's errors with id -1).
   const std::deque<jsonrpc::Response>& unmatched() const { return unmatched_; }
-  boost::asio::awaitable<bool> wait_unmatched(std::size_t count,
-                                              std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  boost::asio::awaitable<bool> wait_unmatched(
+      std::size_t count, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   bool closed() const { return peer_->is_closed(); }
-  boost::asio::awaitable<bool> wait_disconnected(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  boost::asio::awaitable<bool> wait_disconnected(
+      std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
   void close(std::uint16_t code = jsonrpc::close_code::kNormal) { peer_->close(code); }
   void abort() { peer_->abort("aborted by test"); }

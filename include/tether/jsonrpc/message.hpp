@@ -74,6 +74,8 @@ json::value to_json(const Id& id);
 std::string to_string(const Id& id);
 
 // Convenience constructors for handler code.
-inline Error make_error(int code, std::string message) { return Error{code, std::move(message), {}}; }
+inline Error make_error(int code, std::string message) {
+  return Error{code, std::move(message), {}};
+}
 
 }  // namespace tether::jsonrpc
