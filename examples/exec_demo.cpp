@@ -38,7 +38,7 @@ std::string random_token() {
 
 void say(std::string_view what) {
   static const bool styled = ::isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR");
-  fmt::print(styled ? "\033[1m==>\033[0m {}\n" : "==> {}\n", what);
+  fmt::print(fmt::runtime(styled ? "\033[1m==>\033[0m {}\n" : "==> {}\n"), what);
 }
 
 // Request params are built outside coroutines: GCC 12 miscompiles braced JSON literals there.
