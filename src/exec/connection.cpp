@@ -94,7 +94,7 @@ ServerContext::ServerContext(const ServerOptions& opts, const asio::any_io_execu
 
 Connection::Connection(std::shared_ptr<ServerContext> context,
                        std::unique_ptr<jsonrpc::Transport> transport)
-    : context_(std::move(context)) {
+    : context_(std::move(context)), ended_(context_->executor) {
   jsonrpc::PeerOptions options;
   options.ping_interval = context_->options.ping_interval;
   peer_ = jsonrpc::Peer::create(context_->executor, std::move(transport), options);
@@ -115,6 +115,7 @@ asio::awaitable<void> Connection::run() {
   });
   co_await peer_->run();
   spdlog::debug("exec: connection ended: {}", peer_->end_reason());
+  ended_.notify_all();
   peer_->on_request(nullptr);
   peer_->on_notification(nullptr);
   peer_->on_unmatched_response(nullptr);
@@ -294,9 +295,9 @@ asio::awaitable<Reply> Connection::read_process(const jsonrpc::json::value& raw)
     bool timed_out = false;
     while (!timed_out && !process->has_news(after_seq) && !peer_->is_closed()) {
       boost::system::error_code ec;
-      auto which = co_await (process->changed().wait() ||
+      auto which = co_await (process->changed().wait() || ended_.wait() ||
                              timer.async_wait(asio::redirect_error(asio::use_awaitable, ec)));
-      timed_out = which.index() == 1;
+      timed_out = which.index() == 2;
     }
   }
   std::optional<std::size_t> limit;

@@ -68,6 +68,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<jsonrpc::Peer> peer_;
   std::shared_ptr<Session> session_;
   State state_ = State::fresh;
+  jsonrpc::AsyncSignal ended_;  // wakes long-poll reads when the connection ends
 };
 
 }  // namespace tether::exec

@@ -133,20 +133,27 @@ void ManagedProcess::add_output(std::string_view stream, std::string_view bytes)
   message += R"(","chunk":")";
   base64_encode_append(message, bytes);
   message += R"("}})";
-  outlet_->push(std::move(message));
-
+  outlet_->push(std::move(message), [weak = weak_from_this(), seq] {
+    if (auto self = weak.lock()) {
+      self->written_seq_ = std::max(self->written_seq_, seq);
+      self->evict();
+    }
+  });
   retained_.push_back(Chunk{seq, stream, std::string(bytes)});
   retained_bytes_ += bytes.size();
-  // While detached nothing is evicted: the reader pauses instead, so a resuming client loses
-  // nothing. Attached, the oldest (already pushed) chunks go.
-  if (outlet_->peer) {
-    while (retained_.size() > 1 && (retained_bytes_ > limits_.retained_bytes ||
-                                    retained_.size() > limits_.retained_chunks)) {
-      retained_bytes_ -= retained_.front().bytes.size();
-      retained_.pop_front();
-    }
-  }
+  evict();
   changed_.notify_all();
+}
+
+void ManagedProcess::evict() {
+  // Only chunks already written to the socket go: while detached (or behind a slow socket) the
+  // reader pauses at the bound instead, so nothing a resuming client needs is dropped.
+  while (!retained_.empty() && retained_.front().seq <= written_seq_ &&
+         (retained_bytes_ > limits_.retained_bytes ||
+          retained_.size() > limits_.retained_chunks)) {
+    retained_bytes_ -= retained_.front().bytes.size();
+    retained_.pop_front();
+  }
 }
 
 asio::awaitable<void> ManagedProcess::wait_exit() {

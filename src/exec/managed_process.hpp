@@ -9,7 +9,9 @@
 // the Outlet; child exit -> `process/exited`; all streams at EOF after exit -> `process/closed`.
 // Flow control: a reader waits before each read while the attached connection's send queue is
 // over its bound, or, while detached, while retention is full; the child then blocks on its
-// pipe instead of the executor buffering without bound, and nothing unsent is ever evicted.
+// pipe instead of the executor buffering without bound. A chunk is evicted from retention only
+// once its notification was handed to the socket, so a lost connection never takes unsent
+// output with it: the resuming client reads it with process/read.
 #pragma once
 
 #include <cstdint>
@@ -34,8 +36,8 @@ namespace tether::exec {
 // Where a session's events go: the attached connection, or nowhere while detached.
 struct Outlet {
   explicit Outlet(const boost::asio::any_io_executor& executor) : changed(executor) {}
-  void push(std::string message) {
-    if (peer) peer->send(std::move(message));
+  void push(std::string message, std::function<void()> on_written = {}) {
+    if (peer) peer->send(std::move(message), std::move(on_written));
   }
   std::shared_ptr<jsonrpc::Peer> peer;
   jsonrpc::AsyncSignal changed;  // attach, detach
@@ -102,6 +104,7 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
   boost::asio::awaitable<void> wait_exit();
   boost::asio::awaitable<void> write_stdin();
   void add_output(std::string_view stream, std::string_view bytes);
+  void evict();
   void maybe_close();
   void remember_write_id(const std::string& write_id);
 
@@ -116,6 +119,7 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
   std::uint64_t next_seq_ = 1;
   std::deque<Chunk> retained_;
   std::size_t retained_bytes_ = 0;
+  std::uint64_t written_seq_ = 0;  // highest seq whose notification reached the socket
   int open_streams_ = 0;
   std::optional<process::ExitStatus> exit_;
   bool closed_ = false;

@@ -129,10 +129,10 @@ void Peer::respond(const Response& response) {
   send(serialize(response));
 }
 
-void Peer::send(std::string text) {
+void Peer::send(std::string text, std::function<void()> on_written) {
   if (closed_ || close_requested_) return;
   queued_bytes_ += text.size();
-  queue_.push_back(Outgoing{std::move(text)});
+  queue_.push_back(Outgoing{std::move(text), false, std::move(on_written)});
   queue_changed_.notify_all();
 }
 
@@ -197,6 +197,8 @@ asio::awaitable<void> Peer::write_loop() {
     if (ec) {
       spdlog::debug("jsonrpc: write failed: {}", ec.message());
       abort(ec.message());
+    } else if (next.on_written) {
+      next.on_written();
     }
   }
 }

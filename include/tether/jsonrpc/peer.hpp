@@ -70,8 +70,9 @@ class Peer : public std::enable_shared_from_this<Peer> {
                                      std::optional<std::chrono::milliseconds> timeout = {});
   void notify(std::string method, json::value params);
   void respond(const Response& response);
-  // Queues an already serialized message.
-  void send(std::string text);
+  // Queues an already serialized message. `on_written` runs once the message has been handed to
+  // the transport (never when the connection ends first).
+  void send(std::string text, std::function<void()> on_written = {});
 
   std::size_t queued_bytes() const { return queued_bytes_; }
   // Returns once the send queue is at or under the high-water mark, or the connection ended.
@@ -102,6 +103,7 @@ class Peer : public std::enable_shared_from_this<Peer> {
   struct Outgoing {
     std::string text;
     bool is_ping = false;
+    std::function<void()> on_written;
   };
 
   void dispatch(std::string text);
