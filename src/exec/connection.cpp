@@ -67,20 +67,6 @@ boost::json::object make_environment_info() {
       {"capabilities", boost::json::object{}}};
 }
 
-Expected<std::vector<std::string>> string_array(const Params& p, std::string_view key) {
-  const auto* v = p.find(key);
-  if (!v) return invalid_params(fmt::format("missing field `{}`", key));
-  if (!v->is_array())
-    return invalid_params(fmt::format("invalid type for `{}`: expected an array", key));
-  std::vector<std::string> out;
-  for (const auto& item : v->get_array()) {
-    if (!item.is_string())
-      return invalid_params(fmt::format("invalid type for `{}`: expected strings", key));
-    out.emplace_back(item.get_string());
-  }
-  return out;
-}
-
 }  // namespace
 
 ServerContext::ServerContext(const ServerOptions& opts, const asio::any_io_executor& ex)
@@ -210,7 +196,7 @@ Reply Connection::start_process(const jsonrpc::json::value& raw) {
   if (!params) return error(params.error());
   auto id = params->string("processId");
   if (!id) return error(id.error());
-  auto argv = string_array(*params, "argv");
+  auto argv = params->strings("argv");
   if (!argv) return error(argv.error());
   if (argv->empty()) return error(invalid_params("argv must not be empty"));
   std::string cwd;

@@ -20,19 +20,6 @@ bool glob_match(const std::string& pattern, const std::string& name) {
   return fnmatch(pattern.c_str(), name.c_str(), FNM_CASEFOLD) == 0;
 }
 
-Expected<std::vector<std::string>> string_list(const json::object& policy, std::string_view key) {
-  const auto* v = policy.if_contains(key);
-  if (!v) return invalid_params(fmt::format("missing field `{}` in envPolicy", key));
-  if (!v->is_array()) return invalid_params(fmt::format("envPolicy.{} must be an array", key));
-  std::vector<std::string> out;
-  for (const auto& item : v->get_array()) {
-    if (!item.is_string())
-      return invalid_params(fmt::format("envPolicy.{} must hold strings", key));
-    out.emplace_back(item.get_string());
-  }
-  return out;
-}
-
 Expected<std::map<std::string, std::string>> string_map(const json::value* v,
                                                         std::string_view what) {
   std::map<std::string, std::string> out;
@@ -65,10 +52,17 @@ Expected<std::map<std::string, std::string>> apply_policy(const json::value& raw
   if (!ignore_defaults) return invalid_params("missing field `ignoreDefaultExcludes` in envPolicy");
   if (!ignore_defaults->is_bool())
     return invalid_params("envPolicy.ignoreDefaultExcludes must be a boolean");
-  auto exclude = string_list(policy, "exclude");
-  if (!exclude) return exclude.error();
-  auto include_only = string_list(policy, "includeOnly");
-  if (!include_only) return include_only.error();
+  // Field errors name the envPolicy so the client knows which object was wrong.
+  auto in_policy = [](Error e) {
+    e.message += " in envPolicy";
+    return e;
+  };
+  auto fields = Params::of(raw);
+  if (!fields) return fields.error();
+  auto exclude = fields->strings("exclude");
+  if (!exclude) return in_policy(exclude.error());
+  auto include_only = fields->strings("includeOnly");
+  if (!include_only) return in_policy(include_only.error());
   if (!policy.if_contains("set")) return invalid_params("missing field `set` in envPolicy");
   auto set = string_map(policy.if_contains("set"), "envPolicy.set");
   if (!set) return set.error();

@@ -70,6 +70,18 @@ Expected<std::optional<bool>> Params::optional_bool(std::string_view key) const 
   return std::optional<bool>{v->get_bool()};
 }
 
+Expected<std::vector<std::string>> Params::strings(std::string_view key) const {
+  const auto* v = find(key);
+  if (!v) return invalid_params(fmt::format("missing field `{}`", key));
+  if (!v->is_array()) return wrong_type(key, "an array of strings");
+  std::vector<std::string> out;
+  for (const auto& item : v->get_array()) {
+    if (!item.is_string()) return wrong_type(key, "an array of strings");
+    out.emplace_back(item.get_string());
+  }
+  return out;
+}
+
 Expected<std::string> Params::path(std::string_view key) const {
   auto text = string(key);
   if (!text) return text.error();

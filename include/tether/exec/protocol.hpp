@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/json/object.hpp>
 #include <boost/system/result.hpp>
@@ -41,6 +42,8 @@ class Params {
   Expected<std::optional<std::string>> optional_string(std::string_view key) const;
   Expected<std::optional<std::int64_t>> optional_int(std::string_view key) const;
   Expected<std::optional<bool>> optional_bool(std::string_view key) const;
+  // A required array of strings.
+  Expected<std::vector<std::string>> strings(std::string_view key) const;
   // A path field (see parse_path).
   Expected<std::string> path(std::string_view key) const;
 
