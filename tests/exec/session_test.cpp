@@ -1,0 +1,453 @@
+// Executor sessions (exec-protocol.md "Sessions and resume"; acceptance 18 and 19): what happens
+// to a session's processes, and to every process in their groups, when the connection ends on
+// purpose (close 1000, stdin EOF of `--listen stdio`), when it is lost (kept for the TTL,
+// resumable with `resumeSessionId`, writes deduplicated by `writeId`), when the server gets
+// SIGTERM (close 1001 to every client, exit 0) and when the executor is killed with SIGKILL
+// (parent-death signal for direct children, stdin EOF for well-behaved readers below them).
+//
+// Every command carries a marker unique to this file and test (`sleep 302.71NN`, `...-302.71NN`)
+// so that processes_matching() never sees another test's processes.
+#include <chrono>
+#include <map>
+#include <signal.h>
+#include <string>
+#include <vector>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <gtest/gtest.h>
+
+#include "async_test.hpp"
+#include "test_client.hpp"
+
+// GCC 12 false positive on Asio's coroutine frame allocator (unsized new, sized delete after
+// inlining: gcc PR middle-end/109224).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+namespace tether::testing {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using namespace asio::experimental::awaitable_operators;
+
+// Bound for "gone": the spec says 3 s after the session ends; a loaded CI machine gets slack.
+constexpr auto kGone = std::chrono::milliseconds(5s);
+constexpr auto kStarted = std::chrono::milliseconds(10s);
+
+json::object start_params(std::string id, json::array argv, bool pipe_stdin = false) {
+  return json::object{{"processId", std::move(id)},
+                      {"argv", std::move(argv)},
+                      {"cwd", "/tmp"},
+                      {"env", json::object{{"PATH", "/usr/bin:/bin"}}},
+                      {"tty", false},
+                      {"pipeStdin", pipe_stdin},
+                      {"arg0", nullptr}};
+}
+
+json::object sh(std::string id, std::string script, bool pipe_stdin = false) {
+  return start_params(std::move(id), json::array{"/bin/sh", "-c", std::move(script)}, pipe_stdin);
+}
+
+json::object sleep_params(std::string id, std::string seconds) {
+  return start_params(std::move(id), json::array{"sleep", std::move(seconds)});
+}
+
+json::object write_params(std::string id, std::string bytes, std::string write_id) {
+  return json::object{
+      {"processId", std::move(id)}, {"chunk", b64(bytes)}, {"writeId", std::move(write_id)}};
+}
+
+json::object read_params(std::string id, std::int64_t after_seq, std::int64_t wait_ms) {
+  return json::object{{"processId", std::move(id)},
+                      {"afterSeq", after_seq},
+                      {"maxBytes", nullptr},
+                      {"waitMs", wait_ms}};
+}
+
+json::object initialize_params(const std::string& resume) {
+  return json::object{{"clientName", "tether-session-test"}, {"resumeSessionId", resume}};
+}
+
+// The net under everything a test starts: whatever still matches one of the markers when the
+// test ends (pass or fail) gets SIGKILL. Needed where nobody else owns the process, e.g.
+// grandchildren re-parented after the executor was killed.
+class KillLeftovers {
+ public:
+  explicit KillLeftovers(std::vector<std::string> markers) : markers_(std::move(markers)) {}
+  ~KillLeftovers() {
+    for (const auto& marker : markers_)
+      for (pid_t pid : processes_matching(marker)) ::kill(pid, SIGKILL);
+  }
+  KillLeftovers(const KillLeftovers&) = delete;
+  KillLeftovers& operator=(const KillLeftovers&) = delete;
+
+ private:
+  std::vector<std::string> markers_;
+};
+
+std::size_t count(const std::string& marker) {
+  return processes_matching(marker).size();
+}
+
+// Waits until exactly `n` processes match `marker`.
+asio::awaitable<bool> running(const std::string& marker, std::size_t n) {
+  const bool ok = co_await eventually([&] { return count(marker) == n; }, kStarted);
+  co_return ok;
+}
+
+asio::awaitable<bool> gone(const std::string& marker, std::chrono::milliseconds within = kGone) {
+  const bool ok = co_await eventually([&] { return count(marker) == 0; }, within);
+  co_return ok;
+}
+
+// The exit status of `child` if it exits within `deadline`.
+asio::awaitable<std::optional<process::ExitStatus>> wait_child(process::Child& child,
+                                                               std::chrono::milliseconds deadline) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
+  boost::system::error_code ec;
+  auto which =
+      co_await (child.wait() || timer.async_wait(asio::redirect_error(asio::use_awaitable, ec)));
+  if (which.index() == 0) co_return std::get<0>(which);
+  co_return std::nullopt;
+}
+
+// Starts `sh -c "<grand> & wait"` (a shell and its backgrounded grandchild, one process group)
+// and the direct child `sleep <direct>` on `client`, and waits until all three run.
+asio::awaitable<bool> start_group_and_sleeper(TestClient& client, const std::string& grand_seconds,
+                                              const std::string& direct_seconds) {
+  auto group = sh("group", "sleep " + grand_seconds + " & wait");
+  co_await client.call_ok("process/start", std::move(group));
+  auto direct = sleep_params("direct", direct_seconds);
+  co_await client.call_ok("process/start", std::move(direct));
+  const bool both = co_await running("sleep " + grand_seconds, 2) &&
+                    co_await running("sleep " + direct_seconds, 1);
+  co_return both;
+}
+
+ExecServer::Options server_options(std::vector<std::string> extra) {
+  ExecServer::Options options;
+  options.args.insert(options.args.end(), extra.begin(), extra.end());
+  return options;
+}
+
+// Output chunks by seq, decoded; a second sighting of a seq must carry the same bytes.
+void merge_chunk(std::map<std::int64_t, std::string>& by_seq, std::int64_t seq, std::string bytes) {
+  auto [it, inserted] = by_seq.emplace(seq, bytes);
+  if (!inserted) {
+    EXPECT_EQ(it->second, bytes) << "seq " << seq << " carried different bytes";
+  }
+}
+
+std::string concat(const std::map<std::int64_t, std::string>& by_seq) {
+  std::string out;
+  for (const auto& [seq, bytes] : by_seq) out += bytes;
+  return out;
+}
+
+void merge_events(std::map<std::int64_t, std::string>& by_seq, const TestClient& client,
+                  const std::string& process_id) {
+  for (const auto& e : client.events(process_id)) {
+    if (e.at("method") != "process/output") continue;
+    merge_chunk(by_seq, e.at("seq").as_int64(), unb64(e.at("chunk").as_string()));
+  }
+}
+
+TEST(ExecSession, Close1000EndsEveryProcessAndItsGroup) {
+  const std::string grand = "302.7101", direct = "302.7102";
+  KillLeftovers guard({"sleep " + grand, "sleep " + direct});
+  ExecServer server;
+  run_async([&]() -> asio::awaitable<void> {
+    auto client = co_await TestClient::connect(server.port());
+    co_await client->initialize();
+    CO_ASSERT_TRUE(co_await start_group_and_sleeper(*client, grand, direct));
+
+    client->close(jsonrpc::close_code::kNormal);
+    EXPECT_TRUE(co_await client->wait_disconnected());
+    EXPECT_TRUE(co_await gone("sleep " + grand)) << "the group of sh -c 'sleep & wait' outlived "
+                                                    "a session closed with 1000";
+    EXPECT_TRUE(co_await gone("sleep " + direct)) << "a direct child outlived its session";
+  });
+}
+
+TEST(ExecSession, StdioEofEndsEveryProcessAndTheExecutorExitsZero) {
+  const std::string grand = "302.7111", direct = "302.7112";
+  KillLeftovers guard({"sleep " + grand, "sleep " + direct});
+  run_async([&]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    auto child = spawn_stdio_server(executor);
+    auto client = TestClient::over(executor, stdio_transport(*child));
+    co_await client->initialize();
+    CO_ASSERT_TRUE(co_await start_group_and_sleeper(*client, grand, direct));
+
+    client->close();  // closes the executor's stdin: EOF ends the session on purpose
+    auto status = co_await wait_child(*child, 10s);
+    CO_ASSERT_TRUE(status.has_value());
+    EXPECT_EQ(status->code, 0);
+    EXPECT_FALSE(status->signal.has_value());
+    EXPECT_TRUE(co_await gone("sleep " + grand));
+    EXPECT_TRUE(co_await gone("sleep " + direct));
+  });
+}
+
+TEST(ExecSession, LostConnectionKeepsProcessesForTheTtlThenEndsThem) {
+  const std::string grand = "302.7121", direct = "302.7122";
+  KillLeftovers guard({"sleep " + grand, "sleep " + direct});
+  ExecServer server(server_options({"--session-ttl", "2"}));
+  run_async([&]() -> asio::awaitable<void> {
+    auto client = co_await TestClient::connect(server.port());
+    auto init = co_await client->initialize();
+    const std::string session_id(init.at("sessionId").as_string());
+    CO_ASSERT_TRUE(co_await start_group_and_sleeper(*client, grand, direct));
+
+    client->abort();  // no close frame: the session is lost, not ended
+    // Wait until the server has noticed (its log says so), then the processes must still run.
+    const std::string detached = "session " + session_id + " detached";
+    EXPECT_TRUE(
+        co_await eventually([&] { return server.log().find(detached) != std::string::npos; }, 5s))
+        << server.log();
+    EXPECT_EQ(count("sleep " + grand), 2u) << "processes of a lost session ended before the TTL";
+    EXPECT_EQ(count("sleep " + direct), 1u);
+
+    EXPECT_TRUE(co_await gone("sleep " + grand, 2s + kGone)) << "the group outlived the TTL";
+    EXPECT_TRUE(co_await gone("sleep " + direct, 2s + kGone)) << "a process outlived the TTL";
+  });
+}
+
+TEST(ExecSession, ZeroTtlEndsALostSessionAtOnceAndItCannotBeResumed) {
+  const std::string grand = "302.7131", direct = "302.7132";
+  KillLeftovers guard({"sleep " + grand, "sleep " + direct});
+  ExecServer server(server_options({"--session-ttl", "0"}));
+  run_async([&]() -> asio::awaitable<void> {
+    auto client = co_await TestClient::connect(server.port());
+    auto init = co_await client->initialize();
+    const std::string session_id(init.at("sessionId").as_string());
+    CO_ASSERT_TRUE(co_await start_group_and_sleeper(*client, grand, direct));
+
+    client->abort();
+    EXPECT_TRUE(co_await gone("sleep " + grand));
+    EXPECT_TRUE(co_await gone("sleep " + direct));
+
+    // The session was forgotten with its processes: resuming it is an unknown session.
+    auto second = co_await TestClient::connect(server.port());
+    auto reply = co_await second->call("initialize", initialize_params(session_id));
+    CO_ASSERT_TRUE(!reply);
+    EXPECT_EQ(reply.error().code, -32600);
+    EXPECT_EQ(reply.error().message, "unknown session id " + session_id);
+    second->close();
+  });
+}
+
+TEST(ExecSession, ResumeCatchesUpWithReadAndLosesNothing) {
+  ExecServer server(server_options({"--session-ttl", "30"}));
+  run_async([&]() -> asio::awaitable<void> {
+    auto a = co_await TestClient::connect(server.port());
+    auto init = co_await a->initialize();
+    const std::string session_id(init.at("sessionId").as_string());
+    auto lines =
+        sh("lines", "i=0; while [ $i -lt 50 ]; do echo line$i; i=$((i+1)); sleep 0.02; done");
+    co_await a->call_ok("process/start", std::move(lines));
+    // Drop the connection mid-stream (the script runs for about a second).
+    EXPECT_TRUE(co_await a->wait_output("lines", "line5\n"));
+    a->abort();
+
+    std::map<std::int64_t, std::string> by_seq;
+    merge_events(by_seq, *a, "lines");
+    CO_ASSERT_TRUE(!by_seq.empty());
+    std::int64_t last = by_seq.rbegin()->first;
+
+    auto b = co_await TestClient::connect(server.port());
+    auto resumed = co_await b->initialize(session_id);
+    EXPECT_EQ(std::string(resumed.at("sessionId").as_string()), session_id);
+
+    // Catch up with process/read from the highest seq seen, until the process closed.
+    bool closed = false;
+    std::optional<std::int64_t> exit_code;
+    std::size_t caught_up = 0;  // chunks only B's reads delivered
+    const auto end = std::chrono::steady_clock::now() + 20s;
+    while (!closed && std::chrono::steady_clock::now() < end) {
+      auto result =
+          (co_await b->call_ok("process/read", read_params("lines", last, 1000))).as_object();
+      for (const auto& item : result.at("chunks").as_array()) {
+        const auto& chunk = item.as_object();
+        const std::int64_t seq = chunk.at("seq").as_int64();
+        EXPECT_GT(seq, last) << "process/read returned a chunk at or before afterSeq";
+        ++caught_up;
+        merge_chunk(by_seq, seq, unb64(chunk.at("chunk").as_string()));
+        last = std::max(last, seq);
+      }
+      closed = result.at("closed").as_bool();
+      if (result.at("exited").as_bool()) exit_code = result.at("exitCode").as_int64();
+    }
+    CO_ASSERT_TRUE(closed);
+    EXPECT_EQ(exit_code, 0);
+    EXPECT_GT(caught_up, 0u) << "the drop came too late to exercise the catch-up";
+    merge_events(by_seq, *b, "lines");  // events pushed after the resume, if any
+
+    std::string expected;
+    for (int i = 0; i < 50; ++i) expected += "line" + std::to_string(i) + "\n";
+    EXPECT_EQ(concat(by_seq), expected);
+    b->close();
+  });
+}
+
+TEST(ExecSession, ResumedWritesWithAKnownWriteIdWriteNothing) {
+  ExecServer server(server_options({"--session-ttl", "30"}));
+  run_async([&]() -> asio::awaitable<void> {
+    auto a = co_await TestClient::connect(server.port());
+    auto init = co_await a->initialize();
+    const std::string session_id(init.at("sessionId").as_string());
+    auto cat = start_params("cat", json::array{"cat"}, true);
+    co_await a->call_ok("process/start", std::move(cat));
+    auto first = co_await a->call_ok("process/write", write_params("cat", "a\n", "1"));
+    EXPECT_EQ(first.at("status"), "accepted");
+    EXPECT_TRUE(co_await a->wait_output("cat", "a\n"));
+    a->abort();
+
+    auto b = co_await TestClient::connect(server.port());
+    auto resumed = co_await b->initialize(session_id);
+    EXPECT_EQ(std::string(resumed.at("sessionId").as_string()), session_id);
+    // The client re-sends the write it cannot know landed, then carries on counting.
+    auto again = co_await b->call_ok("process/write", write_params("cat", "a\n", "1"));
+    EXPECT_EQ(again.at("status"), "accepted");
+    auto next = co_await b->call_ok("process/write", write_params("cat", "b\n", "2"));
+    EXPECT_EQ(next.at("status"), "accepted");
+
+    // Everything cat printed, from the start; stdin order means a duplicate "a" would come
+    // before "b", so once "b" is out the output is complete.
+    std::map<std::int64_t, std::string> by_seq;
+    std::int64_t last = 0;
+    const auto end = std::chrono::steady_clock::now() + 20s;
+    while (concat(by_seq).find("b\n") == std::string::npos &&
+           std::chrono::steady_clock::now() < end) {
+      auto result =
+          (co_await b->call_ok("process/read", read_params("cat", last, 1000))).as_object();
+      for (const auto& item : result.at("chunks").as_array()) {
+        const auto& chunk = item.as_object();
+        merge_chunk(by_seq, chunk.at("seq").as_int64(), unb64(chunk.at("chunk").as_string()));
+        last = std::max(last, chunk.at("seq").as_int64());
+      }
+    }
+    EXPECT_EQ(concat(by_seq), "a\nb\n");
+    json::object terminate{{"processId", "cat"}};
+    co_await b->call_ok("process/terminate", std::move(terminate));
+    EXPECT_TRUE(co_await b->wait_closed("cat"));
+    b->close();
+  });
+}
+
+TEST(ExecSession, ResumeErrorsDoNotUseUpInitialize) {
+  ExecServer server(server_options({"--session-ttl", "30"}));
+  run_async([&]() -> asio::awaitable<void> {
+    auto a = co_await TestClient::connect(server.port());
+    auto init = co_await a->initialize();
+    const std::string session_id(init.at("sessionId").as_string());
+
+    auto b = co_await TestClient::connect(server.port());
+    const std::string unknown = "00000000-0000-4000-8000-000000000000";
+    auto reply = co_await b->call("initialize", initialize_params(unknown));
+    CO_ASSERT_TRUE(!reply);
+    EXPECT_EQ(reply.error().code, -32600);
+    EXPECT_EQ(reply.error().message, "unknown session id " + unknown);
+
+    // A is still attached to the session.
+    reply = co_await b->call("initialize", initialize_params(session_id));
+    CO_ASSERT_TRUE(!reply);
+    EXPECT_EQ(reply.error().code, -32010);
+    EXPECT_EQ(reply.error().message,
+              "session " + session_id + " is already attached to another connection");
+
+    // Neither failure counted as the one initialize: a plain one works and starts a new session.
+    auto fresh = co_await b->initialize();
+    EXPECT_NE(std::string(fresh.at("sessionId").as_string()), session_id);
+    json::object no_params;
+    auto status = co_await b->call_ok("environment/status", no_params);
+    EXPECT_EQ(status.at("status"), "ready");
+    // A was not disturbed.
+    auto a_status = co_await a->call_ok("environment/status", no_params);
+    EXPECT_EQ(a_status.at("status"), "ready");
+    a->close();
+    b->close();
+  });
+}
+
+TEST(ExecSession, SigtermClosesEveryClientWith1001EndsAllProcessesAndExitsZero) {
+  const std::string grand1 = "302.7141", direct1 = "302.7142";
+  const std::string grand2 = "302.7143", direct2 = "302.7144";
+  KillLeftovers guard(
+      {"sleep " + grand1, "sleep " + direct1, "sleep " + grand2, "sleep " + direct2});
+  ExecServer server;
+  run_async([&]() -> asio::awaitable<void> {
+    auto c1 = co_await TestClient::connect(server.port());
+    co_await c1->initialize();
+    CO_ASSERT_TRUE(co_await start_group_and_sleeper(*c1, grand1, direct1));
+    auto c2 = co_await TestClient::connect(server.port());
+    co_await c2->initialize();
+    CO_ASSERT_TRUE(co_await start_group_and_sleeper(*c2, grand2, direct2));
+
+    server.signal(SIGTERM);
+    EXPECT_TRUE(co_await c1->wait_disconnected(10s));
+    EXPECT_TRUE(co_await c2->wait_disconnected(10s));
+    EXPECT_EQ(c1->peer().remote_close_code(), std::optional<std::uint16_t>(1001))
+        << c1->peer().end_reason();
+    EXPECT_EQ(c2->peer().remote_close_code(), std::optional<std::uint16_t>(1001))
+        << c2->peer().end_reason();
+    const std::vector<std::string> all{grand1, direct1, grand2, direct2};
+    for (const auto& seconds : all)
+      EXPECT_TRUE(co_await gone("sleep " + seconds)) << "sleep " << seconds << " outlived SIGTERM";
+
+    auto status = server.wait_exit(10s);
+    CO_ASSERT_TRUE(status.has_value());
+    EXPECT_EQ(status->code, 0) << server.log();
+    EXPECT_FALSE(status->signal.has_value());
+  });
+}
+
+// Acceptance 19. A direct child dies with the executor (parent-death signal). Below it, an
+// MCP-like process that reads stdin is no direct child (no parent-death signal reaches it), so
+// it only ends because the executor's end of its stdin pipe closed: that shows stdin EOF is
+// enough for a well-behaved server.
+TEST(ExecSession, SigkillOfTheExecutorEndsDirectChildrenAndStdinReaders) {
+  const std::string sleeper = "sleep 302.7151";
+  const std::string reader = "stdin-reader-302.7152";    // direct child reading stdin
+  const std::string eof_reader = "eof-reader-302.7153";  // grandchild reading the same stdin
+  KillLeftovers guard({sleeper, reader, eof_reader});
+  ExecServer server;
+  run_async([&]() -> asio::awaitable<void> {
+    auto client = co_await TestClient::connect(server.port());
+    co_await client->initialize();
+    auto direct = sleep_params("sleeper", "302.7151");
+    co_await client->call_ok("process/start", std::move(direct));
+    auto read_loop = start_params(
+        "reader", json::array{"/bin/sh", "-c", "while read l; do :; done", reader}, true);
+    co_await client->call_ok("process/start", std::move(read_loop));
+    // fd 3 keeps the stdin pipe for the background job (sh gives `&` jobs /dev/null otherwise).
+    auto mcp_like =
+        sh("mcp", "exec 3<&0; sh -c 'while read l; do :; done' " + eof_reader + " <&3 3<&- & wait",
+           true);
+    co_await client->call_ok("process/start", std::move(mcp_like));
+    CO_ASSERT_TRUE(co_await running(sleeper, 1));
+    CO_ASSERT_TRUE(co_await running(reader, 1));
+    // The outer shell's command line names the marker too: outer sh + the reader.
+    CO_ASSERT_TRUE(co_await running(eof_reader, 2));
+
+    server.signal(SIGKILL);
+    auto status = server.wait_exit(10s);
+    CO_ASSERT_TRUE(status.has_value());
+    EXPECT_EQ(status->signal, std::optional<int>(SIGKILL));
+
+    EXPECT_TRUE(co_await gone(sleeper)) << "a direct child outlived the executor";
+    EXPECT_TRUE(co_await gone(reader)) << "a direct stdin reader outlived the executor";
+    EXPECT_TRUE(co_await gone(eof_reader)) << "a stdin reader below the executor's child did "
+                                              "not see EOF when the executor died";
+    EXPECT_TRUE(co_await client->wait_disconnected());
+  });
+}
+
+}  // namespace
+}  // namespace tether::testing
