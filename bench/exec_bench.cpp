@@ -141,11 +141,10 @@ struct Client {
 };
 
 asio::awaitable<std::shared_ptr<Client>> connect(const std::string& url) {
-  auto ws = co_await jsonrpc::connect_websocket(url, {}, std::chrono::seconds(5));
-  if (!ws) throw std::runtime_error("connect: " + ws.error().message());
+  auto transport = co_await jsonrpc::connect_websocket(url, jsonrpc::ConnectOptions{});
+  if (!transport) throw std::runtime_error("connect: " + transport.error().message());
   auto client = std::make_shared<Client>();
-  client->peer = jsonrpc::Peer::create(co_await asio::this_coro::executor,
-                                       jsonrpc::make_websocket_transport(std::move(*ws), {}), {});
+  client->peer = jsonrpc::Peer::create(co_await asio::this_coro::executor, std::move(*transport), {});
   client->peer->on_notification([c = client.get()](const jsonrpc::Notification& n) {
     const auto& params = n.params.as_object();
     auto it = c->routes.find(std::string(params.at("processId").as_string()));

@@ -92,11 +92,11 @@ asio::awaitable<int> demo(std::string executable) {
   std::getline(std::istream(&line) >> std::ws, url);
   say("executor listening at " + url + " (bearer token required)");
 
-  const jsonrpc::HttpHeaders auth{{"Authorization", "Bearer " + token}};
-  auto ws = co_await jsonrpc::connect_websocket(url, auth, std::chrono::seconds(5));
-  if (!ws) throw std::runtime_error("cannot connect: " + ws.error().message());
-  auto peer =
-      jsonrpc::Peer::create(executor, jsonrpc::make_websocket_transport(std::move(*ws), {}), {});
+  jsonrpc::ConnectOptions connect;
+  connect.headers.emplace_back("Authorization", "Bearer " + token);
+  auto transport = co_await jsonrpc::connect_websocket(url, connect);
+  if (!transport) throw std::runtime_error("cannot connect: " + transport.error().message());
+  auto peer = jsonrpc::Peer::create(executor, std::move(*transport), {});
   asio::steady_timer closed_signal(executor, std::chrono::steady_clock::time_point::max());
   peer->on_notification([&](const jsonrpc::Notification& n) {
     const auto& p = n.params.as_object();

@@ -47,7 +47,8 @@ std::optional<std::string> base64_decode(std::string_view text) {
   std::size_t padding = 0;
   if (text.back() == '=') ++padding;
   if (text[text.size() - 2] == '=') ++padding;
-  if (padding == 2 && text.back() != '=') return std::nullopt;
+  // '=' only as trailing padding: EVP_DecodeBlock would accept it anywhere.
+  if (text.find('=') < text.size() - padding) return std::nullopt;
   std::string out(text.size() / 4 * 3, '\0');
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                                 reinterpret_cast<const unsigned char*>(text.data()),

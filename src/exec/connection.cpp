@@ -67,6 +67,12 @@ boost::json::object make_environment_info() {
       {"capabilities", boost::json::object{}}};
 }
 
+// Runs on the blocking pool: fs/* does synchronous file I/O.
+asio::awaitable<Expected<jsonrpc::json::value>> run_fs_method(std::string method,
+                                                             jsonrpc::json::value params) {
+  co_return call_fs_method(method, params);
+}
+
 }  // namespace
 
 ServerContext::ServerContext(const ServerOptions& opts, const asio::any_io_executor& ex)
@@ -336,13 +342,10 @@ Reply Connection::signal_process(const jsonrpc::json::value& raw) {
 }
 
 asio::awaitable<Reply> Connection::fs_method(std::string method, jsonrpc::json::value params) {
-  auto result = co_await asio::co_spawn(
-      context_->blocking_pool,
-      [method = std::move(method),
-       params = std::move(params)]() -> asio::awaitable<Expected<jsonrpc::json::value>> {
-        co_return call_fs_method(method, params);
-      },
-      asio::use_awaitable);
+  // A named coroutine, not a capturing lambda: GCC 12 destroys a by-value lambda temporary in a
+  // co_await expression twice.
+  auto work = run_fs_method(std::move(method), std::move(params));
+  auto result = co_await asio::co_spawn(context_->blocking_pool, std::move(work), asio::use_awaitable);
   if (!result) co_return error(std::move(result.error()));
   co_return std::move(*result);
 }

@@ -108,7 +108,9 @@ Expected<std::string> parse_path(std::string_view text) {
   }
   boost::urls::url normalized(*uri);
   normalized.normalize_path();
-  std::string path = normalized.path();
+  // Re-parse the normalized buffer: in Boost.URL 1.81, path() right after normalize_path()
+  // returns the old length padded with NUL bytes.
+  std::string path = boost::urls::url_view(normalized.buffer()).path();
   if (path.empty() || path.front() != '/') {
     return invalid_params(fmt::format("path must be absolute or a file: URI, got '{}'", text));
   }

@@ -22,7 +22,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/url.hpp>
 #include <fmt/format.h>
 #include <openssl/rand.h>
@@ -153,12 +155,13 @@ boost::system::result<Auth, StartupError> load_auth(const ServerOptions& options
   if (!dir) return dir.error();
   auth.digest = digest;
   auth.generated_dir = *dir;
-  spdlog::info("exec-server: generated a bearer token; it is in {}/token", *dir);
+  // Printed whatever the log level: without it nobody could connect.
+  fmt::print(stderr, "tether exec-server: generated a bearer token; it is in {}/token\n", *dir);
   return auth;
 }
 
-asio::awaitable<void> send_answer(beast::tcp_stream& stream, unsigned version,
-                                  const GateAnswer& answer) {
+template <class Stream>
+asio::awaitable<void> send_answer(Stream& stream, unsigned version, const GateAnswer& answer) {
   http::response<http::string_body> response{answer.status, version};
   response.set(http::field::server, "tether-exec-server");
   response.set(http::field::content_type, "text/plain; charset=utf-8");
@@ -167,15 +170,15 @@ asio::awaitable<void> send_answer(beast::tcp_stream& stream, unsigned version,
   response.prepare_payload();
   boost::system::error_code ec;
   co_await http::async_write(stream, response, asio::redirect_error(asio::use_awaitable, ec));
-  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  beast::get_lowest_layer(stream).socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
 }
 
-asio::awaitable<void> serve_socket(std::shared_ptr<ServerContext> context, const GateConfig& gate,
-                                   asio::ip::tcp::socket socket) {
+// The HTTP request, the gate, then the upgrade. `Stream` is a tcp_stream, or for wss:// an
+// ssl_stream whose TLS handshake is done.
+template <class Stream>
+asio::awaitable<void> serve_http(std::shared_ptr<ServerContext> context, const GateConfig& gate,
+                                 Stream stream) {
   boost::system::error_code ec;
-  socket.set_option(asio::ip::tcp::no_delay(true), ec);  // latency over batching: one frame each
-  beast::tcp_stream stream(std::move(socket));
-  stream.expires_after(kHttpRequestTimeout);
   beast::flat_buffer buffer;
   http::request_parser<http::empty_body> parser;
   parser.header_limit(kMaxHeaderBytes);
@@ -198,7 +201,7 @@ asio::awaitable<void> serve_socket(std::shared_ptr<ServerContext> context, const
     co_return;
   }
 
-  jsonrpc::WebSocket ws(std::move(stream));
+  beast::websocket::stream<Stream> ws(std::move(stream));
   ws.set_option(beast::websocket::stream_base::decorator([](beast::websocket::response_type& res) {
     res.set(http::field::server, "tether-exec-server");
   }));
@@ -216,8 +219,28 @@ asio::awaitable<void> serve_socket(std::shared_ptr<ServerContext> context, const
   co_await connection->run();
 }
 
+asio::awaitable<void> serve_socket(std::shared_ptr<ServerContext> context, const GateConfig& gate,
+                                   asio::ssl::context* tls, asio::ip::tcp::socket socket) {
+  boost::system::error_code ec;
+  socket.set_option(asio::ip::tcp::no_delay(true), ec);  // latency over batching: one frame each
+  beast::tcp_stream tcp(std::move(socket));
+  tcp.expires_after(kHttpRequestTimeout);  // covers the TLS handshake and the request
+  if (!tls) {
+    co_await serve_http(std::move(context), gate, std::move(tcp));
+    co_return;
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp), *tls);
+  co_await stream.async_handshake(asio::ssl::stream_base::server,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) {
+    spdlog::debug("exec: TLS handshake failed: {}", ec.message());
+    co_return;
+  }
+  co_await serve_http(std::move(context), gate, std::move(stream));
+}
+
 asio::awaitable<void> accept_loop(std::shared_ptr<ServerContext> context, const GateConfig& gate,
-                                  asio::ip::tcp::acceptor& acceptor) {
+                                  asio::ssl::context* tls, asio::ip::tcp::acceptor& acceptor) {
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
@@ -225,7 +248,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<ServerContext> context, const 
       spdlog::warn("exec: accept failed: {}", ec.message());
       continue;
     }
-    asio::co_spawn(context->executor, serve_socket(context, gate, std::move(socket)),
+    asio::co_spawn(context->executor, serve_socket(context, gate, tls, std::move(socket)),
                    asio::detached);
   }
 }
@@ -267,10 +290,32 @@ boost::system::result<void, StartupError> check_security(const ServerOptions& op
         fmt::format("refusing to listen on non-loopback address {} without --allow-non-loopback",
                     listen.endpoint.address().to_string())};
   }
-  if (listen.tls)
-    return StartupError{"wss:// is not supported yet; use ws:// on loopback or stdio"};
+  if (listen.tls != (options.tls_cert && options.tls_key)) {
+    return StartupError{listen.tls ? "wss:// needs --tls-cert and --tls-key"
+                                   : "--tls-cert and --tls-key go with a wss:// --listen URL"};
+  }
   return {};
 }
+
+boost::system::result<std::unique_ptr<asio::ssl::context>, StartupError> make_tls_context(
+    const ServerOptions& options) {
+  auto tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1);
+  boost::system::error_code ec;
+  tls->use_certificate_chain_file(*options.tls_cert, ec);
+  if (ec) {
+    return StartupError{
+        fmt::format("cannot load --tls-cert {}: {}", *options.tls_cert, ec.message())};
+  }
+  tls->use_private_key_file(*options.tls_key, asio::ssl::context::pem, ec);
+  if (ec) {
+    return StartupError{fmt::format("cannot load --tls-key {}: {}", *options.tls_key, ec.message())};
+  }
+  return tls;
+}
+
 
 }  // namespace
 
@@ -288,10 +333,16 @@ int run_server(const ServerOptions& options) {
   asio::signal_set signals(io, SIGINT, SIGTERM);
   Auth auth;
   std::optional<asio::ip::tcp::acceptor> acceptor;
+  std::unique_ptr<asio::ssl::context> tls;
   GateConfig gate;
 
   if (const auto* socket_listen = std::get_if<SocketListen>(&*listen)) {
     if (auto ok = check_security(options, *socket_listen); !ok) return fail(ok.error().message);
+    if (socket_listen->tls) {
+      auto made = make_tls_context(options);
+      if (!made) return fail(made.error().message);
+      tls = std::move(*made);
+    }
     auto loaded = load_auth(options);
     if (!loaded) return fail(loaded.error().message);
     auth = std::move(*loaded);
@@ -309,11 +360,11 @@ int run_server(const ServerOptions& options) {
     const auto bound = acceptor->local_endpoint();
     const auto host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
                                               : bound.address().to_string();
-    fmt::print("ws://{}:{}\n", host, bound.port());
+    const auto url = fmt::format("{}://{}:{}", tls ? "wss" : "ws", host, bound.port());
+    fmt::print("{}\n", url);
     std::fflush(stdout);
-    spdlog::info("exec-server: listening on ws://{}:{}{}", host, bound.port(),
-                 auth.digest ? "" : " (no auth)");
-    asio::co_spawn(io, accept_loop(context, gate, *acceptor), asio::detached);
+    spdlog::info("exec-server: listening on {}{}", url, auth.digest ? "" : " (no auth)");
+    asio::co_spawn(io, accept_loop(context, gate, tls.get(), *acceptor), asio::detached);
   } else {
     asio::co_spawn(
         io,

@@ -6,7 +6,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <tether/jsonrpc/line_splitter.hpp>
 #include <tether/jsonrpc/transport.hpp>
@@ -21,9 +23,10 @@ using boost::system::error_code;
 
 constexpr auto kCloseHandshakeTimeout = std::chrono::seconds(5);
 
+template <class Stream>
 class WebSocketTransport final : public Transport {
  public:
-  WebSocketTransport(WebSocket ws, const WebSocketLimits& limits)
+  WebSocketTransport(Stream ws, const WebSocketLimits& limits)
       : ws_(std::move(ws)), max_frame_(limits.max_frame_bytes) {
     beast::get_lowest_layer(ws_).expires_never();
     websocket::stream_base::timeout timeout{};
@@ -75,15 +78,16 @@ class WebSocketTransport final : public Transport {
 
   void abort() override {
     error_code ignored;
-    beast::get_lowest_layer(ws_).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(ws_).close();
+    auto& socket = beast::get_lowest_layer(ws_).socket();
+    socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
   }
 
   std::optional<std::uint16_t> remote_close_code() const override { return remote_close_; }
   bool has_keepalive() const override { return true; }
 
  private:
-  WebSocket ws_;
+  Stream ws_;
   std::size_t max_frame_;
   beast::flat_buffer buffer_;
   std::optional<std::uint16_t> remote_close_;
@@ -151,7 +155,12 @@ class LineTransport final : public Transport {
 }  // namespace
 
 std::unique_ptr<Transport> make_websocket_transport(WebSocket ws, const WebSocketLimits& limits) {
-  return std::make_unique<WebSocketTransport>(std::move(ws), limits);
+  return std::make_unique<WebSocketTransport<WebSocket>>(std::move(ws), limits);
+}
+
+std::unique_ptr<Transport> make_websocket_transport(SecureWebSocket ws,
+                                                    const WebSocketLimits& limits) {
+  return std::make_unique<WebSocketTransport<SecureWebSocket>>(std::move(ws), limits);
 }
 
 std::unique_ptr<Transport> make_line_transport(asio::posix::stream_descriptor input,

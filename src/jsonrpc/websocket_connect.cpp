@@ -1,11 +1,16 @@
-// Client side of the WebSocket transport: URL parsing (Boost.URL), resolve, connect and the
-// upgrade, all under one deadline (beast::tcp_stream's expiry covers connect and handshake).
+// Client side of the WebSocket transport: URL parsing (Boost.URL), resolve, TCP connect, TLS
+// for wss:// (SNI and host-name verification), and the upgrade, all under one deadline
+// (beast::tcp_stream's expiry covers every step).
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/url.hpp>
 
 #include <tether/jsonrpc/transport.hpp>
@@ -13,47 +18,89 @@
 namespace tether::jsonrpc {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
+using boost::system::error_code;
+using Result = boost::system::result<std::unique_ptr<Transport>>;
 
 namespace {
-// WebSocket's variadic constructor makes result<WebSocket>'s implicit error conversion ambiguous.
-boost::system::result<WebSocket> failed(boost::system::error_code ec) {
-  return {boost::system::in_place_error, ec};
+
+struct Target {
+  std::string host;  // for DNS and TLS (no brackets)
+  std::string port;
+  std::string host_header;
+  std::string resource;
+  bool tls = false;
+};
+
+boost::system::result<Target> parse_target(std::string_view url) {
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) return parsed.error();
+  Target t;
+  if (parsed->scheme() == "wss") {
+    t.tls = true;
+  } else if (parsed->scheme() != "ws") {
+    return make_error_code(boost::system::errc::protocol_not_supported);
+  }
+  t.host = parsed->host_type() == boost::urls::host_type::ipv6
+               ? parsed->host_ipv6_address().to_string()
+               : std::string(parsed->encoded_host());
+  t.port = parsed->has_port() ? std::string(parsed->port()) : (t.tls ? "443" : "80");
+  t.host_header = parsed->encoded_host_and_port();
+  t.resource = parsed->encoded_resource();
+  if (t.resource.empty()) t.resource = "/";
+  return t;
 }
+
+template <class Stream>
+asio::awaitable<error_code> upgrade(Stream& ws, const Target& target, const ConnectOptions& options) {
+  ws.set_option(beast::websocket::stream_base::decorator(
+      [headers = options.headers](beast::websocket::request_type& request) {
+        for (const auto& [name, value] : headers) request.set(name, value);
+      }));
+  error_code ec;
+  co_await ws.async_handshake(target.host_header, target.resource,
+                              asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec) beast::get_lowest_layer(ws).expires_never();
+  co_return ec;
+}
+
 }  // namespace
 
-asio::awaitable<boost::system::result<WebSocket>> connect_websocket(
-    std::string_view url, const HttpHeaders& headers, std::chrono::milliseconds timeout) {
-  auto parsed = boost::urls::parse_uri(url);
-  if (!parsed) co_return failed(parsed.error());
-  if (parsed->scheme() != "ws")
-    co_return failed(make_error_code(boost::system::errc::protocol_not_supported));
-  const std::string host(parsed->encoded_host_address());
-  const std::string port = parsed->has_port() ? std::string(parsed->port()) : "80";
-  std::string target(parsed->encoded_resource());
-  if (target.empty()) target = "/";
+asio::awaitable<Result> connect_websocket(std::string_view url, const ConnectOptions& options) {
+  auto target = parse_target(url);
+  if (!target) co_return target.error();
+  if (target->tls && !options.tls) co_return make_error_code(boost::system::errc::invalid_argument);
 
   auto executor = co_await asio::this_coro::executor;
   asio::ip::tcp::resolver resolver(executor);
-  boost::system::error_code ec;
-  auto endpoints =
-      co_await resolver.async_resolve(host, port, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return failed(ec);
+  error_code ec;
+  auto endpoints = co_await resolver.async_resolve(target->host, target->port,
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return ec;
 
-  WebSocket ws(executor);
-  beast::get_lowest_layer(ws).expires_after(timeout);
-  co_await beast::get_lowest_layer(ws).async_connect(endpoints,
-                                                     asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return failed(ec);
-  beast::get_lowest_layer(ws).socket().set_option(asio::ip::tcp::no_delay(true), ec);
-  ws.set_option(
-      beast::websocket::stream_base::decorator([headers](beast::websocket::request_type& request) {
-        for (const auto& [name, value] : headers) request.set(name, value);
-      }));
-  const std::string host_header(parsed->encoded_host_and_port());
-  co_await ws.async_handshake(host_header, target, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return failed(ec);
-  beast::get_lowest_layer(ws).expires_never();
-  co_return boost::system::result<WebSocket>{boost::system::in_place_value, std::move(ws)};
+  beast::tcp_stream tcp(executor);
+  tcp.expires_after(options.timeout);
+  co_await tcp.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return ec;
+  tcp.socket().set_option(asio::ip::tcp::no_delay(true), ec);
+
+  if (!target->tls) {
+    WebSocket ws(std::move(tcp));
+    if (ec = co_await upgrade(ws, *target, options); ec) co_return ec;
+    co_return make_websocket_transport(std::move(ws), options.limits);
+  }
+  SecureWebSocket ws(std::move(tcp), *options.tls);
+  auto& ssl = ws.next_layer();
+  error_code not_ip;
+  asio::ip::make_address(target->host, not_ip);
+  // SNI carries names only (RFC 6066); IP literals are verified against the certificate's IP SANs.
+  if (not_ip && !SSL_set_tlsext_host_name(ssl.native_handle(), target->host.c_str()))
+    co_return error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
+  ssl.set_verify_callback(asio::ssl::host_name_verification(target->host));
+  co_await ssl.async_handshake(asio::ssl::stream_base::client,
+                               asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return ec;
+  if (ec = co_await upgrade(ws, *target, options); ec) co_return ec;
+  co_return make_websocket_transport(std::move(ws), options.limits);
 }
 
 }  // namespace tether::jsonrpc

@@ -7,8 +7,6 @@
 // - ExecDialects: an April client and a codex 0.169 client (no "jsonrpc", string ids, file: URIs,
 //   writeId, envPolicy) on one executor, path forms, envPolicy semantics.
 // Codes and messages are the spec's; where the spec names only a code, only the code is checked.
-// Tests named DISABLED_ show where the server violates the spec (the comment above each says
-// what happens, where the bug is and the fix); they pass against a server with those fixes.
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -816,16 +814,8 @@ TEST(ExecProtocol, ProcessSignal) {
 
 // ---------------------------------------------------------------------------------------------
 // Scenario 16: fs/* round trips in a temporary directory.
-//
-// DISABLED (server bug): every fs/* request that reaches Connection::fs_method
-// (src/exec/connection.cpp) kills the executor with "munmap_chunk(): invalid pointer": a
-// json::object is destroyed twice. The lambda with init-captures (method, params) is a temporary
-// inside the co_await expression, and GCC 12 destroys such temporaries twice (the same family of
-// bugs as the "braced JSON inside co_await" pitfall). Fix: bind the lambda to a local first,
-// `auto work = [...]() -> awaitable<...> {...}; co_await co_spawn(pool, std::move(work), ...)`.
-// Verified against a copy of the server with that change: these tests then pass.
 
-TEST(ExecProtocol, DISABLED_FsWriteAndReadFileAreBinarySafe) {
+TEST(ExecProtocol, FsWriteAndReadFileAreBinarySafe) {
   ExecServer server;
   TempDir dir;
   run_async([&]() -> asio::awaitable<void> {
@@ -879,7 +869,7 @@ TEST(ExecProtocol, DISABLED_FsWriteAndReadFileAreBinarySafe) {
   });
 }
 
-TEST(ExecProtocol, DISABLED_FsCreateDirectory) {
+TEST(ExecProtocol, FsCreateDirectory) {
   ExecServer server;
   TempDir dir;
   run_async([&]() -> asio::awaitable<void> {
@@ -911,7 +901,7 @@ TEST(ExecProtocol, DISABLED_FsCreateDirectory) {
   });
 }
 
-TEST(ExecProtocol, DISABLED_FsGetMetadata) {
+TEST(ExecProtocol, FsGetMetadata) {
   ExecServer server;
   TempDir dir;
   run_async([&]() -> asio::awaitable<void> {
@@ -955,7 +945,7 @@ TEST(ExecProtocol, DISABLED_FsGetMetadata) {
   });
 }
 
-TEST(ExecProtocol, DISABLED_FsReadDirectory) {
+TEST(ExecProtocol, FsReadDirectory) {
   ExecServer server;
   TempDir dir;
   run_async([&]() -> asio::awaitable<void> {
@@ -990,7 +980,7 @@ TEST(ExecProtocol, DISABLED_FsReadDirectory) {
   });
 }
 
-TEST(ExecProtocol, DISABLED_FsRemove) {
+TEST(ExecProtocol, FsRemove) {
   ExecServer server;
   TempDir dir;
   run_async([&]() -> asio::awaitable<void> {
@@ -1029,7 +1019,7 @@ TEST(ExecProtocol, DISABLED_FsRemove) {
   });
 }
 
-TEST(ExecProtocol, DISABLED_FsCopy) {
+TEST(ExecProtocol, FsCopy) {
   ExecServer server;
   TempDir dir;
   run_async([&]() -> asio::awaitable<void> {
@@ -1066,7 +1056,7 @@ TEST(ExecProtocol, DISABLED_FsCopy) {
   });
 }
 
-TEST(ExecProtocol, DISABLED_FsCanonicalizeAndSandboxParam) {
+TEST(ExecProtocol, FsCanonicalizeAndSandboxParam) {
   ExecServer server;
   TempDir dir;
   run_async([&]() -> asio::awaitable<void> {
@@ -1362,12 +1352,9 @@ TEST(ExecMalformed, InvalidBase64IsRefusedAndWritesNothing) {
   });
 }
 
-// DISABLED (server bug): base64_decode (src/exec/base64.cpp) only checks the first and last
-// characters and relies on EVP_DecodeBlock for the rest, but EVP_DecodeBlock accepts '=' anywhere:
-// "a===", "aG=k", "a=Gk" and "aGkK====" are answered "accepted" and garbage bytes reach stdin.
-// Fix: reject any '=' before the final padding (at most two, only in the last quantum), e.g.
-// `if (text.find('=') < text.size() - padding || padding > 2) return std::nullopt;`.
-TEST(ExecMalformed, DISABLED_MisplacedBase64PaddingIsRefused) {
+// '=' is padding only: anywhere else the chunk is invalid base64 (EVP_DecodeBlock alone would
+// accept it).
+TEST(ExecMalformed, MisplacedBase64PaddingIsRefused) {
   with_healthy("padding", [](ExecServer& server, Healthy& healthy) -> asio::awaitable<void> {
     auto bad = co_await ready_client(server);
     co_await expect_ok(*bad, "process/start", sh_start("cat", "exec cat", true));
@@ -1388,8 +1375,7 @@ TEST(ExecMalformed, DISABLED_MisplacedBase64PaddingIsRefused) {
   });
 }
 
-// DISABLED: every fs/* call crashes the executor (see ExecProtocol.DISABLED_Fs*).
-TEST(ExecMalformed, DISABLED_FsParamErrorsDoNotHurtTheServer) {
+TEST(ExecMalformed, FsParamErrorsDoNotHurtTheServer) {
   with_healthy("fsparams", [](ExecServer& server, Healthy& healthy) -> asio::awaitable<void> {
     auto bad = co_await ready_client(server);
     const std::vector<std::string> params{
@@ -1742,14 +1728,9 @@ TEST(ExecDialects, PathFormsForProcessCwd) {
   });
 }
 
-// DISABLED (server bug): a file: URI with dot segments is refused with -32602 "path contains a
-// NUL byte" instead of naming the directory. parse_path (src/exec/protocol.cpp) calls
-// url::normalize_path() and then url::path(); in Boost.URL 1.81 (the version here) the url keeps
-// the decoded size from before normalization, so path() comes back padded with NUL bytes
-// ("/tmp/y\0\0\0\0\0" for file:///tmp/x/../y). Fix: re-parse the normalized buffer,
-// `std::string path = boost::urls::url_view(normalized.buffer()).path();` (verified to give the
-// right path), or remove dot segments from the decoded path without Boost.URL.
-TEST(ExecDialects, DISABLED_DotSegmentsInFileUrisAreRemoved) {
+// Dot segments are removed from file: URIs (Boost.URL 1.81 needs a re-parse after
+// normalize_path(), see protocol.cpp).
+TEST(ExecDialects, DotSegmentsInFileUrisAreRemoved) {
   ExecServer server;
   TempDir dir;
   const std::string work = dir / "a b";
@@ -1762,9 +1743,7 @@ TEST(ExecDialects, DISABLED_DotSegmentsInFileUrisAreRemoved) {
   });
 }
 
-// DISABLED: every fs/* call crashes the executor (see ExecProtocol.DISABLED_Fs*), and dot
-// segments are refused (see DISABLED_DotSegmentsInFileUrisAreRemoved).
-TEST(ExecDialects, DISABLED_PathFormsForFsPaths) {
+TEST(ExecDialects, PathFormsForFsPaths) {
   ExecServer server;
   TempDir dir;
   const std::string work = dir / "a b";

@@ -18,7 +18,9 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
 #include <boost/system/result.hpp>
 
@@ -61,16 +63,28 @@ struct WebSocketLimits {
 };
 
 using WebSocket = boost::beast::websocket::stream<boost::beast::tcp_stream>;
-
-using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
-
-// Connects to a ws:// URL (TCP connect + upgrade, with `headers` on the upgrade request) and
-// returns the open WebSocket. Bounded by `timeout`; fails with the Asio/Beast error.
-boost::asio::awaitable<boost::system::result<WebSocket>> connect_websocket(
-    std::string_view url, const HttpHeaders& headers, std::chrono::milliseconds timeout);
+using SecureWebSocket =
+    boost::beast::websocket::stream<boost::beast::ssl_stream<boost::beast::tcp_stream>>;
 
 // Wraps a WebSocket whose handshake is complete.
 std::unique_ptr<Transport> make_websocket_transport(WebSocket ws, const WebSocketLimits& limits);
+std::unique_ptr<Transport> make_websocket_transport(SecureWebSocket ws,
+                                                    const WebSocketLimits& limits);
+
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+struct ConnectOptions {
+  HttpHeaders headers;  // sent on the upgrade request (e.g. Authorization)
+  std::chrono::milliseconds timeout{10'000};  // TCP connect, TLS and WebSocket handshakes
+  WebSocketLimits limits;
+  // Needed for wss://: the trust roots and verification mode (the peer's certificate is checked
+  // against the URL's host). Not owned; must outlive the connection.
+  boost::asio::ssl::context* tls = nullptr;
+};
+
+// Opens a ws:// or wss:// URL and returns its transport. Fails with the Asio/Beast/OpenSSL error.
+boost::asio::awaitable<boost::system::result<std::unique_ptr<Transport>>> connect_websocket(
+    std::string_view url, const ConnectOptions& options);
 
 // Newline-delimited JSON over two descriptors (they may be the same kind of pipe, a socket, or
 // stdin/stdout). Empty lines are skipped.

@@ -1,0 +1,142 @@
+// wss:// (tether extension): the executor behind TLS with a certificate made for the test, a
+// client that verifies it, and the startup rules for the TLS options.
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <boost/asio/ssl/context.hpp>
+
+#include "async_test.hpp"
+#include "test_client.hpp"
+
+namespace tether::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A self-signed certificate for 127.0.0.1 and localhost, in a directory removed afterwards.
+class Certificate {
+ public:
+  Certificate() : dir_(fs::temp_directory_path() / ("tether-tls-" + std::to_string(::getpid()))) {
+    fs::create_directories(dir_);
+    const std::string command =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+        "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout '" +
+        key() + "' -out '" + cert() + "' 2>/dev/null";
+    if (std::system(command.c_str()) != 0) throw std::runtime_error("openssl could not make a certificate");
+  }
+  ~Certificate() {
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+  std::string cert() const { return (dir_ / "cert.pem").string(); }
+  std::string key() const { return (dir_ / "key.pem").string(); }
+
+ private:
+  fs::path dir_;
+};
+
+struct Run {
+  int exit_code;
+  std::string stderr_text;
+};
+
+// Runs the binary to completion (bounded by coreutils timeout) and captures stderr.
+Run run_tether(const std::string& args) {
+  const auto err = fs::temp_directory_path() / ("tether-tls-stderr-" + std::to_string(::getpid()));
+  const std::string command =
+      "timeout 20 '" + std::string(tether_binary()) + "' exec-server " + args + " >/dev/null 2>'" + err.string() + "'";
+  const int status = std::system(command.c_str());
+  std::ifstream in(err);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  fs::remove(err);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
+}
+
+json::value echo_params() {
+  return json::object{{"processId", "tls-echo"},
+                      {"argv", json::array{"/bin/echo", "over tls"}},
+                      {"cwd", "/tmp"},
+                      {"env", json::object{}},
+                      {"tty", false},
+                      {"pipeStdin", false},
+                      {"arg0", nullptr}};
+}
+
+TEST(ExecTls, VerifiedClientRunsAProcessOverWss) {
+  Certificate certificate;
+  const std::string token = "tls-test-token";
+  ExecServer server(ExecServer::Options{
+      {"--listen", "wss://127.0.0.1:0", "--tls-cert", certificate.cert(), "--tls-key", certificate.key()},
+      {"TETHER_EXEC_SERVER_TOKEN=" + token}});
+  EXPECT_TRUE(server.url().starts_with("wss://127.0.0.1:")) << server.url();
+
+  boost::asio::ssl::context tls(boost::asio::ssl::context::tls_client);
+  tls.load_verify_file(certificate.cert());
+  tls.set_verify_mode(boost::asio::ssl::verify_peer);
+  jsonrpc::ConnectOptions options;
+  options.headers.emplace_back("Authorization", "Bearer " + token);
+  options.tls = &tls;
+
+  run_async([&]() -> boost::asio::awaitable<void> {
+    auto transport = co_await jsonrpc::connect_websocket(server.url(), options);
+    CO_ASSERT_TRUE(transport.has_value());
+    auto client = TestClient::over(co_await boost::asio::this_coro::executor, std::move(*transport));
+    co_await client->initialize();
+    co_await client->call_ok("process/start", echo_params());
+    EXPECT_TRUE(co_await client->wait_closed("tls-echo"));
+    EXPECT_EQ(client->output("tls-echo"), "over tls\n");
+    client->close();
+  });
+}
+
+TEST(ExecTls, UntrustedCertificateAndPlainClientsAreRefused) {
+  Certificate certificate;
+  ExecServer server(ExecServer::Options{
+      {"--listen", "wss://127.0.0.1:0", "--tls-cert", certificate.cert(), "--tls-key",
+       certificate.key(), "--insecure-no-auth"},
+      {}});
+  boost::asio::ssl::context untrusting(boost::asio::ssl::context::tls_client);
+  untrusting.set_verify_mode(boost::asio::ssl::verify_peer);  // no trust roots for this cert
+  jsonrpc::ConnectOptions options;
+  options.tls = &untrusting;
+  const std::string plain_url = "ws://127.0.0.1:" + std::to_string(server.port());
+
+  run_async([&]() -> boost::asio::awaitable<void> {
+    auto refused = co_await jsonrpc::connect_websocket(server.url(), options);
+    EXPECT_FALSE(refused.has_value()) << "a certificate nobody vouches for must fail verification";
+    jsonrpc::ConnectOptions plain_options;
+    plain_options.timeout = std::chrono::seconds(5);
+    auto plain = co_await jsonrpc::connect_websocket(plain_url, plain_options);
+    EXPECT_FALSE(plain.has_value()) << "a plain WebSocket client must not get through a TLS port";
+  });
+  EXPECT_FALSE(server.wait_exit(std::chrono::milliseconds(100)).has_value()) << "the executor died";
+}
+
+TEST(ExecTls, StartupRefusesIncompleteTlsOptions) {
+  Certificate certificate;
+  auto missing = run_tether("--listen wss://127.0.0.1:0 --insecure-no-auth");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.stderr_text.find("wss:// needs --tls-cert and --tls-key"), std::string::npos)
+      << missing.stderr_text;
+
+  auto stray = run_tether("--listen ws://127.0.0.1:0 --insecure-no-auth --tls-cert '" +
+                          certificate.cert() + "' --tls-key '" + certificate.key() + "'");
+  EXPECT_EQ(stray.exit_code, 2);
+  EXPECT_NE(stray.stderr_text.find("--tls-cert and --tls-key go with a wss:// --listen URL"),
+            std::string::npos)
+      << stray.stderr_text;
+
+  auto unreadable = run_tether("--listen wss://127.0.0.1:0 --insecure-no-auth --tls-cert /nonexistent.pem --tls-key '" +
+                               certificate.key() + "'");
+  EXPECT_EQ(unreadable.exit_code, 2);
+  EXPECT_NE(unreadable.stderr_text.find("cannot load --tls-cert /nonexistent.pem"), std::string::npos)
+      << unreadable.stderr_text;
+}
+
+}  // namespace
+}  // namespace tether::testing
