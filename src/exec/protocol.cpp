@@ -1,6 +1,7 @@
 // Params and paths. Messages follow codex's serde wording where clients may show them
 // ("missing field `processId`"), since users of both see the same text.
 #include <algorithm>
+#include <filesystem>
 
 #include <boost/url.hpp>
 #include <fmt/format.h>
@@ -106,11 +107,13 @@ Expected<std::string> parse_path(std::string_view text) {
       !iequals(uri->encoded_host(), "localhost")) {
     return invalid_request(fmt::format("'{}' is invalid on 'linux'", text));
   }
-  boost::urls::url normalized(*uri);
-  normalized.normalize_path();
-  // Re-parse the normalized buffer: in Boost.URL 1.81, path() right after normalize_path()
-  // returns the old length padded with NUL bytes.
-  std::string path = boost::urls::url_view(normalized.buffer()).path();
+  // Dot segments are removed from the decoded path (so %2E%2E counts too) by lexically_normal(),
+  // which also stops ".." at the root; Boost.URL 1.81's normalize_path() does neither reliably.
+  const std::string decoded = uri->path();
+  if (decoded.empty() || decoded.front() != '/') {
+    return invalid_params(fmt::format("path must be absolute or a file: URI, got '{}'", text));
+  }
+  std::string path = std::filesystem::path(decoded).lexically_normal().string();
   if (path.empty() || path.front() != '/') {
     return invalid_params(fmt::format("path must be absolute or a file: URI, got '{}'", text));
   }
@@ -119,11 +122,8 @@ Expected<std::string> parse_path(std::string_view text) {
 }
 
 std::string to_file_uri(std::string_view path) {
-  boost::urls::url url;
-  url.set_scheme("file");
-  url.set_encoded_host("");
-  url.set_path(path);
-  return std::string(url.buffer());
+  // Encoded by hand rather than with url::set_path, which turns "/" into "/./" in Boost.URL 1.81.
+  return "file://" + boost::urls::encode(path, boost::urls::pchars + '/');
 }
 
 }  // namespace tether::exec
