@@ -30,13 +30,9 @@
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
+#include "requests.hpp"
 #include "test_client.hpp"
 
-// GCC 12 false positive on Asio's coroutine frame allocator (unsized new, sized delete after
-// inlining: gcc PR middle-end/109224).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace tether::testing {
 namespace {
@@ -44,62 +40,6 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
-
-// ---------------------------------------------------------------------------------------------
-// Request builders (plain functions: braced json literals stay out of co_await expressions).
-
-struct StartOptions {
-  bool tty = false;
-  bool pipe_stdin = false;
-  json::value arg0 = nullptr;
-  json::object env = json::object{{"PATH", "/usr/bin:/bin"}};
-  std::string cwd = "/tmp";
-};
-
-json::object start_argv(std::string id, json::array argv, StartOptions options) {
-  return json::object{{"processId", std::move(id)},
-                      {"argv", std::move(argv)},
-                      {"cwd", std::move(options.cwd)},
-                      {"env", std::move(options.env)},
-                      {"tty", options.tty},
-                      {"pipeStdin", options.pipe_stdin},
-                      {"arg0", std::move(options.arg0)}};
-}
-
-json::object start_sh(std::string id, std::string script, StartOptions options) {
-  return start_argv(std::move(id), json::array{"/bin/sh", "-c", std::move(script)},
-                    std::move(options));
-}
-
-// Overloads with default options (a default argument would build StartOptions' braced env
-// inside the caller's co_await expression, which GCC 12 miscompiles).
-json::object start_argv(std::string id, json::array argv) {
-  return start_argv(std::move(id), std::move(argv), StartOptions{});
-}
-json::object start_sh(std::string id, std::string script) {
-  return start_sh(std::move(id), std::move(script), StartOptions{});
-}
-
-json::object read_params(std::string id, std::optional<std::int64_t> after_seq = {},
-                         std::optional<std::int64_t> max_bytes = {},
-                         std::optional<std::int64_t> wait_ms = {}) {
-  json::object params{{"processId", std::move(id)}};
-  params["afterSeq"] = after_seq ? json::value(*after_seq) : json::value(nullptr);
-  params["maxBytes"] = max_bytes ? json::value(*max_bytes) : json::value(nullptr);
-  params["waitMs"] = wait_ms ? json::value(*wait_ms) : json::value(nullptr);
-  return params;
-}
-
-json::object write_params(std::string id, std::string_view bytes,
-                          std::optional<std::string> write_id = {}) {
-  json::object params{{"processId", std::move(id)}, {"chunk", b64(bytes)}};
-  if (write_id) params["writeId"] = *write_id;
-  return params;
-}
-
-json::object id_params(std::string id) {
-  return json::object{{"processId", std::move(id)}};
-}
 
 // ---------------------------------------------------------------------------------------------
 // Small awaitable helpers.

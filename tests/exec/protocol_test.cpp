@@ -28,13 +28,6 @@
 #include "async_test.hpp"
 #include "test_client.hpp"
 
-// GCC 12 inlines asio's coroutine frame allocation (aligned_new, recycled per thread) next to
-// its operator delete and reports a mismatch that is not one (-Wmismatched-new-delete is a known
-// false positive for asio awaitables).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
 namespace tether::testing {
 namespace {
 

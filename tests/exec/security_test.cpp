@@ -26,13 +26,9 @@
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
+#include "requests.hpp"
 #include "test_client.hpp"
 
-// GCC 12 false positive on Asio's coroutine frame allocator (unsized new, sized delete after
-// inlining: gcc PR middle-end/109224).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace tether::testing {
 namespace {
@@ -199,14 +195,6 @@ asio::awaitable<Captured> run_refused(std::vector<std::string> args) {
   const bool finished = co_await run.finished(10s);
   EXPECT_TRUE(finished) << "tether did not exit within 10 s";
   co_return run.captured();
-}
-
-json::object sleeper(std::string id, std::string seconds) {
-  return json::object{{"processId", std::move(id)},
-                      {"argv", json::array{"sleep", std::move(seconds)}},
-                      {"cwd", "/tmp"},
-                      {"env", json::object{{"PATH", "/usr/bin:/bin"}}},
-                      {"tty", false}};
 }
 
 unsigned short port_of(const std::string& url) {
@@ -558,9 +546,9 @@ TEST(ExecSecurity, ProcessLimitIsAJsonRpcError) {
   run_async([&]() -> asio::awaitable<void> {
     auto client = co_await TestClient::connect(server.port());
     co_await client->initialize();
-    co_await client->call_ok("process/start", sleeper("p1", "302.7201"));
-    co_await client->call_ok("process/start", sleeper("p2", "302.7202"));
-    auto over = co_await client->call("process/start", sleeper("p3", "302.7203"));
+    co_await client->call_ok("process/start", start_sleep("p1", "302.7201"));
+    co_await client->call_ok("process/start", start_sleep("p2", "302.7202"));
+    auto over = co_await client->call("process/start", start_sleep("p3", "302.7203"));
     CO_ASSERT_TRUE(!over);
     EXPECT_FALSE(over.error().message.empty());
     EXPECT_TRUE(processes_matching("sleep 302.7203").empty()) << "the refused process started";
@@ -572,7 +560,7 @@ TEST(ExecSecurity, ProcessLimitIsAJsonRpcError) {
     json::object terminate{{"processId", "p1"}};
     co_await client->call_ok("process/terminate", std::move(terminate));
     EXPECT_TRUE(co_await client->wait_closed("p1"));
-    co_await client->call_ok("process/start", sleeper("p4", "302.7204"));
+    co_await client->call_ok("process/start", start_sleep("p4", "302.7204"));
     client->close();  // ends p2 and p4
     EXPECT_TRUE(co_await client->wait_disconnected());
     EXPECT_TRUE(co_await eventually(

@@ -21,13 +21,9 @@
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
+#include "requests.hpp"
 #include "test_client.hpp"
 
-// GCC 12 false positive on Asio's coroutine frame allocator (unsized new, sized delete after
-// inlining: gcc PR middle-end/109224).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
 
 namespace tether::testing {
 namespace {
@@ -39,29 +35,6 @@ using namespace asio::experimental::awaitable_operators;
 // Bound for "gone": the spec says 3 s after the session ends; a loaded CI machine gets slack.
 constexpr auto kGone = std::chrono::milliseconds(5s);
 constexpr auto kStarted = std::chrono::milliseconds(10s);
-
-json::object start_params(std::string id, json::array argv, bool pipe_stdin = false) {
-  return json::object{{"processId", std::move(id)},
-                      {"argv", std::move(argv)},
-                      {"cwd", "/tmp"},
-                      {"env", json::object{{"PATH", "/usr/bin:/bin"}}},
-                      {"tty", false},
-                      {"pipeStdin", pipe_stdin},
-                      {"arg0", nullptr}};
-}
-
-json::object sh(std::string id, std::string script, bool pipe_stdin = false) {
-  return start_params(std::move(id), json::array{"/bin/sh", "-c", std::move(script)}, pipe_stdin);
-}
-
-json::object sleep_params(std::string id, std::string seconds) {
-  return start_params(std::move(id), json::array{"sleep", std::move(seconds)});
-}
-
-json::object write_params(std::string id, std::string bytes, std::string write_id) {
-  return json::object{
-      {"processId", std::move(id)}, {"chunk", b64(bytes)}, {"writeId", std::move(write_id)}};
-}
 
 json::object read_params(std::string id, std::int64_t after_seq, std::int64_t wait_ms) {
   return json::object{{"processId", std::move(id)},
@@ -121,9 +94,9 @@ asio::awaitable<std::optional<process::ExitStatus>> wait_child(process::Child& c
 // and the direct child `sleep <direct>` on `client`, and waits until all three run.
 asio::awaitable<bool> start_group_and_sleeper(TestClient& client, const std::string& grand_seconds,
                                               const std::string& direct_seconds) {
-  auto group = sh("group", "sleep " + grand_seconds + " & wait");
+  auto group = start_sh("group", "sleep " + grand_seconds + " & wait");
   co_await client.call_ok("process/start", std::move(group));
-  auto direct = sleep_params("direct", direct_seconds);
+  auto direct = start_sleep("direct", direct_seconds);
   co_await client.call_ok("process/start", std::move(direct));
   const bool both = co_await running("sleep " + grand_seconds, 2) &&
                     co_await running("sleep " + direct_seconds, 1);
@@ -250,7 +223,7 @@ TEST(ExecSession, ResumeCatchesUpWithReadAndLosesNothing) {
     auto init = co_await a->initialize();
     const std::string session_id(init.at("sessionId").as_string());
     auto lines =
-        sh("lines", "i=0; while [ $i -lt 50 ]; do echo line$i; i=$((i+1)); sleep 0.02; done");
+        start_sh("lines", "i=0; while [ $i -lt 50 ]; do echo line$i; i=$((i+1)); sleep 0.02; done");
     co_await a->call_ok("process/start", std::move(lines));
     // Drop the connection mid-stream (the script runs for about a second).
     EXPECT_TRUE(co_await a->wait_output("lines", "line5\n"));
@@ -302,7 +275,7 @@ TEST(ExecSession, ResumedWritesWithAKnownWriteIdWriteNothing) {
     auto a = co_await TestClient::connect(server.port());
     auto init = co_await a->initialize();
     const std::string session_id(init.at("sessionId").as_string());
-    auto cat = start_params("cat", json::array{"cat"}, true);
+    auto cat = start_argv("cat", json::array{"cat"}, piped_stdin());
     co_await a->call_ok("process/start", std::move(cat));
     auto first = co_await a->call_ok("process/write", write_params("cat", "a\n", "1"));
     EXPECT_EQ(first.at("status"), "accepted");
@@ -421,15 +394,15 @@ TEST(ExecSession, SigkillOfTheExecutorEndsDirectChildrenAndStdinReaders) {
   run_async([&]() -> asio::awaitable<void> {
     auto client = co_await TestClient::connect(server.port());
     co_await client->initialize();
-    auto direct = sleep_params("sleeper", "302.7151");
+    auto direct = start_sleep("sleeper", "302.7151");
     co_await client->call_ok("process/start", std::move(direct));
-    auto read_loop = start_params(
-        "reader", json::array{"/bin/sh", "-c", "while read l; do :; done", reader}, true);
+    auto read_loop = start_argv(
+        "reader", json::array{"/bin/sh", "-c", "while read l; do :; done", reader}, piped_stdin());
     co_await client->call_ok("process/start", std::move(read_loop));
     // fd 3 keeps the stdin pipe for the background job (sh gives `&` jobs /dev/null otherwise).
     auto mcp_like =
-        sh("mcp", "exec 3<&0; sh -c 'while read l; do :; done' " + eof_reader + " <&3 3<&- & wait",
-           true);
+        start_sh("mcp", "exec 3<&0; sh -c 'while read l; do :; done' " + eof_reader + " <&3 3<&- & wait",
+                 piped_stdin());
     co_await client->call_ok("process/start", std::move(mcp_like));
     CO_ASSERT_TRUE(co_await running(sleeper, 1));
     CO_ASSERT_TRUE(co_await running(reader, 1));

@@ -2,20 +2,11 @@
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
+#include "requests.hpp"
 #include "test_client.hpp"
 
 namespace tether::testing {
 namespace {
-
-json::object start_params(std::string id, std::string script, bool pipe_stdin = false) {
-  return json::object{{"processId", std::move(id)},
-                      {"argv", json::array{"/bin/sh", "-c", std::move(script)}},
-                      {"cwd", "/tmp"},
-                      {"env", json::object{{"PATH", "/usr/bin:/bin"}}},
-                      {"tty", false},
-                      {"pipeStdin", pipe_stdin},
-                      {"arg0", nullptr}};
-}
 
 TEST(ExecSmoke, EventsArriveInSeqOrderOverWebSocket) {
   ExecServer server;
@@ -25,7 +16,7 @@ TEST(ExecSmoke, EventsArriveInSeqOrderOverWebSocket) {
     EXPECT_TRUE(init.contains("sessionId"));
     co_await client->call_ok(
         "process/start",
-        start_params("proc-1",
+        start_sh("proc-1",
                      "printf 'event output\\n'; sleep .1; printf 'event err\\n' >&2; "
                      "sleep .1; exit 7"));
     EXPECT_TRUE(co_await client->wait_closed("proc-1"));
@@ -49,7 +40,7 @@ TEST(ExecSmoke, StdioListenServesOneSession) {
     auto child = spawn_stdio_server(executor);
     auto client = TestClient::over(executor, stdio_transport(*child));
     co_await client->initialize();
-    co_await client->call_ok("process/start", start_params("p", "cat", true));
+    co_await client->call_ok("process/start", start_sh("p", "cat", piped_stdin()));
     json::object write{{"processId", "p"}, {"chunk", b64("hello\n")}};
     co_await client->call_ok("process/write", std::move(write));
     const std::string expected = "hello\n";
