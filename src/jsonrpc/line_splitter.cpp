@@ -11,7 +11,10 @@ boost::system::result<std::optional<std::string>> LineSplitter::next_line() {
   const std::size_t nl = buffer_.find('\n', from);
   if (nl == std::string::npos) {
     scanned_ = buffer_.size();
-    if (buffer_.size() - consumed_ > max_line_)
+    // A trailing '\r' may be the first half of "\r\n", which does not count toward the limit.
+    const std::size_t pending = buffer_.size() - consumed_;
+    const bool maybe_crlf = pending > 0 && buffer_.back() == '\r';
+    if (pending > max_line_ + (maybe_crlf ? 1 : 0))
       return boost::system::errc::make_error_code(boost::system::errc::message_size);
     if (consumed_ > 0 && consumed_ == buffer_.size()) {
       buffer_.clear();
