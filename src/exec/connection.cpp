@@ -346,7 +346,7 @@ asio::awaitable<Reply> Connection::fs_method(std::string method, jsonrpc::json::
   // co_await expression twice.
   auto work = run_fs_method(std::move(method), std::move(params));
   auto result = co_await asio::co_spawn(context_->blocking_pool, std::move(work), asio::use_awaitable);
-  if (!result) co_return error(std::move(result.error()));
+  if (!result) co_return error(result.error());
   co_return std::move(*result);
 }
 
