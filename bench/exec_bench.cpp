@@ -158,53 +158,66 @@ asio::awaitable<std::shared_ptr<Client>> connect(const std::string& url) {
   co_return client;
 }
 
-std::string gib_per_s(std::size_t bytes, Clock::duration d) {
-  return fmt::format("{:.2f} GiB/s", static_cast<double>(bytes) / (1 << 30) /
-                                         std::chrono::duration<double>(d).count());
-}
-
-asio::awaitable<Row> bench_relay(Client& client, const Config& config) {
+// One local read of `bytes` from `head` through a plain pipe; returns the time taken.
+asio::awaitable<Clock::duration> relay_local(const std::string& count, std::size_t expected) {
   auto ex = co_await asio::this_coro::executor;
-  const std::string count = std::to_string(config.relay_bytes);
-
-  // Local: the same producer read through one plain pipe.
   auto local = spawn_local(ex, head_argv(count), false);
   std::vector<char> buffer(256 * 1024);
-  std::size_t local_bytes = 0;
-  const auto local_start = Clock::now();
+  std::size_t bytes = 0;
+  const auto start = Clock::now();
   for (;;) {
     boost::system::error_code ec;
-    local_bytes += co_await local->stdout_stream()->async_read_some(
+    bytes += co_await local->stdout_stream()->async_read_some(
         asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) break;
   }
-  const auto local_time = Clock::now() - local_start;
+  const auto elapsed = Clock::now() - start;
   co_await local->wait();
+  if (bytes != expected) throw std::runtime_error("local relay lost bytes");
+  co_return elapsed;
+}
 
-  std::size_t remote_bytes = 0;
+// The same producer on the executor: every chunk parsed and decoded as a client does.
+asio::awaitable<Clock::duration> relay_remote(Client& client, const std::string& id,
+                                              const std::string& count, std::size_t expected) {
+  auto ex = co_await asio::this_coro::executor;
+  std::size_t bytes = 0;
   jsonrpc::AsyncSignal done(ex);
   bool closed = false;
-  client.routes["relay"] = [&](const json::object& p) {
+  client.routes[id] = [&](const json::object& p) {
     if (const auto* chunk = p.if_contains("chunk")) {
-      remote_bytes += exec::base64_decode(chunk->as_string()).value_or("").size();
-    } else if (p.contains("exitCode") == false && !p.contains("chunk")) {
+      bytes += exec::base64_decode(chunk->as_string()).value_or("").size();
+    } else if (!p.contains("exitCode")) {
       closed = true;  // process/closed carries only processId and seq
       done.notify_all();
     }
   };
-  const auto remote_start = Clock::now();
-  co_await client.call("process/start", start_params("relay", head_argv(count), false));
+  const auto start = Clock::now();
+  co_await client.call("process/start", start_params(id, head_argv(count), false));
   while (!closed) co_await done.wait();
-  const auto remote_time = Clock::now() - remote_start;
-  if (remote_bytes != config.relay_bytes || local_bytes != config.relay_bytes)
-    throw std::runtime_error(
-        fmt::format("relay lost bytes: remote {} local {}", remote_bytes, local_bytes));
+  const auto elapsed = Clock::now() - start;
+  client.routes.erase(id);
+  if (bytes != expected) throw std::runtime_error("remote relay lost bytes");
+  co_return elapsed;
+}
 
-  const double ratio =
-      std::chrono::duration<double>(local_time) / std::chrono::duration<double>(remote_time);
-  co_return Row{fmt::format("stdout relay, {} MiB (higher is better)", config.relay_bytes >> 20),
-                gib_per_s(remote_bytes, remote_time), gib_per_s(local_bytes, local_time),
-                fmt::format("{:.0f}% of the pipe", ratio * 100)};
+// Local and remote alternate, three times each, and the medians are compared: this machine's
+// throughput drifts from run to run, so a single pair would be mostly noise.
+asio::awaitable<Row> bench_relay(Client& client, const Config& config) {
+  const std::string count = std::to_string(config.relay_bytes);
+  std::vector<double> local_s;
+  std::vector<double> remote_s;
+  for (int i = 0; i < 3; ++i) {
+    local_s.push_back(std::chrono::duration<double>(co_await relay_local(count, config.relay_bytes)).count());
+    remote_s.push_back(std::chrono::duration<double>(
+        co_await relay_remote(client, "relay-" + std::to_string(i), count, config.relay_bytes)).count());
+  }
+  const double local = percentile(local_s, 0.5);
+  const double remote = percentile(remote_s, 0.5);
+  const double gib = static_cast<double>(config.relay_bytes) / (1 << 30);
+  co_return Row{fmt::format("stdout relay, {} MiB, median of 3 (higher is better)", config.relay_bytes >> 20),
+                fmt::format("{:.2f} GiB/s", gib / remote), fmt::format("{:.2f} GiB/s", gib / local),
+                fmt::format("{:.0f}% of the pipe", local / remote * 100)};
 }
 
 asio::awaitable<std::vector<Row>> bench_roundtrip(Client& client, const Config& config) {
@@ -296,57 +309,63 @@ asio::awaitable<Row> bench_start(Client& client, const Config& config) {
                 fmt::format("+{:.0f} µs", r - l)};
 }
 
-asio::awaitable<std::vector<Row>> bench_memory(Client& client, const Config& config, pid_t server) {
+struct Server {
+  std::shared_ptr<process::Child> child;
+  std::string url;
+};
+
+asio::awaitable<Server> start_server(const Config& config) {
   auto ex = co_await asio::this_coro::executor;
+  process::SpawnOptions options;
+  options.argv = server_argv(config.tether);
+  for (char** e = environ; *e; ++e) options.env.emplace_back(*e);
+  options.stdin_mode = process::StdinMode::closed;
+  auto child = process::Child::spawn(ex, options);
+  if (!child) throw std::runtime_error(child.error().message);
+  asio::streambuf line;
+  co_await asio::async_read_until(*(*child)->stdout_stream(), line, '\n', asio::use_awaitable);
+  std::string url;
+  std::getline(std::istream(&line) >> std::ws, url);
+  co_return Server{*child, url};
+}
+
+asio::awaitable<void> stop(Server& server, Client& client) {
+  client.peer->close();
+  server.child->signal_group(SIGTERM);
+  co_await server.child->wait();
+}
+
+// On a fresh executor, so that the heap other runs grew does not hide the per-process cost.
+asio::awaitable<std::vector<Row>> bench_memory(const Config& config) {
+  auto ex = co_await asio::this_coro::executor;
+  auto server = co_await start_server(config);
+  auto client = co_await connect(server.url);
   asio::steady_timer settle(ex, std::chrono::milliseconds(300));
   co_await settle.async_wait(asio::use_awaitable);
-  const long idle = rss_kib(server);
+  const long idle = rss_kib(server.child->pid());
   for (int i = 0; i < config.idle_processes; ++i) {
-    co_await client.call("process/start",
-                         start_params("idle-" + std::to_string(i), sleep_argv(), false));
+    co_await client->call("process/start",
+                          start_params("idle-" + std::to_string(i), sleep_argv(), false));
   }
   settle.expires_after(std::chrono::milliseconds(300));
   co_await settle.async_wait(asio::use_awaitable);
-  const long busy = rss_kib(server);
-  for (int i = 0; i < config.idle_processes; ++i)
-    co_await client.call("process/terminate", id_params("idle-" + std::to_string(i)));
+  const long busy = rss_kib(server.child->pid());
+  co_await stop(server, *client);  // ends the session: every sleep is terminated
   co_return std::vector<Row>{
-      {"executor RSS with one idle connection (after the runs above)",
-       fmt::format("{:.1f} MiB", idle / 1024.0), "", ""},
+      {"executor RSS, fresh, one connection", fmt::format("{:.1f} MiB", idle / 1024.0), "", ""},
       {fmt::format("executor RSS per idle process ({} `sleep`)", config.idle_processes),
        fmt::format("{:.1f} KiB", static_cast<double>(busy - idle) / config.idle_processes), "",
        ""}};
 }
 
 asio::awaitable<void> run(const Config& config) {
-  auto ex = co_await asio::this_coro::executor;
-  process::SpawnOptions options;
-  options.argv = server_argv(config.tether);
-  for (char** e = environ; *e; ++e) options.env.emplace_back(*e);
-  options.stdin_mode = process::StdinMode::closed;
-  auto server = process::Child::spawn(ex, options);
-  if (!server) throw std::runtime_error(server.error().message);
-  asio::streambuf line;
-  co_await asio::async_read_until(*(*server)->stdout_stream(), line, '\n', asio::use_awaitable);
-  std::string url;
-  std::getline(std::istream(&line) >> std::ws, url);
-
-  // The idle figure is taken on a fresh executor, before anything ran.
-  auto client = co_await connect(url);
-  const long fresh_rss = rss_kib((*server)->pid());
-
-  std::vector<Row> rows;
+  std::vector<Row> rows = co_await bench_memory(config);
+  auto server = co_await start_server(config);
+  auto client = co_await connect(server.url);
   rows.push_back(co_await bench_relay(*client, config));
   for (auto& r : co_await bench_roundtrip(*client, config)) rows.push_back(std::move(r));
   rows.push_back(co_await bench_start(*client, config));
-  rows.push_back({"executor RSS, fresh, one connection",
-                  fmt::format("{:.1f} MiB", fresh_rss / 1024.0), "", ""});
-  for (auto& r : co_await bench_memory(*client, config, (*server)->pid()))
-    rows.push_back(std::move(r));
-
-  client->peer->close();
-  (*server)->signal_group(SIGTERM);
-  co_await (*server)->wait();
+  co_await stop(server, *client);
 
   fmt::print("| measurement | executor (remote) | local baseline | remote vs local |\n");
   fmt::print("|---|---|---|---|\n");
