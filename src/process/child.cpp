@@ -211,11 +211,20 @@ struct ChildPlan {
   bool die_with_parent;
 };
 
+constexpr int kMaxSignal = 64;  // Linux's _NSIG - 1
+
 [[noreturn]] void run_child(const ChildPlan& plan) {
-  // Handlers would run parent code in the child; SIG_IGN would survive exec.
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+  // Handlers would run parent code in the child; SIG_IGN would survive exec. The raw syscall,
+  // because glibc's sigaction() refuses the signals it reserves (32 and 33), and a parent that
+  // inherited them ignored would pass that on.
+  struct KernelSigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    unsigned long mask;
+  } dfl{SIG_DFL, 0, nullptr, 0};
+  for (int sig = 1; sig <= kMaxSignal; ++sig)
+    ::syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof dfl.mask);
   sigset_t empty;
   ::sigemptyset(&empty);
   ::sigprocmask(SIG_SETMASK, &empty, nullptr);

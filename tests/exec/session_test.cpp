@@ -269,6 +269,106 @@ TEST(ExecSession, ResumeCatchesUpWithReadAndLosesNothing) {
   });
 }
 
+// Requests in the codex 0.169 dialect, exactly as codex sends them: no "jsonrpc" member,
+// string ids, file: URIs, envPolicy, writeId counters.
+json::object codex_request(std::string id, std::string method, json::object params) {
+  return json::object{{"id", std::move(id)}, {"method", std::move(method)}, {"params", std::move(params)}};
+}
+
+json::object codex_initialize(std::string id, const std::optional<std::string>& resume) {
+  json::object params{{"clientName", "codex-environment"}};
+  params["resumeSessionId"] = resume ? json::value(*resume) : json::value(nullptr);
+  return codex_request(std::move(id), "initialize", std::move(params));
+}
+
+json::object codex_start_cat(std::string id) {
+  return codex_request(
+      std::move(id), "process/start",
+      json::object{{"processId", "mcp-stdio-1"},
+                   {"argv", json::array{"cat"}},
+                   {"cwd", "file:///tmp"},
+                   {"envPolicy", json::object{{"inherit", "core"},
+                                              {"ignoreDefaultExcludes", true},
+                                              {"exclude", json::array{}},
+                                              {"set", json::object{}},
+                                              {"includeOnly", json::array{}}}},
+                   {"env", json::object{}},
+                   {"tty", false},
+                   {"pipeStdin", true},
+                   {"arg0", nullptr},
+                   {"sandbox", nullptr},
+                   {"enforceManagedNetwork", false},
+                   {"managedNetwork", nullptr}});
+}
+
+json::object codex_write(std::string id, std::string_view bytes, std::string write_id) {
+  return codex_request(std::move(id), "process/write",
+                       json::object{{"processId", "mcp-stdio-1"},
+                                    {"chunk", b64(bytes)},
+                                    {"writeId", std::move(write_id)}});
+}
+
+json::object codex_read(std::string id, std::int64_t after_seq) {
+  return codex_request(std::move(id), "process/read",
+                       json::object{{"processId", "mcp-stdio-1"},
+                                    {"afterSeq", after_seq},
+                                    {"maxBytes", nullptr},
+                                    {"waitMs", 0}});
+}
+
+constexpr std::string_view kCodexInitialized = R"({"method":"initialized","params":{}})";
+
+// Acceptance 38 / exec-protocol.md's closing example: a codex 0.169 client loses its connection,
+// reconnects at once with resumeSessionId, catches up with process/read from its last seq, then
+// re-sends a write with its writeId: nothing is lost and nothing is written twice.
+TEST(ExecSession, CodexDialectResumeCatchesUpAndDeduplicatesWrites) {
+  ExecServer server(server_options({"--session-ttl", "30"}));
+  run_async([&]() -> asio::awaitable<void> {
+    auto a = co_await TestClient::connect(server.port());
+    auto init = co_await a->raw_call(codex_initialize("init-a", std::nullopt));
+    CO_ASSERT_TRUE(init.reply.has_value());
+    const std::string session_id(init.reply->at("sessionId").as_string());
+    a->send_text(std::string(kCodexInitialized));
+    auto started = co_await a->raw_call(codex_start_cat("start"));
+    CO_ASSERT_TRUE(started.reply.has_value());
+    auto w1 = co_await a->raw_call(codex_write("w1", "one\n", "1"));
+    EXPECT_EQ(w1.reply->at("status"), "accepted");
+    EXPECT_TRUE(co_await a->wait_output("mcp-stdio-1", "one\n"));
+    // The second write is sent and the connection dies before its answer is read.
+    a->send_text(json::serialize(codex_write("w2", "two\n", "2")));
+    a->abort();
+    std::int64_t last_seq = 0;
+    for (const auto& e : a->events("mcp-stdio-1")) last_seq = std::max(last_seq, e.at("seq").as_int64());
+
+    auto b = co_await TestClient::connect(server.port());
+    auto resumed = co_await b->raw_call(codex_initialize("init-b", session_id));
+    CO_ASSERT_TRUE(resumed.reply.has_value());
+    EXPECT_EQ(std::string(resumed.reply->at("sessionId").as_string()), session_id);
+    b->send_text(std::string(kCodexInitialized));
+    // Re-send the write whose answer was lost (same writeId), then a new one.
+    auto again = co_await b->raw_call(codex_write("w2-again", "two\n", "2"));
+    EXPECT_EQ(again.reply->at("status"), "accepted");
+    auto w3 = co_await b->raw_call(codex_write("w3", "three\n", "3"));
+    EXPECT_EQ(w3.reply->at("status"), "accepted");
+
+    // Catch up from the last seq A saw, then take what is pushed live.
+    std::string caught_up;
+    const auto end = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < end) {
+      auto read = co_await b->raw_call(codex_read("read-" + std::to_string(last_seq), last_seq));
+      CO_ASSERT_TRUE(read.reply.has_value());
+      for (const auto& chunk : read.reply->at("chunks").as_array()) {
+        caught_up += unb64(chunk.at("chunk").as_string());
+        last_seq = std::max(last_seq, chunk.at("seq").as_int64());
+      }
+      if (caught_up.find("three\n") != std::string::npos) break;
+      co_await sleep_for(20ms);
+    }
+    EXPECT_EQ(a->output("mcp-stdio-1") + caught_up, "one\ntwo\nthree\n");
+    b->close();
+  });
+}
+
 TEST(ExecSession, ResumedWritesWithAKnownWriteIdWriteNothing) {
   ExecServer server(server_options({"--session-ttl", "30"}));
   run_async([&]() -> asio::awaitable<void> {

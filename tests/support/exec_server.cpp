@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <fcntl.h>
 #include <signal.h>
 #include <sstream>
 #include <unistd.h>
@@ -51,6 +52,18 @@ process::SpawnOptions server_spawn_options(const std::vector<std::string>& args,
   spawn.env.insert(spawn.env.end(), extra_env.begin(), extra_env.end());
   spawn.stdin_mode = process::StdinMode::closed;
   return spawn;
+}
+
+// A /proc file's content, empty when the process is gone (ifstream would throw ESRCH from
+// inside libstdc++ when the process exits mid-read).
+std::string read_proc_file(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string content;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) content.append(buffer, static_cast<std::size_t>(n));
+  ::close(fd);
+  return content;
 }
 
 }  // namespace
@@ -210,8 +223,7 @@ std::vector<pid_t> processes_matching(const std::string& needle) {
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     const pid_t pid = std::stoi(name);
     if (pid == ::getpid()) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+    std::string cmdline = read_proc_file(entry.path() / "cmdline");
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
     if (cmdline.find(needle) != std::string::npos && process_alive(pid)) found.push_back(pid);
   }
@@ -221,8 +233,7 @@ std::vector<pid_t> processes_matching(const std::string& needle) {
 bool process_alive(pid_t pid) {
   if (::kill(pid, 0) != 0) return false;
   // A zombie has exited; it only waits for its parent to reap it.
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const std::string stat = read_proc_file("/proc/" + std::to_string(pid) + "/stat");
   const auto close = stat.rfind(')');
   return close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] != 'Z';
 }
