@@ -26,6 +26,7 @@
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
+#include "requests.hpp"
 #include "test_client.hpp"
 
 namespace tether::testing {
@@ -1514,26 +1515,6 @@ struct CodexClient {
     co_return drained;
   }
 };
-
-json::object codex_envpolicy_start(const std::string& id, const std::string& cwd_uri,
-                                   json::array argv) {
-  // The shape the codex 0.169 client sends for MCP servers (exec-protocol.md, closing example).
-  return json::object{{"processId", id},
-                      {"argv", std::move(argv)},
-                      {"cwd", cwd_uri},
-                      {"envPolicy", json::object{{"inherit", "core"},
-                                                 {"ignoreDefaultExcludes", true},
-                                                 {"exclude", json::array{}},
-                                                 {"set", json::object{}},
-                                                 {"includeOnly", json::array{}}}},
-                      {"env", json::object{}},
-                      {"tty", false},
-                      {"pipeStdin", true},
-                      {"arg0", nullptr},
-                      {"sandbox", nullptr},
-                      {"enforceManagedNetwork", false},
-                      {"managedNetwork", nullptr}};
-}
 
 bool is_uuid(const json::value& v) {
   static const std::regex kUuid("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",

@@ -282,23 +282,8 @@ json::object codex_initialize(std::string id, const std::optional<std::string>& 
 }
 
 json::object codex_start_cat(std::string id) {
-  return codex_request(
-      std::move(id), "process/start",
-      json::object{{"processId", "mcp-stdio-1"},
-                   {"argv", json::array{"cat"}},
-                   {"cwd", "file:///tmp"},
-                   {"envPolicy", json::object{{"inherit", "core"},
-                                              {"ignoreDefaultExcludes", true},
-                                              {"exclude", json::array{}},
-                                              {"set", json::object{}},
-                                              {"includeOnly", json::array{}}}},
-                   {"env", json::object{}},
-                   {"tty", false},
-                   {"pipeStdin", true},
-                   {"arg0", nullptr},
-                   {"sandbox", nullptr},
-                   {"enforceManagedNetwork", false},
-                   {"managedNetwork", nullptr}});
+  return codex_request(std::move(id), "process/start",
+                       codex_envpolicy_start("mcp-stdio-1", "file:///tmp", json::array{"cat"}));
 }
 
 json::object codex_write(std::string id, std::string_view bytes, std::string write_id) {

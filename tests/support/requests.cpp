@@ -36,6 +36,25 @@ json::object start_sleep(std::string id, std::string seconds) {
   return start_argv(std::move(id), json::array{"sleep", std::move(seconds)});
 }
 
+json::object codex_envpolicy_start(const std::string& id, const std::string& cwd_uri,
+                                   json::array argv) {
+  return json::object{{"processId", id},
+                      {"argv", std::move(argv)},
+                      {"cwd", cwd_uri},
+                      {"envPolicy", json::object{{"inherit", "core"},
+                                                 {"ignoreDefaultExcludes", true},
+                                                 {"exclude", json::array{}},
+                                                 {"set", json::object{}},
+                                                 {"includeOnly", json::array{}}}},
+                      {"env", json::object{}},
+                      {"tty", false},
+                      {"pipeStdin", true},
+                      {"arg0", nullptr},
+                      {"sandbox", nullptr},
+                      {"enforceManagedNetwork", false},
+                      {"managedNetwork", nullptr}};
+}
+
 json::object read_params(std::string id, std::optional<std::int64_t> after_seq,
                          std::optional<std::int64_t> max_bytes,
                          std::optional<std::int64_t> wait_ms) {

@@ -33,6 +33,11 @@ StartOptions piped_stdin();
 // `sleep <seconds>` (tests use distinct fractional seconds as process markers).
 json::object start_sleep(std::string id, std::string seconds);
 
+// process/start params exactly as the codex 0.169 client sends them for MCP servers
+// (exec-protocol.md, closing example): file: URI cwd, envPolicy core, empty env.
+json::object codex_envpolicy_start(const std::string& id, const std::string& cwd_uri,
+                                   json::array argv);
+
 json::object read_params(std::string id, std::optional<std::int64_t> after_seq = {},
                          std::optional<std::int64_t> max_bytes = {},
                          std::optional<std::int64_t> wait_ms = {});
