@@ -69,7 +69,7 @@ boost::json::object make_environment_info() {
 
 // Runs on the blocking pool: fs/* does synchronous file I/O.
 asio::awaitable<Expected<jsonrpc::json::value>> run_fs_method(std::string method,
-                                                             jsonrpc::json::value params) {
+                                                              jsonrpc::json::value params) {
   co_return call_fs_method(method, params);
 }
 
@@ -345,7 +345,8 @@ asio::awaitable<Reply> Connection::fs_method(std::string method, jsonrpc::json::
   // A named coroutine, not a capturing lambda: GCC 12 destroys a by-value lambda temporary in a
   // co_await expression twice.
   auto work = run_fs_method(std::move(method), std::move(params));
-  auto result = co_await asio::co_spawn(context_->blocking_pool, std::move(work), asio::use_awaitable);
+  auto result =
+      co_await asio::co_spawn(context_->blocking_pool, std::move(work), asio::use_awaitable);
   if (!result) co_return error(result.error());
   co_return std::move(*result);
 }

@@ -114,7 +114,12 @@ Expected<std::vector<std::string>> build_child_environment(const Params& params,
   for (auto& [k, v] : *overlay) env[k] = v;
   std::vector<std::string> out;
   out.reserve(env.size());
-  for (auto& [k, v] : env) out.push_back(k + "=" + v);
+  for (auto& [k, v] : env) {
+    std::string entry = k;
+    entry += '=';
+    entry += v;
+    out.push_back(std::move(entry));
+  }
   return out;
 }
 

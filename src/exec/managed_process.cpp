@@ -21,7 +21,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-constexpr std::size_t kReadChunk = 256 * 1024;
+constexpr std::size_t kReadChunk = std::size_t{256} << 10;
 
 std::string_view stream_name(bool tty, bool is_stdout) {
   if (tty) return "pty";
@@ -67,12 +67,10 @@ Expected<std::shared_ptr<ManagedProcess>> ManagedProcess::start(
   self->child_ = std::move(*child);
   self->stdin_open_ = stdin_open || options.tty;
   const bool tty = options.tty;
-  self->open_streams_ = tty ? 1 : 2;
-  asio::co_spawn(executor, self->read_stream(self->child_->stdout_stream(), stream_name(tty, true)),
-                 asio::detached);
-  if (!tty) {
-    asio::co_spawn(executor, self->read_stream(self->child_->stderr_stream(), "stderr"),
-                   asio::detached);
+  self->streams_[0] = Stream{self->child_->stdout_stream(), stream_name(tty, true), true};
+  if (!tty) self->streams_[1] = Stream{self->child_->stderr_stream(), "stderr", true};
+  for (auto& stream : self->streams_) {
+    if (stream.open) asio::co_spawn(executor, self->read_stream(stream), asio::detached);
   }
   asio::co_spawn(executor, self->wait_exit(), asio::detached);
   return self;
@@ -89,34 +87,38 @@ asio::awaitable<void> ManagedProcess::wait_for_capacity() {
   }
 }
 
-asio::awaitable<void> ManagedProcess::read_stream(asio::posix::stream_descriptor* stream,
-                                                  std::string_view name) {
-  auto self = shared_from_this();
+boost::system::error_code ManagedProcess::read_available(Stream& stream) {
+  // One shared buffer: the executor is single-threaded and an idle process holds none.
   static std::string scratch(kReadChunk, '\0');
+  // Drain what the pipe already holds (up to the scratch size) into one chunk: a producer that
+  // writes in small pieces then costs one message per read burst, not one per write.
+  boost::system::error_code ec;
+  std::size_t n = 0;
+  while (!ec && n < scratch.size()) {
+    n += stream.descriptor->read_some(asio::buffer(scratch.data() + n, scratch.size() - n), ec);
+  }
+  if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+  if (n > 0) add_output(stream.name, std::string_view(scratch.data(), n));
+  return ec;
+}
+
+asio::awaitable<void> ManagedProcess::read_stream(Stream& stream) {
+  auto self = shared_from_this();
   for (;;) {
     co_await wait_for_capacity();
     boost::system::error_code ec;
-    co_await stream->async_wait(asio::posix::stream_descriptor::wait_read,
-                                asio::redirect_error(asio::use_awaitable, ec));
-    // Drain what the pipe already holds (up to the scratch size) into one chunk: a producer that
-    // writes in small pieces then costs one message per read burst, not one per write.
-    std::size_t n = 0;
-    while (!ec && n < scratch.size()) {
-      const std::size_t got =
-          stream->read_some(asio::buffer(scratch.data() + n, scratch.size() - n), ec);
-      n += got;
-    }
-    if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
-    if (n > 0) add_output(name, std::string_view(scratch.data(), n));
+    co_await stream.descriptor->async_wait(asio::posix::stream_descriptor::wait_read,
+                                           asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) ec = read_available(stream);
     if (ec) {
       if (!process::is_end_of_stream(ec) && ec != asio::error::operation_aborted &&
           ec != asio::error::bad_descriptor) {
-        spdlog::debug("exec: reading {} of {} failed: {}", name, id_, ec.message());
+        spdlog::debug("exec: reading {} of {} failed: {}", stream.name, id_, ec.message());
       }
       break;
     }
   }
-  --open_streams_;
+  stream.open = false;
   maybe_close();
 }
 
@@ -149,8 +151,7 @@ void ManagedProcess::evict() {
   // Only chunks already written to the socket go: while detached (or behind a slow socket) the
   // reader pauses at the bound instead, so nothing a resuming client needs is dropped.
   while (!retained_.empty() && retained_.front().seq <= written_seq_ &&
-         (retained_bytes_ > limits_.retained_bytes ||
-          retained_.size() > limits_.retained_chunks)) {
+         (retained_bytes_ > limits_.retained_bytes || retained_.size() > limits_.retained_chunks)) {
     retained_bytes_ -= retained_.front().bytes.size();
     retained_.pop_front();
   }
@@ -164,6 +165,11 @@ asio::awaitable<void> ManagedProcess::wait_exit() {
   } catch (const boost::system::system_error& e) {
     spdlog::warn("exec: waiting for {} failed: {}", id_, e.what());
     status.code = -1;
+  }
+  // Whatever the child wrote before it exited is in its pipes by now: relay it first, so that
+  // output written before the exit is numbered before `exited`.
+  for (auto& stream : streams_) {
+    if (stream.open) read_available(stream);
   }
   exit_ = status;
   stdin_queue_.clear();
@@ -180,7 +186,9 @@ asio::awaitable<void> ManagedProcess::wait_exit() {
 }
 
 void ManagedProcess::maybe_close() {
-  if (closed_ || !exit_ || open_streams_ > 0) return;
+  if (closed_ || !exit_ ||
+      std::any_of(streams_.begin(), streams_.end(), [](const Stream& s) { return s.open; }))
+    return;
   closed_ = true;
   outlet_->push(jsonrpc::serialize(jsonrpc::Notification{
       "process/closed", boost::json::object{{"processId", id_}, {"seq", next_seq_++}}}));

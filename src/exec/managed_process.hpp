@@ -14,6 +14,7 @@
 // output with it: the resuming client reads it with process/read.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -98,8 +99,15 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
     std::string bytes;
   };
 
-  boost::asio::awaitable<void> read_stream(boost::asio::posix::stream_descriptor* stream,
-                                           std::string_view name);
+  struct Stream {
+    boost::asio::posix::stream_descriptor* descriptor = nullptr;
+    std::string_view name;  // "stdout", "stderr" or "pty"
+    bool open = false;      // until its reader saw the end
+  };
+
+  boost::asio::awaitable<void> read_stream(Stream& stream);
+  // Reads what the stream holds now (never waits) and relays it; returns the end or error seen.
+  boost::system::error_code read_available(Stream& stream);
   boost::asio::awaitable<void> wait_for_capacity();
   boost::asio::awaitable<void> wait_exit();
   boost::asio::awaitable<void> write_stdin();
@@ -120,7 +128,7 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
   std::deque<Chunk> retained_;
   std::size_t retained_bytes_ = 0;
   std::uint64_t written_seq_ = 0;  // highest seq whose notification reached the socket
-  int open_streams_ = 0;
+  std::array<Stream, 2> streams_;  // stdout (or pty), stderr
   std::optional<process::ExitStatus> exit_;
   bool closed_ = false;
   bool terminating_ = false;

@@ -43,7 +43,7 @@ using namespace asio::experimental::awaitable_operators;
 namespace {
 
 constexpr auto kHttpRequestTimeout = std::chrono::seconds(10);
-constexpr std::size_t kMaxHeaderBytes = 16 * 1024;
+constexpr std::size_t kMaxHeaderBytes = std::size_t{16} << 10;
 
 struct StdioListen {};
 struct SocketListen {
@@ -74,7 +74,7 @@ boost::system::result<Listen, StartupError> parse_listen(const std::string& text
   return Listen{SocketListen{{address, url->port_number()}, url->scheme() == "wss"}};
 }
 
-std::string trim(std::string s) {
+std::string trim(const std::string& s) {
   const auto first = s.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) return {};
   const auto last = s.find_last_not_of(" \t\r\n");
@@ -311,11 +311,11 @@ boost::system::result<std::unique_ptr<asio::ssl::context>, StartupError> make_tl
   }
   tls->use_private_key_file(*options.tls_key, asio::ssl::context::pem, ec);
   if (ec) {
-    return StartupError{fmt::format("cannot load --tls-key {}: {}", *options.tls_key, ec.message())};
+    return StartupError{
+        fmt::format("cannot load --tls-key {}: {}", *options.tls_key, ec.message())};
   }
   return tls;
 }
-
 
 }  // namespace
 

@@ -44,11 +44,11 @@ asio::awaitable<void> Peer::run() {
                     : text.error().message());
       break;
     }
-    dispatch(std::move(*text));
+    dispatch(*text);
   }
 }
 
-void Peer::dispatch(std::string text) {
+void Peer::dispatch(const std::string& text) {
   auto parsed = parse(text);
   if (!parsed) {
     respond(

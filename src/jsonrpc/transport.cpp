@@ -148,7 +148,7 @@ class LineTransport final : public Transport {
   asio::posix::stream_descriptor input_;
   asio::posix::stream_descriptor output_;
   LineSplitter lines_;
-  std::array<char, 64 * 1024> chunk_{};
+  std::array<char, std::size_t{64} << 10> chunk_{};
   std::optional<std::uint16_t> remote_close_;
 };
 

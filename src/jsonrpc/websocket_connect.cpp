@@ -3,8 +3,8 @@
 // (beast::tcp_stream's expiry covers every step).
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -51,7 +51,8 @@ boost::system::result<Target> parse_target(std::string_view url) {
 }
 
 template <class Stream>
-asio::awaitable<error_code> upgrade(Stream& ws, const Target& target, const ConnectOptions& options) {
+asio::awaitable<error_code> upgrade(Stream& ws, const Target& target,
+                                    const ConnectOptions& options) {
   ws.set_option(beast::websocket::stream_base::decorator(
       [headers = options.headers](beast::websocket::request_type& request) {
         for (const auto& [name, value] : headers) request.set(name, value);

@@ -36,7 +36,7 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{30'000};
   std::size_t max_connections = 128;
   std::size_t max_processes_per_session = 1024;
-  std::size_t max_message_bytes = 64 * 1024 * 1024;
+  std::size_t max_message_bytes = std::size_t{64} << 20;
 };
 
 // Validates the options, binds, prints the bound URL as the first stdout line (nothing for

@@ -37,7 +37,7 @@ inline constexpr int kConnectionClosed = -32091;
 
 struct PeerOptions {
   // wait_writable() suspends while more than this many bytes are queued for sending.
-  std::size_t send_high_water = 4 * 1024 * 1024;
+  std::size_t send_high_water = std::size_t{4} << 20;
   // Keepalive pings on transports that have them.
   std::chrono::milliseconds ping_interval{10'000};
 };
@@ -106,7 +106,7 @@ class Peer : public std::enable_shared_from_this<Peer> {
     std::function<void()> on_written;
   };
 
-  void dispatch(std::string text);
+  void dispatch(const std::string& text);
   void finish(std::string reason);
   boost::asio::awaitable<void> write_loop();
   boost::asio::awaitable<void> keepalive_loop();

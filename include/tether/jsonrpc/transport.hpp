@@ -55,9 +55,9 @@ class Transport {
 };
 
 struct WebSocketLimits {
-  std::size_t max_message_bytes = 64 * 1024 * 1024;
+  std::size_t max_message_bytes = std::size_t{64} << 20;
   // Outgoing messages are sent as frames of at most this size (codex's client limit is 16 MiB).
-  std::size_t max_frame_bytes = 16 * 1024 * 1024;
+  std::size_t max_frame_bytes = std::size_t{16} << 20;
   // Nothing received for this long (pongs count) ends the connection.
   std::chrono::milliseconds idle_timeout{30'000};
 };
@@ -74,7 +74,7 @@ std::unique_ptr<Transport> make_websocket_transport(SecureWebSocket ws,
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 struct ConnectOptions {
-  HttpHeaders headers;  // sent on the upgrade request (e.g. Authorization)
+  HttpHeaders headers;                        // sent on the upgrade request (e.g. Authorization)
   std::chrono::milliseconds timeout{10'000};  // TCP connect, TLS and WebSocket handshakes
   WebSocketLimits limits;
   // Needed for wss://: the trust roots and verification mode (the peer's certificate is checked
