@@ -92,6 +92,7 @@ class FeedTransport final : public jsonrpc::Transport {
   void abort() override { aborted_ = true; }
   std::optional<std::uint16_t> remote_close_code() const override { return remote_close_; }
   bool has_keepalive() const override { return false; }
+  bool idle_expired() const override { return false; }
 
  private:
   std::deque<std::string> messages_;

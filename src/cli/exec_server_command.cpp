@@ -11,6 +11,8 @@ Run add_exec_server_command(CLI::App& app) {
   auto ws_auth = std::make_shared<std::string>();
   auto ttl_seconds = std::make_shared<double>(60);
   auto grace_ms = std::make_shared<long>(2000);
+  auto ping_ms = std::make_shared<long>(10'000);
+  auto idle_ms = std::make_shared<long>(30'000);
 
   cmd->add_option("--listen", options->listen,
                   "ws://IP:PORT (default ws://127.0.0.1:0), wss://IP:PORT or stdio");
@@ -35,13 +37,21 @@ Run add_exec_server_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--kill-grace-ms", *grace_ms, "SIGTERM to SIGKILL delay (default 2000)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--ping-interval-ms", *ping_ms,
+                  "WebSocket keepalive ping interval (default 10000)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--idle-timeout-ms", *idle_ms,
+                  "a client silent this long (no pong either) is lost (default 30000)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--max-connections", options->max_connections, "concurrent connections");
   cmd->add_option("--max-processes", options->max_processes_per_session,
                   "running processes per session");
 
-  return [options, ttl_seconds, grace_ms] {
+  return [options, ttl_seconds, grace_ms, ping_ms, idle_ms] {
     options->session_ttl = std::chrono::milliseconds(static_cast<long>(*ttl_seconds * 1000));
     options->kill_grace = std::chrono::milliseconds(*grace_ms);
+    options->ping_interval = std::chrono::milliseconds(*ping_ms);
+    options->idle_timeout = std::chrono::milliseconds(*idle_ms);
     return exec::run_server(*options);
   };
 }

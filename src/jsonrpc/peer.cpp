@@ -210,6 +210,10 @@ asio::awaitable<void> Peer::keepalive_loop() {
     boost::system::error_code ec;
     co_await keepalive_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (closed_ || close_requested_) co_return;
+    if (transport_->idle_expired()) {
+      abort("no answer to keepalive pings");
+      co_return;
+    }
     queue_.push_back(Outgoing{{}, true});
     queue_changed_.notify_all();
   }

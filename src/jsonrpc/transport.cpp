@@ -27,13 +27,19 @@ template <class Stream>
 class WebSocketTransport final : public Transport {
  public:
   WebSocketTransport(Stream ws, const WebSocketLimits& limits)
-      : ws_(std::move(ws)), max_frame_(limits.max_frame_bytes) {
+      : ws_(std::move(ws)),
+        max_frame_(limits.max_frame_bytes),
+        idle_timeout_(limits.idle_timeout),
+        last_heard_(std::chrono::steady_clock::now()) {
     beast::get_lowest_layer(ws_).expires_never();
+    // Beast's own idle timer is off: without its keep-alive pings it fires once, idle_timeout
+    // after the handshake, however busy the connection. Liveness is tracked here instead.
     websocket::stream_base::timeout timeout{};
     timeout.handshake_timeout = kCloseHandshakeTimeout;
-    timeout.idle_timeout = limits.idle_timeout;
+    timeout.idle_timeout = websocket::stream_base::none();
     timeout.keep_alive_pings = false;
     ws_.set_option(timeout);
+    ws_.control_callback([this](websocket::frame_type, beast::string_view) { heard(); });
     ws_.read_message_max(limits.max_message_bytes);
     ws_.auto_fragment(false);
     // Only used when a message must be split: the fragment size (and the masking buffer).
@@ -49,6 +55,7 @@ class WebSocketTransport final : public Transport {
       if (ec == websocket::error::closed) remote_close_ = ws_.reason().code;
       co_return ec;
     }
+    heard();
     if (!ws_.got_text()) {
       co_await close(close_code::kUnsupportedData);
       co_return make_error_code(boost::system::errc::protocol_error);
@@ -85,10 +92,17 @@ class WebSocketTransport final : public Transport {
 
   std::optional<std::uint16_t> remote_close_code() const override { return remote_close_; }
   bool has_keepalive() const override { return true; }
+  bool idle_expired() const override {
+    return std::chrono::steady_clock::now() - last_heard_ > idle_timeout_;
+  }
 
  private:
+  void heard() { last_heard_ = std::chrono::steady_clock::now(); }
+
   Stream ws_;
   std::size_t max_frame_;
+  std::chrono::milliseconds idle_timeout_;
+  std::chrono::steady_clock::time_point last_heard_;
   beast::flat_buffer buffer_;
   std::optional<std::uint16_t> remote_close_;
 };
@@ -143,6 +157,7 @@ class LineTransport final : public Transport {
 
   std::optional<std::uint16_t> remote_close_code() const override { return remote_close_; }
   bool has_keepalive() const override { return false; }
+  bool idle_expired() const override { return false; }
 
  private:
   asio::posix::stream_descriptor input_;

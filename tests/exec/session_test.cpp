@@ -192,6 +192,55 @@ TEST(ExecSession, LostConnectionKeepsProcessesForTheTtlThenEndsThem) {
   });
 }
 
+std::string raw_message(std::string id, std::string method, json::object params) {
+  return json::serialize(json::object{{"id", std::move(id)}, {"method", std::move(method)},
+                                      {"params", std::move(params)}});
+}
+
+std::string raw_initialize() {
+  return raw_message("1", "initialize", json::object{{"clientName", "silent"}, {"resumeSessionId", nullptr}});
+}
+
+std::string raw_start_sleep(const std::string& seconds) {
+  return raw_message("2", "process/start", start_sleep("silent", seconds));
+}
+
+// Keepalive (tether extension): a client that goes silent without a FIN (a partition, a frozen
+// peer) answers no pings; after the idle timeout the executor treats it as lost. A client that
+// is idle but alive answers the pings (Beast does while reading) and stays connected.
+TEST(ExecSession, SilentClientIsLostAfterTheIdleTimeoutWhileALiveOneStays) {
+  const std::string marker = "302.7161";
+  KillLeftovers guard({"sleep " + marker});
+  ExecServer server(server_options(
+      {"--session-ttl", "0", "--ping-interval-ms", "100", "--idle-timeout-ms", "500"}));
+  run_async([&]() -> asio::awaitable<void> {
+    auto alive = co_await TestClient::connect(server.port());
+    co_await alive->initialize();
+
+    // The silent client writes its requests and then never reads again: no pongs, no FIN.
+    auto silent = co_await ws_connect(server.port());
+    const std::string init = raw_initialize();
+    co_await silent.async_write(asio::buffer(init), asio::use_awaitable);
+    const std::string initialized = R"({"method":"initialized","params":{}})";
+    co_await silent.async_write(asio::buffer(initialized), asio::use_awaitable);
+    const std::string start = raw_start_sleep(marker);
+    co_await silent.async_write(asio::buffer(start), asio::use_awaitable);
+    CO_ASSERT_TRUE(co_await eventually([&] { return !processes_matching("sleep " + marker).empty(); }, kStarted));
+
+    // Lost after the idle timeout: with TTL 0 its session ends and the process with it.
+    EXPECT_TRUE(co_await gone("sleep " + marker)) << "the silent client's process outlived it";
+    EXPECT_NE(server.log().find("connection ended"), std::string::npos) << server.log();
+
+    // The live client, idle but answering pings, outlives two more idle timeouts and still works
+    // (an idle timer that fired regardless of traffic would have cut it by now).
+    co_await sleep_for(1000ms);
+    EXPECT_FALSE(alive->closed());
+    auto status = co_await alive->call_ok("environment/status", json::object());
+    EXPECT_EQ(status.at("status"), "ready");
+    alive->close();
+  });
+}
+
 TEST(ExecSession, ZeroTtlEndsALostSessionAtOnceAndItCannotBeResumed) {
   const std::string grand = "302.7131", direct = "302.7132";
   KillLeftovers guard({"sleep " + grand, "sleep " + direct});

@@ -52,13 +52,16 @@ class Transport {
   // close_code::kNormal for EOF on a line transport (a pipe has no other way to say goodbye).
   virtual std::optional<std::uint16_t> remote_close_code() const = 0;
   virtual bool has_keepalive() const = 0;
+  // True once nothing at all (message, ping, pong) came from the remote for the idle timeout.
+  virtual bool idle_expired() const = 0;
 };
 
 struct WebSocketLimits {
   std::size_t max_message_bytes = std::size_t{64} << 20;
   // Outgoing messages are sent as frames of at most this size (codex's client limit is 16 MiB).
   std::size_t max_frame_bytes = std::size_t{16} << 20;
-  // Nothing received for this long (pongs count) ends the connection.
+  // Nothing received for this long (pongs count) makes the connection lost (Peer checks it at
+  // each keepalive ping).
   std::chrono::milliseconds idle_timeout{30'000};
 };
 
