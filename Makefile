@@ -3,6 +3,8 @@
 BUILD ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
+# ccache hashes paths relative to the checkout, so a fresh clone elsewhere still hits the cache.
+export CCACHE_BASEDIR := $(CURDIR)
 
 .PHONY: all deps configure build run test bench fuzz-smoke clean
 
