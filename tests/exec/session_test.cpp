@@ -403,6 +403,49 @@ TEST(ExecSession, CodexDialectResumeCatchesUpAndDeduplicatesWrites) {
   });
 }
 
+// Flow control while detached (docs/exec-server.md): a lost client's processes keep running, but
+// their readers pause once retention is full instead of evicting, so a client that resumes reads
+// every byte, even when far more than the 1 MiB retention was produced while it was away.
+TEST(ExecSession, OutputProducedWhileDetachedIsAllThereAfterResume) {
+  ExecServer server(server_options({"--session-ttl", "30"}));
+  std::string expected;
+  for (int i = 1; i <= 400000; ++i) expected += std::to_string(i) + "\n";  // about 2.7 MB
+  run_async([&]() -> asio::awaitable<void> {
+    auto a = co_await TestClient::connect(server.port());
+    auto init = co_await a->initialize();
+    const std::string session_id(init.at("sessionId").as_string());
+    auto start = start_argv("flood", json::array{"seq", "1", "400000"});
+    co_await a->call_ok("process/start", std::move(start));
+    a->abort();
+    std::map<std::int64_t, std::string> by_seq;
+    merge_events(by_seq, *a, "flood");
+    co_await sleep_for(500ms);  // the producer runs into the paused reader meanwhile
+
+    auto b = co_await TestClient::connect(server.port());
+    co_await b->initialize(session_id);
+    std::int64_t last = by_seq.empty() ? 0 : by_seq.rbegin()->first;
+    bool closed = false;
+    const auto end = std::chrono::steady_clock::now() + 30s;
+    while (!closed && std::chrono::steady_clock::now() < end) {
+      auto result =
+          (co_await b->call_ok("process/read", read_params("flood", last, 1000))).as_object();
+      for (const auto& item : result.at("chunks").as_array()) {
+        const auto& chunk = item.as_object();
+        const std::int64_t seq = chunk.at("seq").as_int64();
+        merge_chunk(by_seq, seq, unb64(chunk.at("chunk").as_string()));
+        last = std::max(last, seq);
+      }
+      closed = result.at("closed").as_bool();
+    }
+    CO_ASSERT_TRUE(closed);
+    merge_events(by_seq, *b, "flood");
+    const std::string got = concat(by_seq);
+    EXPECT_EQ(got.size(), expected.size());
+    EXPECT_TRUE(got == expected) << "the resumed output differs from what seq printed";
+    b->close();
+  });
+}
+
 TEST(ExecSession, ResumedWritesWithAKnownWriteIdWriteNothing) {
   ExecServer server(server_options({"--session-ttl", "30"}));
   run_async([&]() -> asio::awaitable<void> {
