@@ -1,3 +1,4 @@
+// Test support: a coroutine test body on its own io_context, with a deadline (see async_test.hpp).
 #include "async_test.hpp"
 
 #include <exception>

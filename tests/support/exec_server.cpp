@@ -1,3 +1,5 @@
+// Test support: the real executor binary as a child, raw HTTP/WebSocket helpers, /proc census
+// (see exec_server.hpp).
 #include "exec_server.hpp"
 
 #include <cstdlib>

@@ -1,3 +1,4 @@
+// Test support: executor request params (see requests.hpp).
 #include "requests.hpp"
 
 #include "test_client.hpp"

@@ -1,3 +1,4 @@
+// Test support: the test client on jsonrpc::Peer (see test_client.hpp).
 #include "test_client.hpp"
 
 #include <boost/asio/co_spawn.hpp>
