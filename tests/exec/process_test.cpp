@@ -33,7 +33,6 @@
 #include "requests.hpp"
 #include "test_client.hpp"
 
-
 namespace tether::testing {
 namespace {
 
@@ -556,6 +555,26 @@ TEST_P(ExecProcess, ReadWithWaitMsLongPollsForOutput) {
 
 // maxBytes bounds the decoded bytes but returns at least one chunk; a cut answer's nextSeq is
 // the last returned chunk's seq + 1.
+// Retention keeps the newest 1 MiB of a process's output: after 3 MB, a read from the start
+// returns at most 1 MiB, ending with the last bytes written, and the gap shows in the seq numbers.
+TEST_P(ExecProcess, RetentionKeepsTheNewestMebibyte) {
+  run([](TestClient& c) -> asio::awaitable<void> {
+    auto start = start_sh("big", "head -c 3000000 /dev/zero; printf END");
+    co_await c.call_ok("process/start", std::move(start));
+    CO_ASSERT_TRUE(co_await c.wait_closed("big"));
+    auto result = co_await c.call_ok("process/read", read_params("big", 0));
+    const auto& chunks = result.at("chunks").as_array();
+    CO_ASSERT_TRUE(!chunks.empty());
+    std::string retained;
+    for (const auto& chunk : chunks) retained += unb64(chunk.at("chunk").as_string());
+    EXPECT_LE(retained.size(), std::size_t{1} << 20);
+    EXPECT_TRUE(retained.ends_with("END")) << "the newest bytes were not retained";
+    EXPECT_GT(chunks.front().at("seq").as_int64(), 1) << "nothing was dropped after 3 MB";
+    // The notifications carried everything (nothing is evicted before it is sent).
+    EXPECT_EQ(c.output("big").size(), 3000003u);
+  });
+}
+
 TEST_P(ExecProcess, ReadMaxBytesReturnsAtLeastOneChunk) {
   run([](TestClient& c) -> asio::awaitable<void> {
     co_await c.call_ok("process/start", start_sh("proc-1",

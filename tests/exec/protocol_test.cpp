@@ -809,6 +809,26 @@ TEST(ExecProtocol, ProcessSignal) {
 // ---------------------------------------------------------------------------------------------
 // Scenario 16: fs/* round trips in a temporary directory.
 
+// Messages over 16 MiB (codex's frame limit) travel as several frames, both ways: a 20 MiB file
+// is about 27 MB of base64 in the fs/writeFile request and in the fs/readFile answer.
+TEST(ExecProtocol, MessagesOverTheFrameLimitArriveWhole) {
+  ExecServer server;
+  TempDir dir;
+  std::string bytes(20 << 20, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i)
+    bytes[i] = static_cast<char>((i * 2654435761u) >> 13);
+  const std::string file = dir / "big.dat";
+  run_async([&]() -> asio::awaitable<void> {
+    auto c = co_await ready_client(server);
+    json::object w{{"path", file}, {"dataBase64", b64(bytes)}};
+    co_await expect_ok(*c, "fs/writeFile", std::move(w));
+    EXPECT_TRUE(read_file(file) == bytes) << "the file written differs";
+    json::object r{{"path", file}};
+    auto got = co_await expect_ok(*c, "fs/readFile", std::move(r));
+    EXPECT_TRUE(unb64(got.at("dataBase64").as_string()) == bytes) << "the file read back differs";
+  });
+}
+
 TEST(ExecProtocol, FsWriteAndReadFileAreBinarySafe) {
   ExecServer server;
   TempDir dir;

@@ -24,7 +24,6 @@
 #include "requests.hpp"
 #include "test_client.hpp"
 
-
 namespace tether::testing {
 namespace {
 
@@ -193,12 +192,13 @@ TEST(ExecSession, LostConnectionKeepsProcessesForTheTtlThenEndsThem) {
 }
 
 std::string raw_message(std::string id, std::string method, json::object params) {
-  return json::serialize(json::object{{"id", std::move(id)}, {"method", std::move(method)},
-                                      {"params", std::move(params)}});
+  return json::serialize(json::object{
+      {"id", std::move(id)}, {"method", std::move(method)}, {"params", std::move(params)}});
 }
 
 std::string raw_initialize() {
-  return raw_message("1", "initialize", json::object{{"clientName", "silent"}, {"resumeSessionId", nullptr}});
+  return raw_message("1", "initialize",
+                     json::object{{"clientName", "silent"}, {"resumeSessionId", nullptr}});
 }
 
 std::string raw_start_sleep(const std::string& seconds) {
@@ -225,7 +225,8 @@ TEST(ExecSession, SilentClientIsLostAfterTheIdleTimeoutWhileALiveOneStays) {
     co_await silent.async_write(asio::buffer(initialized), asio::use_awaitable);
     const std::string start = raw_start_sleep(marker);
     co_await silent.async_write(asio::buffer(start), asio::use_awaitable);
-    CO_ASSERT_TRUE(co_await eventually([&] { return !processes_matching("sleep " + marker).empty(); }, kStarted));
+    CO_ASSERT_TRUE(co_await eventually(
+        [&] { return !processes_matching("sleep " + marker).empty(); }, kStarted));
 
     // Lost after the idle timeout: with TTL 0 its session ends and the process with it.
     EXPECT_TRUE(co_await gone("sleep " + marker)) << "the silent client's process outlived it";
@@ -321,7 +322,8 @@ TEST(ExecSession, ResumeCatchesUpWithReadAndLosesNothing) {
 // Requests in the codex 0.169 dialect, exactly as codex sends them: no "jsonrpc" member,
 // string ids, file: URIs, envPolicy, writeId counters.
 json::object codex_request(std::string id, std::string method, json::object params) {
-  return json::object{{"id", std::move(id)}, {"method", std::move(method)}, {"params", std::move(params)}};
+  return json::object{
+      {"id", std::move(id)}, {"method", std::move(method)}, {"params", std::move(params)}};
 }
 
 json::object codex_initialize(std::string id, const std::optional<std::string>& resume) {
@@ -336,10 +338,10 @@ json::object codex_start_cat(std::string id) {
 }
 
 json::object codex_write(std::string id, std::string_view bytes, std::string write_id) {
-  return codex_request(std::move(id), "process/write",
-                       json::object{{"processId", "mcp-stdio-1"},
-                                    {"chunk", b64(bytes)},
-                                    {"writeId", std::move(write_id)}});
+  return codex_request(
+      std::move(id), "process/write",
+      json::object{
+          {"processId", "mcp-stdio-1"}, {"chunk", b64(bytes)}, {"writeId", std::move(write_id)}});
 }
 
 json::object codex_read(std::string id, std::int64_t after_seq) {
@@ -372,7 +374,8 @@ TEST(ExecSession, CodexDialectResumeCatchesUpAndDeduplicatesWrites) {
     a->send_text(json::serialize(codex_write("w2", "two\n", "2")));
     a->abort();
     std::int64_t last_seq = 0;
-    for (const auto& e : a->events("mcp-stdio-1")) last_seq = std::max(last_seq, e.at("seq").as_int64());
+    for (const auto& e : a->events("mcp-stdio-1"))
+      last_seq = std::max(last_seq, e.at("seq").as_int64());
 
     auto b = co_await TestClient::connect(server.port());
     auto resumed = co_await b->raw_call(codex_initialize("init-b", session_id));
@@ -577,9 +580,9 @@ TEST(ExecSession, SigkillOfTheExecutorEndsDirectChildrenAndStdinReaders) {
         "reader", json::array{"/bin/sh", "-c", "while read l; do :; done", reader}, piped_stdin());
     co_await client->call_ok("process/start", std::move(read_loop));
     // fd 3 keeps the stdin pipe for the background job (sh gives `&` jobs /dev/null otherwise).
-    auto mcp_like =
-        start_sh("mcp", "exec 3<&0; sh -c 'while read l; do :; done' " + eof_reader + " <&3 3<&- & wait",
-                 piped_stdin());
+    auto mcp_like = start_sh(
+        "mcp", "exec 3<&0; sh -c 'while read l; do :; done' " + eof_reader + " <&3 3<&- & wait",
+        piped_stdin());
     co_await client->call_ok("process/start", std::move(mcp_like));
     CO_ASSERT_TRUE(co_await running(sleeper, 1));
     CO_ASSERT_TRUE(co_await running(reader, 1));
