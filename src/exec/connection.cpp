@@ -280,6 +280,7 @@ asio::awaitable<Reply> Connection::read_process(const jsonrpc::json::value& raw)
   auto process = session_->find(*id);
   if (!process) co_return error(invalid_request(fmt::format("unknown process id {}", *id)));
   const auto after_seq = static_cast<std::uint64_t>(after->value_or(0));
+  process->acknowledge(after_seq);
   if (wait_ms->value_or(0) > 0 && !process->has_news(after_seq)) {
     asio::steady_timer timer(context_->executor);
     timer.expires_after(

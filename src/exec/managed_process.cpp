@@ -7,6 +7,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -53,6 +54,7 @@ ManagedProcess::ManagedProcess(const asio::any_io_executor& executor, std::strin
       outlet_(std::move(outlet)),
       limits_(limits),
       on_closed_(std::move(on_closed)),
+      room_(executor),
       changed_(executor),
       stdin_drained_(executor) {}
 
@@ -77,14 +79,18 @@ Expected<std::shared_ptr<ManagedProcess>> ManagedProcess::start(
 }
 
 asio::awaitable<void> ManagedProcess::wait_for_capacity() {
+  using namespace asio::experimental::awaitable_operators;
   for (;;) {
-    if (auto peer = outlet_->peer) {
-      co_await peer->wait_writable();
-      co_return;
-    }
-    if (retained_bytes_ < limits_.retained_bytes || terminating_) co_return;
-    co_await outlet_->changed.wait();
+    if (terminating_) co_return;
+    if (auto peer = outlet_->peer) co_await peer->wait_writable();
+    if (!retention_full() || terminating_) co_return;
+    co_await (room_.wait() || outlet_->changed.wait());
   }
+}
+
+bool ManagedProcess::retention_full() const {
+  return retained_bytes_ >= limits_.retained_bytes + limits_.unconfirmed_bytes ||
+         retained_.size() >= limits_.retained_chunks + limits_.unconfirmed_chunks;
 }
 
 boost::system::error_code ManagedProcess::read_available(Stream& stream) {
@@ -136,10 +142,7 @@ void ManagedProcess::add_output(std::string_view stream, std::string_view bytes)
   base64_encode_append(message, bytes);
   message += R"("}})";
   outlet_->push(std::move(message), [weak = weak_from_this(), seq] {
-    if (auto self = weak.lock()) {
-      self->written_seq_ = std::max(self->written_seq_, seq);
-      self->evict();
-    }
+    if (auto self = weak.lock()) self->confirm(seq);
   });
   retained_.push_back(Chunk{seq, stream, std::string(bytes)});
   retained_bytes_ += bytes.size();
@@ -147,14 +150,32 @@ void ManagedProcess::add_output(std::string_view stream, std::string_view bytes)
   changed_.notify_all();
 }
 
+void ManagedProcess::confirm(std::uint64_t seq) {
+  auto it = std::partition_point(retained_.begin(), retained_.end(),
+                                 [&](const Chunk& c) { return c.seq < seq; });
+  if (it == retained_.end() || it->seq != seq) return;
+  it->confirmed = true;
+  evict();
+}
+
+void ManagedProcess::acknowledge(std::uint64_t seq) {
+  if (seq <= acknowledged_seq_) return;
+  acknowledged_seq_ = seq;
+  evict();
+}
+
 void ManagedProcess::evict() {
-  // Only chunks already written to the socket go: while detached (or behind a slow socket) the
-  // reader pauses at the bound instead, so nothing a resuming client needs is dropped.
-  while (!retained_.empty() && retained_.front().seq <= written_seq_ &&
+  // Oldest first, and only what the client confirmed: anything else may be the very output a
+  // resuming client still has to read (the reader pauses at the allowance instead).
+  bool any = false;
+  while (!retained_.empty() &&
+         (retained_.front().confirmed || retained_.front().seq <= acknowledged_seq_) &&
          (retained_bytes_ > limits_.retained_bytes || retained_.size() > limits_.retained_chunks)) {
     retained_bytes_ -= retained_.front().bytes.size();
     retained_.pop_front();
+    any = true;
   }
+  if (any) room_.notify_all();
 }
 
 asio::awaitable<void> ManagedProcess::wait_exit() {
@@ -287,6 +308,7 @@ boost::json::value ManagedProcess::read(std::uint64_t after_seq,
 bool ManagedProcess::terminate() {
   if (exit_) return false;
   terminating_ = true;
+  room_.notify_all();  // a paused reader must drain the pipes so the child can exit
   child_->terminate(limits_.kill_grace);
   return true;
 }
@@ -297,7 +319,7 @@ void ManagedProcess::interrupt() {
 
 void ManagedProcess::end() {
   terminating_ = true;
-  outlet_->changed.notify_all();
+  room_.notify_all();
   child_->terminate(limits_.kill_grace);
   if (closed_) return;
   // Something outside the group (a daemonized grandchild) may hold the pipes open: once the

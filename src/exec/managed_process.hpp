@@ -7,11 +7,13 @@
 // (connection.cpp), spawning details (process::Child).
 // Data flows: pipe/pty -> reader coroutine -> retained chunk + `process/output` pushed through
 // the Outlet; child exit -> `process/exited`; all streams at EOF after exit -> `process/closed`.
-// Flow control: a reader waits before each read while the attached connection's send queue is
-// over its bound, or, while detached, while retention is full; the child then blocks on its
-// pipe instead of the executor buffering without bound. A chunk is evicted from retention only
-// once its notification was handed to the socket, so a lost connection never takes unsent
-// output with it: the resuming client reads it with process/read.
+// Flow control and retention: a chunk leaves retention (beyond the newest 1 MiB) only once the
+// client confirmed it: the connection's pong to a ping sent after its notification, or a
+// process/read past its seq. Bytes merely written to a socket are not confirmed: a lost
+// connection can take them with it, and the resuming client reads them with process/read.
+// A reader waits before each read while the attached connection's send queue is over its bound,
+// or while retention holds its full allowance of unconfirmed output (attached or detached); the
+// child then blocks on its pipe instead of the executor buffering without bound.
 #pragma once
 
 #include <array>
@@ -37,8 +39,8 @@ namespace tether::exec {
 // Where a session's events go: the attached connection, or nowhere while detached.
 struct Outlet {
   explicit Outlet(const boost::asio::any_io_executor& executor) : changed(executor) {}
-  void push(std::string message, std::function<void()> on_written = {}) {
-    if (peer) peer->send(std::move(message), std::move(on_written));
+  void push(std::string message, std::function<void()> on_delivered = {}) {
+    if (peer) peer->send(std::move(message), std::move(on_delivered));
   }
   std::shared_ptr<jsonrpc::Peer> peer;
   jsonrpc::AsyncSignal changed;  // attach, detach
@@ -47,6 +49,10 @@ struct Outlet {
 struct ProcessLimits {
   std::size_t retained_bytes = 1024 * 1024;
   std::size_t retained_chunks = 50'000;
+  // Unconfirmed output retention may hold beyond the above before the readers pause: room for
+  // what is on its way to the client (a send queue's worth) without stalling the process.
+  std::size_t unconfirmed_bytes = 4 * 1024 * 1024;
+  std::size_t unconfirmed_chunks = 50'000;
   std::size_t remembered_write_ids = 4096;
   std::size_t stdin_queue_bytes = 16 * 1024 * 1024;
   std::chrono::milliseconds kill_grace{2000};
@@ -76,6 +82,8 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
   // `process/read` response for chunks after `after_seq`, at most `max_bytes` decoded bytes
   // (but at least one chunk when any is available).
   boost::json::value read(std::uint64_t after_seq, std::optional<std::size_t> max_bytes) const;
+  // The client has every chunk up to `seq` (it asked to read after it).
+  void acknowledge(std::uint64_t seq);
   // True when read(after_seq) would return a chunk, or the process has exited.
   bool has_news(std::uint64_t after_seq) const;
   // Wakes on new output, exit or close.
@@ -97,6 +105,7 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
     std::uint64_t seq;
     std::string_view stream;
     std::string bytes;
+    bool confirmed = false;  // the client confirmed receiving its notification
   };
 
   struct Stream {
@@ -112,7 +121,9 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
   boost::asio::awaitable<void> wait_exit();
   boost::asio::awaitable<void> write_stdin();
   void add_output(std::string_view stream, std::string_view bytes);
+  void confirm(std::uint64_t seq);
   void evict();
+  bool retention_full() const;
   void maybe_close();
   void remember_write_id(const std::string& write_id);
 
@@ -127,8 +138,9 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
   std::uint64_t next_seq_ = 1;
   std::deque<Chunk> retained_;
   std::size_t retained_bytes_ = 0;
-  std::uint64_t written_seq_ = 0;  // highest seq whose notification reached the socket
-  std::array<Stream, 2> streams_;  // stdout (or pty), stderr
+  std::uint64_t acknowledged_seq_ = 0;  // the client has every chunk up to here
+  jsonrpc::AsyncSignal room_;           // retention made room, or the readers must stop waiting
+  std::array<Stream, 2> streams_;       // stdout (or pty), stderr
   std::optional<process::ExitStatus> exit_;
   bool closed_ = false;
   bool terminating_ = false;

@@ -2,6 +2,13 @@
 // (closed_, pending_, queue_) happens synchronously between suspensions, so "check, register,
 // send" in call() cannot race with finish(): a call either registers before the drain and is
 // failed by it, or sees closed_ and fails at once.
+// Delivery confirmation: each ping carries the count of messages written before it; its pong
+// proves the remote read those bytes (TCP is ordered, and a WebSocket peer answers a ping when
+// its reader reaches it). One confirming ping is in flight at a time, so a stream of messages
+// costs one ping per round trip, not one per message.
+#include <algorithm>
+#include <charconv>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -27,7 +34,11 @@ Peer::Peer(asio::any_io_executor executor, std::unique_ptr<Transport> transport,
 
 std::shared_ptr<Peer> Peer::create(asio::any_io_executor executor,
                                    std::unique_ptr<Transport> transport, PeerOptions options) {
-  return std::shared_ptr<Peer>(new Peer(std::move(executor), std::move(transport), options));
+  auto peer = std::shared_ptr<Peer>(new Peer(std::move(executor), std::move(transport), options));
+  // The transport is owned by the peer, so the raw pointer cannot dangle.
+  peer->transport_->on_pong(
+      [raw = peer.get()](std::string_view payload) { raw->confirm(payload); });
+  return peer;
 }
 
 asio::awaitable<void> Peer::run() {
@@ -129,11 +140,34 @@ void Peer::respond(const Response& response) {
   send(serialize(response));
 }
 
-void Peer::send(std::string text, std::function<void()> on_written) {
+void Peer::send(std::string text, std::function<void()> on_delivered) {
   if (closed_ || close_requested_) return;
   queued_bytes_ += text.size();
-  queue_.push_back(Outgoing{std::move(text), false, std::move(on_written)});
+  queue_.push_back(Outgoing{std::move(text), false, std::move(on_delivered)});
   queue_changed_.notify_all();
+}
+
+void Peer::queue_ping() {
+  queue_.push_back(Outgoing{{}, true, {}});
+  queue_changed_.notify_all();
+}
+
+void Peer::confirm(std::string_view pong_payload) {
+  std::uint64_t marker = 0;
+  const auto* end = pong_payload.data() + pong_payload.size();
+  if (std::from_chars(pong_payload.data(), end, marker).ptr != end) return;
+  // A pong cannot vouch for more than we have pinged for.
+  marker = std::min(marker, pinged_at_);
+  while (!unconfirmed_.empty() && unconfirmed_.front().written_index <= marker) {
+    auto callback = std::move(unconfirmed_.front().on_delivered);
+    unconfirmed_.pop_front();
+    callback();
+  }
+  if (marker == pinged_at_) confirming_ = false;
+  if (!unconfirmed_.empty() && !confirming_ && !closed_ && !close_requested_) {
+    confirming_ = true;
+    queue_ping();
+  }
 }
 
 asio::awaitable<void> Peer::wait_writable() {
@@ -158,6 +192,7 @@ void Peer::finish(std::string reason) {
   end_reason_ = std::move(reason);
   queue_.clear();
   queued_bytes_ = 0;
+  unconfirmed_.clear();
   auto pending = std::move(pending_);
   pending_.clear();
   for (auto& [id, p] : pending) {
@@ -187,7 +222,8 @@ asio::awaitable<void> Peer::write_loop() {
     queue_.pop_front();
     boost::system::error_code ec;
     if (next.is_ping) {
-      ec = co_await transport_->ping();
+      pinged_at_ = written_;
+      ec = co_await transport_->ping(std::to_string(written_));
     } else {
       ec = co_await transport_->write(next.text);
     }
@@ -197,8 +233,19 @@ asio::awaitable<void> Peer::write_loop() {
     if (ec) {
       spdlog::debug("jsonrpc: write failed: {}", ec.message());
       abort(ec.message());
-    } else if (next.on_written) {
-      next.on_written();
+      co_return;
+    }
+    if (next.is_ping) continue;
+    ++written_;
+    if (!next.on_delivered) continue;
+    if (!transport_->has_keepalive()) {
+      next.on_delivered();
+      continue;
+    }
+    unconfirmed_.push_back(Unconfirmed{written_, std::move(next.on_delivered)});
+    if (!confirming_) {
+      confirming_ = true;
+      queue_ping();
     }
   }
 }
@@ -214,8 +261,7 @@ asio::awaitable<void> Peer::keepalive_loop() {
       abort("no answer to keepalive pings");
       co_return;
     }
-    queue_.push_back(Outgoing{{}, true});
-    queue_changed_.notify_all();
+    queue_ping();
   }
 }
 

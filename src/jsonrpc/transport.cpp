@@ -39,7 +39,10 @@ class WebSocketTransport final : public Transport {
     timeout.idle_timeout = websocket::stream_base::none();
     timeout.keep_alive_pings = false;
     ws_.set_option(timeout);
-    ws_.control_callback([this](websocket::frame_type, beast::string_view) { heard(); });
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view payload) {
+      heard();
+      if (kind == websocket::frame_type::pong && on_pong_) on_pong_(payload);
+    });
     ws_.read_message_max(limits.max_message_bytes);
     ws_.auto_fragment(false);
     // Only used when a message must be split: the fragment size (and the masking buffer).
@@ -70,10 +73,15 @@ class WebSocketTransport final : public Transport {
     co_return ec;
   }
 
-  asio::awaitable<error_code> ping() override {
+  asio::awaitable<error_code> ping(std::string payload) override {
     error_code ec;
-    co_await ws_.async_ping({}, asio::redirect_error(asio::use_awaitable, ec));
+    co_await ws_.async_ping(websocket::ping_data(payload.data(), payload.size()),
+                            asio::redirect_error(asio::use_awaitable, ec));
     co_return ec;
+  }
+
+  void on_pong(std::function<void(std::string_view)> handler) override {
+    on_pong_ = std::move(handler);
   }
 
   asio::awaitable<void> close(std::uint16_t code) override {
@@ -105,6 +113,7 @@ class WebSocketTransport final : public Transport {
   std::chrono::steady_clock::time_point last_heard_;
   beast::flat_buffer buffer_;
   std::optional<std::uint16_t> remote_close_;
+  std::function<void(std::string_view)> on_pong_;
 };
 
 class LineTransport final : public Transport {
@@ -141,7 +150,8 @@ class LineTransport final : public Transport {
     co_return ec;
   }
 
-  asio::awaitable<error_code> ping() override { co_return error_code{}; }
+  asio::awaitable<error_code> ping(std::string) override { co_return error_code{}; }
+  void on_pong(std::function<void(std::string_view)>) override {}
 
   asio::awaitable<void> close(std::uint16_t) override {
     error_code ignored;

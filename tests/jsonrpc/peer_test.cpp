@@ -6,7 +6,8 @@
 // requests (-32600), requests without a handler (-32601), handler ordering of notifications
 // relative to requests, send queue accounting (queued_bytes, wait_writable against a reader
 // that does not read), close() flushing the queue first, and over WebSocket: a binary frame
-// closes with 1003 and a message over read_message_max closes with 1009.
+// closes with 1003, a message over read_message_max closes with 1009, and delivery confirmation
+// (on_delivered only after the remote read the message and answered the ping behind it).
 #include <algorithm>
 #include <array>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -701,6 +703,64 @@ TEST(PeerWebSocket, MessageOverTheLimitClosesWith1009) {
         if (*server.peer) (*server.peer)->abort("test finished");
       },
       30s, "oversized message test");
+}
+
+// Waits until `*count` reaches `expected`, then aborts `peer`; returns whether it got there.
+asio::awaitable<bool> count_then_abort(std::shared_ptr<int> count, int expected,
+                                       std::shared_ptr<Peer> peer) {
+  const bool reached = co_await eventually([&] { return *count == expected; }, kWait);
+  peer->abort("test finished");
+  co_return reached;
+}
+
+// A message written to the socket is not delivered until the remote reads it: the callback waits
+// for the pong to the ping written after it, which the remote sends only when its reader gets
+// there. On a line transport (no pings) written is all there is to know.
+TEST(PeerWebSocket, OnDeliveredWaitsForTheRemoteToReadPastTheMessage) {
+  run_async(
+      []() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        auto server = serve_one(ex, 1024);
+        auto ws = co_await testing::ws_connect(server.port());
+        CO_ASSERT_TRUE(co_await eventually([&] { return *server.peer != nullptr; }, kWait));
+        auto delivered = std::make_shared<int>(0);
+        (*server.peer)->send(R"({"jsonrpc":"2.0","method":"n","params":{}})", [delivered] {
+          ++*delivered;
+        });
+        (*server.peer)->send(R"({"jsonrpc":"2.0","method":"n","params":{}})", [delivered] {
+          ++*delivered;
+        });
+        CO_ASSERT_TRUE(
+            co_await eventually([&] { return (*server.peer)->queued_bytes() == 0; }, kWait));
+        co_await sleep_for(50ms);  // room for a (wrong) early confirmation to show
+        EXPECT_EQ(*delivered, 0) << "confirmed before the remote read anything";
+
+        // Reading the two messages makes Beast answer the ping queued behind them.
+        beast::flat_buffer buffer;
+        co_await ws.async_read(buffer, asio::use_awaitable);
+        co_await ws.async_read(buffer, asio::use_awaitable);
+        // Keep reading (the ping is processed by a read) until the server is done.
+        using namespace asio::experimental::awaitable_operators;
+        auto [close, confirmed] =
+            co_await (read_close_code(ws) && count_then_abort(delivered, 2, *server.peer));
+        EXPECT_TRUE(confirmed) << "delivered " << *delivered << " of 2";
+      },
+      30s, "delivery confirmation test");
+}
+
+TEST(Peer, OnDeliveredRunsOnceWrittenOnALineTransport) {
+  run_async(
+      []() -> asio::awaitable<void> {
+        auto ex = co_await asio::this_coro::executor;
+        auto pair = make_peer_pair(ex);
+        pair.start_both();
+        bool delivered = false;
+        pair.server->send(R"({"jsonrpc":"2.0","method":"n","params":{}})",
+                          [&delivered] { delivered = true; });
+        EXPECT_TRUE(co_await eventually([&] { return delivered; }, kWait));
+        pair.abort_both();
+      },
+      30s, "line delivery test");
 }
 
 }  // namespace

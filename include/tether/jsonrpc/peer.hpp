@@ -3,7 +3,9 @@
 // Owns: the read loop (parse, answer invalid input, dispatch), correlation of our calls with
 // their responses (any order) and their timeouts, the single writer that sequences messages,
 // pings and the close frame, a byte-bounded send queue with a writable signal for flow control,
-// and failing every pending call once the connection ends.
+// delivery confirmation (a message is delivered once the remote answered a ping written after
+// it: the remote has then read every byte before the ping), and failing every pending call once
+// the connection ends.
 // Does not own: method semantics (handlers), reconnecting, or anything about processes.
 // Threading: a Peer lives on one executor and is used from that executor only.
 // Data flows: Transport::read -> parse -> {request handler -> respond, notification handler,
@@ -70,9 +72,10 @@ class Peer : public std::enable_shared_from_this<Peer> {
                                      std::optional<std::chrono::milliseconds> timeout = {});
   void notify(std::string method, json::value params);
   void respond(const Response& response);
-  // Queues an already serialized message. `on_written` runs once the message has been handed to
-  // the transport (never when the connection ends first).
-  void send(std::string text, std::function<void()> on_written = {});
+  // Queues an already serialized message. `on_delivered` runs once the remote confirmed having
+  // read it (a pong to a ping written after it; on transports without pings, once written), and
+  // never when the connection ends first: bytes written to a socket can still be lost with it.
+  void send(std::string text, std::function<void()> on_delivered = {});
 
   std::size_t queued_bytes() const { return queued_bytes_; }
   // Returns once the send queue is at or under the high-water mark, or the connection ended.
@@ -103,13 +106,19 @@ class Peer : public std::enable_shared_from_this<Peer> {
   struct Outgoing {
     std::string text;
     bool is_ping = false;
-    std::function<void()> on_written;
+    std::function<void()> on_delivered;
+  };
+  struct Unconfirmed {
+    std::uint64_t written_index;  // written_ right after this message was written
+    std::function<void()> on_delivered;
   };
 
   void dispatch(const std::string& text);
   void finish(std::string reason);
   boost::asio::awaitable<void> write_loop();
   boost::asio::awaitable<void> keepalive_loop();
+  void queue_ping();
+  void confirm(std::string_view pong_payload);
 
   boost::asio::any_io_executor executor_;
   std::unique_ptr<Transport> transport_;
@@ -123,8 +132,12 @@ class Peer : public std::enable_shared_from_this<Peer> {
 
   std::deque<Outgoing> queue_;
   std::size_t queued_bytes_ = 0;
-  AsyncSignal queue_changed_;  // wakes the writer
-  AsyncSignal writable_;       // wakes wait_writable()
+  AsyncSignal queue_changed_;    // wakes the writer
+  AsyncSignal writable_;         // wakes wait_writable()
+  std::uint64_t written_ = 0;    // messages written so far
+  std::uint64_t pinged_at_ = 0;  // written_ when the latest ping was written (its payload)
+  std::deque<Unconfirmed> unconfirmed_;
+  bool confirming_ = false;  // a ping for unconfirmed_ is queued or awaits its pong
   boost::asio::steady_timer keepalive_timer_;
   std::optional<std::uint16_t> close_requested_;
   bool closed_ = false;

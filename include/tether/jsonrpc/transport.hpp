@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,8 +43,11 @@ class Transport {
   // violation (binary frame, message over the limit) or on an idle timeout.
   virtual boost::asio::awaitable<boost::system::result<std::string>> read() = 0;
   virtual boost::asio::awaitable<boost::system::error_code> write(const std::string& message) = 0;
-  // A keepalive ping where the transport has them; a no-op otherwise.
-  virtual boost::asio::awaitable<boost::system::error_code> ping() = 0;
+  // A ping carrying `payload` where the transport has them; a no-op otherwise.
+  virtual boost::asio::awaitable<boost::system::error_code> ping(std::string payload) = 0;
+  // Called with the payload of each pong received (only while a read() is in progress: control
+  // frames are processed by the read).
+  virtual void on_pong(std::function<void(std::string_view payload)> handler) = 0;
   // Ends the connection cleanly (a close frame with `code`, or closing the output side).
   virtual boost::asio::awaitable<void> close(std::uint16_t code) = 0;
   // Ends the connection now; pending operations complete with errors.
