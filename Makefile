@@ -24,7 +24,10 @@ build: configure
 run: build
 	@$(BUILD)/examples/tether-exec-demo $(BUILD)/src/cli/tether
 
+# npm test peers (stock codex, ...) go to a cache outside the clone keyed by the lockfile hash;
+# the tests locate them the same way and fail when they are missing.
 test: build
+	@scripts/install-test-packages
 	@ctest --test-dir $(BUILD) --output-on-failure --timeout 300 -j $(JOBS)
 	@scripts/fuzz-smoke
 

@@ -1,0 +1,172 @@
+// Test support: the stock codex exec-server from the npm install (see codex_exec_server.hpp).
+#include "codex_exec_server.hpp"
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <signal.h>
+#include <sstream>
+#include <stdexcept>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <gtest/gtest.h>
+
+#include "exec_server.hpp"
+
+namespace tether::testing {
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace {
+
+// codex reads its config and state (and the exec-server environment variables) from these; the
+// stock peer under test must not pick them up from the machine running the tests.
+bool is_codex_setting(std::string_view kv) {
+  return kv.starts_with("CODEX_") || kv.starts_with("OPENAI_");
+}
+
+std::string unique_name(const std::string& stem) {
+  static int counter = 0;
+  return stem + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+}
+
+}  // namespace
+
+fs::path npm_root() {
+  // The script owns the path rule (cache dir keyed by the lockfile's sha256); asking it keeps a
+  // single definition and never points at an install for an older lockfile.
+  const std::string command =
+      "'" TETHER_SOURCE_DIR "/scripts/install-test-packages' --print-root 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) throw std::runtime_error("cannot run " + command);
+  std::string out;
+  std::array<char, 512> buffer{};
+  while (std::fgets(buffer.data(), buffer.size(), pipe)) out += buffer.data();
+  const int status = ::pclose(pipe);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  if (status != 0) throw std::runtime_error(command + " failed: " + out);
+  const fs::path root = out;
+  if (!fs::is_directory(root / "node_modules"))
+    throw std::runtime_error(
+        "the npm test packages for tests/npm/package-lock.json are not "
+        "installed (expected " +
+        root.string() + "): run `make test`, or scripts/install-test-packages before ctest");
+  return root;
+}
+
+fs::path codex_binary() {
+  // The platform package @openai/codex@<v>-linux-x64 carries the musl binary itself (its
+  // vendor/<target>/codex-package.json names bin/codex as the entrypoint); the JS launcher of the
+  // plain version would only find and exec this same file.
+  const fs::path binary =
+      npm_root() / "node_modules/@openai/codex/vendor/x86_64-unknown-linux-musl/bin/codex";
+  if (::access(binary.c_str(), X_OK) != 0)
+    throw std::runtime_error("codex binary missing or not executable: " + binary.string() +
+                             " (layout of the pinned @openai/codex changed?)");
+  return binary;
+}
+
+CodexExecServer::CodexExecServer() : CodexExecServer(Options{}) {}
+
+CodexExecServer::CodexExecServer(Options options)
+    : log_path_(
+          (fs::temp_directory_path() / (unique_name("tether-test-codex-") + ".log")).string()) {
+  const fs::path binary = codex_binary();
+  // A fresh CODEX_HOME per server: nothing read from or written to ~/.codex. codex warns on
+  // stderr that it will not create its PATH helper aliases under a temporary directory; the
+  // exec-server does not need them.
+  codex_home_ = fs::temp_directory_path() / unique_name("tether-test-codex-home-");
+  fs::create_directories(codex_home_);
+
+  process::SpawnOptions spawn;
+  // Through `sh -c 'exec ...'` so stderr goes to a file without a reader in the test; the pid
+  // stays codex's.
+  spawn.argv = {"/bin/sh",         "-c",          "exec \"$0\" \"$@\" 2>>\"$TETHER_TEST_LOG\"",
+                binary.string(),   "exec-server", "--listen",
+                "ws://127.0.0.1:0"};
+  spawn.argv.insert(spawn.argv.end(), options.args.begin(), options.args.end());
+  for (auto& kv : test_environment())
+    if (!is_codex_setting(kv)) spawn.env.push_back(std::move(kv));
+  spawn.env.push_back("CODEX_HOME=" + codex_home_.string());
+  spawn.env.push_back("TETHER_TEST_LOG=" + log_path_);
+  spawn.env.insert(spawn.env.end(), options.extra_env.begin(), options.extra_env.end());
+  spawn.stdin_mode = process::StdinMode::closed;
+
+  auto spawned = process::Child::spawn(io_.get_executor(), spawn);
+  if (!spawned) {
+    fs::remove_all(codex_home_);
+    throw std::runtime_error("cannot start codex: " + spawned.error().message);
+  }
+  child_ = *spawned;
+
+  // codex prints its listening URL, `ws://127.0.0.1:<port>`, as the only stdout line.
+  asio::streambuf line;
+  boost::system::error_code read_ec;
+  bool done = false;
+  asio::async_read_until(*child_->stdout_stream(), line, '\n',
+                         [&](boost::system::error_code ec, std::size_t) {
+                           read_ec = ec;
+                           done = true;
+                         });
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!done && std::chrono::steady_clock::now() < end)
+    io_.run_for(std::chrono::milliseconds(20));
+  std::istream in(&line);
+  std::getline(in, url_);
+  const auto colon = url_.rfind(':');
+  if (!done || read_ec || !url_.starts_with("ws://127.0.0.1:") || colon == std::string::npos) {
+    child_->signal_group(SIGKILL);
+    wait_exit(std::chrono::seconds(5));
+    child_.reset();
+    fs::remove_all(codex_home_);
+    throw std::runtime_error("codex exec-server printed no ws:// URL line (got '" + url_ +
+                             "'); its stderr:\n" + log());
+  }
+  port_ = static_cast<unsigned short>(std::stoi(url_.substr(colon + 1)));
+}
+
+CodexExecServer::~CodexExecServer() {
+  if (!child_->exit_status()) {
+    child_->signal_group(SIGTERM);
+    if (!wait_exit(std::chrono::seconds(10))) {
+      ADD_FAILURE() << "codex exec-server did not exit within 10 s of SIGTERM; stderr:\n" << log();
+      child_->signal_group(SIGKILL);
+      wait_exit(std::chrono::seconds(5));
+    }
+  }
+  if (::testing::Test::HasFailure())
+    std::fprintf(stderr, "codex exec-server stderr (%s):\n%s\n", log_path_.c_str(), log().c_str());
+  child_.reset();
+  std::error_code ignored;
+  fs::remove_all(codex_home_, ignored);
+  if (!::testing::Test::HasFailure()) fs::remove(log_path_, ignored);
+}
+
+std::optional<process::ExitStatus> CodexExecServer::wait_exit(std::chrono::milliseconds deadline) {
+  if (auto status = child_->exit_status()) return status;
+  std::optional<process::ExitStatus> result;
+  io_.restart();  // run_for() left it stopped once it ran out of work
+  asio::co_spawn(io_, child_->wait(),
+                 [&](std::exception_ptr, process::ExitStatus status) { result = status; });
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (!result && std::chrono::steady_clock::now() < end)
+    io_.run_for(std::chrono::milliseconds(10));
+  if (!result) {
+    io_.stop();  // abandon the pending wait; the next call starts a fresh one
+    io_.restart();
+  }
+  return result;
+}
+
+std::string CodexExecServer::log() const {
+  std::ifstream in(log_path_);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace tether::testing
