@@ -17,6 +17,7 @@
 
 #include "env_policy.hpp"
 #include "fs_methods.hpp"
+#include "wire.hpp"
 #include <tether/exec/base64.hpp>
 
 extern char** environ;
@@ -295,7 +296,7 @@ asio::awaitable<Reply> Connection::read_process(const jsonrpc::json::value& raw)
   }
   std::optional<std::size_t> limit;
   if (*max_bytes) limit = static_cast<std::size_t>(**max_bytes);
-  co_return process->read(after_seq, limit);
+  co_return to_json(process->read(after_seq, limit));
 }
 
 asio::awaitable<Reply> Connection::write_process(const jsonrpc::json::value& raw) {

@@ -15,8 +15,6 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include <tether/exec/base64.hpp>
-
 namespace tether::exec {
 namespace asio = boost::asio;
 
@@ -30,20 +28,6 @@ std::string_view stream_name(bool tty, bool is_stdout) {
 }
 
 }  // namespace
-
-std::string_view to_string(WriteStatus status) {
-  switch (status) {
-    case WriteStatus::accepted:
-      return "accepted";
-    case WriteStatus::unknown_process:
-      return "unknownProcess";
-    case WriteStatus::starting:
-      return "starting";
-    case WriteStatus::stdin_closed:
-      return "stdinClosed";
-  }
-  return "accepted";
-}
 
 ManagedProcess::ManagedProcess(const asio::any_io_executor& executor, std::string id,
                                std::shared_ptr<Outlet> outlet, const ProcessLimits& limits,
@@ -82,7 +66,7 @@ asio::awaitable<void> ManagedProcess::wait_for_capacity() {
   using namespace asio::experimental::awaitable_operators;
   for (;;) {
     if (terminating_) co_return;
-    if (auto peer = outlet_->peer) co_await peer->wait_writable();
+    if (outlet_->attached()) co_await outlet_->wait_writable();
     if (!retention_full() || terminating_) co_return;
     co_await (room_.wait() || outlet_->changed.wait());
   }
@@ -130,22 +114,12 @@ asio::awaitable<void> ManagedProcess::read_stream(Stream& stream) {
 
 void ManagedProcess::add_output(std::string_view stream, std::string_view bytes) {
   const std::uint64_t seq = next_seq_++;
-  std::string message;
-  message.reserve(bytes.size() / 3 * 4 + 128 + id_json_.size());
-  message += R"({"jsonrpc":"2.0","method":"process/output","params":{"processId":)";
-  message += id_json_;
-  message += R"(,"seq":)";
-  message += std::to_string(seq);
-  message += R"(,"stream":")";
-  message += stream;
-  message += R"(","chunk":")";
-  base64_encode_append(message, bytes);
-  message += R"("}})";
-  outlet_->push(std::move(message), [weak = weak_from_this(), seq] {
-    if (auto self = weak.lock()) self->confirm(seq);
-  });
+  // Retained before it is pushed: a consumer may confirm it at once.
   retained_.push_back(Chunk{seq, stream, std::string(bytes)});
   retained_bytes_ += bytes.size();
+  outlet_->output(*this, seq, stream, bytes, [weak = weak_from_this(), seq] {
+    if (auto self = weak.lock()) self->confirm(seq);
+  });
   evict();
   changed_.notify_all();
 }
@@ -196,12 +170,7 @@ asio::awaitable<void> ManagedProcess::wait_exit() {
   stdin_queue_.clear();
   stdin_queued_bytes_ = 0;
   stdin_drained_.notify_all();
-  boost::json::object params{{"processId", id_},
-                             {"seq", next_seq_++},
-                             {"exitCode", status.code},
-                             {"sandboxDenied", false}};
-  if (status.signal) params["signal"] = *status.signal;
-  outlet_->push(jsonrpc::serialize(jsonrpc::Notification{"process/exited", std::move(params)}));
+  outlet_->exited(*this, next_seq_++, status);
   changed_.notify_all();
   maybe_close();
 }
@@ -211,8 +180,7 @@ void ManagedProcess::maybe_close() {
       std::any_of(streams_.begin(), streams_.end(), [](const Stream& s) { return s.open; }))
     return;
   closed_ = true;
-  outlet_->push(jsonrpc::serialize(jsonrpc::Notification{
-      "process/closed", boost::json::object{{"processId", id_}, {"seq", next_seq_++}}}));
+  outlet_->closed(*this, next_seq_++);
   changed_.notify_all();
   if (on_closed_) on_closed_(id_);
 }
@@ -276,32 +244,25 @@ bool ManagedProcess::has_news(std::uint64_t after_seq) const {
   return exit_ || (!retained_.empty() && retained_.back().seq > after_seq);
 }
 
-boost::json::value ManagedProcess::read(std::uint64_t after_seq,
-                                        std::optional<std::size_t> max_bytes) const {
-  boost::json::array chunks;
+ReadResult ManagedProcess::read(std::uint64_t after_seq,
+                                std::optional<std::size_t> max_bytes) const {
+  ReadResult result;
   std::size_t bytes = 0;
   bool cut = false;
-  std::uint64_t last_seq = 0;
   auto it = std::partition_point(retained_.begin(), retained_.end(),
                                  [&](const Chunk& c) { return c.seq <= after_seq; });
   for (; it != retained_.end(); ++it) {
-    if (max_bytes && !chunks.empty() && bytes + it->bytes.size() > *max_bytes) {
+    if (max_bytes && !result.chunks.empty() && bytes + it->bytes.size() > *max_bytes) {
       cut = true;
       break;
     }
     bytes += it->bytes.size();
-    last_seq = it->seq;
-    chunks.push_back(boost::json::object{
-        {"seq", it->seq}, {"stream", it->stream}, {"chunk", base64_encode(it->bytes)}});
+    result.chunks.push_back(OutputEvent{it->seq, std::string(it->stream), it->bytes});
   }
-  boost::json::object result{
-      {"chunks", std::move(chunks)},
-      {"nextSeq", cut ? last_seq + 1 : next_seq_},
-      {"exited", exit_.has_value()},
-      {"exitCode", exit_ ? boost::json::value(exit_->code) : boost::json::value(nullptr)},
-      {"closed", closed_},
-      {"failure", nullptr},
-      {"sandboxDenied", false}};
+  result.next_seq = cut ? result.chunks.back().seq + 1 : next_seq_;
+  result.exited = exit_.has_value();
+  if (exit_) result.exit_code = exit_->code;
+  result.closed = closed_;
   return result;
 }
 

@@ -29,6 +29,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/value.hpp>
 
+#include <tether/exec/process_api.hpp>
 #include <tether/exec/protocol.hpp>
 #include <tether/jsonrpc/async_signal.hpp>
 #include <tether/jsonrpc/peer.hpp>
@@ -36,13 +37,26 @@
 
 namespace tether::exec {
 
-// Where a session's events go: the attached connection, or nowhere while detached.
-struct Outlet {
+class ManagedProcess;
+
+// Where a process's events go: the executor session's connection (serialized notifications,
+// nowhere while detached), or a local process's EventLog.
+class Outlet {
+ public:
   explicit Outlet(const boost::asio::any_io_executor& executor) : changed(executor) {}
-  void push(std::string message, std::function<void()> on_delivered = {}) {
-    if (peer) peer->send(std::move(message), std::move(on_delivered));
-  }
-  std::shared_ptr<jsonrpc::Peer> peer;
+  virtual ~Outlet() = default;
+
+  // `on_delivered` runs once the consumer confirmed the chunk (see "Flow control" above).
+  virtual void output(const ManagedProcess& process, std::uint64_t seq, std::string_view stream,
+                      std::string_view bytes, std::function<void()> on_delivered) = 0;
+  virtual void exited(const ManagedProcess& process, std::uint64_t seq,
+                      const process::ExitStatus& status) = 0;
+  virtual void closed(const ManagedProcess& process, std::uint64_t seq) = 0;
+  // Whether a consumer takes events now; while not, retention is all there is.
+  virtual bool attached() const = 0;
+  // Returns once the attached consumer can take more.
+  virtual boost::asio::awaitable<void> wait_writable() = 0;
+
   jsonrpc::AsyncSignal changed;  // attach, detach
 };
 
@@ -58,9 +72,6 @@ struct ProcessLimits {
   std::chrono::milliseconds kill_grace{2000};
 };
 
-enum class WriteStatus { accepted, unknown_process, starting, stdin_closed };
-std::string_view to_string(WriteStatus status);
-
 class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
  public:
   using ClosedCallback = std::function<void(const std::string& process_id)>;
@@ -71,6 +82,8 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
       const ProcessLimits& limits, ClosedCallback on_closed);
 
   const std::string& id() const { return id_; }
+  // The id as a JSON string literal, for hand-built notifications.
+  const std::string& id_json() const { return id_json_; }
   bool exited() const { return exit_.has_value(); }
   bool closed() const { return closed_; }
 
@@ -79,9 +92,9 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
   // Suspends while the stdin queue is over its bound (backpressure for writers).
   boost::asio::awaitable<void> wait_stdin_room();
 
-  // `process/read` response for chunks after `after_seq`, at most `max_bytes` decoded bytes
-  // (but at least one chunk when any is available).
-  boost::json::value read(std::uint64_t after_seq, std::optional<std::size_t> max_bytes) const;
+  // Retained chunks after `after_seq`, at most `max_bytes` decoded bytes (but at least one chunk
+  // when any is available).
+  ReadResult read(std::uint64_t after_seq, std::optional<std::size_t> max_bytes) const;
   // The client has every chunk up to `seq` (it asked to read after it).
   void acknowledge(std::uint64_t seq);
   // True when read(after_seq) would return a chunk, or the process has exited.
@@ -129,7 +142,7 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
 
   boost::asio::any_io_executor executor_;
   std::string id_;
-  std::string id_json_;  // the id as a JSON string literal, for hand-built notifications
+  std::string id_json_;
   std::shared_ptr<Outlet> outlet_;
   ProcessLimits limits_;
   ClosedCallback on_closed_;

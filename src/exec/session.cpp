@@ -10,14 +10,55 @@
 #include <boost/uuid/uuid_io.hpp>
 #include <spdlog/spdlog.h>
 
+#include <tether/exec/base64.hpp>
+
 namespace tether::exec {
 namespace asio = boost::asio;
+
+void ConnectionOutlet::output(const ManagedProcess& process, std::uint64_t seq,
+                              std::string_view stream, std::string_view bytes,
+                              std::function<void()> on_delivered) {
+  if (!peer) return;
+  // Built by hand: this is the bulk path, and the chunk is base64-encoded straight into place.
+  std::string message;
+  message.reserve(bytes.size() / 3 * 4 + 128 + process.id_json().size());
+  message += R"({"jsonrpc":"2.0","method":"process/output","params":{"processId":)";
+  message += process.id_json();
+  message += R"(,"seq":)";
+  message += std::to_string(seq);
+  message += R"(,"stream":")";
+  message += stream;
+  message += R"(","chunk":")";
+  base64_encode_append(message, bytes);
+  message += R"("}})";
+  peer->send(std::move(message), std::move(on_delivered));
+}
+
+void ConnectionOutlet::exited(const ManagedProcess& process, std::uint64_t seq,
+                              const process::ExitStatus& status) {
+  if (!peer) return;
+  boost::json::object params{{"processId", process.id()},
+                             {"seq", seq},
+                             {"exitCode", status.code},
+                             {"sandboxDenied", false}};
+  if (status.signal) params["signal"] = *status.signal;
+  peer->notify("process/exited", std::move(params));
+}
+
+void ConnectionOutlet::closed(const ManagedProcess& process, std::uint64_t seq) {
+  if (!peer) return;
+  peer->notify("process/closed", boost::json::object{{"processId", process.id()}, {"seq", seq}});
+}
+
+asio::awaitable<void> ConnectionOutlet::wait_writable() {
+  if (auto p = peer) co_await p->wait_writable();
+}
 
 Session::Session(const asio::any_io_executor& executor, std::string id, SessionRegistry& registry)
     : executor_(executor),
       id_(std::move(id)),
       registry_(registry),
-      outlet_(std::make_shared<Outlet>(executor)),
+      outlet_(std::make_shared<ConnectionOutlet>(executor)),
       ttl_timer_(executor) {}
 
 void Session::attach(std::shared_ptr<jsonrpc::Peer> peer) {

@@ -20,12 +20,28 @@ namespace tether::exec {
 
 class SessionRegistry;
 
+// A session's outlet: `process/*` notifications to the attached connection, nothing while
+// detached. Output confirmation is the connection's delivery confirmation (Peer::send).
+class ConnectionOutlet final : public Outlet {
+ public:
+  using Outlet::Outlet;
+  void output(const ManagedProcess& process, std::uint64_t seq, std::string_view stream,
+              std::string_view bytes, std::function<void()> on_delivered) override;
+  void exited(const ManagedProcess& process, std::uint64_t seq,
+              const process::ExitStatus& status) override;
+  void closed(const ManagedProcess& process, std::uint64_t seq) override;
+  bool attached() const override { return peer != nullptr; }
+  boost::asio::awaitable<void> wait_writable() override;
+
+  std::shared_ptr<jsonrpc::Peer> peer;
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(const boost::asio::any_io_executor& executor, std::string id, SessionRegistry& registry);
 
   const std::string& id() const { return id_; }
-  const std::shared_ptr<Outlet>& outlet() const { return outlet_; }
+  const std::shared_ptr<ConnectionOutlet>& outlet() const { return outlet_; }
   bool attached() const { return outlet_->peer != nullptr; }
 
   void attach(std::shared_ptr<jsonrpc::Peer> peer);
@@ -45,7 +61,7 @@ class Session : public std::enable_shared_from_this<Session> {
   boost::asio::any_io_executor executor_;
   std::string id_;
   SessionRegistry& registry_;
-  std::shared_ptr<Outlet> outlet_;
+  std::shared_ptr<ConnectionOutlet> outlet_;
   std::unordered_map<std::string, std::shared_ptr<ManagedProcess>> processes_;
   boost::asio::steady_timer ttl_timer_;
   bool ended_ = false;

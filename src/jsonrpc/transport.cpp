@@ -22,6 +22,7 @@ namespace websocket = beast::websocket;
 using boost::system::error_code;
 
 constexpr auto kCloseHandshakeTimeout = std::chrono::seconds(5);
+constexpr std::size_t kReadPiece = std::size_t{1} << 20;
 
 template <class Stream>
 class WebSocketTransport final : public Transport {
@@ -29,6 +30,7 @@ class WebSocketTransport final : public Transport {
   WebSocketTransport(Stream ws, const WebSocketLimits& limits)
       : ws_(std::move(ws)),
         max_frame_(limits.max_frame_bytes),
+        max_message_(limits.max_message_bytes),
         idle_timeout_(limits.idle_timeout),
         last_heard_(std::chrono::steady_clock::now()) {
     beast::get_lowest_layer(ws_).expires_never();
@@ -43,7 +45,7 @@ class WebSocketTransport final : public Transport {
       heard();
       if (kind == websocket::frame_type::pong && on_pong_) on_pong_(payload);
     });
-    ws_.read_message_max(limits.max_message_bytes);
+    ws_.read_message_max(0);  // see read()
     ws_.auto_fragment(false);
     // Only used when a message must be split: the fragment size (and the masking buffer).
     ws_.write_buffer_bytes(std::min<std::size_t>(max_frame_, 1 << 20));
@@ -53,12 +55,25 @@ class WebSocketTransport final : public Transport {
   asio::awaitable<boost::system::result<std::string>> read() override {
     buffer_.clear();
     error_code ec;
-    co_await ws_.async_read(buffer_, asio::redirect_error(asio::use_awaitable, ec));
+    // The size limit is enforced here, not by Beast's read_message_max: Beast's own teardown
+    // after its 1009 closes the socket while the remote may still be sending the oversized
+    // message, and the reset can discard the close frame before the remote reads it. A close
+    // handshake instead drains the rest of the message first.
+    while (!ec) {
+      co_await ws_.async_read_some(buffer_, kReadPiece,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      heard();
+      if (buffer_.size() > max_message_) {
+        co_await close(close_code::kTooBig);
+        co_return make_error_code(websocket::error::message_too_big);
+      }
+      if (ws_.is_message_done()) break;
+    }
     if (ec) {
       if (ec == websocket::error::closed) remote_close_ = ws_.reason().code;
       co_return ec;
     }
-    heard();
     if (!ws_.got_text()) {
       co_await close(close_code::kUnsupportedData);
       co_return make_error_code(boost::system::errc::protocol_error);
@@ -109,6 +124,7 @@ class WebSocketTransport final : public Transport {
 
   Stream ws_;
   std::size_t max_frame_;
+  std::size_t max_message_;
   std::chrono::milliseconds idle_timeout_;
   std::chrono::steady_clock::time_point last_heard_;
   beast::flat_buffer buffer_;
