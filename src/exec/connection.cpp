@@ -17,6 +17,7 @@
 
 #include "env_policy.hpp"
 #include "fs_methods.hpp"
+#include "spawn_options.hpp"
 #include "wire.hpp"
 #include <tether/exec/base64.hpp>
 
@@ -35,7 +36,6 @@ constexpr std::string_view kProcessMethods[] = {"process/start", "process/read",
 constexpr std::string_view kRefusedFields[] = {"sandbox", "managedNetwork", "networkProxy",
                                                "shellSnapshot"};
 constexpr auto kMaxWait = std::chrono::minutes(10);
-constexpr int kOutputPipeBytes = 1024 * 1024;
 
 Reply error(jsonrpc::Error e) {
   return Reply{boost::system::in_place_error, std::move(e)};
@@ -205,7 +205,7 @@ Reply Connection::start_process(const jsonrpc::json::value& raw) {
   if (!id) return error(id.error());
   auto argv = params->strings("argv");
   if (!argv) return error(argv.error());
-  if (argv->empty()) return error(invalid_params("argv must not be empty"));
+  if (argv->empty()) return error(empty_argv_error());
   std::string cwd;
   if (params->find("cwd")) {
     auto parsed = params->path("cwd");
@@ -229,23 +229,15 @@ Reply Connection::start_process(const jsonrpc::json::value& raw) {
   auto env = build_child_environment(*params, environ);
   if (!env) return error(env.error());
 
-  if (session_->contains(*id))
-    return error(invalid_request(fmt::format("process {} already exists", *id)));
+  if (session_->contains(*id)) return error(process_exists_error(*id));
   if (session_->running_count() >= context_->options.max_processes_per_session) {
     return error(invalid_request(fmt::format("too many processes in this session (limit {})",
                                              context_->options.max_processes_per_session)));
   }
 
-  process::SpawnOptions spawn;
-  spawn.argv = std::move(*argv);
-  spawn.arg0 = std::move(*arg0);
-  spawn.env = std::move(*env);
-  spawn.cwd = std::move(cwd);
-  spawn.tty = tty->value_or(false);
-  spawn.stdin_mode =
-      pipe_stdin->value_or(false) ? process::StdinMode::pipe : process::StdinMode::closed;
-  // Bigger pipes mean bigger reads, so fewer and larger process/output messages for bulk output.
-  spawn.pipe_buffer_bytes = kOutputPipeBytes;
+  const auto spawn = make_spawn_options(std::move(*argv), std::move(*arg0), std::move(*env),
+                                        std::move(cwd), tty->value_or(false),
+                                        pipe_stdin->value_or(false));
 
   auto on_closed = [weak_context = std::weak_ptr(context_),
                     weak_session = std::weak_ptr(session_)](const std::string& process_id) {
