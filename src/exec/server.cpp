@@ -40,6 +40,14 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using namespace asio::experimental::awaitable_operators;
 
+std::optional<std::string> random_token() {
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof raw) != 1) return std::nullopt;
+  std::string token;
+  for (unsigned char b : raw) token += fmt::format("{:02x}", b);
+  return token;
+}
+
 namespace {
 
 constexpr auto kHttpRequestTimeout = std::chrono::seconds(10);
@@ -104,23 +112,21 @@ std::optional<Sha256> parse_hex_digest(std::string_view hex) {
 
 // A random 256-bit token in a fresh 0700 directory, file mode 0600. Returns the directory.
 boost::system::result<std::string, StartupError> generate_token_file(Sha256& digest) {
-  unsigned char raw[32];
-  if (RAND_bytes(raw, sizeof raw) != 1) return StartupError{"cannot generate a random token"};
-  std::string token;
-  for (unsigned char b : raw) token += fmt::format("{:02x}", b);
+  auto token = random_token();
+  if (!token) return StartupError{"cannot generate a random token"};
   const char* tmp = std::getenv("TMPDIR");
   std::string dir_template = std::string(tmp && *tmp ? tmp : "/tmp") + "/tether-exec-server-XXXXXX";
   if (!::mkdtemp(dir_template.data()))
     return StartupError{fmt::format("cannot create a token directory: {}", std::strerror(errno))};
   const std::string path = dir_template + "/token";
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0 || ::write(fd, token.data(), token.size()) != static_cast<ssize_t>(token.size())) {
+  if (fd < 0 || ::write(fd, token->data(), token->size()) != static_cast<ssize_t>(token->size())) {
     if (fd >= 0) ::close(fd);
     return StartupError{
         fmt::format("cannot write the token file {}: {}", path, std::strerror(errno))};
   }
   ::close(fd);
-  digest = sha256(token);
+  digest = sha256(*token);
   return {boost::system::in_place_value, dir_template};
 }
 

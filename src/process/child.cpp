@@ -557,4 +557,25 @@ bool is_end_of_stream(const boost::system::error_code& ec) {
   return ec == asio::error::eof || ec == boost::system::errc::io_error;
 }
 
+asio::awaitable<void> read_lines(asio::posix::stream_descriptor& stream,
+                                 std::function<void(std::string_view)> on_line) {
+  std::string pending;
+  std::array<char, 4096> buffer{};
+  for (;;) {
+    boost::system::error_code ec;
+    const std::size_t n = co_await stream.async_read_some(
+        asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+    pending.append(buffer.data(), n);
+    std::size_t start = 0;
+    for (auto newline = pending.find('\n'); newline != std::string::npos;
+         newline = pending.find('\n', start)) {
+      on_line(std::string_view(pending).substr(start, newline - start));
+      start = newline + 1;
+    }
+    pending.erase(0, start);
+  }
+  if (!pending.empty()) on_line(pending);
+}
+
 }  // namespace tether::process

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -116,5 +117,10 @@ class Child {
 // True for the errors that mean "this output stream has ended": EOF, and EIO from a pty master
 // once the child side is closed.
 bool is_end_of_stream(const boost::system::error_code& ec);
+
+// Reads `stream` until it ends, calling `on_line` with each line (no newline; a last
+// unterminated line too). For a child's stderr, which must be drained or the child blocks.
+boost::asio::awaitable<void> read_lines(boost::asio::posix::stream_descriptor& stream,
+                                        std::function<void(std::string_view)> on_line);
 
 }  // namespace tether::process

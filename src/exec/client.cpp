@@ -1,0 +1,805 @@
+// ExecClient: one Impl per executor, living on one executor (no locks). A connection is a Peer
+// plus the coroutine that runs it; when that coroutine sees the connection end without our
+// asking, the client either resumes (WebSocket with a session id: reconnect with
+// resumeSessionId inside the window, then catch every open process up with process/read) or
+// latches the disconnect. Calls wait while a resume is under way and are re-sent on the new
+// connection; registration and the latch happen between suspensions, so no call can slip past
+// the drain and wait forever.
+#include <tether/exec/client.hpp>
+
+#include <algorithm>
+#include <set>
+#include <unordered_map>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "wire.hpp"
+#include <tether/exec/base64.hpp>
+#include <tether/jsonrpc/peer.hpp>
+#include <tether/jsonrpc/transport.hpp>
+#include <tether/process/child.hpp>
+
+extern char** environ;
+
+namespace tether::exec {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Largest stdin piece per process/write: its base64 stays under codex's 16 MiB frame limit.
+constexpr std::size_t kWritePiece = std::size_t{8} << 20;
+constexpr std::size_t kMaxMessageBytes = std::size_t{64} << 20;
+constexpr auto kCloseWait = 2s;
+
+std::string format_duration(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return fmt::format("{}s", d.count() / 1000);
+  return fmt::format("{}ms", d.count());
+}
+
+Error client_error(std::string message) {
+  return jsonrpc::make_error(jsonrpc::code::kConnectionClosed, std::move(message));
+}
+
+Error rejected(const Error& error) {
+  return Error{error.code,
+               fmt::format("exec-server rejected request ({}): {}", error.code, error.message),
+               error.data};
+}
+
+bool is_local_failure(const Error& error) {
+  return error.code == jsonrpc::code::kConnectionClosed;
+}
+
+json::object start_params(const StartParams& params, const std::string& cwd) {
+  json::array argv;
+  for (const auto& arg : params.argv) argv.emplace_back(arg);
+  json::object env;
+  for (const auto& [name, value] : params.env) env[name] = value;
+  json::object object{{"processId", params.process_id},
+                      {"argv", std::move(argv)},
+                      {"cwd", to_file_uri(cwd)},
+                      {"env", std::move(env)},
+                      {"tty", params.tty},
+                      {"pipeStdin", params.pipe_stdin},
+                      {"arg0", nullptr},
+                      {"envPolicy", nullptr}};
+  if (params.arg0) object["arg0"] = *params.arg0;
+  if (params.env_policy) object["envPolicy"] = *params.env_policy;
+  return object;
+}
+
+json::object read_params(const std::string& id, std::uint64_t after_seq,
+                         std::optional<std::size_t> max_bytes, std::chrono::milliseconds wait) {
+  json::object object{{"processId", id}, {"afterSeq", after_seq}, {"maxBytes", nullptr},
+                      {"waitMs", wait.count()}};
+  if (max_bytes) object["maxBytes"] = *max_bytes;
+  return object;
+}
+
+json::object id_params(const std::string& id) {
+  return json::object{{"processId", id}};
+}
+
+json::object path_params(const std::string& path) {
+  return json::object{{"path", to_file_uri(path)}};
+}
+
+json::object initialize_params(const std::string& client_name, const std::string& resume) {
+  json::object object{{"clientName", client_name}, {"resumeSessionId", nullptr}};
+  if (!resume.empty()) object["resumeSessionId"] = resume;
+  return object;
+}
+
+std::optional<ProcessEvent> event_from(const jsonrpc::Notification& n, std::string& process_id) {
+  const auto* params = n.params.if_object();
+  if (!params) return std::nullopt;
+  const auto* id = params->if_contains("processId");
+  const auto* seq = params->if_contains("seq");
+  if (!id || !id->is_string() || !seq || !seq->is_number()) return std::nullopt;
+  process_id = std::string(id->get_string());
+  const auto seq_value = seq->to_number<std::uint64_t>();
+  if (n.method == "process/output") {
+    const auto* stream = params->if_contains("stream");
+    const auto* chunk = params->if_contains("chunk");
+    if (!stream || !stream->is_string() || !chunk || !chunk->is_string()) return std::nullopt;
+    auto bytes = base64_decode(chunk->get_string());
+    if (!bytes) return std::nullopt;
+    return OutputEvent{seq_value, std::string(stream->get_string()), std::move(*bytes)};
+  }
+  if (n.method == "process/exited") {
+    const auto* code = params->if_contains("exitCode");
+    return ExitedEvent{seq_value, code && code->is_int64() ? static_cast<int>(code->get_int64())
+                                                           : -1};
+  }
+  if (n.method == "process/closed") return ClosedEvent{seq_value};
+  return std::nullopt;
+}
+
+std::string default_cwd_of(const json::object& info) {
+  if (const auto* cwd = info.if_contains("cwd"); cwd && cwd->is_string()) {
+    if (auto path = parse_path(cwd->get_string())) return *path;
+  }
+  return "/";
+}
+
+}  // namespace
+
+class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
+ public:
+  struct Entry {
+    std::shared_ptr<EventLog> log;
+    std::uint64_t next_write_id = 1;
+  };
+
+  Impl(asio::any_io_executor executor, Endpoint endpoint, ClientOptions options)
+      : executor_(std::move(executor)),
+        endpoint_(std::move(endpoint)),
+        options_(std::move(options)),
+        state_changed_(executor_),
+        connection_ended_(executor_) {}
+
+  // --- connections ---------------------------------------------------------------------------
+
+  asio::awaitable<Expected<std::shared_ptr<jsonrpc::Peer>>> open(const std::string& resume) {
+    std::unique_ptr<jsonrpc::Transport> transport;
+    if (const auto* ws = std::get_if<WebSocketEndpoint>(&endpoint_)) {
+      jsonrpc::ConnectOptions connect;
+      if (ws->bearer_token) connect.headers.emplace_back("Authorization", "Bearer " + *ws->bearer_token);
+      connect.timeout = options_.connect_timeout;
+      connect.limits.max_message_bytes = kMaxMessageBytes;
+      connect.limits.idle_timeout = options_.idle_timeout;
+      connect.tls = ws->tls;
+      auto connected = co_await jsonrpc::connect_websocket(ws->url, connect);
+      if (!connected) {
+        last_connect_error_ = connected.error();
+        if (connected.error() == boost::beast::error::timeout)
+          co_return client_error(fmt::format("timed out connecting to exec-server websocket '{}' after {}",
+                                             ws->url, format_duration(options_.connect_timeout)));
+        co_return client_error(fmt::format("failed to connect to exec-server websocket '{}': {}",
+                                           ws->url, connected.error().message()));
+      }
+      transport = std::move(*connected);
+    } else {
+      auto spawned = spawn_command(std::get<CommandEndpoint>(endpoint_));
+      if (!spawned) co_return spawned.error();
+      transport = std::move(*spawned);
+    }
+    last_connect_error_ = {};
+
+    jsonrpc::PeerOptions peer_options;
+    peer_options.ping_interval = options_.ping_interval;
+    auto peer = jsonrpc::Peer::create(executor_, std::move(transport), peer_options);
+    std::weak_ptr<Impl> weak = weak_from_this();
+    peer->on_notification([weak](jsonrpc::Notification n) {
+      if (auto self = weak.lock()) self->route(n);
+    });
+    peer->on_request(
+        [weak, raw = peer.get()](jsonrpc::Request) -> asio::awaitable<jsonrpc::Reply> {
+          // A request from the server is a protocol violation: the connection is broken.
+          if (auto self = weak.lock()) self->broken_by_server_ = true;
+          raw->abort("the executor sent a request");
+          co_return jsonrpc::Reply{boost::system::in_place_error,
+                                   jsonrpc::make_error(jsonrpc::code::kInvalidRequest,
+                                                       "unexpected request")};
+        });
+    asio::co_spawn(executor_, run_connection(shared_from_this(), peer), asio::detached);
+
+    auto reply = co_await peer->call("initialize", initialize_params(options_.client_name, resume),
+                                     options_.initialize_timeout);
+    if (!reply) {
+      peer->abort("initialize failed");
+      if (reply.error().code == jsonrpc::code::kRequestTimedOut)
+        co_return client_error(fmt::format("timed out waiting for exec-server initialize handshake after {}",
+                                           format_duration(options_.initialize_timeout)));
+      if (is_local_failure(reply.error()))
+        co_return client_error("exec-server connection ended during the initialize handshake: " +
+                               reply.error().message);
+      co_return rejected(reply.error());
+    }
+    if (const auto* result = reply->if_object()) {
+      if (const auto* id = result->if_contains("sessionId"); id && id->is_string())
+        session_id_ = std::string(id->get_string());
+      if (const auto* info = result->if_contains("environmentInfo"); info && info->is_object())
+        environment_info_ = info->get_object();
+    }
+    peer->notify("initialized", json::object{});
+    co_return peer;
+  }
+
+  Expected<std::unique_ptr<jsonrpc::Transport>> spawn_command(const CommandEndpoint& command) {
+    process::SpawnOptions spawn;
+    spawn.argv = command.argv;
+    if (command.env) {
+      for (const auto& [name, value] : *command.env) spawn.env.push_back(name + "=" + value);
+    } else {
+      for (char** e = environ; *e; ++e) spawn.env.emplace_back(*e);
+    }
+    if (command.cwd) spawn.cwd = *command.cwd;
+    spawn.stdin_mode = process::StdinMode::pipe;
+    spawn.die_with_parent = true;
+    auto child = process::Child::spawn(executor_, spawn);
+    if (!child) return client_error("failed to start exec-server command: " + child.error().message);
+    command_ = *child;
+    asio::co_spawn(executor_, log_command_stderr(command_), asio::detached);
+    // The transport takes the descriptors; the Child keeps the process (and kills its group when
+    // it goes).
+    auto* in = command_->stdout_stream();
+    auto* out = command_->stdin_stream();
+    return jsonrpc::make_line_transport(asio::posix::stream_descriptor(executor_, in->release()),
+                                        asio::posix::stream_descriptor(executor_, out->release()),
+                                        kMaxMessageBytes);
+  }
+
+  static asio::awaitable<void> log_command_stderr(std::shared_ptr<process::Child> child) {
+    auto* err = child->stderr_stream();
+    if (!err) co_return;
+    std::string pending;
+    std::array<char, 4096> buffer{};
+    for (;;) {
+      boost::system::error_code ec;
+      const auto n = co_await err->async_read_some(asio::buffer(buffer),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      pending.append(buffer.data(), n);
+      for (auto pos = pending.find('\n'); pos != std::string::npos; pos = pending.find('\n')) {
+        spdlog::info("exec-server command stderr: {}", pending.substr(0, pos));
+        pending.erase(0, pos + 1);
+      }
+    }
+  }
+
+  static asio::awaitable<void> run_connection(std::shared_ptr<Impl> self,
+                                              std::shared_ptr<jsonrpc::Peer> peer) {
+    co_await peer->run();
+    self->connection_ended_.notify_all();
+    // A connection that never got attached (initialize failed) or was already replaced;
+    // one that ends before attach() runs is caught there.
+    self->connection_lost(peer);
+  }
+
+  // Makes `peer` the current connection. It may already have ended (the executor answered
+  // initialize and hung up before we got here): then it is lost like any other.
+  void attach(std::shared_ptr<jsonrpc::Peer> peer) {
+    peer_ = std::move(peer);
+    // Every call in flight was sent on an older connection: they go again, in their order.
+    stale_ = in_flight_;
+    state_changed_.notify_all();
+    if (peer_->is_closed()) connection_lost(peer_);
+  }
+
+  // Runs once per attached connection (peer_ is reset here, so a second report is ignored).
+  void connection_lost(const std::shared_ptr<jsonrpc::Peer>& peer) {
+    if (peer_ != peer || closing_ || disconnected_) return;
+    peer_.reset();
+    std::string reason = peer->end_reason();
+    const bool can_resume = std::holds_alternative<WebSocketEndpoint>(endpoint_) &&
+                            !session_id_.empty() && !peer->remote_close_code() &&
+                            !broken_by_server_ && options_.resume_window.count() > 0;
+    if (!can_resume) {
+      latch(reason);
+      return;
+    }
+    spdlog::info("exec client: connection lost ({}); resuming session {}", reason, session_id_);
+    resuming_ = true;
+    state_changed_.notify_all();
+    asio::co_spawn(executor_, resume(shared_from_this(), std::move(reason)), asio::detached);
+  }
+
+  static asio::awaitable<void> resume(std::shared_ptr<Impl> self, std::string reason) {
+    const auto deadline = std::chrono::steady_clock::now() + self->options_.resume_window;
+    auto backoff = self->options_.resume_backoff;
+    asio::steady_timer timer(self->executor_);
+    while (!self->closing_ && !self->disconnected_) {
+      auto peer = co_await self->open(self->session_id_);
+      if (self->closing_ || self->disconnected_) {
+        if (peer) (*peer)->abort("client closed");
+        break;
+      }
+      if (peer) {
+        self->resuming_ = false;
+        spdlog::info("exec client: session {} resumed", self->session_id_);
+        self->attach(*peer);
+        co_await self->catch_up();
+        co_return;
+      }
+      // Give up at once when nothing listens (the executor is gone, and its sessions with it)
+      // or the server says the session is gone; keep trying only through timeouts and a
+      // session the server still thinks attached (-32010: it has not seen the loss yet).
+      const bool refused = self->last_connect_error_ == asio::error::connection_refused;
+      if (refused || peer.error().code == jsonrpc::code::kInvalidRequest ||
+          std::chrono::steady_clock::now() + backoff >= deadline) {
+        reason += "; resume failed: " + peer.error().message;
+        break;
+      }
+      timer.expires_after(backoff);
+      boost::system::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, 1s);
+    }
+    self->resuming_ = false;
+    self->latch(reason);
+  }
+
+  asio::awaitable<void> catch_up() {
+    // Events of the gap were not pushed again: read every open process from its last seq.
+    std::vector<std::pair<std::string, std::shared_ptr<EventLog>>> open;
+    for (const auto& [id, entry] : processes_)
+      if (!entry.log->ended()) open.emplace_back(id, entry.log);
+    for (const auto& [id, log] : open) {
+      auto result = co_await read(id, log->last_seq(), std::nullopt, 0ms);
+      if (result) log->catch_up(*result);
+    }
+  }
+
+  // The disconnect: every pending call fails with it (they wake on state_changed_), later calls
+  // fail at once, every open process gets its final `failed` event.
+  void latch(const std::string& reason) {
+    if (disconnected_) return;
+    disconnected_ = std::string(kDisconnected);
+    if (!reason.empty()) *disconnected_ += ": " + reason;
+    if (!closing_) spdlog::warn("{}", *disconnected_);
+    if (peer_) peer_->abort(*disconnected_);
+    for (auto& [id, entry] : processes_) entry.log->fail(*disconnected_);
+    state_changed_.notify_all();
+  }
+
+  void route(const jsonrpc::Notification& n) {
+    std::string process_id;
+    auto event = event_from(n, process_id);
+    if (!event) return;
+    auto it = processes_.find(process_id);
+    if (it != processes_.end()) it->second.log->push(std::move(*event));
+  }
+
+  // --- calls -------------------------------------------------------------------------------
+
+  // What a call that the connection dropped under gets when it must not be sent again.
+  static jsonrpc::Reply interrupted() {
+    return jsonrpc::Reply{boost::system::in_place_error,
+                          client_error("the connection ended with the request in flight")};
+  }
+
+  // Sends a request on the current connection. Across a lost connection it waits for the
+  // resume and sends the request again (`resend`: every method but process/start is safe to
+  // repeat), in the order the calls were first made, so writes reach stdin in order.
+  asio::awaitable<jsonrpc::Reply> call(std::string method, json::value params,
+                                       bool resend = true) {
+    const std::uint64_t ordinal = next_ordinal_++;
+    in_flight_.insert(ordinal);
+    struct Done {
+      Impl* impl;
+      std::uint64_t ordinal;
+      ~Done() {
+        impl->in_flight_.erase(ordinal);
+        if (impl->stale_.erase(ordinal)) impl->state_changed_.notify_all();
+      }
+    } done{this, ordinal};
+    for (;;) {
+      if (disconnected_)
+        co_return jsonrpc::Reply{boost::system::in_place_error, client_error(*disconnected_)};
+      if (closing_)
+        co_return jsonrpc::Reply{boost::system::in_place_error,
+                                 client_error(std::string(kDisconnected) + ": client closed")};
+      // Wait for a connection, and for every older call to have been sent on it.
+      if (!peer_ || (!stale_.empty() && *stale_.begin() < ordinal)) {
+        co_await state_changed_.wait();
+        continue;
+      }
+      auto peer = peer_;
+      if (stale_.erase(ordinal)) state_changed_.notify_all();
+      auto reply = co_await peer->call(method, params);
+      if (reply) co_return reply;
+      if (!is_local_failure(reply.error()))
+        co_return jsonrpc::Reply{boost::system::in_place_error, rejected(reply.error())};
+      // The connection ended under the call: wait until it is replaced or given up.
+      while (peer_ == peer && !disconnected_ && !closing_) co_await state_changed_.wait();
+      if (!resend && !disconnected_ && !closing_) co_return interrupted();
+    }
+  }
+
+  asio::awaitable<Expected<ReadResult>> read(std::string id, std::uint64_t after,
+                                             std::optional<std::size_t> max_bytes,
+                                             std::chrono::milliseconds wait) {
+    auto it = processes_.find(id);
+    if (disconnected_ && it != processes_.end()) {
+      ReadResult result;
+      result.exited = true;
+      result.closed = true;
+      result.failure = *disconnected_;
+      result.next_seq = it->second.log->last_seq() + 1;
+      co_return result;
+    }
+    auto reply = co_await call("process/read", read_params(id, after, max_bytes, wait));
+    if (!reply) {
+      if (disconnected_ && processes_.contains(id)) co_return co_await read(id, after, max_bytes, wait);
+      co_return reply.error();
+    }
+    co_return read_result_from_json(*reply);
+  }
+
+  asio::awaitable<Expected<WriteStatus>> write(std::string id, std::string bytes) {
+    auto it = processes_.find(id);
+    std::size_t offset = 0;
+    do {
+      const auto piece = std::string_view(bytes).substr(offset, kWritePiece);
+      offset += piece.size();
+      std::string write_id = "1";
+      if (it != processes_.end()) write_id = std::to_string(it->second.next_write_id++);
+      json::object params{{"processId", id}, {"chunk", base64_encode(piece)},
+                          {"writeId", std::move(write_id)}};
+      auto reply = co_await call("process/write", std::move(params));
+      if (!reply) co_return reply.error();
+      const auto* status = reply->is_object() ? reply->get_object().if_contains("status") : nullptr;
+      auto parsed = status && status->is_string() ? parse_write_status(status->get_string())
+                                                  : std::nullopt;
+      if (!parsed) co_return client_error("malformed process/write result");
+      if (*parsed != WriteStatus::accepted) co_return *parsed;
+    } while (offset < bytes.size());
+    co_return WriteStatus::accepted;
+  }
+
+  asio::awaitable<Expected<bool>> terminate(std::string id) {
+    auto reply = co_await call("process/terminate", id_params(id));
+    if (!reply) co_return reply.error();
+    const auto* running = reply->is_object() ? reply->get_object().if_contains("running") : nullptr;
+    co_return Expected<bool>(boost::system::in_place_value,
+                             running && running->is_bool() && running->get_bool());
+  }
+
+  asio::awaitable<Expected<std::shared_ptr<Process>>> start(StartParams params);
+
+  static asio::awaitable<Expected<std::shared_ptr<ExecClient>>> connect(
+      std::shared_ptr<Impl> impl) {
+    auto peer = co_await impl->open("");
+    if (!peer) {
+      if (impl->command_) impl->command_->terminate(kCloseWait);
+      co_return peer.error();
+    }
+    impl->attach(std::move(*peer));
+    co_return std::shared_ptr<ExecClient>(new ExecClient(std::move(impl)));
+  }
+
+  // A subscriber's lag recovery (a named coroutine: its arguments live in its frame).
+  static asio::awaitable<Expected<ReadResult>> recover_read(std::weak_ptr<Impl> weak,
+                                                            std::string id, std::uint64_t after) {
+    auto self = weak.lock();
+    if (!self) co_return client_error(std::string(kDisconnected) + ": client closed");
+    co_return co_await self->read(id, after, std::nullopt, 0ms);
+  }
+
+  asio::awaitable<void> close() {
+    if (closing_) co_return;
+    // Terminate every live process first: an executor keeps a lost session's processes.
+    std::vector<std::string> live;
+    for (const auto& [id, entry] : processes_)
+      if (!entry.log->ended()) live.push_back(id);
+    for (const auto& id : live) co_await terminate(id);
+    closing_ = true;
+    state_changed_.notify_all();
+    auto peer = peer_;
+    asio::steady_timer timer(executor_, kCloseWait);
+    boost::system::error_code ec;
+    if (peer && !peer->is_closed()) {
+      using namespace asio::experimental::awaitable_operators;
+      peer->close(jsonrpc::close_code::kNormal);
+      while (!peer->is_closed() && timer.expiry() > std::chrono::steady_clock::now()) {
+        co_await (connection_ended_.wait() ||
+                  timer.async_wait(asio::redirect_error(asio::use_awaitable, ec)));
+      }
+    }
+    if (command_) {
+      // stdin EOF ends the command's session; give it the rest of the grace to exit.
+      using namespace asio::experimental::awaitable_operators;
+      auto command = command_;
+      if (!command->exit_status() && timer.expiry() > std::chrono::steady_clock::now())
+        co_await (wait_exit(command) ||
+                  timer.async_wait(asio::redirect_error(asio::use_awaitable, ec)));
+      command->terminate(kCloseWait);
+    }
+    latch("client closed");
+  }
+
+  static asio::awaitable<void> wait_exit(std::shared_ptr<process::Child> child) {
+    try {
+      co_await child->wait();
+    } catch (const boost::system::system_error&) {
+      // Cancelled: the grace ran out first.
+    }
+  }
+
+  // The ExecClient went away without close(): close 1000 (the executor ends the session and
+  // its processes), and no subscriber waits forever.
+  void abort() {
+    if (closing_) return;
+    closing_ = true;
+    // Not aborted by the latch: the close goes out while the loop runs (and stdin EOF ends a
+    // command's session).
+    auto peer = std::move(peer_);
+    if (peer) peer->close(jsonrpc::close_code::kNormal);
+    latch("client closed");
+  }
+
+  asio::any_io_executor executor_;
+  Endpoint endpoint_;
+  ClientOptions options_;
+  std::shared_ptr<jsonrpc::Peer> peer_;
+  std::shared_ptr<process::Child> command_;
+  std::string session_id_;
+  json::object environment_info_;
+  std::unordered_map<std::string, Entry> processes_;
+  std::optional<std::string> disconnected_;
+  boost::system::error_code last_connect_error_;
+  jsonrpc::AsyncSignal state_changed_;
+  jsonrpc::AsyncSignal connection_ended_;
+  // Calls not yet answered, by the order they were made; stale_: those not yet sent on the
+  // current connection (all of them right after a resume).
+  std::set<std::uint64_t> in_flight_;
+  std::set<std::uint64_t> stale_;
+  std::uint64_t next_ordinal_ = 1;
+  bool resuming_ = false;
+  bool closing_ = false;
+  bool broken_by_server_ = false;
+};
+
+namespace {
+
+class RemoteProcess final : public Process {
+ public:
+  RemoteProcess(std::shared_ptr<ExecClient::Impl> impl, std::string id,
+                std::shared_ptr<EventLog> log)
+      : impl_(std::move(impl)), id_(std::move(id)), log_(std::move(log)) {}
+
+  const std::string& id() const override { return id_; }
+  // Plain functions, not coroutines: the Impl coroutines own copies of their arguments, so a
+  // caller's temporaries (e.g. write("x") inside co_await) never live in a coroutine frame
+  // (GCC 12 mishandles those).
+  asio::awaitable<Expected<WriteStatus>> write(std::string bytes) override {
+    return impl_->write(id_, std::move(bytes));
+  }
+  asio::awaitable<Expected<ReadResult>> read(std::uint64_t after_seq,
+                                             std::optional<std::size_t> max_bytes,
+                                             std::chrono::milliseconds wait) override {
+    return impl_->read(id_, after_seq, max_bytes, wait);
+  }
+  asio::awaitable<Expected<bool>> terminate() override { return impl_->terminate(id_); }
+  std::shared_ptr<Subscription> subscribe() override { return log_->subscribe(); }
+
+ private:
+  std::shared_ptr<ExecClient::Impl> impl_;
+  std::string id_;
+  std::shared_ptr<EventLog> log_;
+};
+
+}  // namespace
+
+asio::awaitable<Expected<std::shared_ptr<Process>>> ExecClient::Impl::start(StartParams params) {
+  if (disconnected_) co_return client_error(*disconnected_);
+  const std::string id = params.process_id;
+  if (processes_.contains(id))
+    co_return jsonrpc::make_error(jsonrpc::code::kInvalidRequest,
+                                  fmt::format("process {} already exists", id));
+  // The route exists before the request leaves, so output that beats the response is kept.
+  std::weak_ptr<Impl> weak = weak_from_this();
+  auto log = EventLog::create(executor_, options_.event_limits, [weak, id](std::uint64_t after) {
+    return recover_read(weak, id, after);
+  });
+  processes_.emplace(id, Entry{log});
+
+  auto request = start_params(params, params.cwd.value_or(default_cwd_of(environment_info_)));
+  for (;;) {
+    auto reply = co_await call("process/start", request, /*resend=*/false);
+    if (reply) break;
+    if (reply.error().code != jsonrpc::code::kConnectionClosed || disconnected_ || closing_) {
+      processes_.erase(id);
+      co_return reply.error();
+    }
+    // The start was in flight when the connection went and the session resumed: a read tells
+    // whether it happened; only if not is it sent again.
+    auto probe = co_await call("process/read", read_params(id, 0, 1, 0ms));
+    if (probe) break;
+    if (probe.error().code == jsonrpc::code::kConnectionClosed) {
+      processes_.erase(id);
+      co_return probe.error();
+    }
+  }
+  co_return std::make_shared<RemoteProcess>(shared_from_this(), id, log);
+}
+
+// --- ExecClient ----------------------------------------------------------------------------
+
+ExecClient::ExecClient(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ExecClient::~ExecClient() { impl_->abort(); }
+
+asio::awaitable<Expected<std::shared_ptr<ExecClient>>> ExecClient::connect(
+    asio::any_io_executor executor, Endpoint endpoint, ClientOptions options) {
+  return Impl::connect(std::make_shared<Impl>(std::move(executor), std::move(endpoint),
+                                              std::move(options)));
+}
+
+// The public entry points forward to Impl coroutines (see RemoteProcess for why).
+asio::awaitable<Expected<std::shared_ptr<Process>>> ExecClient::start(StartParams params) {
+  return impl_->start(std::move(params));
+}
+
+asio::awaitable<Expected<ReadResult>> ExecClient::read(const std::string& process_id,
+                                                       std::uint64_t after_seq,
+                                                       std::optional<std::size_t> max_bytes,
+                                                       std::chrono::milliseconds wait) {
+  return impl_->read(process_id, after_seq, max_bytes, wait);
+}
+
+asio::awaitable<Expected<WriteStatus>> ExecClient::write(const std::string& process_id,
+                                                         std::string bytes) {
+  return impl_->write(process_id, std::move(bytes));
+}
+
+asio::awaitable<Expected<bool>> ExecClient::terminate(const std::string& process_id) {
+  return impl_->terminate(process_id);
+}
+
+namespace {
+
+Expected<void> ok_or_error(const jsonrpc::Reply& reply) {
+  if (!reply) return reply.error();
+  return {};
+}
+
+json::object interrupt_params(const std::string& id) {
+  return json::object{{"processId", id}, {"signal", "interrupt"}};
+}
+
+json::object write_file_params(const std::string& path, std::string_view bytes) {
+  return json::object{{"path", to_file_uri(path)}, {"dataBase64", base64_encode(bytes)}};
+}
+
+json::object create_directory_params(const std::string& path, bool recursive) {
+  return json::object{{"path", to_file_uri(path)}, {"recursive", recursive}};
+}
+
+json::object remove_params(const std::string& path, bool recursive, bool force) {
+  return json::object{{"path", to_file_uri(path)}, {"recursive", recursive}, {"force", force}};
+}
+
+json::object copy_params(const std::string& source, const std::string& destination,
+                         bool recursive) {
+  return json::object{{"sourcePath", to_file_uri(source)},
+                      {"destinationPath", to_file_uri(destination)},
+                      {"recursive", recursive}};
+}
+
+const json::value* field(const json::value& value, std::string_view key) {
+  const auto* object = value.if_object();
+  return object ? object->if_contains(key) : nullptr;
+}
+
+bool flag(const json::value& value, std::string_view key) {
+  const auto* v = field(value, key);
+  return v && v->is_bool() && v->get_bool();
+}
+
+std::int64_t number(const json::value& value, std::string_view key) {
+  const auto* v = field(value, key);
+  return v && v->is_number() ? v->to_number<std::int64_t>() : 0;
+}
+
+Error malformed_result(std::string_view method) {
+  return client_error(fmt::format("malformed {} result", method));
+}
+
+}  // namespace
+
+asio::awaitable<Expected<void>> ExecClient::interrupt(const std::string& process_id) {
+  co_return ok_or_error(co_await impl_->call("process/signal", interrupt_params(process_id)));
+}
+
+asio::awaitable<Expected<std::string>> ExecClient::read_file(const std::string& path) {
+  auto reply = co_await impl_->call("fs/readFile", path_params(path));
+  if (!reply) co_return reply.error();
+  const auto* data = field(*reply, "dataBase64");
+  if (!data || !data->is_string()) co_return malformed_result("fs/readFile");
+  auto bytes = base64_decode(data->get_string());
+  if (!bytes) co_return malformed_result("fs/readFile");
+  co_return std::move(*bytes);
+}
+
+asio::awaitable<Expected<void>> ExecClient::write_file(const std::string& path, std::string bytes) {
+  co_return ok_or_error(co_await impl_->call("fs/writeFile", write_file_params(path, bytes)));
+}
+
+asio::awaitable<Expected<void>> ExecClient::create_directory(const std::string& path,
+                                                             bool recursive) {
+  co_return ok_or_error(
+      co_await impl_->call("fs/createDirectory", create_directory_params(path, recursive)));
+}
+
+asio::awaitable<Expected<FileMetadata>> ExecClient::get_metadata(const std::string& path) {
+  auto reply = co_await impl_->call("fs/getMetadata", path_params(path));
+  if (!reply) co_return reply.error();
+  FileMetadata metadata;
+  metadata.is_directory = flag(*reply, "isDirectory");
+  metadata.is_file = flag(*reply, "isFile");
+  metadata.is_symlink = flag(*reply, "isSymlink");
+  metadata.created_at_ms = number(*reply, "createdAtMs");
+  metadata.modified_at_ms = number(*reply, "modifiedAtMs");
+  metadata.size = static_cast<std::uint64_t>(number(*reply, "size"));
+  co_return metadata;
+}
+
+asio::awaitable<Expected<std::vector<DirectoryEntry>>> ExecClient::read_directory(
+    const std::string& path) {
+  auto reply = co_await impl_->call("fs/readDirectory", path_params(path));
+  if (!reply) co_return reply.error();
+  const auto* entries = field(*reply, "entries");
+  if (!entries || !entries->is_array()) co_return malformed_result("fs/readDirectory");
+  std::vector<DirectoryEntry> result;
+  for (const auto& entry : entries->get_array()) {
+    const auto* name = field(entry, "fileName");
+    if (!name || !name->is_string()) co_return malformed_result("fs/readDirectory");
+    result.push_back(DirectoryEntry{std::string(name->get_string()), flag(entry, "isDirectory"),
+                                    flag(entry, "isFile")});
+  }
+  co_return result;
+}
+
+asio::awaitable<Expected<void>> ExecClient::remove(const std::string& path, bool recursive,
+                                                   bool force) {
+  co_return ok_or_error(
+      co_await impl_->call("fs/remove", remove_params(path, recursive, force)));
+}
+
+asio::awaitable<Expected<void>> ExecClient::copy(const std::string& source,
+                                                 const std::string& destination, bool recursive) {
+  co_return ok_or_error(
+      co_await impl_->call("fs/copy", copy_params(source, destination, recursive)));
+}
+
+asio::awaitable<Expected<std::string>> ExecClient::canonicalize(const std::string& path) {
+  auto reply = co_await impl_->call("fs/canonicalize", path_params(path));
+  if (!reply) co_return reply.error();
+  const auto* result = field(*reply, "path");
+  if (!result || !result->is_string()) co_return malformed_result("fs/canonicalize");
+  auto parsed = parse_path(result->get_string());
+  if (!parsed) co_return malformed_result("fs/canonicalize");
+  co_return std::move(*parsed);
+}
+
+asio::awaitable<Expected<std::string>> ExecClient::environment_status() {
+  auto reply = co_await impl_->call("environment/status", json::object{});
+  if (!reply) co_return reply.error();
+  const auto* status = field(*reply, "status");
+  if (!status || !status->is_string()) co_return malformed_result("environment/status");
+  co_return std::string(status->get_string());
+}
+
+asio::awaitable<Expected<json::object>> ExecClient::environment_info() {
+  auto reply = co_await impl_->call("environment/info", json::object{});
+  if (!reply) co_return reply.error();
+  if (!reply->is_object()) co_return malformed_result("environment/info");
+  co_return reply->get_object();
+}
+
+const std::string& ExecClient::session_id() const { return impl_->session_id_; }
+
+const json::object& ExecClient::initial_environment_info() const {
+  return impl_->environment_info_;
+}
+
+std::string ExecClient::default_cwd() const { return default_cwd_of(impl_->environment_info_); }
+
+asio::awaitable<void> ExecClient::close() { co_await impl_->close(); }
+
+const std::optional<std::string>& ExecClient::disconnected() const { return impl_->disconnected_; }
+
+}  // namespace tether::exec
