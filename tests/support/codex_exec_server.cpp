@@ -4,13 +4,10 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <signal.h>
-#include <sstream>
 #include <stdexcept>
 #include <unistd.h>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <gtest/gtest.h>
@@ -130,14 +127,7 @@ CodexExecServer::CodexExecServer(Options options)
 }
 
 CodexExecServer::~CodexExecServer() {
-  if (!child_->exit_status()) {
-    child_->signal_group(SIGTERM);
-    if (!wait_exit(std::chrono::seconds(10))) {
-      ADD_FAILURE() << "codex exec-server did not exit within 10 s of SIGTERM; stderr:\n" << log();
-      child_->signal_group(SIGKILL);
-      wait_exit(std::chrono::seconds(5));
-    }
-  }
+  stop_child(io_, *child_, "codex exec-server", log_path_);
   if (::testing::Test::HasFailure())
     std::fprintf(stderr, "codex exec-server stderr (%s):\n%s\n", log_path_.c_str(), log().c_str());
   child_.reset();
@@ -147,26 +137,11 @@ CodexExecServer::~CodexExecServer() {
 }
 
 std::optional<process::ExitStatus> CodexExecServer::wait_exit(std::chrono::milliseconds deadline) {
-  if (auto status = child_->exit_status()) return status;
-  std::optional<process::ExitStatus> result;
-  io_.restart();  // run_for() left it stopped once it ran out of work
-  asio::co_spawn(io_, child_->wait(),
-                 [&](std::exception_ptr, process::ExitStatus status) { result = status; });
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  while (!result && std::chrono::steady_clock::now() < end)
-    io_.run_for(std::chrono::milliseconds(10));
-  if (!result) {
-    io_.stop();  // abandon the pending wait; the next call starts a fresh one
-    io_.restart();
-  }
-  return result;
+  return wait_child_exit(io_, *child_, deadline);
 }
 
 std::string CodexExecServer::log() const {
-  std::ifstream in(log_path_);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return read_text_file(log_path_);
 }
 
 }  // namespace tether::testing

@@ -3,9 +3,9 @@
 #include "exec_server.hpp"
 
 #include <cstdlib>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
-#include <fcntl.h>
 #include <signal.h>
 #include <sstream>
 #include <unistd.h>
@@ -63,7 +63,8 @@ std::string read_proc_file(const std::filesystem::path& path) {
   if (fd < 0) return {};
   std::string content;
   char buffer[4096];
-  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) content.append(buffer, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;)
+    content.append(buffer, static_cast<std::size_t>(n));
   ::close(fd);
   return content;
 }
@@ -112,14 +113,7 @@ ExecServer::ExecServer(Options options) : log_path_(make_log_path()) {
 }
 
 ExecServer::~ExecServer() {
-  if (child_ && !child_->exit_status()) {
-    child_->signal_group(SIGTERM);
-    if (!wait_exit(std::chrono::seconds(10))) {
-      ADD_FAILURE() << "tether exec-server did not exit within 10 s of SIGTERM; log:\n" << log();
-      child_->signal_group(SIGKILL);
-      wait_exit(std::chrono::seconds(5));
-    }
-  }
+  if (child_) stop_child(io_, *child_, "tether exec-server", log_path_);
   child_.reset();
   std::error_code ignored;
   if (!::testing::Test::HasFailure()) std::filesystem::remove(log_path_, ignored);
@@ -130,26 +124,46 @@ void ExecServer::signal(int sig) const {
 }
 
 std::optional<process::ExitStatus> ExecServer::wait_exit(std::chrono::milliseconds deadline) {
-  if (auto status = child_->exit_status()) return status;
+  return wait_child_exit(io_, *child_, deadline);
+}
+
+std::string ExecServer::log() const {
+  return read_text_file(log_path_);
+}
+
+std::optional<process::ExitStatus> wait_child_exit(asio::io_context& io, process::Child& child,
+                                                   std::chrono::milliseconds deadline) {
+  if (auto status = child.exit_status()) return status;
   std::optional<process::ExitStatus> result;
-  io_.restart();  // run_for() left it stopped once it ran out of work
-  asio::co_spawn(io_, child_->wait(),
+  io.restart();  // run_for() left it stopped once it ran out of work
+  asio::co_spawn(io, child.wait(),
                  [&](std::exception_ptr, process::ExitStatus status) { result = status; });
   const auto end = std::chrono::steady_clock::now() + deadline;
   while (!result && std::chrono::steady_clock::now() < end)
-    io_.run_for(std::chrono::milliseconds(10));
+    io.run_for(std::chrono::milliseconds(10));
   if (!result) {
-    io_.stop();  // abandon the pending wait; the next call starts a fresh one
-    io_.restart();
+    io.stop();  // abandon the pending wait; the next call starts a fresh one
+    io.restart();
   }
   return result;
 }
 
-std::string ExecServer::log() const {
-  std::ifstream in(log_path_);
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+void stop_child(asio::io_context& io, process::Child& child, const std::string& what,
+                const std::string& log_path) {
+  if (child.exit_status()) return;
+  child.signal_group(SIGTERM);
+  if (wait_child_exit(io, child, std::chrono::seconds(10))) return;
+  ADD_FAILURE() << what << " did not exit within 10 s of SIGTERM; log:\n"
+                << read_text_file(log_path);
+  child.signal_group(SIGKILL);
+  wait_child_exit(io, child, std::chrono::seconds(5));
 }
 
 asio::awaitable<jsonrpc::WebSocket> ws_connect(unsigned short port, Headers headers) {

@@ -28,6 +28,16 @@ const char* tether_binary();
 // This test process's environment without variables that would change the executor's auth.
 std::vector<std::string> test_environment();
 
+// For the server processes tests start: the child's exit within `deadline` (running `io` until
+// then), and the whole text of a (log) file.
+std::optional<process::ExitStatus> wait_child_exit(boost::asio::io_context& io,
+                                                   process::Child& child,
+                                                   std::chrono::milliseconds deadline);
+std::string read_text_file(const std::string& path);
+// SIGTERM to the group, up to 10 s for the exit (else a test failure showing `log`), then SIGKILL.
+void stop_child(boost::asio::io_context& io, process::Child& child, const std::string& what,
+                const std::string& log_path);
+
 class ExecServer {
  public:
   struct Options {
