@@ -124,17 +124,31 @@ TEST(Environment, UnreachableUrlFailsWithTheSpecText) {
   });
 }
 
+// Starts `sleep <marker>` in `env` and waits until it runs; null (with a failure) otherwise.
+asio::awaitable<std::shared_ptr<exec::Process>> start_sleeper(Environment& env,
+                                                              const std::string& marker) {
+  auto starter = co_await env.starter();
+  if (!starter) {
+    ADD_FAILURE() << starter.error().message;
+    co_return nullptr;
+  }
+  auto process = co_await (*starter)->start(sleeper("s", marker));
+  if (!process) {
+    ADD_FAILURE() << process.error().message;
+    co_return nullptr;
+  }
+  EXPECT_TRUE(co_await eventually([&] { return processes_matching(marker).size() == 1; }, kWait))
+      << "the sleeper did not start";
+  co_return *process;
+}
+
 TEST(Environment, SpawnedExecutorRunsProcessesAndCloseLeavesNothing) {
   const std::string marker = "305.1001";
   run_async([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
     auto env = Environment::create(ex, "spawned", spawned_tether(), spawn_options());
-    auto starter = co_await env->starter();
-    CO_ASSERT_TRUE(starter.has_value());
-    auto process = co_await (*starter)->start(sleeper("s", marker));
-    CO_ASSERT_TRUE(process.has_value());
-    EXPECT_TRUE(co_await eventually([&] { return processes_matching(marker).size() == 1; }, kWait))
-        << "the sleeper did not start";
+    auto process = co_await start_sleeper(*env, marker);
+    CO_ASSERT_TRUE(process != nullptr);
     co_await env->close();
     EXPECT_TRUE(co_await eventually([&] { return processes_matching(marker).empty(); }, kWait))
         << "close left the sleeper running";
@@ -147,12 +161,8 @@ TEST(Environment, DestroyingASpawnedEnvironmentLeavesNothing) {
     auto ex = co_await asio::this_coro::executor;
     {
       auto env = Environment::create(ex, "spawned", spawned_tether(), spawn_options());
-      auto starter = co_await env->starter();
-      CO_ASSERT_TRUE(starter.has_value());
-      auto process = co_await (*starter)->start(sleeper("s", marker));
-      CO_ASSERT_TRUE(process.has_value());
-      EXPECT_TRUE(
-          co_await eventually([&] { return processes_matching(marker).size() == 1; }, kWait));
+      auto process = co_await start_sleeper(*env, marker);
+      CO_ASSERT_TRUE(process != nullptr);
     }
     EXPECT_TRUE(co_await eventually([&] { return processes_matching(marker).empty(); }, kWait))
         << "the spawned executor's child outlived the environment";
