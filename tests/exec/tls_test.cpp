@@ -1,17 +1,16 @@
 // wss:// (tether extension): the executor behind TLS with a certificate made for the test, a
 // client that verifies it, and the startup rules for the TLS options.
-#include <sys/wait.h>
-
-#include <gtest/gtest.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sys/wait.h>
 
 #include <boost/asio/ssl/context.hpp>
+#include <gtest/gtest.h>
 
 #include "async_test.hpp"
 #include "test_client.hpp"
+#include <tether/exec/client.hpp>
 
 namespace tether::testing {
 namespace {
@@ -27,7 +26,8 @@ class Certificate {
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
         "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout '" +
         key() + "' -out '" + cert() + "' 2>/dev/null";
-    if (std::system(command.c_str()) != 0) throw std::runtime_error("openssl could not make a certificate");
+    if (std::system(command.c_str()) != 0)
+      throw std::runtime_error("openssl could not make a certificate");
   }
   ~Certificate() {
     std::error_code ignored;
@@ -48,8 +48,8 @@ struct Run {
 // Runs the binary to completion (bounded by coreutils timeout) and captures stderr.
 Run run_tether(const std::string& args) {
   const auto err = fs::temp_directory_path() / ("tether-tls-stderr-" + std::to_string(::getpid()));
-  const std::string command =
-      "timeout 20 '" + std::string(tether_binary()) + "' exec-server " + args + " >/dev/null 2>'" + err.string() + "'";
+  const std::string command = "timeout 20 '" + std::string(tether_binary()) + "' exec-server " +
+                              args + " >/dev/null 2>'" + err.string() + "'";
   const int status = std::system(command.c_str());
   std::ifstream in(err);
   std::string text((std::istreambuf_iterator<char>(in)), {});
@@ -70,9 +70,9 @@ json::value echo_params() {
 TEST(ExecTls, VerifiedClientRunsAProcessOverWss) {
   Certificate certificate;
   const std::string token = "tls-test-token";
-  ExecServer server(ExecServer::Options{
-      {"--listen", "wss://127.0.0.1:0", "--tls-cert", certificate.cert(), "--tls-key", certificate.key()},
-      {"TETHER_EXEC_SERVER_TOKEN=" + token}});
+  ExecServer server(ExecServer::Options{{"--listen", "wss://127.0.0.1:0", "--tls-cert",
+                                         certificate.cert(), "--tls-key", certificate.key()},
+                                        {"TETHER_EXEC_SERVER_TOKEN=" + token}});
   EXPECT_TRUE(server.url().starts_with("wss://127.0.0.1:")) << server.url();
 
   boost::asio::ssl::context tls(boost::asio::ssl::context::tls_client);
@@ -85,7 +85,8 @@ TEST(ExecTls, VerifiedClientRunsAProcessOverWss) {
   run_async([&]() -> boost::asio::awaitable<void> {
     auto transport = co_await jsonrpc::connect_websocket(server.url(), options);
     CO_ASSERT_TRUE(transport.has_value());
-    auto client = TestClient::over(co_await boost::asio::this_coro::executor, std::move(*transport));
+    auto client =
+        TestClient::over(co_await boost::asio::this_coro::executor, std::move(*transport));
     co_await client->initialize();
     co_await client->call_ok("process/start", echo_params());
     EXPECT_TRUE(co_await client->wait_closed("tls-echo"));
@@ -94,12 +95,43 @@ TEST(ExecTls, VerifiedClientRunsAProcessOverWss) {
   });
 }
 
+// The project's executor client over wss:// with a bearer token, through the process API.
+TEST(ExecTls, ExecClientRunsAProcessOverWss) {
+  Certificate certificate;
+  const std::string token = "tls-client-token";
+  ExecServer server(ExecServer::Options{{"--listen", "wss://127.0.0.1:0", "--tls-cert",
+                                         certificate.cert(), "--tls-key", certificate.key()},
+                                        {"TETHER_EXEC_SERVER_TOKEN=" + token}});
+  boost::asio::ssl::context tls(boost::asio::ssl::context::tls_client);
+  tls.load_verify_file(certificate.cert());
+  tls.set_verify_mode(boost::asio::ssl::verify_peer);
+
+  run_async([&]() -> boost::asio::awaitable<void> {
+    auto ex = co_await boost::asio::this_coro::executor;
+    exec::Endpoint endpoint = exec::WebSocketEndpoint{server.url(), token, &tls};
+    auto client = co_await exec::ExecClient::connect(ex, std::move(endpoint));
+    CO_ASSERT_TRUE(client.has_value());
+    exec::StartParams params;
+    params.process_id = "tls-echo";
+    params.argv = {"/bin/echo", "over tls"};
+    auto process = co_await (*client)->start(std::move(params));
+    CO_ASSERT_TRUE(process.has_value());
+    auto events = (*process)->subscribe();
+    std::string out;
+    for (auto event = co_await events->next(); event; event = co_await events->next()) {
+      if (const auto* output = std::get_if<exec::OutputEvent>(&*event)) out += output->bytes;
+    }
+    EXPECT_EQ(out, "over tls\n");
+    co_await (*client)->close();
+  });
+}
+
 TEST(ExecTls, UntrustedCertificateAndPlainClientsAreRefused) {
   Certificate certificate;
-  ExecServer server(ExecServer::Options{
-      {"--listen", "wss://127.0.0.1:0", "--tls-cert", certificate.cert(), "--tls-key",
-       certificate.key(), "--insecure-no-auth"},
-      {}});
+  ExecServer server(
+      ExecServer::Options{{"--listen", "wss://127.0.0.1:0", "--tls-cert", certificate.cert(),
+                           "--tls-key", certificate.key(), "--insecure-no-auth"},
+                          {}});
   boost::asio::ssl::context untrusting(boost::asio::ssl::context::tls_client);
   untrusting.set_verify_mode(boost::asio::ssl::verify_peer);  // no trust roots for this cert
   jsonrpc::ConnectOptions options;
@@ -131,10 +163,12 @@ TEST(ExecTls, StartupRefusesIncompleteTlsOptions) {
             std::string::npos)
       << stray.stderr_text;
 
-  auto unreadable = run_tether("--listen wss://127.0.0.1:0 --insecure-no-auth --tls-cert /nonexistent.pem --tls-key '" +
-                               certificate.key() + "'");
+  auto unreadable = run_tether(
+      "--listen wss://127.0.0.1:0 --insecure-no-auth --tls-cert /nonexistent.pem --tls-key '" +
+      certificate.key() + "'");
   EXPECT_EQ(unreadable.exit_code, 2);
-  EXPECT_NE(unreadable.stderr_text.find("cannot load --tls-cert /nonexistent.pem"), std::string::npos)
+  EXPECT_NE(unreadable.stderr_text.find("cannot load --tls-cert /nonexistent.pem"),
+            std::string::npos)
       << unreadable.stderr_text;
 }
 
