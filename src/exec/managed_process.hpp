@@ -61,14 +61,14 @@ class Outlet {
 };
 
 struct ProcessLimits {
-  std::size_t retained_bytes = 1024 * 1024;
+  std::size_t retained_bytes = std::size_t{1} << 20;
   std::size_t retained_chunks = 50'000;
   // Unconfirmed output retention may hold beyond the above before the readers pause: room for
   // what is on its way to the client (a send queue's worth) without stalling the process.
-  std::size_t unconfirmed_bytes = 4 * 1024 * 1024;
+  std::size_t unconfirmed_bytes = std::size_t{4} << 20;
   std::size_t unconfirmed_chunks = 50'000;
   std::size_t remembered_write_ids = 4096;
-  std::size_t stdin_queue_bytes = 16 * 1024 * 1024;
+  std::size_t stdin_queue_bytes = std::size_t{16} << 20;
   std::chrono::milliseconds kill_grace{2000};
 };
 

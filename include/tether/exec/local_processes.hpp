@@ -26,10 +26,10 @@ namespace tether::exec {
 
 struct LocalProcessOptions {
   // Output kept for read() (the newest bytes / chunks).
-  std::size_t retained_bytes = 1024 * 1024;
+  std::size_t retained_bytes = std::size_t{1} << 20;
   std::size_t retained_chunks = 50'000;
   // write() waits while this much stdin is queued and not yet taken by the child.
-  std::size_t stdin_queue_bytes = 16 * 1024 * 1024;
+  std::size_t stdin_queue_bytes = std::size_t{16} << 20;
   // SIGTERM to SIGKILL on terminate() and on close.
   std::chrono::milliseconds kill_grace{2000};
   EventLogLimits event_limits;
