@@ -5,20 +5,16 @@
 //   roundtrip  one line written to `cat` and read back, sequentially   vs   a local `cat` pipe
 //   start      process/start to the first output of `echo`   vs   a local spawn of `echo`
 //   memory     executor RSS idle, and per idle process with 100 `sleep` processes running
-// Usage: tether-exec-bench [--tether PATH] [--relay-bytes N] [--roundtrips N]
+// Usage: tether-exec-bench [--tether PATH] [--relay-bytes N] [--roundtrips N] [--starts N]
 // Output: a Markdown table on stdout (pasted into docs/PERFORMANCE.md).
-#include <algorithm>
-#include <chrono>
 #include <csignal>
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <numeric>
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/streambuf.hpp>
@@ -27,6 +23,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "bench_util.hpp"
 #include <tether/exec/base64.hpp>
 #include <tether/jsonrpc/async_signal.hpp>
 #include <tether/jsonrpc/peer.hpp>
@@ -38,48 +35,18 @@ namespace {
 namespace asio = boost::asio;
 namespace json = boost::json;
 using namespace tether;
-using Clock = std::chrono::steady_clock;
+using namespace tether::bench;
 
-struct Config {
-  std::string tether;
-  std::size_t relay_bytes = std::size_t{1} << 30;
-  int roundtrips = 10'000;
-  int starts = 200;
+struct Config : Options {
   int idle_processes = 100;
 };
 
-struct Row {
-  std::string name;
-  std::string remote;
-  std::string local;
-  std::string ratio;
-};
-
-// argv lists are built outside coroutines: GCC 12 miscompiles braced lists of string literals
-// inside coroutine bodies.
-std::vector<std::string> head_argv(const std::string& count) {
-  return {"head", "-c", count, "/dev/zero"};
-}
-std::vector<std::string> cat_argv() {
-  return {"cat"};
-}
-std::vector<std::string> echo_argv() {
-  return {"echo", "hi"};
-}
+// Built outside coroutines, like bench_util's argv lists.
 std::vector<std::string> server_argv(const std::string& tether) {
   return {tether, "--log-level", "warn", "exec-server", "--insecure-no-auth"};
 }
 std::vector<std::string> sleep_argv() {
   return {"sleep", "300"};
-}
-
-double micros(Clock::duration d) {
-  return std::chrono::duration<double, std::micro>(d).count();
-}
-
-double percentile(std::vector<double> values, double p) {
-  std::sort(values.begin(), values.end());
-  return values[static_cast<std::size_t>(p * static_cast<double>(values.size() - 1))];
 }
 
 std::shared_ptr<process::Child> spawn_local(const asio::any_io_executor& ex,
@@ -144,7 +111,8 @@ asio::awaitable<std::shared_ptr<Client>> connect(const std::string& url) {
   auto transport = co_await jsonrpc::connect_websocket(url, jsonrpc::ConnectOptions{});
   if (!transport) throw std::runtime_error("connect: " + transport.error().message());
   auto client = std::make_shared<Client>();
-  client->peer = jsonrpc::Peer::create(co_await asio::this_coro::executor, std::move(*transport), {});
+  client->peer =
+      jsonrpc::Peer::create(co_await asio::this_coro::executor, std::move(*transport), {});
   client->peer->on_notification([c = client.get()](const jsonrpc::Notification& n) {
     const auto& params = n.params.as_object();
     auto it = c->routes.find(std::string(params.at("processId").as_string()));
@@ -208,16 +176,17 @@ asio::awaitable<Row> bench_relay(Client& client, const Config& config) {
   std::vector<double> local_s;
   std::vector<double> remote_s;
   for (int i = 0; i < 3; ++i) {
-    local_s.push_back(std::chrono::duration<double>(co_await relay_local(count, config.relay_bytes)).count());
-    remote_s.push_back(std::chrono::duration<double>(
-        co_await relay_remote(client, "relay-" + std::to_string(i), count, config.relay_bytes)).count());
+    local_s.push_back(seconds(co_await relay_local(count, config.relay_bytes)));
+    remote_s.push_back(seconds(
+        co_await relay_remote(client, "relay-" + std::to_string(i), count, config.relay_bytes)));
   }
   const double local = percentile(local_s, 0.5);
   const double remote = percentile(remote_s, 0.5);
   const double gib = static_cast<double>(config.relay_bytes) / (1 << 30);
-  co_return Row{fmt::format("stdout relay, {} MiB, median of 3 (higher is better)", config.relay_bytes >> 20),
-                fmt::format("{:.2f} GiB/s", gib / remote), fmt::format("{:.2f} GiB/s", gib / local),
-                fmt::format("{:.0f}% of the pipe", local / remote * 100)};
+  co_return Row{
+      fmt::format("stdout relay, {} MiB, median of 3 (higher is better)", config.relay_bytes >> 20),
+      fmt::format("{:.2f} GiB/s", gib / remote), fmt::format("{:.2f} GiB/s", gib / local),
+      fmt::format("{:.0f}% of the pipe", local / remote * 100)};
 }
 
 asio::awaitable<std::vector<Row>> bench_roundtrip(Client& client, const Config& config) {
@@ -367,40 +336,13 @@ asio::awaitable<void> run(const Config& config) {
   rows.push_back(co_await bench_start(*client, config));
   co_await stop(server, *client);
 
-  fmt::print("| measurement | executor (remote) | local baseline | remote vs local |\n");
-  fmt::print("|---|---|---|---|\n");
-  for (const auto& r : rows)
-    fmt::print("| {} | {} | {} | {} |\n", r.name, r.remote, r.local, r.ratio);
+  print_table("executor (remote)", "local baseline", "remote vs local", rows);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
-  Config config;
-  config.tether = TETHER_BINARY;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (flag == "--tether")
-      config.tether = argv[i + 1];
-    else if (flag == "--relay-bytes")
-      config.relay_bytes = std::stoull(argv[i + 1]);
-    else if (flag == "--roundtrips")
-      config.roundtrips = std::stoi(argv[i + 1]);
-    else if (flag == "--starts")
-      config.starts = std::stoi(argv[i + 1]);
-  }
-  asio::io_context io;
-  int rc = 0;
-  asio::co_spawn(io, run(config), [&](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      fmt::print(stderr, "bench failed: {}\n", ex.what());
-      rc = 1;
-    }
-  });
-  io.run();
-  return rc;
+  const Config config{parse_options(argc, argv)};
+  return run_bench(run(config));
 }

@@ -1,0 +1,107 @@
+// Helpers the end-to-end benchmarks share (tether-exec-bench, tether-process-api-bench).
+//
+// Owns: the common flags, the child argv lists, percentile and time conversions, the Markdown
+// table the benchmarks print, and running a benchmark coroutine to completion.
+// Does not own: any measurement (each benchmark file does its own).
+// Data flows: main -> parse_options -> run_bench(coroutine) -> rows -> print_table -> stdout.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <fmt/format.h>
+
+namespace tether::bench {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::string tether = TETHER_BINARY;
+  std::size_t relay_bytes = std::size_t{1} << 30;
+  int roundtrips = 10'000;
+  int starts = 200;
+};
+
+// --tether PATH, --relay-bytes N, --roundtrips N, --starts N; anything else is ignored.
+inline Options parse_options(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--tether")
+      options.tether = argv[i + 1];
+    else if (flag == "--relay-bytes")
+      options.relay_bytes = std::stoull(argv[i + 1]);
+    else if (flag == "--roundtrips")
+      options.roundtrips = std::stoi(argv[i + 1]);
+    else if (flag == "--starts")
+      options.starts = std::stoi(argv[i + 1]);
+  }
+  return options;
+}
+
+// argv lists are built outside coroutines: GCC 12 miscompiles braced lists of string literals
+// inside coroutine bodies.
+inline std::vector<std::string> head_argv(const std::string& count) {
+  return {"head", "-c", count, "/dev/zero"};
+}
+inline std::vector<std::string> cat_argv() {
+  return {"cat"};
+}
+inline std::vector<std::string> echo_argv() {
+  return {"echo", "hi"};
+}
+
+inline double micros(Clock::duration d) {
+  return std::chrono::duration<double, std::micro>(d).count();
+}
+inline double seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+inline double percentile(std::vector<double> values, double p) {
+  std::sort(values.begin(), values.end());
+  return values[static_cast<std::size_t>(p * static_cast<double>(values.size() - 1))];
+}
+
+struct Row {
+  std::string name;
+  std::string remote;
+  std::string local;
+  std::string ratio;
+};
+
+inline void print_table(std::string_view remote, std::string_view local, std::string_view ratio,
+                        const std::vector<Row>& rows) {
+  fmt::print("| measurement | {} | {} | {} |\n", remote, local, ratio);
+  fmt::print("|---|---|---|---|\n");
+  for (const auto& r : rows)
+    fmt::print("| {} | {} | {} | {} |\n", r.name, r.remote, r.local, r.ratio);
+}
+
+// Runs `main` on a fresh io_context; returns the process exit code (1 after an exception, whose
+// message goes to stderr).
+inline int run_bench(boost::asio::awaitable<void> main) {
+  boost::asio::io_context io;
+  int rc = 0;
+  boost::asio::co_spawn(io, std::move(main), [&](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      fmt::print(stderr, "bench failed: {}\n", ex.what());
+      rc = 1;
+    }
+  });
+  io.run();
+  return rc;
+}
+
+}  // namespace tether::bench
