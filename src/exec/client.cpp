@@ -5,8 +5,6 @@
 // latches the disconnect. Calls wait while a resume is under way and are re-sent on the new
 // connection; registration and the latch happen between suspensions, so no call can slip past
 // the drain and wait forever.
-#include <tether/exec/client.hpp>
-
 #include <algorithm>
 #include <set>
 #include <unordered_map>
@@ -24,6 +22,7 @@
 
 #include "wire.hpp"
 #include <tether/exec/base64.hpp>
+#include <tether/exec/client.hpp>
 #include <tether/jsonrpc/peer.hpp>
 #include <tether/jsonrpc/transport.hpp>
 #include <tether/process/child.hpp>
@@ -81,8 +80,8 @@ json::object start_params(const StartParams& params, const std::string& cwd) {
 
 json::object read_params(const std::string& id, std::uint64_t after_seq,
                          std::optional<std::size_t> max_bytes, std::chrono::milliseconds wait) {
-  json::object object{{"processId", id}, {"afterSeq", after_seq}, {"maxBytes", nullptr},
-                      {"waitMs", wait.count()}};
+  json::object object{
+      {"processId", id}, {"afterSeq", after_seq}, {"maxBytes", nullptr}, {"waitMs", wait.count()}};
   if (max_bytes) object["maxBytes"] = *max_bytes;
   return object;
 }
@@ -119,8 +118,8 @@ std::optional<ProcessEvent> event_from(const jsonrpc::Notification& n, std::stri
   }
   if (n.method == "process/exited") {
     const auto* code = params->if_contains("exitCode");
-    return ExitedEvent{seq_value, code && code->is_int64() ? static_cast<int>(code->get_int64())
-                                                           : -1};
+    return ExitedEvent{seq_value,
+                       code && code->is_int64() ? static_cast<int>(code->get_int64()) : -1};
   }
   if (n.method == "process/closed") return ClosedEvent{seq_value};
   return std::nullopt;
@@ -155,7 +154,8 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
     std::unique_ptr<jsonrpc::Transport> transport;
     if (const auto* ws = std::get_if<WebSocketEndpoint>(&endpoint_)) {
       jsonrpc::ConnectOptions connect;
-      if (ws->bearer_token) connect.headers.emplace_back("Authorization", "Bearer " + *ws->bearer_token);
+      if (ws->bearer_token)
+        connect.headers.emplace_back("Authorization", "Bearer " + *ws->bearer_token);
       connect.timeout = options_.connect_timeout;
       connect.limits.max_message_bytes = kMaxMessageBytes;
       connect.limits.idle_timeout = options_.idle_timeout;
@@ -164,8 +164,9 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
       if (!connected) {
         last_connect_error_ = connected.error();
         if (connected.error() == boost::beast::error::timeout)
-          co_return client_error(fmt::format("timed out connecting to exec-server websocket '{}' after {}",
-                                             ws->url, format_duration(options_.connect_timeout)));
+          co_return client_error(
+              fmt::format("timed out connecting to exec-server websocket '{}' after {}", ws->url,
+                          format_duration(options_.connect_timeout)));
         co_return client_error(fmt::format("failed to connect to exec-server websocket '{}': {}",
                                            ws->url, connected.error().message()));
       }
@@ -184,15 +185,14 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
     peer->on_notification([weak](jsonrpc::Notification n) {
       if (auto self = weak.lock()) self->route(n);
     });
-    peer->on_request(
-        [weak, raw = peer.get()](jsonrpc::Request) -> asio::awaitable<jsonrpc::Reply> {
-          // A request from the server is a protocol violation: the connection is broken.
-          if (auto self = weak.lock()) self->broken_by_server_ = true;
-          raw->abort("the executor sent a request");
-          co_return jsonrpc::Reply{boost::system::in_place_error,
-                                   jsonrpc::make_error(jsonrpc::code::kInvalidRequest,
-                                                       "unexpected request")};
-        });
+    peer->on_request([weak, raw = peer.get()](jsonrpc::Request) -> asio::awaitable<jsonrpc::Reply> {
+      // A request from the server is a protocol violation: the connection is broken.
+      if (auto self = weak.lock()) self->broken_by_server_ = true;
+      raw->abort("the executor sent a request");
+      co_return jsonrpc::Reply{
+          boost::system::in_place_error,
+          jsonrpc::make_error(jsonrpc::code::kInvalidRequest, "unexpected request")};
+    });
     asio::co_spawn(executor_, run_connection(shared_from_this(), peer), asio::detached);
 
     auto reply = co_await peer->call("initialize", initialize_params(options_.client_name, resume),
@@ -200,8 +200,9 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
     if (!reply) {
       peer->abort("initialize failed");
       if (reply.error().code == jsonrpc::code::kRequestTimedOut)
-        co_return client_error(fmt::format("timed out waiting for exec-server initialize handshake after {}",
-                                           format_duration(options_.initialize_timeout)));
+        co_return client_error(
+            fmt::format("timed out waiting for exec-server initialize handshake after {}",
+                        format_duration(options_.initialize_timeout)));
       if (is_local_failure(reply.error()))
         co_return client_error("exec-server connection ended during the initialize handshake: " +
                                reply.error().message);
@@ -229,7 +230,8 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
     spawn.stdin_mode = process::StdinMode::pipe;
     spawn.die_with_parent = true;
     auto child = process::Child::spawn(executor_, spawn);
-    if (!child) return client_error("failed to start exec-server command: " + child.error().message);
+    if (!child)
+      return client_error("failed to start exec-server command: " + child.error().message);
     command_ = *child;
     asio::co_spawn(executor_, log_command_stderr(command_), asio::detached);
     // The transport takes the descriptors; the Child keeps the process (and kills its group when
@@ -337,8 +339,15 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
     for (const auto& [id, entry] : processes_)
       if (!entry.log->ended()) open.emplace_back(id, entry.log);
     for (const auto& [id, log] : open) {
-      auto result = co_await read(id, log->last_seq(), std::nullopt, 0ms);
-      if (result) log->catch_up(*result);
+      const auto from = log->last_seq();
+      auto result = co_await read(id, from, std::nullopt, 0ms);
+      if (!result) continue;
+      log->catch_up(*result);
+      // A read confirms only the chunks before its afterSeq, and the executor pauses a process
+      // whose unconfirmed output fills its allowance: acknowledge what this read brought.
+      if (log->ended() || log->last_seq() <= from) continue;
+      auto acknowledged = co_await read(id, log->last_seq(), 1, 0ms);
+      if (acknowledged) log->catch_up(*acknowledged);
     }
   }
 
@@ -373,8 +382,7 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
   // Sends a request on the current connection. Across a lost connection it waits for the
   // resume and sends the request again (`resend`: every method but process/start is safe to
   // repeat), in the order the calls were first made, so writes reach stdin in order.
-  asio::awaitable<jsonrpc::Reply> call(std::string method, json::value params,
-                                       bool resend = true) {
+  asio::awaitable<jsonrpc::Reply> call(std::string method, json::value params, bool resend = true) {
     const std::uint64_t ordinal = next_ordinal_++;
     in_flight_.insert(ordinal);
     struct Done {
@@ -422,7 +430,8 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
     }
     auto reply = co_await call("process/read", read_params(id, after, max_bytes, wait));
     if (!reply) {
-      if (disconnected_ && processes_.contains(id)) co_return co_await read(id, after, max_bytes, wait);
+      if (disconnected_ && processes_.contains(id))
+        co_return co_await read(id, after, max_bytes, wait);
       co_return reply.error();
     }
     co_return read_result_from_json(*reply);
@@ -436,13 +445,13 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
       offset += piece.size();
       std::string write_id = "1";
       if (it != processes_.end()) write_id = std::to_string(it->second.next_write_id++);
-      json::object params{{"processId", id}, {"chunk", base64_encode(piece)},
-                          {"writeId", std::move(write_id)}};
+      json::object params{
+          {"processId", id}, {"chunk", base64_encode(piece)}, {"writeId", std::move(write_id)}};
       auto reply = co_await call("process/write", std::move(params));
       if (!reply) co_return reply.error();
       const auto* status = reply->is_object() ? reply->get_object().if_contains("status") : nullptr;
-      auto parsed = status && status->is_string() ? parse_write_status(status->get_string())
-                                                  : std::nullopt;
+      auto parsed =
+          status && status->is_string() ? parse_write_status(status->get_string()) : std::nullopt;
       if (!parsed) co_return client_error("malformed process/write result");
       if (*parsed != WriteStatus::accepted) co_return *parsed;
     } while (offset < bytes.size());
@@ -620,12 +629,19 @@ asio::awaitable<Expected<std::shared_ptr<Process>>> ExecClient::Impl::start(Star
 
 ExecClient::ExecClient(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-ExecClient::~ExecClient() { impl_->abort(); }
+ExecClient::~ExecClient() {
+  impl_->abort();
+}
 
 asio::awaitable<Expected<std::shared_ptr<ExecClient>>> ExecClient::connect(
     asio::any_io_executor executor, Endpoint endpoint, ClientOptions options) {
-  return Impl::connect(std::make_shared<Impl>(std::move(executor), std::move(endpoint),
-                                              std::move(options)));
+  return Impl::connect(
+      std::make_shared<Impl>(std::move(executor), std::move(endpoint), std::move(options)));
+}
+
+asio::awaitable<Expected<std::shared_ptr<ExecClient>>> ExecClient::connect(
+    asio::any_io_executor executor, Endpoint endpoint) {
+  return connect(std::move(executor), std::move(endpoint), ClientOptions{});
 }
 
 // The public entry points forward to Impl coroutines (see RemoteProcess for why).
@@ -755,8 +771,7 @@ asio::awaitable<Expected<std::vector<DirectoryEntry>>> ExecClient::read_director
 
 asio::awaitable<Expected<void>> ExecClient::remove(const std::string& path, bool recursive,
                                                    bool force) {
-  co_return ok_or_error(
-      co_await impl_->call("fs/remove", remove_params(path, recursive, force)));
+  co_return ok_or_error(co_await impl_->call("fs/remove", remove_params(path, recursive, force)));
 }
 
 asio::awaitable<Expected<void>> ExecClient::copy(const std::string& source,
@@ -790,16 +805,24 @@ asio::awaitable<Expected<json::object>> ExecClient::environment_info() {
   co_return reply->get_object();
 }
 
-const std::string& ExecClient::session_id() const { return impl_->session_id_; }
+const std::string& ExecClient::session_id() const {
+  return impl_->session_id_;
+}
 
 const json::object& ExecClient::initial_environment_info() const {
   return impl_->environment_info_;
 }
 
-std::string ExecClient::default_cwd() const { return default_cwd_of(impl_->environment_info_); }
+std::string ExecClient::default_cwd() const {
+  return default_cwd_of(impl_->environment_info_);
+}
 
-asio::awaitable<void> ExecClient::close() { co_await impl_->close(); }
+asio::awaitable<void> ExecClient::close() {
+  co_await impl_->close();
+}
 
-const std::optional<std::string>& ExecClient::disconnected() const { return impl_->disconnected_; }
+const std::optional<std::string>& ExecClient::disconnected() const {
+  return impl_->disconnected_;
+}
 
 }  // namespace tether::exec

@@ -87,7 +87,11 @@ class ExecClient : public ProcessStarter, public std::enable_shared_from_this<Ex
   // exec-server websocket '<url>' after <d>`, `failed to connect ...`, `timed out waiting for
   // exec-server initialize handshake after <d>`, `exec-server rejected request (<code>): ...`).
   static boost::asio::awaitable<Expected<std::shared_ptr<ExecClient>>> connect(
-      boost::asio::any_io_executor executor, Endpoint endpoint, ClientOptions options = {});
+      boost::asio::any_io_executor executor, Endpoint endpoint, ClientOptions options);
+  // With default options. An overload, not a default argument: GCC 12 builds a default
+  // argument of class type wrongly when the call is inside a co_await expression.
+  static boost::asio::awaitable<Expected<std::shared_ptr<ExecClient>>> connect(
+      boost::asio::any_io_executor executor, Endpoint endpoint);
   ~ExecClient() override;
 
   // ProcessStarter: registers the process's event route before sending process/start.
