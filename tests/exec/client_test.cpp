@@ -20,9 +20,11 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -36,6 +38,7 @@
 #include "exec_server.hpp"
 #include "fake_executor.hpp"
 #include <tether/exec/client.hpp>
+#include <tether/jsonrpc/async_signal.hpp>
 
 namespace tether::testing {
 namespace {
@@ -725,17 +728,39 @@ TEST(ExecClientResume, CutConnectionResumesWithoutLossOrDuplicates) {
 // --- disconnect races ------------------------------------------------------------------------
 
 struct Outcome {
+  explicit Outcome(jsonrpc::AsyncSignal& changed) : changed(changed) {}
+  void finish() {
+    done = true;
+    changed.notify_all();
+  }
+  jsonrpc::AsyncSignal& changed;
   bool done = false;
   bool ok = false;
   std::string error;  // the failure: an error message, or a read result's `failure`
 };
+
+// Waits for every outcome (signalled, not polled: the test runs 1000 rounds), bounded.
+asio::awaitable<bool> all_done(const std::vector<std::shared_ptr<Outcome>>& outcomes,
+                               jsonrpc::AsyncSignal& changed) {
+  using namespace asio::experimental::awaitable_operators;
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer deadline(executor, 10s);
+  for (;;) {
+    bool done = true;
+    for (const auto& o : outcomes) done = done && o->done;
+    if (done) co_return true;
+    if (deadline.expiry() <= std::chrono::steady_clock::now()) co_return false;
+    boost::system::error_code ec;
+    co_await (changed.wait() || deadline.async_wait(asio::redirect_error(asio::use_awaitable, ec)));
+  }
+}
 
 asio::awaitable<void> race_start(std::shared_ptr<ExecClient> client, exec::StartParams p,
                                  std::shared_ptr<Outcome> out) {
   auto result = co_await client->start(std::move(p));
   out->ok = result.has_value();
   if (!result) out->error = result.error().message;
-  out->done = true;
+  out->finish();
 }
 
 asio::awaitable<void> race_read(std::shared_ptr<exec::Process> process,
@@ -744,7 +769,7 @@ asio::awaitable<void> race_read(std::shared_ptr<exec::Process> process,
   out->ok = result.has_value() && !result->failure;
   if (!result) out->error = result.error().message;
   if (result && result->failure) out->error = *result->failure;
-  out->done = true;
+  out->finish();
 }
 
 asio::awaitable<void> race_write(std::shared_ptr<exec::Process> process,
@@ -752,7 +777,7 @@ asio::awaitable<void> race_write(std::shared_ptr<exec::Process> process,
   auto result = co_await process->write("x");
   out->ok = result.has_value();
   if (!result) out->error = result.error().message;
-  out->done = true;
+  out->finish();
 }
 
 asio::awaitable<void> race_status(std::shared_ptr<ExecClient> client,
@@ -760,7 +785,7 @@ asio::awaitable<void> race_status(std::shared_ptr<ExecClient> client,
   auto result = co_await client->environment_status();
   out->ok = result.has_value();
   if (!result) out->error = result.error().message;
-  out->done = true;
+  out->finish();
 }
 
 TEST(ExecClientDisconnect, ThousandCallsInFlightWhileTheConnectionDrops) {
@@ -773,6 +798,7 @@ TEST(ExecClientDisconnect, ThousandCallsInFlightWhileTheConnectionDrops) {
   run_async(
       [&]() -> asio::awaitable<void> {
         auto executor = co_await asio::this_coro::executor;
+        jsonrpc::AsyncSignal changed(executor);
         for (int i = 0; i < kIterations; ++i) {
           proxy.refuse(false);
           auto connected = co_await ExecClient::connect(executor, ws_endpoint(proxy.port()));
@@ -782,7 +808,7 @@ TEST(ExecClientDisconnect, ThousandCallsInFlightWhileTheConnectionDrops) {
           std::shared_ptr<Outcome> must_fail;  // can never be answered before the cut
           if (i % 4 == 0) {
             // The start itself is in flight.
-            outcomes.push_back(std::make_shared<Outcome>());
+            outcomes.push_back(std::make_shared<Outcome>(changed));
             asio::co_spawn(executor,
                            race_start(client, params("p", {"sleep", needle}), outcomes.back()),
                            asio::detached);
@@ -790,13 +816,13 @@ TEST(ExecClientDisconnect, ThousandCallsInFlightWhileTheConnectionDrops) {
             auto start_params_12 = params("p", {"sleep", needle}, true);
             auto started = co_await client->start(std::move(start_params_12));
             CO_ASSERT_TRUE(started.has_value());
-            must_fail = std::make_shared<Outcome>();
+            must_fail = std::make_shared<Outcome>(changed);
             outcomes.push_back(must_fail);
             asio::co_spawn(executor, race_read(*started, must_fail), asio::detached);
-            outcomes.push_back(std::make_shared<Outcome>());
+            outcomes.push_back(std::make_shared<Outcome>(changed));
             asio::co_spawn(executor, race_write(*started, outcomes.back()), asio::detached);
           }
-          outcomes.push_back(std::make_shared<Outcome>());
+          outcomes.push_back(std::make_shared<Outcome>(changed));
           asio::co_spawn(executor, race_status(client, outcomes.back()), asio::detached);
           // Vary the moment: before anything is sent, while requests are on the wire, after
           // some answers.
@@ -806,14 +832,12 @@ TEST(ExecClientDisconnect, ThousandCallsInFlightWhileTheConnectionDrops) {
           proxy.refuse(true);
           proxy.cut_all();
 
-          const bool settled = co_await eventually(
-              [&] {
-                for (const auto& o : outcomes)
-                  if (!o->done) return false;
-                return client->disconnected().has_value();
-              },
-              10s);
+          const bool settled = co_await all_done(outcomes, changed);
           CO_ASSERT_TRUE(settled);
+          // Set already unless every call was answered before the cut.
+          const bool latched_in_time =
+              co_await eventually([&] { return client->disconnected().has_value(); }, 10s);
+          CO_ASSERT_TRUE(latched_in_time);
           const std::string latched = *client->disconnected();
           EXPECT_TRUE(starts_with_disconnected(latched)) << latched;
           for (const auto& o : outcomes) {
