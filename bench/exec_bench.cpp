@@ -109,7 +109,7 @@ struct Client {
 
 asio::awaitable<std::shared_ptr<Client>> connect(const std::string& url) {
   auto transport = co_await jsonrpc::connect_websocket(url, jsonrpc::ConnectOptions{});
-  if (!transport) throw std::runtime_error("connect: " + transport.error().message());
+  if (!transport) throw std::runtime_error("connect: " + transport.error().message);
   auto client = std::make_shared<Client>();
   client->peer =
       jsonrpc::Peer::create(co_await asio::this_coro::executor, std::move(*transport), {});

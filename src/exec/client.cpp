@@ -162,13 +162,13 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
       connect.tls = ws->tls;
       auto connected = co_await jsonrpc::connect_websocket(ws->url, connect);
       if (!connected) {
-        last_connect_error_ = connected.error();
-        if (connected.error() == boost::beast::error::timeout)
+        last_connect_error_ = connected.error().code;
+        if (connected.error().code == boost::beast::error::timeout)
           co_return client_error(
               fmt::format("timed out connecting to exec-server websocket '{}' after {}", ws->url,
                           format_duration(options_.connect_timeout)));
         co_return client_error(fmt::format("failed to connect to exec-server websocket '{}': {}",
-                                           ws->url, connected.error().message()));
+                                           ws->url, connected.error().message));
       }
       transport = std::move(*connected);
     } else {

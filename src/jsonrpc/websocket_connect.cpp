@@ -19,7 +19,7 @@ namespace tether::jsonrpc {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using boost::system::error_code;
-using Result = boost::system::result<std::unique_ptr<Transport>>;
+using Result = boost::system::result<std::unique_ptr<Transport>, ConnectError>;
 
 namespace {
 
@@ -50,43 +50,58 @@ boost::system::result<Target> parse_target(std::string_view url) {
   return t;
 }
 
+ConnectError failure(error_code ec) {
+  return ConnectError{ec, ec.message()};
+}
+
 template <class Stream>
-asio::awaitable<error_code> upgrade(Stream& ws, const Target& target,
-                                    const ConnectOptions& options) {
+asio::awaitable<std::optional<ConnectError>> upgrade(Stream& ws, const Target& target,
+                                                     const ConnectOptions& options) {
   ws.set_option(beast::websocket::stream_base::decorator(
       [headers = options.headers](beast::websocket::request_type& request) {
         for (const auto& [name, value] : headers) request.set(name, value);
       }));
   error_code ec;
-  co_await ws.async_handshake(target.host_header, target.resource,
+  beast::websocket::response_type response;
+  co_await ws.async_handshake(response, target.host_header, target.resource,
                               asio::redirect_error(asio::use_awaitable, ec));
-  if (!ec) beast::get_lowest_layer(ws).expires_never();
-  co_return ec;
+  if (!ec) {
+    beast::get_lowest_layer(ws).expires_never();
+    co_return std::nullopt;
+  }
+  if (ec != beast::websocket::error::upgrade_declined) co_return failure(ec);
+  // The server said why (401 and its auth message, 403 for Origin or Host): pass that on.
+  std::string message = "HTTP " + std::to_string(response.result_int());
+  if (!response.reason().empty()) message += " " + std::string(response.reason());
+  if (!response.body().empty()) message += ": " + response.body();
+  co_return ConnectError{ec, std::move(message)};
 }
 
 }  // namespace
 
 asio::awaitable<Result> connect_websocket(std::string_view url, const ConnectOptions& options) {
   auto target = parse_target(url);
-  if (!target) co_return target.error();
-  if (target->tls && !options.tls) co_return make_error_code(boost::system::errc::invalid_argument);
+  if (!target) co_return failure(target.error());
+  if (target->tls && !options.tls)
+    co_return ConnectError{make_error_code(boost::system::errc::invalid_argument),
+                           "wss:// needs a TLS context"};
 
   auto executor = co_await asio::this_coro::executor;
   asio::ip::tcp::resolver resolver(executor);
   error_code ec;
   auto endpoints = co_await resolver.async_resolve(target->host, target->port,
                                                    asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return ec;
+  if (ec) co_return failure(ec);
 
   beast::tcp_stream tcp(executor);
   tcp.expires_after(options.timeout);
   co_await tcp.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return ec;
+  if (ec) co_return failure(ec);
   tcp.socket().set_option(asio::ip::tcp::no_delay(true), ec);
 
   if (!target->tls) {
     WebSocket ws(std::move(tcp));
-    if (ec = co_await upgrade(ws, *target, options); ec) co_return ec;
+    if (auto refused = co_await upgrade(ws, *target, options)) co_return std::move(*refused);
     co_return make_websocket_transport(std::move(ws), options.limits);
   }
   SecureWebSocket ws(std::move(tcp), *options.tls);
@@ -95,12 +110,13 @@ asio::awaitable<Result> connect_websocket(std::string_view url, const ConnectOpt
   asio::ip::make_address(target->host, not_ip);
   // SNI carries names only (RFC 6066); IP literals are verified against the certificate's IP SANs.
   if (not_ip && !SSL_set_tlsext_host_name(ssl.native_handle(), target->host.c_str()))
-    co_return error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
+    co_return failure(
+        error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()));
   ssl.set_verify_callback(asio::ssl::host_name_verification(target->host));
   co_await ssl.async_handshake(asio::ssl::stream_base::client,
                                asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return ec;
-  if (ec = co_await upgrade(ws, *target, options); ec) co_return ec;
+  if (ec) co_return failure(ec);
+  if (auto refused = co_await upgrade(ws, *target, options)) co_return std::move(*refused);
   co_return make_websocket_transport(std::move(ws), options.limits);
 }
 

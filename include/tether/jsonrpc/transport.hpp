@@ -89,9 +89,17 @@ struct ConnectOptions {
   boost::asio::ssl::context* tls = nullptr;
 };
 
-// Opens a ws:// or wss:// URL and returns its transport. Fails with the Asio/Beast/OpenSSL error.
-boost::asio::awaitable<boost::system::result<std::unique_ptr<Transport>>> connect_websocket(
-    std::string_view url, const ConnectOptions& options);
+// Why a connection could not be opened: the Asio/Beast/OpenSSL error, and a message that says
+// it for people (for a refused upgrade, the server's HTTP status and body, e.g. `HTTP 401
+// Unauthorized: invalid websocket bearer token`).
+struct ConnectError {
+  boost::system::error_code code;
+  std::string message;
+};
+
+// Opens a ws:// or wss:// URL and returns its transport.
+boost::asio::awaitable<boost::system::result<std::unique_ptr<Transport>, ConnectError>>
+connect_websocket(std::string_view url, const ConnectOptions& options);
 
 // Newline-delimited JSON over two descriptors (they may be the same kind of pipe, a socket, or
 // stdin/stdout). Empty lines are skipped.
