@@ -161,7 +161,7 @@ asio::awaitable<Reply> Connection::handle(jsonrpc::Request request) {
 
   if (is_fs) co_return co_await fs_method(method, std::move(request.params));
   if (method == "process/start") co_return start_process(request.params);
-  if (method == "process/read") co_return co_await read_process(request.params);
+  if (method == "process/read") co_return co_await read_process(request.id, request.params);
   if (method == "process/write") co_return co_await write_process(request.params);
   if (method == "process/terminate") co_return terminate_process(request.params);
   co_return signal_process(request.params);
@@ -235,9 +235,9 @@ Reply Connection::start_process(const jsonrpc::json::value& raw) {
                                              context_->options.max_processes_per_session)));
   }
 
-  const auto spawn = make_spawn_options(std::move(*argv), std::move(*arg0), std::move(*env),
-                                        std::move(cwd), tty->value_or(false),
-                                        pipe_stdin->value_or(false));
+  const auto spawn =
+      make_spawn_options(std::move(*argv), std::move(*arg0), std::move(*env), std::move(cwd),
+                         tty->value_or(false), pipe_stdin->value_or(false));
 
   auto on_closed = [weak_context = std::weak_ptr(context_),
                     weak_session = std::weak_ptr(session_)](const std::string& process_id) {
@@ -256,7 +256,8 @@ Reply Connection::start_process(const jsonrpc::json::value& raw) {
   return boost::json::object{{"processId", *id}, {"sandboxType", "none"}};
 }
 
-asio::awaitable<Reply> Connection::read_process(const jsonrpc::json::value& raw) {
+asio::awaitable<Reply> Connection::read_process(const jsonrpc::Id& request_id,
+                                                const jsonrpc::json::value& raw) {
   auto params = Params::of(raw);
   if (!params) co_return error(params.error());
   auto id = params->string("processId");
@@ -288,7 +289,18 @@ asio::awaitable<Reply> Connection::read_process(const jsonrpc::json::value& raw)
   }
   std::optional<std::size_t> limit;
   if (*max_bytes) limit = static_cast<std::size_t>(**max_bytes);
-  co_return to_json(process->read(after_seq, limit));
+  auto result = process->read(after_seq, limit);
+  // Chunks that reach the client in this answer are confirmed like pushed ones once it is
+  // delivered: a resumed client that catches up once does not hold retention (and the
+  // process's output) back until it reads again.
+  if (!result.chunks.empty()) {
+    peer_->on_response_delivered(request_id,
+                                 [weak = std::weak_ptr(process), first = result.chunks.front().seq,
+                                  last = result.chunks.back().seq] {
+                                   if (auto p = weak.lock()) p->confirm_range(first, last);
+                                 });
+  }
+  co_return to_json(result);
 }
 
 asio::awaitable<Reply> Connection::write_process(const jsonrpc::json::value& raw) {

@@ -57,7 +57,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void handle_notification(const jsonrpc::Notification& notification);
   jsonrpc::Reply initialize(const jsonrpc::json::value& params);
   jsonrpc::Reply start_process(const jsonrpc::json::value& params);
-  boost::asio::awaitable<jsonrpc::Reply> read_process(const jsonrpc::json::value& params);
+  boost::asio::awaitable<jsonrpc::Reply> read_process(const jsonrpc::Id& request_id,
+                                                      const jsonrpc::json::value& params);
   boost::asio::awaitable<jsonrpc::Reply> write_process(const jsonrpc::json::value& params);
   jsonrpc::Reply terminate_process(const jsonrpc::json::value& params);
   jsonrpc::Reply signal_process(const jsonrpc::json::value& params);

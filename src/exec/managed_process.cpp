@@ -118,17 +118,16 @@ void ManagedProcess::add_output(std::string_view stream, std::string_view bytes)
   retained_.push_back(Chunk{seq, stream, std::string(bytes)});
   retained_bytes_ += bytes.size();
   outlet_->output(*this, seq, stream, bytes, [weak = weak_from_this(), seq] {
-    if (auto self = weak.lock()) self->confirm(seq);
+    if (auto self = weak.lock()) self->confirm_range(seq, seq);
   });
   evict();
   changed_.notify_all();
 }
 
-void ManagedProcess::confirm(std::uint64_t seq) {
+void ManagedProcess::confirm_range(std::uint64_t first, std::uint64_t last) {
   auto it = std::partition_point(retained_.begin(), retained_.end(),
-                                 [&](const Chunk& c) { return c.seq < seq; });
-  if (it == retained_.end() || it->seq != seq) return;
-  it->confirmed = true;
+                                 [&](const Chunk& c) { return c.seq < first; });
+  for (; it != retained_.end() && it->seq <= last; ++it) it->confirmed = true;
   evict();
 }
 

@@ -8,12 +8,13 @@
 // Data flows: pipe/pty -> reader coroutine -> retained chunk + `process/output` pushed through
 // the Outlet; child exit -> `process/exited`; all streams at EOF after exit -> `process/closed`.
 // Flow control and retention: a chunk leaves retention (beyond the newest 1 MiB) only once the
-// client confirmed it: the connection's pong to a ping sent after its notification, or a
-// process/read past its seq. Bytes merely written to a socket are not confirmed: a lost
-// connection can take them with it, and the resuming client reads them with process/read.
-// A reader waits before each read while the attached connection's send queue is over its bound,
-// or while retention holds its full allowance of unconfirmed output (attached or detached); the
-// child then blocks on its pipe instead of the executor buffering without bound.
+// client confirmed it: the connection's pong to a ping sent after its notification or after a
+// process/read answer that carried it, or a process/read past its seq. Bytes merely written to a
+// socket are not confirmed: a lost connection can take them with it, and the resuming client reads
+// them with process/read. A reader waits before each read while the attached connection's send
+// queue is over its bound, or while retention holds its full allowance of unconfirmed output
+// (attached or detached); the child then blocks on its pipe instead of the executor buffering
+// without bound.
 #pragma once
 
 #include <array>
@@ -97,6 +98,8 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
   ReadResult read(std::uint64_t after_seq, std::optional<std::size_t> max_bytes) const;
   // The client has every chunk up to `seq` (it asked to read after it).
   void acknowledge(std::uint64_t seq);
+  // The client received the retained chunks with seqs in [first, last] (a read's answer).
+  void confirm_range(std::uint64_t first, std::uint64_t last);
   // True when read(after_seq) would return a chunk, or the process has exited.
   bool has_news(std::uint64_t after_seq) const;
   // Wakes on new output, exit or close.
@@ -134,7 +137,6 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
   boost::asio::awaitable<void> wait_exit();
   boost::asio::awaitable<void> write_stdin();
   void add_output(std::string_view stream, std::string_view bytes);
-  void confirm(std::uint64_t seq);
   void evict();
   bool retention_full() const;
   void maybe_close();

@@ -137,7 +137,19 @@ void Peer::notify(std::string method, json::value params) {
 }
 
 void Peer::respond(const Response& response) {
-  send(serialize(response));
+  std::function<void()> hook;
+  if (response.id) {
+    if (auto it = response_hooks_.find(*response.id); it != response_hooks_.end()) {
+      hook = std::move(it->second);
+      response_hooks_.erase(it);
+    }
+  }
+  send(serialize(response), std::move(hook));
+}
+
+void Peer::on_response_delivered(const Id& id, std::function<void()> on_delivered) {
+  if (closed_) return;
+  response_hooks_[id] = std::move(on_delivered);
 }
 
 void Peer::send(std::string text, std::function<void()> on_delivered) {
@@ -193,6 +205,7 @@ void Peer::finish(std::string reason) {
   queue_.clear();
   queued_bytes_ = 0;
   unconfirmed_.clear();
+  response_hooks_.clear();
   auto pending = std::move(pending_);
   pending_.clear();
   for (auto& [id, p] : pending) {

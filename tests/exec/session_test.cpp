@@ -449,6 +449,44 @@ TEST(ExecSession, OutputProducedWhileDetachedIsAllThereAfterResume) {
   });
 }
 
+// A resumed client that catches up with one read and then only listens must not stall the
+// process: the chunks that read returned count as confirmed once its answer is delivered, so
+// retention can drop them and the reader (paused at the unconfirmed allowance while detached)
+// goes on.
+TEST(ExecSession, OneCatchUpReadThenListeningDoesNotStallTheProcess) {
+  ExecServer server(server_options({"--session-ttl", "30"}));
+  std::string expected;
+  for (int i = 1; i <= 1500000; ++i) expected += std::to_string(i) + "\n";  // about 10.9 MB
+  run_async([&]() -> asio::awaitable<void> {
+    auto a = co_await TestClient::connect(server.port());
+    auto init = co_await a->initialize();
+    const std::string session_id(init.at("sessionId").as_string());
+    auto start = start_argv("flood", json::array{"seq", "1", "1500000"});
+    co_await a->call_ok("process/start", std::move(start));
+    a->abort();
+    std::map<std::int64_t, std::string> by_seq;
+    merge_events(by_seq, *a, "flood");
+    co_await sleep_for(500ms);  // the reader pauses at the unconfirmed allowance meanwhile
+
+    auto b = co_await TestClient::connect(server.port());
+    co_await b->initialize(session_id);
+    const std::int64_t last = by_seq.empty() ? 0 : by_seq.rbegin()->first;
+    auto caught_up =
+        (co_await b->call_ok("process/read", read_params("flood", last, 0))).as_object();
+    for (const auto& item : caught_up.at("chunks").as_array()) {
+      const auto& chunk = item.as_object();
+      merge_chunk(by_seq, chunk.at("seq").as_int64(), unb64(chunk.at("chunk").as_string()));
+    }
+    // From here on only pushed events: the process must run to its end.
+    CO_ASSERT_TRUE(co_await b->wait_closed("flood"));
+    merge_events(by_seq, *b, "flood");
+    const std::string got = concat(by_seq);
+    EXPECT_EQ(got.size(), expected.size());
+    EXPECT_TRUE(got == expected) << "the output differs from what seq printed";
+    b->close();
+  });
+}
+
 TEST(ExecSession, ResumedWritesWithAKnownWriteIdWriteNothing) {
   ExecServer server(server_options({"--session-ttl", "30"}));
   run_async([&]() -> asio::awaitable<void> {

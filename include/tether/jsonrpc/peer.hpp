@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -77,6 +78,10 @@ class Peer : public std::enable_shared_from_this<Peer> {
   // never when the connection ends first: bytes written to a socket can still be lost with it.
   void send(std::string text, std::function<void()> on_delivered = {});
 
+  // `on_delivered` runs once the response to request `id` is delivered (as for send()). For a
+  // request handler that must know its answer arrived; register before the handler returns.
+  void on_response_delivered(const Id& id, std::function<void()> on_delivered);
+
   std::size_t queued_bytes() const { return queued_bytes_; }
   // Returns once the send queue is at or under the high-water mark, or the connection ended.
   boost::asio::awaitable<void> wait_writable();
@@ -137,6 +142,7 @@ class Peer : public std::enable_shared_from_this<Peer> {
   std::uint64_t written_ = 0;    // messages written so far
   std::uint64_t pinged_at_ = 0;  // written_ when the latest ping was written (its payload)
   std::deque<Unconfirmed> unconfirmed_;
+  std::map<Id, std::function<void()>> response_hooks_;
   bool confirming_ = false;  // a ping for unconfirmed_ is queued or awaits its pong
   boost::asio::steady_timer keepalive_timer_;
   std::optional<std::uint16_t> close_requested_;
