@@ -1,7 +1,8 @@
 // Helpers the end-to-end benchmarks share (tether-exec-bench, tether-process-api-bench).
 //
-// Owns: the common flags, the child argv lists, percentile and time conversions, the Markdown
-// table the benchmarks print, and running a benchmark coroutine to completion.
+// Owns: the common flags, the child argv lists, percentile and time conversions, the latency
+// rows both print (round trip, start), the Markdown table, and running a benchmark coroutine to
+// completion.
 // Does not own: any measurement (each benchmark file does its own).
 // Data flows: main -> parse_options -> run_bench(coroutine) -> rows -> print_table -> stdout.
 #pragma once
@@ -77,6 +78,44 @@ struct Row {
   std::string local;
   std::string ratio;
 };
+
+// How a latency row's last column compares remote with local: the difference, or the factor
+// and the difference.
+enum class Compare { difference, factor_and_difference };
+
+inline std::string compare_column(double remote, double local, Compare compare, int precision) {
+  const auto difference = fmt::format("+{:.{}f} µs", remote - local, precision);
+  if (compare == Compare::difference) return difference;
+  return fmt::format("{:.2f}x ({})", remote / local, difference);
+}
+
+inline Row latency_row(std::string name, const std::vector<double>& remote_us,
+                       const std::vector<double>& local_us, double p, Compare compare,
+                       int precision) {
+  const double r = percentile(remote_us, p);
+  const double l = percentile(local_us, p);
+  return Row{std::move(name), fmt::format("{:.{}f} µs", r, precision),
+             fmt::format("{:.{}f} µs", l, precision), compare_column(r, l, compare, precision)};
+}
+
+// The p50 and p99 rows of `roundtrips` sequential round trips through `cat`.
+inline std::vector<Row> roundtrip_rows(const std::vector<double>& remote_us,
+                                       const std::vector<double>& local_us, int roundtrips,
+                                       Compare compare) {
+  std::vector<Row> rows;
+  for (double p : {0.5, 0.99})
+    rows.push_back(latency_row(
+        fmt::format("round trip via `cat`, p{:.0f} ({} sequential)", p * 100, roundtrips),
+        remote_us, local_us, p, compare, 1));
+  return rows;
+}
+
+// The p50 row of `starts` runs from start() to the first output of `echo hi`.
+inline Row start_row(const std::vector<double>& remote_us, const std::vector<double>& local_us,
+                     int starts, Compare compare) {
+  return latency_row(fmt::format("start `echo hi` to first output, p50 ({} runs)", starts),
+                     remote_us, local_us, 0.5, compare, 0);
+}
 
 inline void print_table(std::string_view remote, std::string_view local, std::string_view ratio,
                         const std::vector<Row>& rows) {

@@ -229,16 +229,7 @@ asio::awaitable<std::vector<Row>> bench_roundtrip(Client& client, const Config& 
   }
   co_await client.call("process/terminate", id_params("rt"));
 
-  std::vector<Row> rows;
-  for (double p : {0.5, 0.99}) {
-    const double r = percentile(remote_us, p);
-    const double l = percentile(local_us, p);
-    rows.push_back(
-        {fmt::format("round trip via `cat`, p{:.0f} ({} sequential)", p * 100, config.roundtrips),
-         fmt::format("{:.1f} µs", r), fmt::format("{:.1f} µs", l),
-         fmt::format("+{:.1f} µs", r - l)});
-  }
-  co_return rows;
+  co_return roundtrip_rows(remote_us, local_us, config.roundtrips, Compare::difference);
 }
 
 asio::awaitable<Row> bench_start(Client& client, const Config& config) {
@@ -271,11 +262,7 @@ asio::awaitable<Row> bench_start(Client& client, const Config& config) {
     remote_us.push_back(micros(Clock::now() - t0));
     client.routes.erase(id);
   }
-  const double r = percentile(remote_us, 0.5);
-  const double l = percentile(local_us, 0.5);
-  co_return Row{fmt::format("start `echo hi` to first output, p50 ({} runs)", config.starts),
-                fmt::format("{:.0f} µs", r), fmt::format("{:.0f} µs", l),
-                fmt::format("+{:.0f} µs", r - l)};
+  co_return start_row(remote_us, local_us, config.starts, Compare::difference);
 }
 
 struct Server {

@@ -140,16 +140,7 @@ asio::awaitable<std::vector<Row>> bench_roundtrip(exec::ProcessStarter& executor
                                                   const Options& options) {
   const auto local_us = co_await roundtrips(local, options);
   const auto remote_us = co_await roundtrips(executor, options);
-  std::vector<Row> rows;
-  for (double p : {0.5, 0.99}) {
-    const double r = percentile(remote_us, p);
-    const double l = percentile(local_us, p);
-    rows.push_back(
-        {fmt::format("round trip via `cat`, p{:.0f} ({} sequential)", p * 100, options.roundtrips),
-         fmt::format("{:.1f} µs", r), fmt::format("{:.1f} µs", l),
-         fmt::format("{:.2f}x (+{:.1f} µs)", r / l, r - l)});
-  }
-  co_return rows;
+  co_return roundtrip_rows(remote_us, local_us, options.roundtrips, Compare::factor_and_difference);
 }
 
 // start() to the first OutputEvent of `echo hi`, in microseconds; each process is drained to
@@ -174,11 +165,9 @@ asio::awaitable<std::vector<double>> starts(exec::ProcessStarter& starter, const
 
 asio::awaitable<Row> bench_start(exec::ProcessStarter& executor, exec::ProcessStarter& local,
                                  const Options& options) {
-  const double l = percentile(co_await starts(local, options), 0.5);
-  const double r = percentile(co_await starts(executor, options), 0.5);
-  co_return Row{fmt::format("start `echo hi` to first output, p50 ({} runs)", options.starts),
-                fmt::format("{:.0f} µs", r), fmt::format("{:.0f} µs", l),
-                fmt::format("{:.2f}x (+{:.0f} µs)", r / l, r - l)};
+  const auto local_us = co_await starts(local, options);
+  const auto remote_us = co_await starts(executor, options);
+  co_return start_row(remote_us, local_us, options.starts, Compare::factor_and_difference);
 }
 
 asio::awaitable<std::vector<Row>> measure(exec::ProcessStarter& executor,

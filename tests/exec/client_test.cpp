@@ -12,6 +12,7 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +35,7 @@
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
+#include "client_scenarios.hpp"
 #include "cut_proxy.hpp"
 #include "exec_server.hpp"
 #include "fake_executor.hpp"
@@ -53,19 +55,8 @@ std::string marker(const std::string& what) {
   return fmt::format("{}.{}{}", what, ::getpid() % 100000, 7);
 }
 
-exec::StartParams params(std::string id, std::vector<std::string> argv, bool pipe_stdin = false) {
-  exec::StartParams p;
-  p.process_id = std::move(id);
-  p.argv = std::move(argv);
-  p.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"}};
-  p.pipe_stdin = pipe_stdin;
-  return p;
-}
-
-exec::WebSocketEndpoint ws_endpoint(const std::string& url) {
-  return exec::WebSocketEndpoint{url, std::nullopt, nullptr};
-}
-
+// The shared ws_endpoint(url), and one for a port on 127.0.0.1.
+using ::tether::testing::ws_endpoint;
 exec::WebSocketEndpoint ws_endpoint(unsigned short port) {
   return ws_endpoint("ws://127.0.0.1:" + std::to_string(port));
 }
@@ -151,29 +142,40 @@ TEST(ExecClientConnect, WrongTokenIsRejectedAndTheRightOneWorks) {
   });
 }
 
-// Accepts TCP connections and never says anything: the upgrade is never answered.
-asio::awaitable<void> hold_connections(std::shared_ptr<asio::ip::tcp::acceptor> acceptor,
-                                       std::shared_ptr<std::vector<asio::ip::tcp::socket>> held) {
+using Serve = asio::awaitable<void> (*)(std::shared_ptr<asio::ip::tcp::acceptor>);
+
+// Connects with `options` to a listener on 127.0.0.1 whose connections `serve` takes (and never
+// answers in time); `url` is set to the URL it connected to. The listener closes afterwards.
+asio::awaitable<exec::Expected<std::shared_ptr<ExecClient>>> connect_to_unanswering(
+    Serve serve, exec::ClientOptions options, std::string& url) {
+  auto executor = co_await asio::this_coro::executor;
+  auto acceptor = std::make_shared<asio::ip::tcp::acceptor>(
+      executor, asio::ip::tcp::endpoint{asio::ip::make_address("127.0.0.1"), 0});
+  asio::co_spawn(executor, serve(acceptor), asio::detached);
+  url = "ws://127.0.0.1:" + std::to_string(acceptor->local_endpoint().port());
+  auto client = co_await ExecClient::connect(executor, ws_endpoint(url), options);
+  acceptor->close();
+  co_return client;
+}
+
+// Accepts TCP connections and never says anything: the upgrade is never answered. The held
+// connections close when the listener does.
+asio::awaitable<void> hold_connections(std::shared_ptr<asio::ip::tcp::acceptor> acceptor) {
+  std::vector<asio::ip::tcp::socket> held;
   for (;;) {
     boost::system::error_code ec;
     auto socket = co_await acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
-    held->push_back(std::move(socket));
+    held.push_back(std::move(socket));
   }
 }
 
 TEST(ExecClientConnect, UnansweredUpgradeTimesOutConnecting) {
+  exec::ClientOptions options;
+  options.connect_timeout = 300ms;
+  std::string url;
   run_async([&]() -> asio::awaitable<void> {
-    auto executor = co_await asio::this_coro::executor;
-    auto acceptor = std::make_shared<asio::ip::tcp::acceptor>(
-        executor, asio::ip::tcp::endpoint{asio::ip::make_address("127.0.0.1"), 0});
-    auto held = std::make_shared<std::vector<asio::ip::tcp::socket>>();
-    asio::co_spawn(executor, hold_connections(acceptor, held), asio::detached);
-    const auto url = "ws://127.0.0.1:" + std::to_string(acceptor->local_endpoint().port());
-    exec::ClientOptions options;
-    options.connect_timeout = 300ms;
-    auto client = co_await ExecClient::connect(executor, ws_endpoint(url), options);
-    acceptor->close();
+    auto client = co_await connect_to_unanswering(hold_connections, options, url);
     CO_ASSERT_TRUE(!client);
     EXPECT_EQ(client.error().message,
               "timed out connecting to exec-server websocket '" + url + "' after 300ms");
@@ -192,16 +194,11 @@ asio::awaitable<void> silent_websocket(std::shared_ptr<asio::ip::tcp::acceptor> 
 }
 
 TEST(ExecClientConnect, UnansweredInitializeTimesOut) {
+  exec::ClientOptions options;
+  options.initialize_timeout = 300ms;
+  std::string url;
   run_async([&]() -> asio::awaitable<void> {
-    auto executor = co_await asio::this_coro::executor;
-    auto acceptor = std::make_shared<asio::ip::tcp::acceptor>(
-        executor, asio::ip::tcp::endpoint{asio::ip::make_address("127.0.0.1"), 0});
-    asio::co_spawn(executor, silent_websocket(acceptor), asio::detached);
-    const auto url = "ws://127.0.0.1:" + std::to_string(acceptor->local_endpoint().port());
-    exec::ClientOptions options;
-    options.initialize_timeout = 300ms;
-    auto client = co_await ExecClient::connect(executor, ws_endpoint(url), options);
-    acceptor->close();
+    auto client = co_await connect_to_unanswering(silent_websocket, options, url);
     CO_ASSERT_TRUE(!client);
     EXPECT_EQ(client.error().message,
               "timed out waiting for exec-server initialize handshake after 300ms");
@@ -213,16 +210,13 @@ TEST(ExecClientConnect, UnansweredInitializeTimesOut) {
 TEST(ExecClient, CatEchoesWritesReadsAndTerminates) {
   ExecServer server;
   run_async([&]() -> asio::awaitable<void> {
-    auto executor = co_await asio::this_coro::executor;
-    auto connected = co_await ExecClient::connect(executor, ws_endpoint(server.url()));
-    CO_ASSERT_TRUE(connected.has_value());
-    auto client = *connected;
+    auto client = co_await connect_client(ws_endpoint(server.url()));
+    CO_ASSERT_TRUE(client != nullptr);
     EXPECT_FALSE(client->session_id().empty());
 
-    auto start_params_1 = params("cat-1", {"cat"}, true);
-    auto started = co_await client->start(std::move(start_params_1));
-    CO_ASSERT_TRUE(started.has_value());
-    auto cat = *started;
+    auto start_params_1 = start_params("cat-1", {"cat"}, true);
+    auto cat = co_await start_process(*client, std::move(start_params_1));
+    CO_ASSERT_TRUE(cat != nullptr);
     EXPECT_EQ(cat->id(), "cat-1");
     auto sub = cat->subscribe();
     auto status = co_await cat->write("hello\n");
@@ -257,11 +251,11 @@ TEST(ExecClient, CatEchoesWritesReadsAndTerminates) {
     EXPECT_FALSE(*again);
 
     // A duplicate id is refused without reaching the executor; a server error keeps its code.
-    auto start_params_2 = params("cat-1", {"cat"});
+    auto start_params_2 = start_params("cat-1", {"cat"});
     auto duplicate = co_await client->start(std::move(start_params_2));
     CO_ASSERT_TRUE(!duplicate);
     EXPECT_EQ(duplicate.error().code, -32600);
-    auto start_params_3 = params("nope-1", {"/no/such/program"});
+    auto start_params_3 = start_params("nope-1", {"/no/such/program"});
     auto missing = co_await client->start(std::move(start_params_3));
     CO_ASSERT_TRUE(!missing);
     EXPECT_TRUE(missing.error().message.starts_with("exec-server rejected request (-32603): "))
@@ -273,16 +267,15 @@ TEST(ExecClient, CatEchoesWritesReadsAndTerminates) {
 TEST(ExecClient, ExitCodeAndStreamsInSeqOrder) {
   ExecServer server;
   run_async([&]() -> asio::awaitable<void> {
-    auto executor = co_await asio::this_coro::executor;
-    auto connected = co_await ExecClient::connect(executor, ws_endpoint(server.url()));
-    CO_ASSERT_TRUE(connected.has_value());
-    auto client = *connected;
-    auto request = params("p", {"sh", "-c",
-                                "printf 'event output\\n'; sleep .1; printf 'event err\\n' >&2; "
-                                "sleep .1; exit 7"});
-    auto started = co_await client->start(std::move(request));
-    CO_ASSERT_TRUE(started.has_value());
-    auto events = co_await collect((*started)->subscribe());
+    auto client = co_await connect_client(ws_endpoint(server.url()));
+    CO_ASSERT_TRUE(client != nullptr);
+    auto request =
+        start_params("p", {"sh", "-c",
+                           "printf 'event output\\n'; sleep .1; printf 'event err\\n' >&2; "
+                           "sleep .1; exit 7"});
+    auto process = co_await start_process(*client, std::move(request));
+    CO_ASSERT_TRUE(process != nullptr);
+    auto events = co_await collect(process->subscribe());
     CO_ASSERT_EQ(events.size(), 4u);
     const auto* out = std::get_if<exec::OutputEvent>(&events[0]);
     const auto* err = std::get_if<exec::OutputEvent>(&events[1]);
@@ -305,38 +298,19 @@ std::string binary_bytes() {
 
 TEST(ExecClient, FilesystemRoundTripAndEnvironment) {
   ExecServer server;
-  const auto dir =
-      std::filesystem::temp_directory_path() / fmt::format("tether-client-fs-{}", ::getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  struct Cleanup {
-    std::filesystem::path dir;
-    ~Cleanup() { std::filesystem::remove_all(dir); }
-  } cleanup{dir};
+  const TempDir temp("tether-client-fs");
+  const auto& dir = temp.path();
   // Paths are built here: GCC 12 rejects path / "literal" (an array argument) in a coroutine.
   const std::string top = (dir / "a b").string();
   const std::string sub = top + "/sub";
   const std::string copy_dir = (dir / "copy").string();
   run_async([&]() -> asio::awaitable<void> {
-    auto executor = co_await asio::this_coro::executor;
-    auto connected = co_await ExecClient::connect(executor, ws_endpoint(server.url()));
-    CO_ASSERT_TRUE(connected.has_value());
-    auto client = *connected;
-    auto made = co_await client->create_directory(sub);
-    EXPECT_TRUE(made.has_value());
+    auto client = co_await connect_client(ws_endpoint(server.url()));
+    CO_ASSERT_TRUE(client != nullptr);
     const std::string file = sub + "/f.bin";
-    const std::string bytes = binary_bytes();
-    auto written = co_await client->write_file(file, bytes);
-    EXPECT_TRUE(written.has_value());
-    auto back = co_await client->read_file(file);
-    CO_ASSERT_TRUE(back.has_value());
-    EXPECT_EQ(*back, bytes);
-
-    auto metadata = co_await client->get_metadata(file);
+    auto metadata = co_await write_and_read_back(*client, sub, file, binary_bytes());
     CO_ASSERT_TRUE(metadata.has_value());
-    EXPECT_TRUE(metadata->is_file);
     EXPECT_FALSE(metadata->is_directory);
-    EXPECT_EQ(metadata->size, bytes.size());
     EXPECT_GT(metadata->modified_at_ms, 0);
 
     auto copied = co_await client->copy(sub, copy_dir, true);
@@ -379,17 +353,15 @@ TEST(ExecClient, CloseTerminatesLiveProcesses) {
   const auto needle = marker("301");
   Reaper reaper{needle};
   run_async([&]() -> asio::awaitable<void> {
-    auto executor = co_await asio::this_coro::executor;
-    auto connected = co_await ExecClient::connect(executor, ws_endpoint(server.url()));
-    CO_ASSERT_TRUE(connected.has_value());
-    auto client = *connected;
-    auto start_params_4 = params("s", {"sleep", needle});
-    auto started = co_await client->start(std::move(start_params_4));
-    CO_ASSERT_TRUE(started.has_value());
+    auto client = co_await connect_client(ws_endpoint(server.url()));
+    CO_ASSERT_TRUE(client != nullptr);
+    auto start_params_4 = start_params("s", {"sleep", needle});
+    auto process = co_await start_process(*client, std::move(start_params_4));
+    CO_ASSERT_TRUE(process != nullptr);
     const bool running =
         co_await eventually([&] { return !processes_matching(needle).empty(); }, 10s);
     CO_ASSERT_TRUE(running);
-    auto sub = (*started)->subscribe();
+    auto sub = process->subscribe();
     co_await client->close();
     EXPECT_TRUE(co_await gone(needle));
     // Its end was pushed before the close, or the close came first: either way the stream ends.
@@ -429,13 +401,11 @@ void executor_goes_away(int sig) {
   Reaper reaper{needle};
   run_async([&]() -> asio::awaitable<void> {
     auto executor = co_await asio::this_coro::executor;
-    auto connected = co_await ExecClient::connect(executor, ws_endpoint(server->url()));
-    CO_ASSERT_TRUE(connected.has_value());
-    auto client = *connected;
-    auto start_params_5 = params("sleeper", {"sleep", needle});
-    auto started = co_await client->start(std::move(start_params_5));
-    CO_ASSERT_TRUE(started.has_value());
-    auto process = *started;
+    auto client = co_await connect_client(ws_endpoint(server->url()));
+    CO_ASSERT_TRUE(client != nullptr);
+    auto start_params_5 = start_params("sleeper", {"sleep", needle});
+    auto process = co_await start_process(*client, std::move(start_params_5));
+    CO_ASSERT_TRUE(process != nullptr);
     auto collected = std::make_shared<Collected>();
     asio::co_spawn(executor, collect_into(process->subscribe(), collected), asio::detached);
     auto pending = std::make_shared<PendingRead>();
@@ -469,7 +439,7 @@ void executor_goes_away(int sig) {
     auto write = co_await process->write("x");
     CO_ASSERT_TRUE(!write);
     EXPECT_EQ(write.error().message, *client->disconnected());
-    auto start_params_6 = params("after", {"true"});
+    auto start_params_6 = start_params("after", {"true"});
     auto start = co_await client->start(std::move(start_params_6));
     CO_ASSERT_TRUE(!start);
     EXPECT_EQ(start.error().message, *client->disconnected());
@@ -499,17 +469,26 @@ std::string output_notification(const std::string& id, std::uint64_t seq, const 
       id, seq, b64);
 }
 
-TEST(ExecClientFake, OutOfOrderNotificationsReachTheSubscriberInSeqOrder) {
+using FakeP1Test = std::function<asio::awaitable<void>(FakeExecutor&, std::shared_ptr<ExecClient>,
+                                                       std::shared_ptr<exec::Subscription>)>;
+
+// Runs `body` with a FakeExecutor, a client of it, and a subscription to the client's process
+// p1 (the fake answers its start; the test then scripts the notifications).
+void run_with_fake_p1(const FakeP1Test& body) {
   run_async([&]() -> asio::awaitable<void> {
-    auto executor = co_await asio::this_coro::executor;
-    FakeExecutor fake(executor);
-    auto connected = co_await ExecClient::connect(executor, ws_endpoint(fake.url()));
-    CO_ASSERT_TRUE(connected.has_value());
-    auto client = *connected;
-    auto start_params_7 = params("p1", {"x"});
-    auto started = co_await client->start(std::move(start_params_7));
-    CO_ASSERT_TRUE(started.has_value());
-    auto sub = (*started)->subscribe();
+    FakeExecutor fake(co_await asio::this_coro::executor);
+    auto client = co_await connect_client(ws_endpoint(fake.url()));
+    CO_ASSERT_TRUE(client != nullptr);
+    auto p1 = start_params("p1", {"x"});
+    auto process = co_await start_process(*client, std::move(p1));
+    CO_ASSERT_TRUE(process != nullptr);
+    co_await body(fake, client, process->subscribe());
+  });
+}
+
+TEST(ExecClientFake, OutOfOrderNotificationsReachTheSubscriberInSeqOrder) {
+  run_with_fake_p1([](FakeExecutor& fake, std::shared_ptr<ExecClient>,
+                      std::shared_ptr<exec::Subscription> sub) -> asio::awaitable<void> {
     fake.send(R"({"jsonrpc":"2.0","method":"process/closed","params":{"processId":"p1","seq":4}})");
     fake.send(output_notification("p1", 1, "b25l"));  // "one"
     fake.send(output_notification("p1", 1, "b25l"));  // a duplicate: dropped
@@ -543,12 +522,11 @@ TEST(ExecClientFake, A4097NotificationFloodDoesNotDelayAQuietProcess) {
     FakeExecutor fake(executor);
     // The noisy subscriber overflows its queue (4096) and recovers through process/read.
     fake.answer("process/read", noisy_read_result(kNoisy));
-    auto connected = co_await ExecClient::connect(executor, ws_endpoint(fake.url()));
-    CO_ASSERT_TRUE(connected.has_value());
-    auto client = *connected;
-    auto start_params_8 = params("noisy", {"x"});
+    auto client = co_await connect_client(ws_endpoint(fake.url()));
+    CO_ASSERT_TRUE(client != nullptr);
+    auto start_params_8 = start_params("noisy", {"x"});
     auto noisy = co_await client->start(std::move(start_params_8));
-    auto start_params_9 = params("quiet", {"x"});
+    auto start_params_9 = start_params("quiet", {"x"});
     auto quiet = co_await client->start(std::move(start_params_9));
     CO_ASSERT_TRUE(noisy.has_value() && quiet.has_value());
     auto noisy_sub = (*noisy)->subscribe();
@@ -576,16 +554,8 @@ TEST(ExecClientFake, A4097NotificationFloodDoesNotDelayAQuietProcess) {
 }
 
 TEST(ExecClientFake, ARequestFromTheServerBreaksTheConnection) {
-  run_async([&]() -> asio::awaitable<void> {
-    auto executor = co_await asio::this_coro::executor;
-    FakeExecutor fake(executor);
-    auto connected = co_await ExecClient::connect(executor, ws_endpoint(fake.url()));
-    CO_ASSERT_TRUE(connected.has_value());
-    auto client = *connected;
-    auto start_params_10 = params("p1", {"x"});
-    auto started = co_await client->start(std::move(start_params_10));
-    CO_ASSERT_TRUE(started.has_value());
-    auto sub = (*started)->subscribe();
+  run_with_fake_p1([](FakeExecutor& fake, std::shared_ptr<ExecClient> client,
+                      std::shared_ptr<exec::Subscription> sub) -> asio::awaitable<void> {
     fake.send(R"({"jsonrpc":"2.0","id":99,"method":"x","params":{}})");
     auto events = co_await collect(sub);
     CO_ASSERT_EQ(events.size(), 1u);
@@ -653,21 +623,19 @@ TEST(ExecClientResume, CutConnectionResumesWithoutLossOrDuplicates) {
   run_async(
       [&]() -> asio::awaitable<void> {
         auto executor = co_await asio::this_coro::executor;
-        auto connected = co_await ExecClient::connect(executor, ws_endpoint(proxy.port()));
-        CO_ASSERT_TRUE(connected.has_value());
-        auto client = *connected;
+        auto client = co_await connect_client(ws_endpoint(proxy.port()));
+        CO_ASSERT_TRUE(client != nullptr);
         // Waits for "go", then streams seq on stdout while echoing exactly 64 KiB of stdin on
         // stderr.
         auto start_params_11 =
-            params("stream",
-                   {"sh", "-c",
-                    fmt::format("IFS= read -r go; seq 1 {} & head -c {} >&2; wait", kLast,
-                                kWrites * kPiece),
-                    needle},
-                   true);
-        auto started = co_await client->start(std::move(start_params_11));
-        CO_ASSERT_TRUE(started.has_value());
-        auto process = *started;
+            start_params("stream",
+                         {"sh", "-c",
+                          fmt::format("IFS= read -r go; seq 1 {} & head -c {} >&2; wait", kLast,
+                                      kWrites * kPiece),
+                          needle},
+                         true);
+        auto process = co_await start_process(*client, std::move(start_params_11));
+        CO_ASSERT_TRUE(process != nullptr);
         auto streams = std::make_shared<Stream39>();
         asio::co_spawn(executor, collect_streams(process->subscribe(), streams), asio::detached);
         auto go = co_await process->write("go\n");
@@ -803,26 +771,25 @@ TEST(ExecClientDisconnect, ThousandCallsInFlightWhileTheConnectionDrops) {
         jsonrpc::AsyncSignal changed(executor);
         for (int i = 0; i < kIterations; ++i) {
           proxy.refuse(false);
-          auto connected = co_await ExecClient::connect(executor, ws_endpoint(proxy.port()));
-          CO_ASSERT_TRUE(connected.has_value());
-          auto client = *connected;
+          auto client = co_await connect_client(ws_endpoint(proxy.port()));
+          CO_ASSERT_TRUE(client != nullptr);
           std::vector<std::shared_ptr<Outcome>> outcomes;
           std::shared_ptr<Outcome> must_fail;  // can never be answered before the cut
           if (i % 4 == 0) {
             // The start itself is in flight.
             outcomes.push_back(std::make_shared<Outcome>(changed));
-            asio::co_spawn(executor,
-                           race_start(client, params("p", {"sleep", needle}), outcomes.back()),
-                           asio::detached);
+            asio::co_spawn(
+                executor, race_start(client, start_params("p", {"sleep", needle}), outcomes.back()),
+                asio::detached);
           } else {
-            auto start_params_12 = params("p", {"sleep", needle}, true);
-            auto started = co_await client->start(std::move(start_params_12));
-            CO_ASSERT_TRUE(started.has_value());
+            auto start_params_12 = start_params("p", {"sleep", needle}, true);
+            auto process = co_await start_process(*client, std::move(start_params_12));
+            CO_ASSERT_TRUE(process != nullptr);
             must_fail = std::make_shared<Outcome>(changed);
             outcomes.push_back(must_fail);
-            asio::co_spawn(executor, race_read(*started, must_fail), asio::detached);
+            asio::co_spawn(executor, race_read(process, must_fail), asio::detached);
             outcomes.push_back(std::make_shared<Outcome>(changed));
-            asio::co_spawn(executor, race_write(*started, outcomes.back()), asio::detached);
+            asio::co_spawn(executor, race_write(process, outcomes.back()), asio::detached);
           }
           outcomes.push_back(std::make_shared<Outcome>(changed));
           asio::co_spawn(executor, race_status(client, outcomes.back()), asio::detached);
@@ -867,14 +834,12 @@ TEST(ExecClientCommand, StdioCommandRunsProcessesAndCloseEndsEverything) {
       std::nullopt,
       std::nullopt};
   run_async([&]() -> asio::awaitable<void> {
-    auto executor = co_await asio::this_coro::executor;
-    auto connected = co_await ExecClient::connect(executor, endpoint);
-    CO_ASSERT_TRUE(connected.has_value());
-    auto client = *connected;
-    auto request = params("p", {"sh", "-c", "printf 'hi\\n'; exec sleep " + needle}, true);
-    auto started = co_await client->start(std::move(request));
-    CO_ASSERT_TRUE(started.has_value());
-    auto sub = (*started)->subscribe();
+    auto client = co_await connect_client(endpoint);
+    CO_ASSERT_TRUE(client != nullptr);
+    auto request = start_params("p", {"sh", "-c", "printf 'hi\\n'; exec sleep " + needle}, true);
+    auto process = co_await start_process(*client, std::move(request));
+    CO_ASSERT_TRUE(process != nullptr);
+    auto sub = process->subscribe();
     auto first = co_await sub->next();
     CO_ASSERT_TRUE(first.has_value());
     const auto* output = std::get_if<exec::OutputEvent>(&*first);

@@ -6,13 +6,11 @@
 #include <csignal>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
-#include <boost/asio/this_coro.hpp>
-#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
+#include "client_scenarios.hpp"
 #include "codex_exec_server.hpp"
 #include "exec_server.hpp"
 #include <tether/exec/client.hpp>
@@ -21,38 +19,21 @@ namespace tether::testing {
 namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
-using exec::ExecClient;
-
-exec::StartParams params(std::string id, std::vector<std::string> argv, bool pipe_stdin) {
-  exec::StartParams p;
-  p.process_id = std::move(id);
-  p.argv = std::move(argv);
-  p.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"}};
-  p.pipe_stdin = pipe_stdin;
-  return p;
-}
-
-exec::WebSocketEndpoint endpoint(const CodexExecServer& codex) {
-  return exec::WebSocketEndpoint{codex.url(), std::nullopt, nullptr};
-}
 
 TEST(CodexClient, StartWriteStreamReadTerminate) {
   CodexExecServer codex;
   run_async([&]() -> asio::awaitable<void> {
-    auto executor = co_await asio::this_coro::executor;
-    auto connected = co_await ExecClient::connect(executor, endpoint(codex));
-    CO_ASSERT_TRUE(connected.has_value());
-    auto client = *connected;
+    auto client = co_await connect_client(ws_endpoint(codex.url()));
+    CO_ASSERT_TRUE(client != nullptr);
     EXPECT_FALSE(client->session_id().empty());
 
     // One line in, two lines out (stdout, then stderr), then it waits for stdin EOF or a kill.
-    auto start_params_1 = params(
+    auto start_params_1 = start_params(
         "codex-1",
         {"sh", "-c", "IFS= read -r line; printf 'out:%s\\n' \"$line\"; printf 'err\\n' >&2; cat"},
         true);
-    auto started = co_await client->start(std::move(start_params_1));
-    CO_ASSERT_TRUE(started.has_value());
-    auto process = *started;
+    auto process = co_await start_process(*client, std::move(start_params_1));
+    CO_ASSERT_TRUE(process != nullptr);
     auto sub = process->subscribe();
     auto status = co_await process->write("hello\n");
     CO_ASSERT_TRUE(status.has_value());
@@ -120,36 +101,18 @@ std::string binary_bytes() {
 
 TEST(CodexClient, FilesystemRoundTrip) {
   CodexExecServer codex;
-  const auto dir =
-      std::filesystem::temp_directory_path() / fmt::format("tether-codex-client-fs-{}", ::getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  struct Cleanup {
-    std::filesystem::path dir;
-    ~Cleanup() { std::filesystem::remove_all(dir); }
-  } cleanup{dir};
+  const TempDir temp("tether-codex-client-fs");
+  const auto& dir = temp.path();
   // Paths are built here: GCC 12 rejects path / "literal" (an array argument) in a coroutine.
   const std::string top = (dir / "a b").string();
   const std::string sub = top + "/sub";
   const std::string copy_dir = (dir / "copy.bin").string();
   run_async([&]() -> asio::awaitable<void> {
-    auto executor = co_await asio::this_coro::executor;
-    auto connected = co_await ExecClient::connect(executor, endpoint(codex));
-    CO_ASSERT_TRUE(connected.has_value());
-    auto client = *connected;
-    auto made = co_await client->create_directory(sub);
-    EXPECT_TRUE(made.has_value()) << made.error().message;
+    auto client = co_await connect_client(ws_endpoint(codex.url()));
+    CO_ASSERT_TRUE(client != nullptr);
     const std::string file = sub + "/f.bin";
-    const std::string bytes = binary_bytes();
-    auto written = co_await client->write_file(file, bytes);
-    EXPECT_TRUE(written.has_value());
-    auto back = co_await client->read_file(file);
-    CO_ASSERT_TRUE(back.has_value());
-    EXPECT_EQ(*back, bytes);
-    auto metadata = co_await client->get_metadata(file);
+    auto metadata = co_await write_and_read_back(*client, sub, file, binary_bytes());
     CO_ASSERT_TRUE(metadata.has_value());
-    EXPECT_TRUE(metadata->is_file);
-    EXPECT_EQ(metadata->size, bytes.size());
     auto copied = co_await client->copy(file, copy_dir, false);
     EXPECT_TRUE(copied.has_value());
     auto entries = co_await client->read_directory(dir.string());

@@ -6,6 +6,7 @@
 // subscriber not affecting a fast one).
 #include <async_test.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -114,105 +115,112 @@ asio::awaitable<void> push_later(std::shared_ptr<EventLog> log) {
   log->push(ClosedEvent{2});
 }
 
+using LogTest = std::function<asio::awaitable<void>(std::shared_ptr<EventLog>)>;
+
+// Runs `body` with a fresh log (these limits and Recover) on the test's io_context.
+void run_with_log(const LogTest& body, EventLogLimits limits = {}, EventLog::Recover recover = {}) {
+  run_async(
+      [&]() -> asio::awaitable<void> {
+        auto log = EventLog::create(co_await asio::this_coro::executor, limits, recover);
+        co_await body(log);
+      },
+      kDeadline);
+}
+
+// A process/read answer: `chunks` up to next_seq, the exit code once exited, and closed.
+ReadResult read_result(std::vector<OutputEvent> chunks, std::uint64_t next_seq,
+                       std::optional<int> exit_code = std::nullopt, bool closed = false) {
+  ReadResult read;
+  read.chunks = std::move(chunks);
+  read.next_seq = next_seq;
+  read.exited = exit_code.has_value();
+  read.exit_code = exit_code;
+  read.closed = closed;
+  return read;
+}
+
 // --- delivery order --------------------------------------------------------------------------
 
 TEST(EventLog, DeliversInOrder) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        auto log = EventLog::create(co_await asio::this_coro::executor, {}, {});
-        auto subscription = log->subscribe();
-        log->push(output(1, "a"));
-        log->push(output(2, "b"));
-        log->push(ExitedEvent{3, 7});
-        EXPECT_TRUE(log->exited());
-        EXPECT_EQ(log->exit_code(), std::optional<int>(7));
-        EXPECT_FALSE(log->ended());
-        log->push(ClosedEvent{4});
-        EXPECT_TRUE(log->ended());
-        EXPECT_EQ(log->last_seq(), 4u);
-        Events events = co_await collect(subscription);
-        EXPECT_EQ(events, (Events{"out1:a", "out2:b", "exit3:7", "closed4"}));
-      },
-      kDeadline);
+  run_with_log([](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
+    auto subscription = log->subscribe();
+    log->push(output(1, "a"));
+    log->push(output(2, "b"));
+    log->push(ExitedEvent{3, 7});
+    EXPECT_TRUE(log->exited());
+    EXPECT_EQ(log->exit_code(), std::optional<int>(7));
+    EXPECT_FALSE(log->ended());
+    log->push(ClosedEvent{4});
+    EXPECT_TRUE(log->ended());
+    EXPECT_EQ(log->last_seq(), 4u);
+    Events events = co_await collect(subscription);
+    EXPECT_EQ(events, (Events{"out1:a", "out2:b", "exit3:7", "closed4"}));
+  });
 }
 
 TEST(EventLog, OutOfOrderEventsAreHeldUntilTheGapFills) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        auto log = EventLog::create(co_await asio::this_coro::executor, {}, {});
-        auto subscription = log->subscribe();
-        log->push(ClosedEvent{4});
-        log->push(output(1, "a"));
-        EXPECT_EQ(log->last_seq(), 1u);
-        log->push(ExitedEvent{3, 0});
-        EXPECT_FALSE(log->exited());  // held behind seq 2
-        log->push(output(2, "b"));
-        EXPECT_EQ(log->last_seq(), 4u);
-        EXPECT_TRUE(log->ended());
-        Events events = co_await collect(subscription);
-        EXPECT_EQ(events, (Events{"out1:a", "out2:b", "exit3:0", "closed4"}));
-      },
-      kDeadline);
+  run_with_log([](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
+    auto subscription = log->subscribe();
+    log->push(ClosedEvent{4});
+    log->push(output(1, "a"));
+    EXPECT_EQ(log->last_seq(), 1u);
+    log->push(ExitedEvent{3, 0});
+    EXPECT_FALSE(log->exited());  // held behind seq 2
+    log->push(output(2, "b"));
+    EXPECT_EQ(log->last_seq(), 4u);
+    EXPECT_TRUE(log->ended());
+    Events events = co_await collect(subscription);
+    EXPECT_EQ(events, (Events{"out1:a", "out2:b", "exit3:0", "closed4"}));
+  });
 }
 
 TEST(EventLog, DuplicatesAreDropped) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        auto log = EventLog::create(co_await asio::this_coro::executor, {}, {});
-        auto subscription = log->subscribe();
-        log->push(output(1, "a"));
-        log->push(output(1, "again"));
-        log->push(output(3, "c"));
-        log->push(output(3, "held twice"));
-        log->push(output(2, "b"));
-        log->push(output(2, "late"));
-        log->push(output(0, "no seq"));
-        log->push(ClosedEvent{4});
-        log->push(output(5, "after closed"));
-        Events events = co_await collect(subscription);
-        EXPECT_EQ(events, (Events{"out1:a", "out2:b", "out3:c", "closed4"}));
-      },
-      kDeadline);
+  run_with_log([](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
+    auto subscription = log->subscribe();
+    log->push(output(1, "a"));
+    log->push(output(1, "again"));
+    log->push(output(3, "c"));
+    log->push(output(3, "held twice"));
+    log->push(output(2, "b"));
+    log->push(output(2, "late"));
+    log->push(output(0, "no seq"));
+    log->push(ClosedEvent{4});
+    log->push(output(5, "after closed"));
+    Events events = co_await collect(subscription);
+    EXPECT_EQ(events, (Events{"out1:a", "out2:b", "out3:c", "closed4"}));
+  });
 }
 
 TEST(EventLog, NextWaitsForALaterPush) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        const auto executor = co_await asio::this_coro::executor;
-        auto log = EventLog::create(executor, {}, {});
-        auto subscription = log->subscribe();
-        asio::co_spawn(executor, push_later(log), asio::detached);
-        Events events = co_await collect(subscription);
-        EXPECT_EQ(events, (Events{"out1:a", "closed2"}));
-      },
-      kDeadline);
+  run_with_log([](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
+    auto subscription = log->subscribe();
+    asio::co_spawn(co_await asio::this_coro::executor, push_later(log), asio::detached);
+    Events events = co_await collect(subscription);
+    EXPECT_EQ(events, (Events{"out1:a", "closed2"}));
+  });
 }
 
 // --- replay history --------------------------------------------------------------------------
 
 TEST(EventLog, LateSubscriberAfterClosedGetsTheWholeHistory) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        auto log = EventLog::create(co_await asio::this_coro::executor, {}, {});
-        log->push(output(1, "a"));
-        log->push(ExitedEvent{2, 143});
-        log->push(output(3, "b"));
-        log->push(ClosedEvent{4});
-        const Events expected{"out1:a", "exit2:143", "out3:b", "closed4"};
-        Events first = co_await collect(log->subscribe());
-        EXPECT_EQ(first, expected);
-        Events second = co_await collect(log->subscribe());
-        EXPECT_EQ(second, expected);
-      },
-      kDeadline);
+  run_with_log([](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
+    log->push(output(1, "a"));
+    log->push(ExitedEvent{2, 143});
+    log->push(output(3, "b"));
+    log->push(ClosedEvent{4});
+    const Events expected{"out1:a", "exit2:143", "out3:b", "closed4"};
+    Events first = co_await collect(log->subscribe());
+    EXPECT_EQ(first, expected);
+    Events second = co_await collect(log->subscribe());
+    EXPECT_EQ(second, expected);
+  });
 }
 
 TEST(EventLog, HistoryKeepsOnlyTheNewestBytes) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        EventLogLimits limits;
-        limits.history_bytes = 10;
-        auto log = EventLog::create(co_await asio::this_coro::executor, limits, {});
+  EventLogLimits limits;
+  limits.history_bytes = 10;
+  run_with_log(
+      [](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
         auto early = log->subscribe();
         log->push(output(1, "aaaa"));
         log->push(output(2, "bbbb"));
@@ -226,94 +234,67 @@ TEST(EventLog, HistoryKeepsOnlyTheNewestBytes) {
         Events all = co_await collect(early);
         EXPECT_EQ(all.size(), 6u);
       },
-      kDeadline);
+      limits);
 }
 
 TEST(EventLog, HistoryKeepsOnlyTheNewestEvents) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        EventLogLimits limits;
-        limits.history_events = 2;
-        auto log = EventLog::create(co_await asio::this_coro::executor, limits, {});
+  EventLogLimits limits;
+  limits.history_events = 2;
+  run_with_log(
+      [](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
         for (std::uint64_t seq = 1; seq <= 5; ++seq) log->push(output(seq));
         log->push(ClosedEvent{6});
         Events late = co_await collect(log->subscribe());
         EXPECT_EQ(late, (Events{"out5:x", "closed6"}));
       },
-      kDeadline);
+      limits);
 }
 
 // --- catch_up --------------------------------------------------------------------------------
 
 TEST(EventLog, CatchUpFillsAGap) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        auto log = EventLog::create(co_await asio::this_coro::executor, {}, {});
-        auto subscription = log->subscribe();
-        log->push(output(1, "a"));
-        log->push(output(4, "d"));  // 2 and 3 were lost with the connection
-        ReadResult read;
-        read.chunks = {output(1, "a"), output(2, "b"), output(3, "c")};
-        read.next_seq = 4;
-        log->catch_up(read);
-        EXPECT_EQ(log->last_seq(), 4u);
-        log->push(ClosedEvent{5});
-        Events events = co_await collect(subscription);
-        EXPECT_EQ(events, (Events{"out1:a", "out2:b", "out3:c", "out4:d", "closed5"}));
-      },
-      kDeadline);
+  run_with_log([](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
+    auto subscription = log->subscribe();
+    log->push(output(1, "a"));
+    log->push(output(4, "d"));  // 2 and 3 were lost with the connection
+    log->catch_up(read_result({output(1, "a"), output(2, "b"), output(3, "c")}, 4));
+    EXPECT_EQ(log->last_seq(), 4u);
+    log->push(ClosedEvent{5});
+    Events events = co_await collect(subscription);
+    EXPECT_EQ(events, (Events{"out1:a", "out2:b", "out3:c", "out4:d", "closed5"}));
+  });
 }
 
 TEST(EventLog, CatchUpSkipsWhatTheServerNoLongerHas) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        auto log = EventLog::create(co_await asio::this_coro::executor, {}, {});
-        auto subscription = log->subscribe();
-        log->push(output(1, "a"));
-        log->push(output(3, "c"));  // held; 2 and 4 are gone from the server's retention
-        ReadResult read;
-        read.chunks = {output(5, "e"), output(6, "f")};
-        read.next_seq = 7;
-        log->catch_up(read);
-        EXPECT_EQ(log->last_seq(), 6u);
-        log->push(output(6, "duplicate"));
-        log->push(ClosedEvent{7});
-        Events events = co_await collect(subscription);
-        // The held event in the skipped range is still delivered, in order.
-        EXPECT_EQ(events, (Events{"out1:a", "out3:c", "out5:e", "out6:f", "closed7"}));
-      },
-      kDeadline);
+  run_with_log([](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
+    auto subscription = log->subscribe();
+    log->push(output(1, "a"));
+    log->push(output(3, "c"));  // held; 2 and 4 are gone from the server's retention
+    log->catch_up(read_result({output(5, "e"), output(6, "f")}, 7));
+    EXPECT_EQ(log->last_seq(), 6u);
+    log->push(output(6, "duplicate"));
+    log->push(ClosedEvent{7});
+    Events events = co_await collect(subscription);
+    // The held event in the skipped range is still delivered, in order.
+    EXPECT_EQ(events, (Events{"out1:a", "out3:c", "out5:e", "out6:f", "closed7"}));
+  });
 }
 
 TEST(EventLog, CatchUpDeliversExitedAndClosed) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        auto log = EventLog::create(co_await asio::this_coro::executor, {}, {});
-        log->push(output(1, "a"));
-        ReadResult read;
-        read.chunks = {output(1, "a"), output(2, "b")};
-        read.next_seq = 5;
-        read.exited = true;
-        read.exit_code = 3;
-        read.closed = true;
-        log->catch_up(read);
-        EXPECT_TRUE(log->ended());
-        EXPECT_EQ(log->exit_code(), std::optional<int>(3));
-        Events events = co_await collect(log->subscribe());
-        EXPECT_EQ(events, (Events{"out1:a", "out2:b", "exit3:3", "closed4"}));
-      },
-      kDeadline);
+  run_with_log([](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
+    log->push(output(1, "a"));
+    log->catch_up(read_result({output(1, "a"), output(2, "b")}, 5, 3, true));
+    EXPECT_TRUE(log->ended());
+    EXPECT_EQ(log->exit_code(), std::optional<int>(3));
+    Events events = co_await collect(log->subscribe());
+    EXPECT_EQ(events, (Events{"out1:a", "out2:b", "exit3:3", "closed4"}));
+  });
 }
 
 // --- events_from_read ------------------------------------------------------------------------
 
 TEST(EventsFromRead, ExitedTakesTheHighestFreeSeqBelowClosed) {
-  ReadResult read;
-  read.chunks = {output(1, "a"), output(2, "b"), output(4, "d")};
-  read.next_seq = 6;
-  read.exited = true;
-  read.exit_code = 7;
-  read.closed = true;
+  const ReadResult read = read_result({output(1, "a"), output(2, "b"), output(4, "d")}, 6, 7, true);
   EXPECT_EQ(describe_all(events_from_read(0, read)),
             (Events{"out1:a", "out2:b", "exit3:7", "out4:d", "closed5"}));
   EXPECT_EQ(describe_all(events_from_read(2, read)), (Events{"exit3:7", "out4:d", "closed5"}));
@@ -322,43 +303,26 @@ TEST(EventsFromRead, ExitedTakesTheHighestFreeSeqBelowClosed) {
 }
 
 TEST(EventsFromRead, ExitedBeforeClosedWithoutOutputAfterIt) {
-  ReadResult read;
-  read.chunks = {output(1, "a")};
-  read.next_seq = 4;
-  read.exited = true;
-  read.exit_code = 0;
-  read.closed = true;
+  const ReadResult read = read_result({output(1, "a")}, 4, 0, true);
   EXPECT_EQ(describe_all(events_from_read(0, read)), (Events{"out1:a", "exit2:0", "closed3"}));
 }
 
 TEST(EventsFromRead, ExitedButNotClosedUsesNextSeq) {
-  ReadResult read;
-  read.chunks = {output(1, "a")};
-  read.next_seq = 3;
-  read.exited = true;
-  read.exit_code = 1;
+  const ReadResult read = read_result({output(1, "a")}, 3, 1);
   EXPECT_EQ(describe_all(events_from_read(0, read)), (Events{"out1:a", "exit2:1"}));
 }
 
 TEST(EventsFromRead, ExitedWithNoFreeSeqIsSkipped) {
-  ReadResult read;
-  read.chunks = {output(3, "c"), output(4, "d")};
-  read.next_seq = 5;
-  read.exited = true;
-  read.exit_code = 0;
+  const ReadResult read = read_result({output(3, "c"), output(4, "d")}, 5, 0);
   // The exit was seen already (seq <= 2).
   EXPECT_EQ(describe_all(events_from_read(2, read)), (Events{"out3:c", "out4:d"}));
 }
 
 TEST(EventsFromRead, ClosedAloneAndRunningProcess) {
-  ReadResult closed;
-  closed.next_seq = 4;
-  closed.closed = true;
+  const ReadResult closed = read_result({}, 4, std::nullopt, true);
   EXPECT_EQ(describe_all(events_from_read(0, closed)), (Events{"closed3"}));
 
-  ReadResult running;
-  running.chunks = {output(1, "a"), output(2, "b")};
-  running.next_seq = 3;
+  const ReadResult running = read_result({output(1, "a"), output(2, "b")}, 3);
   EXPECT_EQ(describe_all(events_from_read(1, running)), (Events{"out2:b"}));
   EXPECT_EQ(describe_all(events_from_read(0, ReadResult{})), Events{});
 }
@@ -366,51 +330,42 @@ TEST(EventsFromRead, ClosedAloneAndRunningProcess) {
 // --- failure ---------------------------------------------------------------------------------
 
 TEST(EventLog, FailIsTheLastEvent) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        auto log = EventLog::create(co_await asio::this_coro::executor, {}, {});
-        auto subscription = log->subscribe();
-        log->push(output(1, "a"));
-        log->push(output(3, "held, never delivered"));
-        log->fail("exec-server transport disconnected");
-        log->fail("second failure is ignored");
-        log->push(output(2, "after failure"));
-        log->push(FailedEvent{"pushed failure is ignored too"});
-        EXPECT_TRUE(log->ended());
-        EXPECT_EQ(log->failure(), std::optional<std::string>("exec-server transport disconnected"));
-        EXPECT_EQ(log->last_seq(), 1u);
-        const Events expected{"out1:a", "failed:exec-server transport disconnected"};
-        Events live = co_await collect(subscription);
-        EXPECT_EQ(live, expected);
-        Events late = co_await collect(log->subscribe());
-        EXPECT_EQ(late, expected);
-      },
-      kDeadline);
+  run_with_log([](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
+    auto subscription = log->subscribe();
+    log->push(output(1, "a"));
+    log->push(output(3, "held, never delivered"));
+    log->fail("exec-server transport disconnected");
+    log->fail("second failure is ignored");
+    log->push(output(2, "after failure"));
+    log->push(FailedEvent{"pushed failure is ignored too"});
+    EXPECT_TRUE(log->ended());
+    EXPECT_EQ(log->failure(), std::optional<std::string>("exec-server transport disconnected"));
+    EXPECT_EQ(log->last_seq(), 1u);
+    const Events expected{"out1:a", "failed:exec-server transport disconnected"};
+    Events live = co_await collect(subscription);
+    EXPECT_EQ(live, expected);
+    Events late = co_await collect(log->subscribe());
+    EXPECT_EQ(late, expected);
+  });
 }
 
 TEST(EventLog, FailedPushIsFail) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        auto log = EventLog::create(co_await asio::this_coro::executor, {}, {});
-        log->push(FailedEvent{"gone"});
-        EXPECT_EQ(log->failure(), std::optional<std::string>("gone"));
-        Events events = co_await collect(log->subscribe());
-        EXPECT_EQ(events, (Events{"failed:gone"}));
-      },
-      kDeadline);
+  run_with_log([](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
+    log->push(FailedEvent{"gone"});
+    EXPECT_EQ(log->failure(), std::optional<std::string>("gone"));
+    Events events = co_await collect(log->subscribe());
+    EXPECT_EQ(events, (Events{"failed:gone"}));
+  });
 }
 
 TEST(EventLog, FailAfterClosedIsIgnored) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        auto log = EventLog::create(co_await asio::this_coro::executor, {}, {});
-        log->push(ClosedEvent{1});
-        log->fail("too late");
-        EXPECT_FALSE(log->failure().has_value());
-        Events events = co_await collect(log->subscribe());
-        EXPECT_EQ(events, (Events{"closed1"}));
-      },
-      kDeadline);
+  run_with_log([](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
+    log->push(ClosedEvent{1});
+    log->fail("too late");
+    EXPECT_FALSE(log->failure().has_value());
+    Events events = co_await collect(log->subscribe());
+    EXPECT_EQ(events, (Events{"closed1"}));
+  });
 }
 
 // --- lag recovery ----------------------------------------------------------------------------
@@ -422,28 +377,26 @@ EventLogLimits small_limits() {
   return limits;
 }
 
-Events outputs(std::uint64_t first, std::uint64_t last) {
+// The default outputs from `first` to `last`, then `rest`.
+Events outputs(std::uint64_t first, std::uint64_t last, const Events& rest = {}) {
   Events events;
   for (auto seq = first; seq <= last; ++seq) events.push_back("out" + std::to_string(seq) + ":x");
+  events.insert(events.end(), rest.begin(), rest.end());
   return events;
 }
 
 TEST(EventLog, LaggingSubscriberRecoversThroughRead) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        FakeBackend backend;
-        auto log =
-            EventLog::create(co_await asio::this_coro::executor, small_limits(), backend.recover());
+  FakeBackend backend;
+  run_with_log(
+      [&backend](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
         auto subscription = log->subscribe();
         for (std::uint64_t seq = 1; seq <= 9; ++seq) backend.push(*log, output(seq));
         backend.push(*log, ClosedEvent{10});
         Events events = co_await collect(subscription);
-        Events expected = outputs(1, 9);
-        expected.push_back("closed10");
-        EXPECT_EQ(events, expected);
+        EXPECT_EQ(events, outputs(1, 9, {"closed10"}));
         EXPECT_EQ(backend.reads, 1);
       },
-      kDeadline);
+      small_limits(), backend.recover());
 }
 
 asio::awaitable<void> push_during_read(FakeBackend& backend, std::shared_ptr<EventLog> log) {
@@ -454,30 +407,24 @@ asio::awaitable<void> push_during_read(FakeBackend& backend, std::shared_ptr<Eve
 }
 
 TEST(EventLog, EventsPushedDuringRecoveryAreNotLostOrRepeated) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        const auto executor = co_await asio::this_coro::executor;
-        FakeBackend backend;
-        auto log = EventLog::create(executor, small_limits(), backend.recover());
+  FakeBackend backend;
+  run_with_log(
+      [&backend](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
         auto subscription = log->subscribe();
         for (std::uint64_t seq = 1; seq <= 10; ++seq) backend.push(*log, output(seq));
-        asio::co_spawn(executor, push_during_read(backend, log), asio::detached);
+        asio::co_spawn(co_await asio::this_coro::executor, push_during_read(backend, log),
+                       asio::detached);
         Events events = co_await collect(subscription);
-        Events expected = outputs(1, 11);
-        expected.push_back("exit12:0");
-        expected.push_back("closed13");
-        EXPECT_EQ(events, expected);
+        EXPECT_EQ(events, outputs(1, 11, {"exit12:0", "closed13"}));
         EXPECT_EQ(backend.reads, 1);
       },
-      kDeadline);
+      small_limits(), backend.recover());
 }
 
 TEST(EventLog, FailedRecoverySkipsTheGap) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        int reads = 0;
-        auto log = EventLog::create(co_await asio::this_coro::executor, small_limits(),
-                                    failing_recover(&reads));
+  int reads = 0;
+  run_with_log(
+      [&reads](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
         auto subscription = log->subscribe();
         for (std::uint64_t seq = 1; seq <= 10; ++seq) log->push(output(seq));
         log->push(ClosedEvent{11});
@@ -486,15 +433,13 @@ TEST(EventLog, FailedRecoverySkipsTheGap) {
         EXPECT_EQ(events, (Events{"out10:x", "closed11"}));
         EXPECT_EQ(reads, 1);
       },
-      kDeadline);
+      small_limits(), failing_recover(&reads));
 }
 
 TEST(EventLog, LaggingSubscriberOfAFailedLogEndsWithTheFailure) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        int reads = 0;
-        auto log = EventLog::create(co_await asio::this_coro::executor, small_limits(),
-                                    failing_recover(&reads));
+  int reads = 0;
+  run_with_log(
+      [&reads](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
         auto subscription = log->subscribe();
         for (std::uint64_t seq = 1; seq <= 9; ++seq) log->push(output(seq));
         log->fail("gone");
@@ -503,15 +448,13 @@ TEST(EventLog, LaggingSubscriberOfAFailedLogEndsWithTheFailure) {
         EXPECT_EQ(events.back(), "failed:gone");
         EXPECT_EQ(reads, 1);
       },
-      kDeadline);
+      small_limits(), failing_recover(&reads));
 }
 
 TEST(EventLog, SlowSubscriberDoesNotAffectAFastOne) {
-  run_async(
-      []() -> asio::awaitable<void> {
-        FakeBackend backend;
-        auto log =
-            EventLog::create(co_await asio::this_coro::executor, small_limits(), backend.recover());
+  FakeBackend backend;
+  run_with_log(
+      [&backend](std::shared_ptr<EventLog> log) -> asio::awaitable<void> {
         auto fast = log->subscribe();
         auto slow = log->subscribe();
         Events fast_events;
@@ -528,12 +471,10 @@ TEST(EventLog, SlowSubscriberDoesNotAffectAFastOne) {
         EXPECT_EQ(fast_events, outputs(1, 10));
 
         Events slow_events = co_await collect(slow);
-        Events expected = outputs(1, 10);
-        expected.push_back("closed11");
-        EXPECT_EQ(slow_events, expected);
+        EXPECT_EQ(slow_events, outputs(1, 10, {"closed11"}));
         EXPECT_EQ(backend.reads, 1);
       },
-      kDeadline);
+      small_limits(), backend.recover());
 }
 
 }  // namespace

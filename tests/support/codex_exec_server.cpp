@@ -8,14 +8,11 @@
 #include <stdexcept>
 #include <unistd.h>
 
-#include <boost/asio/read_until.hpp>
-#include <boost/asio/streambuf.hpp>
 #include <gtest/gtest.h>
 
 #include "exec_server.hpp"
 
 namespace tether::testing {
-namespace asio = boost::asio;
 namespace fs = std::filesystem;
 
 namespace {
@@ -101,21 +98,9 @@ CodexExecServer::CodexExecServer(Options options)
   child_ = *spawned;
 
   // codex prints its listening URL, `ws://127.0.0.1:<port>`, as the only stdout line.
-  asio::streambuf line;
-  boost::system::error_code read_ec;
-  bool done = false;
-  asio::async_read_until(*child_->stdout_stream(), line, '\n',
-                         [&](boost::system::error_code ec, std::size_t) {
-                           read_ec = ec;
-                           done = true;
-                         });
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!done && std::chrono::steady_clock::now() < end)
-    io_.run_for(std::chrono::milliseconds(20));
-  std::istream in(&line);
-  std::getline(in, url_);
+  url_ = read_first_line(io_, *child_, std::chrono::seconds(30)).value_or("");
   const auto colon = url_.rfind(':');
-  if (!done || read_ec || !url_.starts_with("ws://127.0.0.1:") || colon == std::string::npos) {
+  if (!url_.starts_with("ws://127.0.0.1:") || colon == std::string::npos) {
     child_->signal_group(SIGKILL);
     wait_exit(std::chrono::seconds(5));
     child_.reset();

@@ -85,6 +85,31 @@ std::vector<std::string> test_environment() {
   return env;
 }
 
+std::optional<std::string> read_first_line(asio::io_context& io, process::Child& child,
+                                           std::chrono::milliseconds deadline) {
+  // Shared with the handler: it may still run after a timeout (e.g. when the caller waits for
+  // the killed child), after this function has returned.
+  struct Read {
+    asio::streambuf buffer;
+    boost::system::error_code ec;
+    bool done = false;
+  };
+  auto read = std::make_shared<Read>();
+  asio::async_read_until(*child.stdout_stream(), read->buffer, '\n',
+                         [read](boost::system::error_code ec, std::size_t) {
+                           read->ec = ec;
+                           read->done = true;
+                         });
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (!read->done && std::chrono::steady_clock::now() < end)
+    io.run_for(std::chrono::milliseconds(20));
+  if (!read->done || read->ec) return std::nullopt;
+  std::istream in(&read->buffer);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
 ExecServer::ExecServer() : ExecServer(Options{}) {}
 
 ExecServer::ExecServer(Options options) : log_path_(make_log_path()) {
@@ -92,23 +117,12 @@ ExecServer::ExecServer(Options options) : log_path_(make_log_path()) {
       io_.get_executor(), server_spawn_options(options.args, options.extra_env, log_path_));
   if (!spawned) throw std::runtime_error("cannot start tether: " + spawned.error().message);
   child_ = *spawned;
-  asio::streambuf line;
-  boost::system::error_code read_ec;
-  bool done = false;
-  asio::async_read_until(*child_->stdout_stream(), line, '\n',
-                         [&](boost::system::error_code ec, std::size_t) {
-                           read_ec = ec;
-                           done = true;
-                         });
-  const auto end = std::chrono::steady_clock::now() + kStartDeadline;
-  while (!done && std::chrono::steady_clock::now() < end)
-    io_.run_for(std::chrono::milliseconds(20));
-  if (!done || read_ec) {
+  auto line = read_first_line(io_, *child_, kStartDeadline);
+  if (!line) {
     child_->signal_group(SIGKILL);
     throw std::runtime_error("tether exec-server printed no URL line; its log:\n" + log());
   }
-  std::istream in(&line);
-  std::getline(in, url_);
+  url_ = std::move(*line);
   port_ = static_cast<unsigned short>(std::stoi(url_.substr(url_.rfind(':') + 1)));
 }
 

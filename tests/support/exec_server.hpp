@@ -37,6 +37,10 @@ std::string read_text_file(const std::string& path);
 // SIGTERM to the group, up to 10 s for the exit (else a test failure showing `log`), then SIGKILL.
 void stop_child(boost::asio::io_context& io, process::Child& child, const std::string& what,
                 const std::string& log_path);
+// The first stdout line of a server that announces its URL that way (without the newline),
+// running `io` for up to `deadline`; nullopt when no whole line came in time.
+std::optional<std::string> read_first_line(boost::asio::io_context& io, process::Child& child,
+                                           std::chrono::milliseconds deadline);
 
 class ExecServer {
  public:
