@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -84,9 +85,10 @@ class FeedTransport final : public jsonrpc::Transport {
     co_return boost::system::error_code{};
   }
 
-  asio::awaitable<boost::system::error_code> ping() override {
+  asio::awaitable<boost::system::error_code> ping(std::string) override {
     co_return boost::system::error_code{};
   }
+  void on_pong(std::function<void(std::string_view)>) override {}
 
   asio::awaitable<void> close(std::uint16_t) override { co_return; }
   void abort() override { aborted_ = true; }
