@@ -406,24 +406,50 @@ TEST(ExecSession, CodexDialectResumeCatchesUpAndDeduplicatesWrites) {
   });
 }
 
-// Flow control while detached (docs/exec-server.md): a lost client's processes keep running, but
-// their readers pause once retention is full instead of evicting, so a client that resumes reads
-// every byte, even when far more than the 1 MiB retention was produced while it was away.
+// What `seq 1 <count>` prints.
+std::string seq_output(int count) {
+  std::string text;
+  for (int i = 1; i <= count; ++i) text += std::to_string(i) + "\n";
+  return text;
+}
+
+// A client starts `seq 1 <count>` as "flood" and is lost at once (no close frame); what it
+// received goes into `by_seq`. Returns the session id to resume.
+asio::awaitable<std::string> flood_then_lose(ExecServer& server, int count,
+                                             std::map<std::int64_t, std::string>& by_seq) {
+  auto a = co_await TestClient::connect(server.port());
+  auto init = co_await a->initialize();
+  std::string session_id(init.at("sessionId").as_string());
+  auto start = start_argv("flood", json::array{"seq", "1", std::to_string(count)});
+  co_await a->call_ok("process/start", std::move(start));
+  a->abort();
+  merge_events(by_seq, *a, "flood");
+  co_await sleep_for(500ms);  // the producer runs into the paused reader meanwhile
+  co_return session_id;
+}
+
+// Merges a process/read answer's chunks; returns the highest seq seen so far.
+std::int64_t merge_read(std::map<std::int64_t, std::string>& by_seq, const json::object& result,
+                        std::int64_t last) {
+  for (const auto& item : result.at("chunks").as_array()) {
+    const auto& chunk = item.as_object();
+    const std::int64_t seq = chunk.at("seq").as_int64();
+    merge_chunk(by_seq, seq, unb64(chunk.at("chunk").as_string()));
+    last = std::max(last, seq);
+  }
+  return last;
+}
+
+// Flow control while detached (docs/exec-server.md): a lost client's processes keep running,
+// but their readers pause at the unconfirmed allowance instead of evicting, so a client that
+// resumes reads every byte, even when far more than the 1 MiB retention was produced while it
+// was away.
 TEST(ExecSession, OutputProducedWhileDetachedIsAllThereAfterResume) {
   ExecServer server(server_options({"--session-ttl", "30"}));
-  std::string expected;
-  for (int i = 1; i <= 400000; ++i) expected += std::to_string(i) + "\n";  // about 2.7 MB
+  const std::string expected = seq_output(400000);  // about 2.7 MB
   run_async([&]() -> asio::awaitable<void> {
-    auto a = co_await TestClient::connect(server.port());
-    auto init = co_await a->initialize();
-    const std::string session_id(init.at("sessionId").as_string());
-    auto start = start_argv("flood", json::array{"seq", "1", "400000"});
-    co_await a->call_ok("process/start", std::move(start));
-    a->abort();
     std::map<std::int64_t, std::string> by_seq;
-    merge_events(by_seq, *a, "flood");
-    co_await sleep_for(500ms);  // the producer runs into the paused reader meanwhile
-
+    const std::string session_id = co_await flood_then_lose(server, 400000, by_seq);
     auto b = co_await TestClient::connect(server.port());
     co_await b->initialize(session_id);
     std::int64_t last = by_seq.empty() ? 0 : by_seq.rbegin()->first;
@@ -432,12 +458,7 @@ TEST(ExecSession, OutputProducedWhileDetachedIsAllThereAfterResume) {
     while (!closed && std::chrono::steady_clock::now() < end) {
       auto result =
           (co_await b->call_ok("process/read", read_params("flood", last, 1000))).as_object();
-      for (const auto& item : result.at("chunks").as_array()) {
-        const auto& chunk = item.as_object();
-        const std::int64_t seq = chunk.at("seq").as_int64();
-        merge_chunk(by_seq, seq, unb64(chunk.at("chunk").as_string()));
-        last = std::max(last, seq);
-      }
+      last = merge_read(by_seq, result, last);
       closed = result.at("closed").as_bool();
     }
     CO_ASSERT_TRUE(closed);
@@ -455,28 +476,16 @@ TEST(ExecSession, OutputProducedWhileDetachedIsAllThereAfterResume) {
 // goes on.
 TEST(ExecSession, OneCatchUpReadThenListeningDoesNotStallTheProcess) {
   ExecServer server(server_options({"--session-ttl", "30"}));
-  std::string expected;
-  for (int i = 1; i <= 1500000; ++i) expected += std::to_string(i) + "\n";  // about 10.9 MB
+  const std::string expected = seq_output(1500000);  // about 10.9 MB
   run_async([&]() -> asio::awaitable<void> {
-    auto a = co_await TestClient::connect(server.port());
-    auto init = co_await a->initialize();
-    const std::string session_id(init.at("sessionId").as_string());
-    auto start = start_argv("flood", json::array{"seq", "1", "1500000"});
-    co_await a->call_ok("process/start", std::move(start));
-    a->abort();
     std::map<std::int64_t, std::string> by_seq;
-    merge_events(by_seq, *a, "flood");
-    co_await sleep_for(500ms);  // the reader pauses at the unconfirmed allowance meanwhile
-
+    const std::string session_id = co_await flood_then_lose(server, 1500000, by_seq);
     auto b = co_await TestClient::connect(server.port());
     co_await b->initialize(session_id);
     const std::int64_t last = by_seq.empty() ? 0 : by_seq.rbegin()->first;
     auto caught_up =
         (co_await b->call_ok("process/read", read_params("flood", last, 0))).as_object();
-    for (const auto& item : caught_up.at("chunks").as_array()) {
-      const auto& chunk = item.as_object();
-      merge_chunk(by_seq, chunk.at("seq").as_int64(), unb64(chunk.at("chunk").as_string()));
-    }
+    merge_read(by_seq, caught_up, last);
     // From here on only pushed events: the process must run to its end.
     CO_ASSERT_TRUE(co_await b->wait_closed("flood"));
     merge_events(by_seq, *b, "flood");
