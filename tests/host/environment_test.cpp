@@ -124,6 +124,27 @@ TEST(Environment, UnreachableUrlFailsWithTheSpecText) {
   });
 }
 
+// A failed first connection is not remembered: the next use tries again (here, once an executor
+// listens on that port).
+TEST(Environment, AFailedConnectionIsRetriedByTheNextUse) {
+  asio::io_context probe_io;
+  asio::ip::tcp::acceptor probe(probe_io, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = probe.local_endpoint().port();
+  probe.close();
+  const std::string url = "ws://127.0.0.1:" + std::to_string(port);
+  std::optional<testing::ExecServer> server;
+  run_async([&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto env = Environment::create(ex, "late", ExecutorUrl{url, std::nullopt}, spawn_options());
+    auto first = co_await env->starter();
+    EXPECT_FALSE(first.has_value()) << "nothing listens yet";
+    server.emplace(testing::ExecServer::Options{{"--insecure-no-auth", "--listen", url}, {}});
+    auto second = co_await env->starter();
+    EXPECT_TRUE(second.has_value()) << (second ? "" : second.error().message);
+    co_await env->close();
+  });
+}
+
 // Starts `sleep <marker>` in `env` and waits until it runs; null (with a failure) otherwise.
 asio::awaitable<std::shared_ptr<exec::Process>> start_sleeper(Environment& env,
                                                               const std::string& marker) {
