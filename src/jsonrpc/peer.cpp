@@ -61,6 +61,11 @@ asio::awaitable<void> Peer::run() {
 
 void Peer::dispatch(const std::string& text) {
   auto parsed = parse(text);
+  if (!parsed && !options_.answer_invalid_input) {
+    spdlog::warn("jsonrpc: skipping invalid message ({}): {:.200}", parsed.error().error.message,
+                 text);
+    return;
+  }
   if (!parsed) {
     respond(
         Response{parsed.error().id, Reply{boost::system::in_place_error, parsed.error().error}});
@@ -95,12 +100,11 @@ void Peer::dispatch(const std::string& text) {
   }
 }
 
-asio::awaitable<Reply> Peer::call(std::string method, json::value params,
-                                  std::optional<std::chrono::milliseconds> timeout) {
+asio::awaitable<Reply> Peer::call_with_id(std::int64_t id, std::string method, json::value params,
+                                          std::optional<std::chrono::milliseconds> timeout) {
   if (closed_)
     co_return Reply{boost::system::in_place_error,
                     make_error(code::kConnectionClosed, end_reason_)};
-  const std::int64_t id = next_id_++;
   auto pending = std::make_shared<Pending>(executor_);
   pending_.emplace(id, pending);
   // Leaving early (timeout, cancellation) must not leave the entry behind.

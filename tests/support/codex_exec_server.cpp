@@ -30,28 +30,6 @@ std::string unique_name(const std::string& stem) {
 
 }  // namespace
 
-fs::path npm_root() {
-  // The script owns the path rule (cache dir keyed by the lockfile's sha256); asking it keeps a
-  // single definition and never points at an install for an older lockfile.
-  const std::string command =
-      "'" TETHER_SOURCE_DIR "/scripts/install-test-packages' --print-root 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) throw std::runtime_error("cannot run " + command);
-  std::string out;
-  std::array<char, 512> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe)) out += buffer.data();
-  const int status = ::pclose(pipe);
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  if (status != 0) throw std::runtime_error(command + " failed: " + out);
-  const fs::path root = out;
-  if (!fs::is_directory(root / "node_modules"))
-    throw std::runtime_error(
-        "the npm test packages for tests/npm/package-lock.json are not "
-        "installed (expected " +
-        root.string() + "): run `make test`, or scripts/install-test-packages before ctest");
-  return root;
-}
-
 fs::path codex_binary() {
   // The platform package @openai/codex@<v>-linux-x64 carries the musl binary itself (its
   // vendor/<target>/codex-package.json names bin/codex as the entrypoint); the JS launcher of the

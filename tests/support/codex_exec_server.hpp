@@ -20,11 +20,10 @@
 
 #include <tether/process/child.hpp>
 
+#include "npm_peers.hpp"
+
 namespace tether::testing {
 
-// Root of the npm test-peer install for the checked-out lockfile (it has node_modules/), as
-// printed by `scripts/install-test-packages --print-root`. Throws when it is not installed.
-std::filesystem::path npm_root();
 // The native codex binary inside that install. Throws when it is missing.
 std::filesystem::path codex_binary();
 

@@ -43,6 +43,9 @@ struct PeerOptions {
   std::size_t send_high_water = std::size_t{4} << 20;
   // Keepalive pings on transports that have them.
   std::chrono::milliseconds ping_interval{10'000};
+  // Input that is not a JSON-RPC message is answered with an error (a server's duty); when
+  // false it is logged and skipped (an MCP client facing a server's stray output).
+  bool answer_invalid_input = true;
 };
 
 class Peer : public std::enable_shared_from_this<Peer> {
@@ -70,7 +73,15 @@ class Peer : public std::enable_shared_from_this<Peer> {
   // Sends a request (ids count from 1) and waits for its response, the timeout
   // (kRequestTimedOut) or the end of the connection (kConnectionClosed).
   boost::asio::awaitable<Reply> call(std::string method, json::value params,
-                                     std::optional<std::chrono::milliseconds> timeout = {});
+                                     std::optional<std::chrono::milliseconds> timeout = {}) {
+    return call_with_id(reserve_id(), std::move(method), std::move(params), timeout);
+  }
+  // For callers that must know a request's id before it is sent (to cancel it, or to match
+  // progress to it): take an id, then call with it.
+  std::int64_t reserve_id() { return next_id_++; }
+  boost::asio::awaitable<Reply> call_with_id(std::int64_t id, std::string method,
+                                             json::value params,
+                                             std::optional<std::chrono::milliseconds> timeout);
   void notify(std::string method, json::value params);
   void respond(const Response& response);
   // Queues an already serialized message. `on_delivered` runs once the remote confirmed having

@@ -1,0 +1,149 @@
+// tether::mcp Client — one MCP session with one server, wherever the server runs.
+//
+// Owns: the handshake (protocol version negotiation, capabilities offered only for the
+// handlers the host gives), every client operation (tools, resources, templates, prompts,
+// completion, logging level, ping, subscriptions), following list cursors, re-listing on
+// list_changed, progress, per-request timeouts with `notifications/cancelled`, dispatching the
+// server's requests and notifications to host callbacks, and failing everything pending when
+// the connection ends. Handshake failure, timeout, shutdown() or destroying the Client ends the
+// server (through ServerConnection's contract).
+// Does not own: transports and launching (connection.hpp, stdio.hpp, http.hpp), config,
+// placement, tool filtering or naming (host).
+// Data flows: host call -> request (own id, timer) -> jsonrpc::Peer -> transport -> server;
+// server -> Peer -> {pending call | request handler -> answer | notification -> callback}.
+// Threading: one executor; every call runs on it.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include <tether/jsonrpc/message.hpp>
+#include <tether/mcp/connection.hpp>
+
+namespace tether::mcp {
+
+inline constexpr std::string_view kProtocolVersion = "2025-11-25";
+// The versions accepted in the server's initialize answer, newest first.
+inline constexpr std::string_view kSupportedProtocolVersions[] = {"2025-11-25", "2025-06-18",
+                                                                  "2025-03-26", "2024-11-05"};
+
+// Local outcomes (the wire never carries them): see jsonrpc::code::kRequestTimedOut and
+// kConnectionClosed for timeouts and an ended connection.
+namespace code {
+inline constexpr int kHandshakeFailed = -32092;
+inline constexpr int kInvalidArguments = -32093;
+}  // namespace code
+
+// Answers a server request: its params in, a result (or a JSON-RPC error) out.
+using ServerRequestHandler = std::function<boost::asio::awaitable<jsonrpc::Reply>(json::value)>;
+
+enum class ListKind { tools, resources, prompts };
+
+struct ClientHandlers {
+  // Each set handler adds its capability to initialize and answers its method; an unset one
+  // leaves the capability out and the method is answered -32601.
+  ServerRequestHandler roots;        // roots/list (capability roots.listChanged)
+  ServerRequestHandler sampling;     // sampling/createMessage
+  ServerRequestHandler elicitation;  // elicitation/create (form, with applyDefaults: an accepted
+                                     // answer gets the schema's defaults for missing fields)
+  // Notifications other than progress, cancellation and list_changed (logging/message,
+  // resources/updated, ...).
+  std::function<void(const std::string& method, const json::value& params)> on_notification;
+  // After a list_changed notification, with the fresh full listing.
+  std::function<void(ListKind, const json::array&)> on_list_changed;
+  // The session ended (not by shutdown()): the reason, as pending requests saw it.
+  std::function<void(const std::string& reason)> on_closed;
+};
+
+struct ClientOptions {
+  // Handshake (initialize and its answer); also the timeout of requests other than tools/call.
+  std::chrono::milliseconds startup_timeout{30'000};
+  std::chrono::milliseconds tool_timeout{120'000};
+  ClientHandlers handlers;
+  std::string client_name = "tether";
+};
+
+struct CallOptions {
+  // Overrides the client's timeout for this request.
+  std::optional<std::chrono::milliseconds> timeout;
+  // When set, the request carries a progressToken; each progress notification for it is passed
+  // here and restarts the timeout.
+  std::function<void(const json::object& progress)> on_progress;
+};
+
+// How a duration reads in messages: `10s`, `1.5s`, `250ms`.
+std::string format_duration(std::chrono::milliseconds duration);
+
+class Client : public std::enable_shared_from_this<Client> {
+ public:
+  // Runs the handshake on `connection`. Errors: `timed out handshaking with MCP server after
+  // <d>`, `handshaking with MCP server failed: <err>` (the stderr tail appended for a server
+  // that died), `unsupported MCP protocol version '<v>'`. On error the server has been ended.
+  static boost::asio::awaitable<Expected<std::shared_ptr<Client>>> connect(
+      boost::asio::any_io_executor executor, ServerConnection connection, ClientOptions options);
+
+  // Ends the server without waiting (see ServerConnection).
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const json::object& initialize_result() const { return initialize_result_; }
+  const std::string& protocol_version() const { return protocol_version_; }
+  const json::object& server_capabilities() const { return server_capabilities_; }
+
+  // Full listings (cursors followed to the end; a repeated cursor is `<method> returned
+  // duplicate cursor`).
+  boost::asio::awaitable<Expected<json::array>> list_tools();
+  boost::asio::awaitable<Expected<json::array>> list_resources();
+  boost::asio::awaitable<Expected<json::array>> list_resource_templates();
+  boost::asio::awaitable<Expected<json::array>> list_prompts();
+
+  // `arguments` must be an object (or null for none). A result with isError is a result.
+  boost::asio::awaitable<Expected<json::object>> call_tool(std::string name, json::value arguments,
+                                                           CallOptions options = {});
+  boost::asio::awaitable<Expected<json::object>> read_resource(std::string uri);
+  boost::asio::awaitable<Expected<json::object>> get_prompt(std::string name,
+                                                            json::object arguments);
+  boost::asio::awaitable<Expected<json::object>> complete(json::object params);
+  boost::asio::awaitable<Expected<void>> set_logging_level(std::string level);
+  boost::asio::awaitable<Expected<void>> ping();
+  boost::asio::awaitable<Expected<void>> subscribe(std::string uri);
+  boost::asio::awaitable<Expected<void>> unsubscribe(std::string uri);
+  // notifications/roots/list_changed.
+  void notify_roots_changed();
+
+  // Any request: its result object.
+  boost::asio::awaitable<Expected<json::object>> request(std::string method, json::object params,
+                                                         CallOptions options = {});
+
+  // Ends the session and the server; returns once it is gone (bounded). Idempotent.
+  boost::asio::awaitable<void> shutdown();
+
+  bool is_closed() const;
+  // Why the session ended (empty while open): what pending requests failed with.
+  std::string close_reason() const;
+  // The server's description and stderr tail (from its connection).
+  const std::string& description() const { return description_; }
+  std::string stderr_tail() const;
+
+  struct State;
+
+ private:
+  explicit Client(std::shared_ptr<State> state);
+  std::shared_ptr<State> state_;
+  json::object initialize_result_;
+  json::object server_capabilities_;
+  std::string protocol_version_;
+  std::string description_;
+};
+
+}  // namespace tether::mcp
