@@ -1,1 +1,498 @@
-// Placeholder: filled in by the issue-5 work on this file.
+// mcp::Client: the MCP session on top of jsonrpc::Peer.
+//
+// A request takes its id from the Peer first, so its progress token (the same id) and its
+// `notifications/cancelled` can name it; its timeout is a deadline that progress moves, watched
+// by a timer raced against the call. The Peer's read loop runs in a detached coroutine that owns
+// the State; destroying the Client aborts the Peer, which kills the server through the
+// transport and ends that loop.
+#include <algorithm>
+#include <set>
+#include <unordered_map>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <tether/jsonrpc/async_signal.hpp>
+#include <tether/jsonrpc/peer.hpp>
+#include <tether/mcp/client.hpp>
+
+namespace tether::mcp {
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+namespace {
+
+Error make_error(int code, std::string message) { return Error{code, std::move(message), {}}; }
+
+std::string_view kind_name(const json::value& value) {
+  switch (value.kind()) {
+    case json::kind::null: return "null";
+    case json::kind::bool_: return "boolean";
+    case json::kind::int64:
+    case json::kind::uint64:
+    case json::kind::double_: return "number";
+    case json::kind::string: return "string";
+    case json::kind::array: return "array";
+    case json::kind::object: return "object";
+  }
+  return "value";
+}
+
+struct ListMethod {
+  std::string_view method;
+  std::string_view key;
+};
+constexpr ListMethod kTools{"tools/list", "tools"};
+constexpr ListMethod kResources{"resources/list", "resources"};
+constexpr ListMethod kTemplates{"resources/templates/list", "resourceTemplates"};
+constexpr ListMethod kPrompts{"prompts/list", "prompts"};
+
+json::object initialize_params(const ClientOptions& options) {
+  json::object capabilities;
+  if (options.handlers.roots) capabilities["roots"] = json::object{{"listChanged", true}};
+  if (options.handlers.sampling) capabilities["sampling"] = json::object{};
+  if (options.handlers.elicitation)
+    capabilities["elicitation"] =
+        json::object{{"form", json::object{{"applyDefaults", true}}}};
+  return json::object{
+      {"protocolVersion", kProtocolVersion},
+      {"capabilities", std::move(capabilities)},
+      {"clientInfo", json::object{{"name", options.client_name}, {"version", TETHER_VERSION}}}};
+}
+
+// form.applyDefaults: an accepted answer gets the requested schema's defaults for the fields
+// the user left out.
+void apply_elicitation_defaults(const json::value& params, jsonrpc::Reply& reply) {
+  if (!reply || !reply->is_object() || !params.is_object()) return;
+  auto& result = reply->as_object();
+  const auto* action = result.if_contains("action");
+  if (!action || *action != "accept") return;
+  const auto* schema = params.as_object().if_contains("requestedSchema");
+  const auto* properties =
+      schema && schema->is_object() ? schema->as_object().if_contains("properties") : nullptr;
+  if (!properties || !properties->is_object()) return;
+  auto* content = result.if_contains("content");
+  if (!content || !content->is_object()) content = &(result["content"] = json::object{});
+  for (const auto& [name, property] : properties->as_object()) {
+    const auto* fallback =
+        property.is_object() ? property.as_object().if_contains("default") : nullptr;
+    if (fallback && !content->as_object().contains(name)) content->as_object()[name] = *fallback;
+  }
+}
+
+}  // namespace
+
+std::string format_duration(milliseconds duration) {
+  const auto ms = duration.count();
+  if (ms < 1000) return fmt::format("{}ms", ms);
+  if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
+  std::string text = fmt::format("{:.3f}", static_cast<double>(ms) / 1000.0);
+  while (text.back() == '0') text.pop_back();
+  return text + "s";
+}
+
+struct Client::State : std::enable_shared_from_this<State> {
+  State(asio::any_io_executor ex, ServerConnection connection, ClientOptions opts)
+      : executor(std::move(ex)),
+        diagnostics(std::move(connection.diagnostics)),
+        description(std::move(connection.description)),
+        options(std::move(opts)),
+        ended(executor) {
+    jsonrpc::PeerOptions peer_options;
+    peer_options.answer_invalid_input = false;
+    peer = jsonrpc::Peer::create(executor, std::move(connection.transport), peer_options);
+  }
+
+  // A request's moving deadline: progress notifications push it out.
+  struct Deadline {
+    Clock::time_point at;
+    milliseconds timeout;
+    std::function<void(const json::object&)> on_progress;
+  };
+
+  asio::any_io_executor executor;
+  std::shared_ptr<ServerDiagnostics> diagnostics;
+  std::string description;
+  ClientOptions options;
+  std::shared_ptr<jsonrpc::Peer> peer;
+  std::unordered_map<std::int64_t, std::shared_ptr<Deadline>> progress;
+  bool run_ended = false;
+  bool shutting_down = false;
+  std::string reason;
+  jsonrpc::AsyncSignal ended;
+
+  void start() {
+    auto self = shared_from_this();
+    peer->on_request([weak = weak_from_this()](jsonrpc::Request request) {
+      return answer(weak, std::move(request));
+    });
+    peer->on_notification([raw = this](jsonrpc::Notification notification) {
+      raw->on_notification(std::move(notification));
+    });
+    asio::co_spawn(executor, run(self), asio::detached);
+  }
+
+  static asio::awaitable<void> run(std::shared_ptr<State> self) {
+    co_await self->peer->run();
+    self->run_ended = true;
+    self->reason = self->end_reason();
+    self->progress.clear();
+    self->ended.notify_all();
+    if (!self->shutting_down && self->options.handlers.on_closed)
+      self->options.handlers.on_closed(self->reason);
+  }
+
+  // Why the session ended: what the launcher knows beats what the Peer saw (EOF, broken pipe).
+  std::string end_reason() const {
+    if (!reason.empty()) return reason;
+    if (diagnostics->end_reason()) return *diagnostics->end_reason();
+    return peer->end_reason().empty() ? std::string("MCP session closed") : peer->end_reason();
+  }
+
+  bool is_closed() const { return run_ended || peer->is_closed(); }
+
+  static asio::awaitable<jsonrpc::Reply> answer(std::weak_ptr<State> weak,
+                                                jsonrpc::Request request) {
+    auto self = weak.lock();
+    jsonrpc::Reply reply{boost::system::in_place_error,
+                         make_error(jsonrpc::code::kMethodNotFound, "method not found")};
+    if (!self) co_return reply;
+    const auto& handlers = self->options.handlers;
+    if (request.method == "ping") {
+      reply = json::value(json::object{});
+    } else if (request.method == "roots/list" && handlers.roots) {
+      reply = co_await handlers.roots(std::move(request.params));
+    } else if (request.method == "sampling/createMessage" && handlers.sampling) {
+      reply = co_await handlers.sampling(std::move(request.params));
+    } else if (request.method == "elicitation/create" && handlers.elicitation) {
+      json::value params = request.params;
+      reply = co_await handlers.elicitation(std::move(request.params));
+      apply_elicitation_defaults(params, reply);
+    }
+    co_return reply;
+  }
+
+  void on_notification(jsonrpc::Notification notification) {
+    const auto& method = notification.method;
+    if (method == "notifications/progress") {
+      on_progress(notification.params);
+    } else if (method == "notifications/tools/list_changed") {
+      relist(ListKind::tools, kTools);
+    } else if (method == "notifications/resources/list_changed") {
+      relist(ListKind::resources, kResources);
+    } else if (method == "notifications/prompts/list_changed") {
+      relist(ListKind::prompts, kPrompts);
+    } else if (method == "notifications/cancelled") {
+      // Our handlers answer quickly or not at all; nothing to stop.
+      spdlog::debug("MCP server ({}) cancelled a request it sent", description);
+    } else if (options.handlers.on_notification) {
+      options.handlers.on_notification(method, notification.params);
+    }
+  }
+
+  void on_progress(const json::value& params) {
+    if (!params.is_object()) return;
+    const auto* token = params.as_object().if_contains("progressToken");
+    if (!token || !token->is_int64()) return;
+    auto it = progress.find(token->as_int64());
+    if (it == progress.end()) return;
+    auto deadline = it->second;  // the callback may end the request
+    deadline->at = Clock::now() + deadline->timeout;
+    deadline->on_progress(params.as_object());
+  }
+
+  void relist(ListKind kind, ListMethod list) {
+    asio::co_spawn(executor, relist_now(shared_from_this(), kind, list), asio::detached);
+  }
+
+  static asio::awaitable<void> relist_now(std::shared_ptr<State> self, ListKind kind,
+                                          ListMethod list) {
+    auto items = co_await self->list_all(list);
+    if (!items) {
+      spdlog::warn("MCP server ({}): listing after {} changed failed: {}", self->description,
+                   list.key, items.error().message);
+      co_return;
+    }
+    if (self->options.handlers.on_list_changed) self->options.handlers.on_list_changed(kind, *items);
+  }
+
+  static asio::awaitable<void> watch(std::shared_ptr<Deadline> deadline,
+                                     asio::any_io_executor executor) {
+    asio::steady_timer timer(executor);
+    while (Clock::now() < deadline->at) {
+      timer.expires_at(deadline->at);
+      boost::system::error_code ignored;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+  }
+
+  asio::awaitable<Expected<json::value>> request(std::string method, json::object params,
+                                                 CallOptions call, milliseconds default_timeout) {
+    auto self = shared_from_this();
+    if (is_closed())
+      co_return Expected<json::value>{
+          boost::system::in_place_error,
+          make_error(jsonrpc::code::kConnectionClosed, end_reason())};
+    const std::int64_t id = peer->reserve_id();
+    auto deadline = std::make_shared<Deadline>();
+    deadline->timeout = call.timeout.value_or(default_timeout);
+    deadline->at = Clock::now() + deadline->timeout;
+    if (call.on_progress) {
+      deadline->on_progress = std::move(call.on_progress);
+      params["_meta"].emplace_object()["progressToken"] = id;
+      progress[id] = deadline;
+    }
+    struct Unregister {
+      State* state;
+      std::int64_t id;
+      ~Unregister() { state->progress.erase(id); }
+    } unregister{this, id};
+
+    auto answered = peer->call_with_id(id, method, json::value(std::move(params)), std::nullopt);
+    auto expired = watch(deadline, executor);
+    auto outcome = co_await (std::move(answered) || std::move(expired));
+    if (outcome.index() == 1) {
+      peer->notify("notifications/cancelled",
+                   json::object{{"requestId", id}, {"reason", "timed out"}});
+      co_return Expected<json::value>{
+          boost::system::in_place_error,
+          make_error(jsonrpc::code::kRequestTimedOut,
+                     fmt::format("timed out awaiting {} after {}", method,
+                                 format_duration(deadline->timeout)))};
+    }
+    auto reply = std::move(std::get<0>(outcome));
+    if (!reply && reply.error().code == jsonrpc::code::kConnectionClosed)
+      co_return Expected<json::value>{
+          boost::system::in_place_error,
+          make_error(jsonrpc::code::kConnectionClosed, end_reason())};
+    if (!reply) co_return Expected<json::value>{boost::system::in_place_error, reply.error()};
+    co_return Expected<json::value>{std::move(*reply)};
+  }
+
+  asio::awaitable<Expected<json::object>> request_object(std::string method, json::object params,
+                                                         CallOptions call,
+                                                         milliseconds default_timeout) {
+    auto result = co_await request(method, std::move(params), std::move(call), default_timeout);
+    if (!result) co_return Expected<json::object>{boost::system::in_place_error, result.error()};
+    if (!result->is_object())
+      co_return Expected<json::object>{
+          boost::system::in_place_error,
+          make_error(jsonrpc::code::kInvalidParams,
+                     fmt::format("invalid result for {}: expected an object, got {}", method,
+                                 kind_name(*result)))};
+    co_return Expected<json::object>{std::move(result->as_object())};
+  }
+
+  asio::awaitable<Expected<json::array>> list_all(ListMethod list) {
+    auto self = shared_from_this();
+    json::array items;
+    std::set<std::string> cursors;
+    std::optional<std::string> cursor;
+    for (;;) {
+      json::object params;
+      if (cursor) params["cursor"] = *cursor;
+      CallOptions plain;
+      auto page = co_await request_object(std::string(list.method), std::move(params),
+                                          std::move(plain), options.startup_timeout);
+      if (!page) co_return Expected<json::array>{boost::system::in_place_error, page.error()};
+      if (const auto* found = page->if_contains(list.key); found && found->is_array()) {
+        for (auto& item : found->as_array()) items.push_back(std::move(item));
+      }
+      const auto* next = page->if_contains("nextCursor");
+      if (!next || !next->is_string()) break;
+      std::string value(next->as_string());
+      if (!cursors.insert(value).second)
+        co_return Expected<json::array>{
+            boost::system::in_place_error,
+            make_error(jsonrpc::code::kInvalidParams,
+                       fmt::format("{} returned duplicate cursor", list.method))};
+      cursor = std::move(value);
+    }
+    co_return Expected<json::array>{std::move(items)};
+  }
+
+  // Ends the server through the transport's orderly close, bounded: a Peer whose writer is
+  // stuck on a server that stopped reading is aborted (which kills the server).
+  asio::awaitable<void> close() {
+    auto self = shared_from_this();
+    shutting_down = true;
+    if (!run_ended) {
+      peer->close();
+      asio::steady_timer limit(executor);
+      limit.expires_after(milliseconds(3000));
+      boost::system::error_code ignored;
+      auto timed_out = limit.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+      auto done = wait_ended();
+      auto which = co_await (std::move(done) || std::move(timed_out));
+      if (which.index() == 1) peer->abort("MCP client shut down");
+      if (!run_ended) co_await wait_ended();
+    }
+  }
+
+  asio::awaitable<void> wait_ended() {
+    while (!run_ended) co_await ended.wait();
+  }
+};
+
+asio::awaitable<Expected<std::shared_ptr<Client>>> Client::connect(asio::any_io_executor executor,
+                                                                   ServerConnection connection,
+                                                                   ClientOptions options) {
+  using Result = Expected<std::shared_ptr<Client>>;
+  auto state = std::make_shared<State>(executor, std::move(connection), std::move(options));
+  state->start();
+  const milliseconds startup = state->options.startup_timeout;
+  CallOptions plain;
+  auto answer = co_await state->request("initialize", initialize_params(state->options),
+                                        std::move(plain), startup);
+
+  std::optional<std::string> failure;
+  if (!answer && answer.error().code == jsonrpc::code::kRequestTimedOut) {
+    failure = fmt::format("timed out handshaking with MCP server after {}",
+                          format_duration(startup));
+  } else if (!answer) {
+    failure = "handshaking with MCP server failed: " + answer.error().message;
+  } else if (!answer->is_object()) {
+    failure = "handshaking with MCP server failed: initialize result is not an object";
+  }
+  std::string version;
+  if (!failure) {
+    const auto* v = answer->as_object().if_contains("protocolVersion");
+    version = v && v->is_string() ? std::string(v->as_string()) : std::string();
+    const auto& supported = kSupportedProtocolVersions;
+    if (std::find(std::begin(supported), std::end(supported), version) == std::end(supported))
+      failure = fmt::format("unsupported MCP protocol version '{}'", version);
+  }
+  if (failure) {
+    co_await state->close();
+    if (const auto tail = state->diagnostics->stderr_tail(); !tail.empty())
+      *failure += "\nMCP server stderr (last lines):\n" + tail;
+    co_return Result{boost::system::in_place_error,
+                     make_error(code::kHandshakeFailed, std::move(*failure))};
+  }
+
+  state->peer->notify("notifications/initialized", json::object{});
+  auto client = std::shared_ptr<Client>(new Client(state));
+  client->initialize_result_ = std::move(answer->as_object());
+  if (const auto* caps = client->initialize_result_.if_contains("capabilities");
+      caps && caps->is_object())
+    client->server_capabilities_ = caps->as_object();
+  client->protocol_version_ = std::move(version);
+  client->description_ = state->description;
+  co_return Result{std::move(client)};
+}
+
+Client::Client(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+Client::~Client() {
+  if (!state_->is_closed()) {
+    state_->shutting_down = true;
+    state_->peer->abort("MCP client dropped");
+  }
+}
+
+asio::awaitable<Expected<json::array>> Client::list_tools() { return state_->list_all(kTools); }
+asio::awaitable<Expected<json::array>> Client::list_resources() {
+  return state_->list_all(kResources);
+}
+asio::awaitable<Expected<json::array>> Client::list_resource_templates() {
+  return state_->list_all(kTemplates);
+}
+asio::awaitable<Expected<json::array>> Client::list_prompts() {
+  return state_->list_all(kPrompts);
+}
+
+asio::awaitable<Expected<json::object>> Client::call_tool(std::string name, json::value arguments,
+                                                          CallOptions options) {
+  if (!arguments.is_object() && !arguments.is_null())
+    co_return Expected<json::object>{
+        boost::system::in_place_error,
+        make_error(code::kInvalidArguments,
+                   fmt::format("MCP tool arguments must be a JSON object, got {}",
+                               kind_name(arguments)))};
+  json::object params;
+  params["name"] = name;
+  if (arguments.is_object()) params["arguments"] = std::move(arguments);
+  co_return co_await state_->request_object("tools/call", std::move(params), std::move(options),
+                                            state_->options.tool_timeout);
+}
+
+asio::awaitable<Expected<json::object>> Client::request(std::string method, json::object params,
+                                                        CallOptions options) {
+  return state_->request_object(std::move(method), std::move(params), std::move(options),
+                                state_->options.startup_timeout);
+}
+
+asio::awaitable<Expected<json::object>> Client::read_resource(std::string uri) {
+  json::object params;
+  params["uri"] = std::move(uri);
+  return request("resources/read", std::move(params));
+}
+
+asio::awaitable<Expected<json::object>> Client::get_prompt(std::string name,
+                                                           json::object arguments) {
+  json::object params;
+  params["name"] = std::move(name);
+  params["arguments"] = std::move(arguments);
+  return request("prompts/get", std::move(params));
+}
+
+asio::awaitable<Expected<json::object>> Client::complete(json::object params) {
+  return request("completion/complete", std::move(params));
+}
+
+namespace {
+asio::awaitable<Expected<void>> discard_result(asio::awaitable<Expected<json::object>> pending) {
+  auto result = co_await std::move(pending);
+  if (!result) co_return Expected<void>{boost::system::in_place_error, result.error()};
+  co_return Expected<void>{};
+}
+
+json::object uri_params(std::string uri) {
+  json::object params;
+  params["uri"] = std::move(uri);
+  return params;
+}
+}  // namespace
+
+asio::awaitable<Expected<void>> Client::set_logging_level(std::string level) {
+  json::object params;
+  params["level"] = std::move(level);
+  return discard_result(request("logging/setLevel", std::move(params)));
+}
+
+asio::awaitable<Expected<void>> Client::ping() {
+  return discard_result(request("ping", json::object{}));
+}
+
+asio::awaitable<Expected<void>> Client::subscribe(std::string uri) {
+  return discard_result(request("resources/subscribe", uri_params(std::move(uri))));
+}
+
+asio::awaitable<Expected<void>> Client::unsubscribe(std::string uri) {
+  return discard_result(request("resources/unsubscribe", uri_params(std::move(uri))));
+}
+
+void Client::notify_roots_changed() {
+  if (!state_->is_closed()) state_->peer->notify("notifications/roots/list_changed", json::object{});
+}
+
+asio::awaitable<void> Client::shutdown() { return state_->close(); }
+
+bool Client::is_closed() const { return state_->is_closed(); }
+
+std::string Client::close_reason() const {
+  return state_->is_closed() ? state_->end_reason() : std::string();
+}
+
+std::string Client::stderr_tail() const { return state_->diagnostics->stderr_tail(); }
+
+}  // namespace tether::mcp

@@ -1,0 +1,70 @@
+// tether::host server launch — from a server's transport and placement to a ServerConnection.
+//
+// Owns: the placement rules of mcp-host.md ("Placement") once config has been read: `local`
+// runs the server here; `remote` means the remote executor environment when there is one, and
+// the server fails (nothing started anywhere) when there is none, never falling back to local;
+// any other name is that environment. Streamable HTTP servers run locally only. The set of
+// environments (each opened lazily and shared by all servers placed on it).
+// Does not own: reading config or the environment variables that define "remote" (config),
+// the launchers themselves (mcp/stdio.hpp, mcp/http.hpp), or MCP (mcp/client.hpp).
+// Data flows: ServerLaunch + Environments -> placement -> Environment::starter() ->
+// mcp::launch_on_executor | mcp::launch_local | mcp::connect_http -> ServerConnection.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <tether/host/environment.hpp>
+#include <tether/mcp/connection.hpp>
+#include <tether/mcp/http.hpp>
+#include <tether/mcp/stdio.hpp>
+
+namespace tether::host {
+
+inline constexpr std::string_view kLocalEnvironment = "local";
+inline constexpr std::string_view kRemoteEnvironment = "remote";
+
+struct ServerLaunch {
+  std::string name;  // the server's config name, for messages
+  std::variant<mcp::StdioCommand, mcp::HttpServerConfig> transport;
+  // "local", "remote" or an environment id.
+  std::string environment = std::string(kLocalEnvironment);
+  mcp::StdioOptions stdio;
+};
+
+// The executors servers can be placed on, by id, and which of them "remote" means.
+class Environments {
+ public:
+  void add(std::shared_ptr<Environment> environment);
+  // The environment `remote` resolves to; nullopt: there is no remote executor.
+  void set_remote(std::optional<std::string> id) { remote_ = std::move(id); }
+  const std::optional<std::string>& remote() const { return remote_; }
+
+  // Resolves a placement name: null for local; the environment otherwise. Errors:
+  // `remote MCP server '<server>' requires a remote executor environment`,
+  // `unknown environment '<env>' for MCP server '<server>'`.
+  Expected<std::shared_ptr<Environment>> resolve(const std::string& placement,
+                                                 const std::string& server) const;
+
+  // Closes every environment, in parallel.
+  boost::asio::awaitable<void> close();
+
+ private:
+  std::map<std::string, std::shared_ptr<Environment>> environments_;
+  std::optional<std::string> remote_;
+};
+
+// Starts (stdio) or prepares (HTTP) the server where its placement says. Nothing is started when
+// the placement cannot be resolved; a remote HTTP server fails with `remote streamable HTTP MCP
+// server '<server>' is not implemented yet`.
+boost::asio::awaitable<Expected<mcp::ServerConnection>> launch_server(
+    boost::asio::any_io_executor executor, const ServerLaunch& launch,
+    const Environments& environments);
+
+}  // namespace tether::host

@@ -1,0 +1,75 @@
+// launch_server: placement first (no process is started for a placement that fails), then the
+// launcher that placement needs.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include <tether/host/server_launch.hpp>
+
+namespace tether::host {
+namespace asio = boost::asio;
+
+namespace {
+jsonrpc::Error launch_error(std::string message) {
+  return jsonrpc::make_error(jsonrpc::code::kInternalError, std::move(message));
+}
+}  // namespace
+
+void Environments::add(std::shared_ptr<Environment> environment) {
+  auto id = environment->id();
+  environments_[std::move(id)] = std::move(environment);
+}
+
+Expected<std::shared_ptr<Environment>> Environments::resolve(const std::string& placement,
+                                                             const std::string& server) const {
+  if (placement.empty() || placement == kLocalEnvironment)
+    return std::shared_ptr<Environment>{};
+  std::string id = placement;
+  if (placement == kRemoteEnvironment) {
+    if (!remote_)
+      return launch_error(
+          fmt::format("remote MCP server '{}' requires a remote executor environment", server));
+    id = *remote_;
+  }
+  auto it = environments_.find(id);
+  if (it == environments_.end())
+    return launch_error(fmt::format("unknown environment '{}' for MCP server '{}'", id, server));
+  return it->second;
+}
+
+asio::awaitable<void> Environments::close() {
+  if (environments_.empty()) co_return;
+  auto executor = co_await asio::this_coro::executor;
+  using Op = decltype(asio::co_spawn(executor, std::declval<asio::awaitable<void>>(),
+                                     asio::deferred));
+  std::vector<Op> closing;
+  for (auto& [id, environment] : environments_)
+    closing.push_back(asio::co_spawn(executor, environment->close(), asio::deferred));
+  co_await asio::experimental::make_parallel_group(std::move(closing))
+      .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+}
+
+asio::awaitable<Expected<mcp::ServerConnection>> launch_server(asio::any_io_executor executor,
+                                                               const ServerLaunch& launch,
+                                                               const Environments& environments) {
+  using Result = Expected<mcp::ServerConnection>;
+  auto environment = environments.resolve(launch.environment, launch.name);
+  if (!environment) co_return Result{boost::system::in_place_error, environment.error()};
+
+  if (const auto* http = std::get_if<mcp::HttpServerConfig>(&launch.transport)) {
+    if (*environment)
+      co_return Result{boost::system::in_place_error,
+                       launch_error(fmt::format(
+                           "remote streamable HTTP MCP server '{}' is not implemented yet",
+                           launch.name))};
+    co_return mcp::connect_http(executor, *http);
+  }
+  const auto& command = std::get<mcp::StdioCommand>(launch.transport);
+  if (!*environment) co_return mcp::launch_local(executor, command, launch.stdio);
+  auto starter = co_await (*environment)->starter();
+  if (!starter) co_return Result{boost::system::in_place_error, starter.error()};
+  co_return co_await mcp::launch_on_executor(*starter, command, launch.stdio);
+}
+
+}  // namespace tether::host
