@@ -261,8 +261,10 @@ struct Client::State : std::enable_shared_from_this<State> {
     auto expired = watch(deadline, executor);
     auto outcome = co_await (std::move(answered) || std::move(expired));
     if (outcome.index() == 1) {
-      peer->notify("notifications/cancelled",
-                   json::object{{"requestId", id}, {"reason", "timed out"}});
+      // The MCP spec forbids cancelling initialize; the caller ends the server instead.
+      if (method != "initialize")
+        peer->notify("notifications/cancelled",
+                     json::object{{"requestId", id}, {"reason", "timed out"}});
       co_return Expected<json::value>{
           boost::system::in_place_error,
           make_error(jsonrpc::code::kRequestTimedOut,
