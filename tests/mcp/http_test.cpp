@@ -1,0 +1,553 @@
+// Tests of the MCP streamable HTTP transport (src/mcp/http.cpp) and its SSE parser (sse.cpp).
+//
+// Owns: the parser's WHATWG rules; the transport against the real server-everything in
+// streamableHttp mode (Node 22 from the npm test peers) driven with raw JSON-RPC text; and
+// against a scripted fake HTTP server in this file for what the real one does not do on demand
+// (cut SSE streams, retry/Last-Event-ID, HTTP 500 and 404, header checks).
+// Does not own: MCP semantics (client tests). Everything runs on 127.0.0.1 with bounded waits.
+#include <algorithm>
+#include <array>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "../../src/mcp/sse.hpp"
+#include "../support/async_test.hpp"
+#include "../support/npm_peers.hpp"
+#include <tether/mcp/http.hpp>
+#include <tether/process/child.hpp>
+
+namespace tether::mcp {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using boost::system::error_code;
+using testing::run_async;
+using namespace std::chrono_literals;
+
+// ---- SSE parser ----------------------------------------------------------------------------
+
+std::vector<sse::Event> parse_all(sse::Parser& parser, const std::vector<std::string>& pieces) {
+  std::vector<sse::Event> events;
+  for (const auto& piece : pieces) EXPECT_TRUE(parser.feed(piece, events));
+  return events;
+}
+
+TEST(SseParser, FieldsMultiLineDataCommentsAndDefaults) {
+  sse::Parser parser(1024);
+  auto events = parse_all(parser, {": keep-alive\n", "event: ping\ndata: a\ndata:b\n\n",
+                                   "id: 7\nretry: 50\ndata: {\"x\":1}\n\n", "foo: ignored\n\n"});
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].type, "ping");
+  EXPECT_EQ(events[0].data, "a\nb");
+  EXPECT_EQ(events[0].id, "");
+  EXPECT_EQ(events[1].type, "message");
+  EXPECT_EQ(events[1].data, "{\"x\":1}");
+  EXPECT_EQ(events[1].id, "7");
+  EXPECT_EQ(parser.retry(), 50ms);
+}
+
+TEST(SseParser, LineEndsSplitAnywhereAndBom) {
+  const std::string stream = "\xEF\xBB\xBFid: one\r\ndata: x\r\rdata: y\n\ndata: z\r\n\r\n";
+  // Every split point, byte by byte: the result must not depend on how bytes arrive.
+  for (std::size_t cut = 0; cut <= stream.size(); ++cut) {
+    sse::Parser parser(1024);
+    auto events = parse_all(parser, {stream.substr(0, cut), stream.substr(cut)});
+    ASSERT_EQ(events.size(), 3u) << "cut at " << cut;
+    EXPECT_EQ(events[0].data, "x");
+    EXPECT_EQ(events[0].id, "one");
+    EXPECT_EQ(events[1].data, "y");
+    EXPECT_EQ(events[2].data, "z");
+  }
+}
+
+TEST(SseParser, PrimingIdsUnfinishedEventsInvalidRetryAndLimits) {
+  sse::Parser parser(16, "old", 10ms);
+  auto events =
+      parse_all(parser, {"id: p1\ndata\n", "\n", "id\n\n", "retry: 5x\n\n", "data: tail"});
+  ASSERT_EQ(events.size(), 1u);  // "data" alone is an empty data line; the tail never ended
+  EXPECT_EQ(events[0].data, "");
+  EXPECT_EQ(events[0].id, "p1");
+  EXPECT_EQ(parser.last_event_id(), "");  // a bare `id` resets it
+  EXPECT_EQ(parser.retry(), 10ms);        // `5x` is not all digits
+
+  sse::Parser priming(1024);
+  EXPECT_TRUE(parse_all(priming, {"id: e1\ndata:\n\n"}).size() == 1u);
+  sse::Parser no_data(1024);
+  EXPECT_TRUE(parse_all(no_data, {"id: e1\n\n"}).empty());
+  EXPECT_EQ(no_data.last_event_id(), "e1");
+
+  sse::Parser small(8);
+  std::vector<sse::Event> out;
+  EXPECT_FALSE(small.feed("data: 0123456789\n", out));
+}
+
+// ---- helpers -----------------------------------------------------------------------------
+
+json::object parse_object(const std::string& text) {
+  error_code ec;
+  auto value = json::parse(text, ec);
+  if (ec || !value.is_object()) return {};
+  return value.as_object();
+}
+
+// Reads until the answer to `id`; everything else read meanwhile goes to `others`. Reads are
+// bounded by run_async's deadline.
+asio::awaitable<std::optional<json::object>> answer_to(jsonrpc::Transport& transport,
+                                                       std::int64_t id,
+                                                       std::vector<json::object>& others) {
+  for (;;) {
+    auto text = co_await transport.read();
+    if (!text) {
+      ADD_FAILURE() << "read failed waiting for the answer to " << id << ": "
+                    << text.error().message();
+      co_return std::nullopt;
+    }
+    auto message = parse_object(*text);
+    const auto* got = message.if_contains("id");
+    if (got && !message.contains("method") && got->is_int64() && got->as_int64() == id)
+      co_return message;
+    others.push_back(std::move(message));
+  }
+}
+
+std::string first_text(const json::object& answer) {
+  const auto* result = answer.if_contains("result");
+  if (!result || !result->is_object()) return {};
+  const auto* content = result->as_object().if_contains("content");
+  if (!content || !content->is_array() || content->as_array().empty()) return {};
+  const auto& first = content->as_array()[0];
+  if (!first.is_object() || !first.as_object().contains("text")) return {};
+  return std::string(first.as_object().at("text").as_string());
+}
+
+std::string error_message(const json::object& answer) {
+  const auto* error = answer.if_contains("error");
+  if (!error || !error->is_object() || !error->as_object().contains("message")) return {};
+  return std::string(error->as_object().at("message").as_string());
+}
+
+unsigned short free_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  return acceptor.local_endpoint().port();
+}
+
+bool contains_line(const std::vector<std::string>& lines, std::string_view needle) {
+  for (const auto& line : lines)
+    if (line.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+// Collects a child's output lines into `lines` until the stream ends (the Child's destructor
+// closes it).
+asio::awaitable<void> collect_lines(asio::posix::stream_descriptor* stream,
+                                    std::shared_ptr<std::vector<std::string>> lines) {
+  std::string pending;
+  std::array<char, 4096> chunk{};
+  for (;;) {
+    error_code ec;
+    const std::size_t n = co_await stream->async_read_some(
+        asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    pending.append(chunk.data(), n);
+    for (auto end = pending.find('\n'); end != std::string::npos; end = pending.find('\n')) {
+      lines->push_back(pending.substr(0, end));
+      pending.erase(0, end + 1);
+    }
+  }
+}
+
+// ---- against server-everything (real) ------------------------------------------------------
+
+const char* const kInitialize =
+    R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25",)"
+    R"("capabilities":{},"clientInfo":{"name":"tether-test","version":"0"}}})";
+const char* const kInitialized = R"({"jsonrpc":"2.0","method":"notifications/initialized"})";
+
+asio::awaitable<void> server_everything_body() {
+  auto executor = co_await asio::this_coro::executor;
+  const auto port = std::to_string(free_port());
+  process::SpawnOptions options;
+  options.argv = {
+      testing::node_binary().string(),
+      testing::npm_package_file("@modelcontextprotocol/server-everything/dist/index.js").string(),
+      "streamableHttp"};
+  options.env = {"PATH=/usr/bin:/bin", "PORT=" + port};  // dist/transports/streamableHttp.js
+  options.stdin_mode = process::StdinMode::closed;
+  auto spawned = process::Child::spawn(executor, options);
+  CO_ASSERT_TRUE(spawned.has_value());
+  // Owned here only: leaving this body (also on a failed assertion) kills the server's group.
+  std::shared_ptr<process::Child> server = *spawned;
+  auto output = std::make_shared<std::vector<std::string>>();
+  asio::co_spawn(executor, collect_lines(server->stdout_stream(), output), asio::detached);
+  asio::co_spawn(executor, collect_lines(server->stderr_stream(), output), asio::detached);
+  const auto listening = [&output] { return contains_line(*output, "listening on port"); };
+  const bool up = co_await testing::eventually(listening, 30s);
+  CO_ASSERT_TRUE(up);
+
+  HttpServerConfig config;
+  config.url = "http://127.0.0.1:" + port + "/mcp";
+  auto connection = connect_http(executor, config);
+  CO_ASSERT_TRUE(connection.has_value());
+  EXPECT_EQ(connection->description, config.url);
+  auto& transport = *connection->transport;
+  std::vector<json::object> others;
+
+  auto ec = co_await transport.write(kInitialize);
+  CO_ASSERT_TRUE(!ec);
+  auto initialized = co_await answer_to(transport, 1, others);
+  CO_ASSERT_TRUE(initialized.has_value());
+  const auto* result = initialized->if_contains("result");
+  CO_ASSERT_TRUE(result && result->is_object());
+  EXPECT_TRUE(result->as_object().contains("serverInfo"));
+  ec = co_await transport.write(kInitialized);
+  CO_ASSERT_TRUE(!ec);
+
+  ec = co_await transport.write(R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})");
+  CO_ASSERT_TRUE(!ec);
+  auto tools = co_await answer_to(transport, 2, others);
+  CO_ASSERT_TRUE(tools.has_value());
+  const auto listed = json::serialize(*tools);
+  EXPECT_NE(listed.find("\"echo\""), std::string::npos) << listed.substr(0, 300);
+  EXPECT_NE(listed.find("trigger-long-running-operation"), std::string::npos);
+
+  ec = co_await transport.write(
+      R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo",)"
+      R"("arguments":{"message":"over http"}}})");
+  CO_ASSERT_TRUE(!ec);
+  auto echoed = co_await answer_to(transport, 3, others);
+  CO_ASSERT_TRUE(echoed.has_value());
+  EXPECT_EQ(first_text(*echoed), "Echo: over http");
+
+  // Progress notifications then the result, all on the POST's SSE stream.
+  others.clear();
+  ec = co_await transport.write(
+      R"({"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":)"
+      R"("trigger-long-running-operation","arguments":{"duration":0.3,"steps":3},)"
+      R"("_meta":{"progressToken":"p-4"}}})");
+  CO_ASSERT_TRUE(!ec);
+  auto long_running = co_await answer_to(transport, 4, others);
+  CO_ASSERT_TRUE(long_running.has_value());
+  EXPECT_NE(first_text(*long_running).find("completed"), std::string::npos)
+      << json::serialize(*long_running);
+  int progress = 0;
+  for (const auto& message : others)
+    if (json::serialize(message).find("\"p-4\"") != std::string::npos) ++progress;
+  EXPECT_EQ(progress, 3);
+
+  // After notifications/initialized the transport opened the standalone GET stream.
+  const auto streaming = [&output] {
+    return contains_line(*output, "Establishing new SSE stream");
+  };
+  const bool get_opened = co_await testing::eventually(streaming, 10s);
+  EXPECT_TRUE(get_opened) << "the server saw no GET stream";
+
+  co_await transport.close(jsonrpc::close_code::kNormal);
+  const auto deleted = [&output] {
+    return contains_line(*output, "Received session termination request");
+  };
+  const bool session_ended = co_await testing::eventually(deleted, 10s);
+  EXPECT_TRUE(session_ended) << "the server saw no DELETE of the session";
+  auto after = co_await transport.read();
+  EXPECT_FALSE(after.has_value());
+  EXPECT_EQ(connection->diagnostics->end_reason(), "MCP HTTP connection closed");
+}
+
+TEST(McpHttp, ServerEverythingOverStreamableHttp) {
+  run_async(server_everything_body, 60s, "the server-everything HTTP session");
+}
+
+// ---- against a scripted fake server --------------------------------------------------------
+
+// A fake MCP server (not a real one): each connection carries one request, answered with the
+// raw bytes `respond` returns, then closed; so SSE streams can be cut anywhere.
+struct Seen {
+  std::string method;
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+
+  std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+};
+
+class FakeServer {
+ public:
+  using Respond = std::function<std::string(const Seen&)>;
+
+  FakeServer(const asio::any_io_executor& executor, Respond respond)
+      : state_(std::make_shared<State>(executor, std::move(respond))) {
+    asio::co_spawn(executor, accept_loop(state_), asio::detached);
+  }
+  ~FakeServer() {
+    error_code ignored;
+    state_->acceptor.close(ignored);
+  }
+
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(state_->acceptor.local_endpoint().port()) + "/mcp";
+  }
+  const std::vector<Seen>& seen() const { return state_->seen; }
+
+ private:
+  struct State {
+    State(const asio::any_io_executor& executor, Respond r)
+        : acceptor(executor, {asio::ip::make_address("127.0.0.1"), 0}), respond(std::move(r)) {}
+    asio::ip::tcp::acceptor acceptor;
+    Respond respond;
+    std::vector<Seen> seen;
+  };
+
+  static asio::awaitable<void> serve(std::shared_ptr<State> state, asio::ip::tcp::socket socket) {
+    beast::flat_buffer buffer;
+    http::request<http::string_body> request;
+    error_code ec;
+    co_await http::async_read(socket, buffer, request,
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    Seen seen{std::string(request.method_string()), {}, request.body()};
+    for (const auto& field : request) {
+      std::string name(field.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      seen.headers[name] = std::string(field.value());
+    }
+    state->seen.push_back(seen);
+    const auto reply = state->respond(seen);
+    co_await asio::async_write(socket, asio::buffer(reply),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    socket.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    socket.close(ec);
+  }
+
+  static asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
+    for (;;) {
+      error_code ec;
+      auto socket =
+          co_await state->acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+      asio::co_spawn(state->acceptor.get_executor(), serve(state, std::move(socket)),
+                     asio::detached);
+    }
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+std::string reply(const std::string& status, const std::string& type, const std::string& body,
+                  const std::string& extra_headers = {}) {
+  return "HTTP/1.1 " + status + "\r\nContent-Type: " + type +
+         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n" +
+         extra_headers + "\r\n" + body;
+}
+
+// An SSE body delimited by the connection's end: the server "cuts" it by closing.
+std::string sse_reply(const std::string& events) {
+  return "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n" + events;
+}
+
+std::string scripted(const Seen& request) {
+  const auto body = parse_object(request.body);
+  const auto method =
+      body.contains("method") ? json::value_to<std::string>(body.at("method")) : std::string();
+  if (request.method == "POST" && method == "initialize")
+    return reply("200 OK", "application/json",
+                 R"({"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18",)"
+                 R"("capabilities":{},"serverInfo":{"name":"fake","version":"0"}}})",
+                 "Mcp-Session-Id: sess-1\r\n");
+  if (request.method == "POST" && !body.contains("id"))
+    return reply("202 Accepted", "text/plain", "");
+  if (request.method == "POST" && method == "tools/call")
+    // The progress event, then the stream is cut before the answer.
+    return sse_reply(
+        ": opened\nretry: 50\nid: ev-1\nevent: message\n"
+        R"(data: {"jsonrpc":"2.0","method":"notifications/progress","params":)"
+        R"({"progressToken":"t","progress":1}})"
+        "\n\n");
+  if (request.method == "POST" && method == "boom")
+    return reply("500 Internal Server Error", "text/plain", "boom\n");
+  if (request.method == "POST" && method == "stale")
+    return reply("404 Not Found", "text/plain", "no such session");
+  if (request.method == "GET" && request.header("last-event-id") == "ev-1")
+    return sse_reply(
+        "id: ev-2\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":2,\r\ndata: \"result\":{}}\r\n\r\n");
+  if (request.method == "GET" && request.header("last-event-id").empty())
+    // The standalone stream: one server message, then cut; its reconnect is told 405.
+    return sse_reply(
+        "retry: 50\nid: g-1\n"
+        R"(data: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info",)"
+        R"("data":"from GET"}})"
+        "\n\n");
+  if (request.method == "GET") return reply("405 Method Not Allowed", "text/plain", "");
+  if (request.method == "DELETE") return reply("200 OK", "text/plain", "");
+  return reply("400 Bad Request", "text/plain", "unexpected");
+}
+
+int count(const std::vector<Seen>& seen, const std::function<bool(const Seen&)>& match) {
+  return static_cast<int>(std::count_if(seen.begin(), seen.end(), match));
+}
+
+asio::awaitable<void> scripted_body() {
+  auto executor = co_await asio::this_coro::executor;
+  FakeServer server(executor, scripted);
+  HttpServerConfig config;
+  config.url = server.url();
+  config.bearer_token = "tok-123";
+  config.headers = {{"X-Extra", "yes"}};
+  auto connection = connect_http(executor, config);
+  CO_ASSERT_TRUE(connection.has_value());
+  auto& transport = *connection->transport;
+  std::vector<json::object> others;
+
+  auto ec = co_await transport.write(kInitialize);
+  CO_ASSERT_TRUE(!ec);
+  auto initialized = co_await answer_to(transport, 1, others);
+  CO_ASSERT_TRUE(initialized.has_value());
+  ec = co_await transport.write(kInitialized);
+  CO_ASSERT_TRUE(!ec);
+
+  // The answer to 2 comes only through the resumed stream, exactly once: the next message
+  // after it is the answer to 3.
+  ec = co_await transport.write(
+      R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"slow"}})");
+  CO_ASSERT_TRUE(!ec);
+  auto resumed = co_await answer_to(transport, 2, others);
+  CO_ASSERT_TRUE(resumed.has_value());
+  EXPECT_TRUE(resumed->contains("result"));
+  const auto is_progress = [](const json::object& m) {
+    return json::serialize(m).find("notifications/progress") != std::string::npos;
+  };
+  EXPECT_EQ(std::count_if(others.begin(), others.end(), is_progress), 1);
+
+  ec = co_await transport.write(R"({"jsonrpc":"2.0","id":3,"method":"boom"})");
+  CO_ASSERT_TRUE(!ec);
+  auto text = co_await transport.read();
+  CO_ASSERT_TRUE(text.has_value());
+  while (json::serialize(parse_object(*text)).find("from GET") != std::string::npos) {
+    text = co_await transport.read();  // the standalone stream's message may come first
+    CO_ASSERT_TRUE(text.has_value());
+  }
+  auto failed = parse_object(*text);
+  EXPECT_EQ(json::serialize(failed.at("id")), "3") << *text;
+  EXPECT_EQ(error_message(failed), "HTTP 500 Internal Server Error: boom");
+  EXPECT_EQ(json::serialize(failed.at("error").at("code")), "-32000");
+
+  // The standalone GET stream delivered its message and was resumed with its last event id.
+  const auto get_resumed = [&server] {
+    return count(server.seen(), [](const Seen& s) {
+             return s.method == "GET" && s.header("last-event-id") == "g-1";
+           }) == 1;
+  };
+  const bool resumed_get = co_await testing::eventually(get_resumed, 10s);
+  EXPECT_TRUE(resumed_get);
+
+  co_await transport.close(jsonrpc::close_code::kNormal);
+  auto after = co_await transport.read();
+  EXPECT_FALSE(after.has_value());
+
+  const auto& seen = server.seen();
+  for (const auto& request : seen) {
+    EXPECT_EQ(request.header("authorization"), "Bearer tok-123") << request.method;
+    EXPECT_EQ(request.header("x-extra"), "yes") << request.method;
+    if (parse_object(request.body).contains("method") &&
+        json::serialize(parse_object(request.body).at("method")) == "\"initialize\"") {
+      EXPECT_EQ(request.header("mcp-session-id"), "");
+      EXPECT_EQ(request.header("mcp-protocol-version"), "");
+      EXPECT_EQ(request.header("accept"), "application/json, text/event-stream");
+      EXPECT_EQ(request.header("content-type"), "application/json");
+    } else {
+      EXPECT_EQ(request.header("mcp-session-id"), "sess-1") << request.method << request.body;
+      EXPECT_EQ(request.header("mcp-protocol-version"), "2025-06-18") << request.method;
+    }
+  }
+  EXPECT_EQ(count(seen, [](const Seen& s) { return s.method == "POST"; }), 4);
+  EXPECT_EQ(
+      count(seen,
+            [](const Seen& s) { return s.method == "GET" && s.header("last-event-id") == "ev-1"; }),
+      1);
+  EXPECT_EQ(count(seen, [](const Seen& s) { return s.method == "DELETE"; }), 1);
+  EXPECT_EQ(seen.back().method, "DELETE");
+}
+
+TEST(McpHttp, ScriptedServerSessionResumeErrorsAndDelete) {
+  run_async(scripted_body, 30s, "the scripted HTTP session");
+}
+
+asio::awaitable<void> expired_session_body() {
+  auto executor = co_await asio::this_coro::executor;
+  FakeServer server(executor, scripted);
+  HttpServerConfig config;
+  config.url = server.url();
+  auto connection = connect_http(executor, config);
+  CO_ASSERT_TRUE(connection.has_value());
+  auto& transport = *connection->transport;
+  std::vector<json::object> others;
+  auto ec = co_await transport.write(kInitialize);
+  CO_ASSERT_TRUE(!ec);
+  auto initialized = co_await answer_to(transport, 1, others);
+  CO_ASSERT_TRUE(initialized.has_value());
+  ec = co_await transport.write(R"({"jsonrpc":"2.0","id":5,"method":"stale"})");
+  CO_ASSERT_TRUE(!ec);
+  auto failed = co_await answer_to(transport, 5, others);
+  CO_ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(error_message(*failed),
+            "HTTP 404 Not Found: no such session (the MCP session expired; a new initialize "
+            "starts a new one)");
+  transport.abort();
+  auto after = co_await transport.read();
+  EXPECT_FALSE(after.has_value());
+  EXPECT_EQ(connection->diagnostics->end_reason(), "MCP HTTP connection aborted");
+}
+
+TEST(McpHttp, NotFoundOnASessionSaysTheSessionExpired) {
+  run_async(expired_session_body, 30s, "the expired-session exchange");
+}
+
+asio::awaitable<void> unreachable_body() {
+  auto executor = co_await asio::this_coro::executor;
+  HttpServerConfig config;
+  config.url = "http://127.0.0.1:" + std::to_string(free_port()) + "/mcp";
+  auto connection = connect_http(executor, config);
+  CO_ASSERT_TRUE(connection.has_value());
+  auto ec = co_await connection->transport->write(kInitialize);
+  EXPECT_TRUE(ec);
+  auto after = co_await connection->transport->read();
+  EXPECT_FALSE(after.has_value());
+  const auto& reason = connection->diagnostics->end_reason();
+  CO_ASSERT_TRUE(reason.has_value());
+  EXPECT_NE(reason->find("unreachable"), std::string::npos) << *reason;
+}
+
+TEST(McpHttp, UnreachableServerEndsTheConnection) {
+  run_async(unreachable_body, 30s, "the unreachable-server write");
+}
+
+TEST(McpHttp, InvalidUrlsAreRejected) {
+  asio::io_context io;
+  for (const char* url : {"ftp://example.com/mcp", "not a url", "http:///mcp"}) {
+    HttpServerConfig config;
+    config.url = url;
+    auto connection = connect_http(io.get_executor(), config);
+    EXPECT_FALSE(connection.has_value()) << url;
+  }
+}
+
+}  // namespace
+}  // namespace tether::mcp
