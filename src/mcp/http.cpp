@@ -288,6 +288,8 @@ struct State : std::enable_shared_from_this<State> {
 
   // Sleeps unless the transport ends meanwhile; returns whether it is still open.
   asio::awaitable<bool> sleep(std::chrono::milliseconds duration) {
+    // finish() cancelled the sleeps that existed; one started after it would run its course.
+    if (stopping()) co_return false;
     auto timer = std::make_shared<asio::steady_timer>(executor, duration);
     std::erase_if(sleeps, [](const auto& weak) { return weak.expired(); });
     sleeps.push_back(timer);
