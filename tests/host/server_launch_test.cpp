@@ -1,0 +1,337 @@
+// host::launch_server: the placement rules of mcp-host.md ("Placement") with real processes.
+// Acceptance scenarios 27 (remote without an executor: an error, and nothing started anywhere)
+// and 28 (remote streamable HTTP: not implemented, nothing connected), unknown environments,
+// and where a stdio server actually runs: a child of this process (local) or of the spawned
+// loopback executor (`remote` and the executor's own id), one executor shared by the servers
+// placed on it, spawn failures and the UTF-8 rule of remote commands.
+// Does not own: MCP behaviour over those servers (tests/mcp/client_test.cpp).
+// Data flow: ServerLaunch + Environments -> launch_server -> error | ServerConnection -> Client;
+// where a process runs is read from /proc (its parent).
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <unistd.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <gtest/gtest.h>
+
+#include "async_test.hpp"
+#include "exec_server.hpp"
+#include "mcp_fixtures.hpp"
+#include <tether/host/server_launch.hpp>
+#include <tether/mcp/client.hpp>
+
+namespace tether::host {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using testing::eventually;
+using testing::McpPlacement;
+using testing::McpSite;
+using testing::processes_matching;
+
+constexpr const char* kServer = TETHER_TEST_MCP_SERVER;
+constexpr auto kWait = 10s;
+
+template <class T>
+bool ok(const exec::Expected<T>& result) {
+  if (!result) ADD_FAILURE() << result.error().message;
+  return result.has_value();
+}
+
+// The parent of `pid` (from /proc/<pid>/stat), 0 when unknown.
+pid_t parent_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(close + 2));
+  char state = 0;
+  pid_t parent = 0;
+  fields >> state >> parent;
+  return parent;
+}
+
+std::string command_line(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::replace(text.begin(), text.end(), '\0', ' ');
+  return text;
+}
+
+// Tests own their markers: TearDown checks nothing with one is left, the reaper kills leftovers.
+class LaunchTest : public ::testing::Test {
+ protected:
+  std::string marker() {
+    auto marker = testing::unique_marker("server-launch-test");
+    markers_.push_back(marker);
+    reaper_.add(marker);
+    return marker;
+  }
+  mcp::StdioCommand server(const std::string& mark) {
+    return testing::stdio_command(kServer, {"--stderr-line", mark});
+  }
+  void TearDown() override {
+    for (const auto& mark : markers_) {
+      const auto end = std::chrono::steady_clock::now() + kWait;
+      while (!processes_matching(mark).empty() && std::chrono::steady_clock::now() < end)
+        std::this_thread::sleep_for(10ms);
+      EXPECT_TRUE(processes_matching(mark).empty())
+          << "a process with " << mark << " outlived the test";
+    }
+  }
+  std::vector<std::string> markers_;
+  testing::MarkerReaper reaper_;
+};
+
+// A temp file path that does not exist yet (and is removed afterwards).
+class TempPath {
+ public:
+  explicit TempPath(const std::string& name)
+      : path_(std::filesystem::temp_directory_path() / name) {
+    std::filesystem::remove(path_);
+  }
+  ~TempPath() {
+    std::error_code ignored;
+    std::filesystem::remove(path_, ignored);
+  }
+  TempPath(const TempPath&) = delete;
+  TempPath& operator=(const TempPath&) = delete;
+  std::string str() const { return path_.string(); }
+  bool exists() const { return std::filesystem::exists(path_); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+ServerLaunch stdio_launch(std::string name, mcp::StdioCommand command, std::string environment) {
+  ServerLaunch launch;
+  launch.name = std::move(name);
+  launch.transport = std::move(command);
+  launch.environment = std::move(environment);
+  return launch;
+}
+
+ServerLaunch http_launch(std::string name, std::string url, std::string environment) {
+  ServerLaunch launch;
+  launch.name = std::move(name);
+  mcp::HttpServerConfig config;
+  config.url = std::move(url);
+  launch.transport = std::move(config);
+  launch.environment = std::move(environment);
+  return launch;
+}
+
+// --- 27: remote without an executor --------------------------------------------------------
+
+TEST_F(LaunchTest, RemoteWithoutAnExecutorFailsAndStartsNothing) {
+  const auto mark = marker();
+  TempPath touched(mark);
+  // Run anywhere, this command would leave a file behind.
+  const std::string script =
+      "touch '" + touched.str() + "'; exec '" + kServer + "' --stderr-line " + mark;
+  const auto command = testing::stdio_command("/bin/sh", {"-c", script});
+  testing::run_async([&]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    Environments none;
+    auto launch = stdio_launch("far-away", command, "remote");
+    auto result = co_await launch_server(executor, launch, none);
+    CO_ASSERT_TRUE(!result.has_value());
+    EXPECT_EQ(result.error().message,
+              "remote MCP server 'far-away' requires a remote executor environment");
+
+    // An executor that exists but is not the remote one changes nothing: no fallback anywhere.
+    Environments unnamed;
+    unnamed.add(
+        Environment::create(executor, "loopback", SpawnedExecutor{testing::tether_binary(), {}}));
+    auto again = co_await launch_server(executor, launch, unnamed);
+    CO_ASSERT_TRUE(!again.has_value());
+    EXPECT_EQ(again.error().message,
+              "remote MCP server 'far-away' requires a remote executor environment");
+
+    const auto http = http_launch("web", "http://127.0.0.1:9/mcp", "remote");
+    auto web = co_await launch_server(executor, http, unnamed);
+    CO_ASSERT_TRUE(!web.has_value());
+    EXPECT_EQ(web.error().message,
+              "remote MCP server 'web' requires a remote executor environment");
+    co_await unnamed.close();
+    // The shell would have touched the file within a moment had anything started it.
+    co_await testing::sleep_for(300ms);
+    EXPECT_FALSE(touched.exists()) << "the command ran somewhere";
+    EXPECT_TRUE(processes_matching(mark).empty());
+  });
+}
+
+TEST_F(LaunchTest, UnknownEnvironmentFailsThatServer) {
+  const auto mark = marker();
+  testing::run_async([&]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    Environments environments;
+    auto launch = stdio_launch("gpu-tool", server(mark), "gpu");
+    auto result = co_await launch_server(executor, launch, environments);
+    CO_ASSERT_TRUE(!result.has_value());
+    EXPECT_EQ(result.error().message, "unknown environment 'gpu' for MCP server 'gpu-tool'");
+    EXPECT_TRUE(processes_matching(mark).empty());
+  });
+}
+
+// --- 28: remote streamable HTTP -------------------------------------------------------------
+
+TEST_F(LaunchTest, RemoteStreamableHttpIsNotImplementedAndConnectsNowhere) {
+  testing::run_async([&]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    // A listener the server URL points at: nothing may connect to it.
+    asio::ip::tcp::acceptor listener(executor, {asio::ip::make_address("127.0.0.1"), 0});
+    listener.non_blocking(true);
+    const std::string url =
+        "http://127.0.0.1:" + std::to_string(listener.local_endpoint().port()) + "/mcp";
+    Environments environments;
+    auto loopback =
+        Environment::create(executor, "loopback", SpawnedExecutor{testing::tether_binary(), {}});
+    environments.add(loopback);
+    environments.set_remote(loopback->id());
+    const std::vector<std::string> placements{"remote", "loopback"};
+    for (const auto& placement : placements) {
+      auto launch = http_launch("web", url, placement);
+      auto result = co_await launch_server(executor, launch, environments);
+      CO_ASSERT_TRUE(!result.has_value());
+      EXPECT_EQ(result.error().message,
+                "remote streamable HTTP MCP server 'web' is not implemented yet")
+          << placement;
+    }
+    co_await testing::sleep_for(100ms);
+    boost::system::error_code ec;
+    asio::ip::tcp::socket peer(executor);
+    listener.accept(peer, ec);
+    EXPECT_EQ(ec, asio::error::would_block) << "something connected to the HTTP server";
+    co_await environments.close();
+  });
+}
+
+// --- where stdio servers run ----------------------------------------------------------------
+
+class ServerPlacement : public LaunchTest, public ::testing::WithParamInterface<McpPlacement> {};
+
+asio::awaitable<exec::Expected<std::shared_ptr<mcp::Client>>> connect_launch(
+    asio::any_io_executor executor, ServerLaunch launch, const Environments& environments) {
+  using Result = exec::Expected<std::shared_ptr<mcp::Client>>;
+  auto connection = co_await launch_server(executor, launch, environments);
+  if (!connection) co_return Result{boost::system::in_place_error, connection.error()};
+  mcp::ClientOptions options;
+  co_return co_await mcp::Client::connect(executor, std::move(*connection), std::move(options));
+}
+
+// The one process carrying `mark`, 0 (with a failure) otherwise.
+pid_t only_process(const std::string& mark) {
+  const auto found = processes_matching(mark);
+  EXPECT_EQ(found.size(), 1u) << mark;
+  return found.size() == 1 ? found.front() : 0;
+}
+
+TEST_P(ServerPlacement, StdioServerRunsWhereItsPlacementSays) {
+  const auto first_mark = marker();
+  const auto second_mark = marker();
+  testing::run_in_site(GetParam(), [&](McpSite& site) -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    auto first = co_await connect_launch(
+        executor, stdio_launch("first", server(first_mark), site.environment_name()),
+        site.environments());
+    CO_ASSERT_TRUE(ok(first));
+    // The executor also answers to its own id; both servers share its one connection.
+    const std::string second_placement =
+        GetParam() == McpPlacement::local ? std::string("local") : std::string("loopback");
+    auto second = co_await connect_launch(
+        executor, stdio_launch("second", server(second_mark), second_placement),
+        site.environments());
+    CO_ASSERT_TRUE(ok(second));
+
+    const pid_t first_pid = only_process(first_mark);
+    const pid_t second_pid = only_process(second_mark);
+    CO_ASSERT_TRUE(first_pid != 0 && second_pid != 0);
+    const pid_t first_parent = parent_of(first_pid);
+    if (GetParam() == McpPlacement::local) {
+      EXPECT_EQ(first_parent, ::getpid()) << "a local server is our child";
+    } else {
+      EXPECT_NE(first_parent, ::getpid()) << "a remote server is not our child";
+      EXPECT_NE(command_line(first_parent).find("exec-server"), std::string::npos)
+          << "its parent is the executor: " << command_line(first_parent);
+    }
+    EXPECT_EQ(parent_of(second_pid), first_parent) << "one executor serves both";
+
+    auto pong = co_await (*first)->ping();
+    EXPECT_TRUE(pong.has_value());
+    co_await (*first)->shutdown();
+    co_await (*second)->shutdown();
+    EXPECT_TRUE(co_await eventually([&] { return processes_matching(first_mark).empty(); }, kWait));
+    EXPECT_TRUE(
+        co_await eventually([&] { return processes_matching(second_mark).empty(); }, kWait));
+  });
+}
+
+TEST_P(ServerPlacement, ProgramThatCannotStartIsAnError) {
+  const std::string program = "/nonexistent/" + marker();
+  testing::run_in_site(GetParam(), [&](McpSite& site) -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    mcp::ClientOptions options;
+    options.startup_timeout = 5s;
+    auto connection = co_await site.launch(testing::stdio_command(program));
+    if (GetParam() == McpPlacement::local) {
+      CO_ASSERT_TRUE(!connection.has_value());
+      EXPECT_EQ(connection.error().message,
+                "failed to start '" + program + "': No such file or directory (os error 2)");
+      co_return;
+    }
+    // An executor may report it at process/start or as a process that exits at once; either way
+    // no session comes of it.
+    if (!connection) co_return;
+    auto client =
+        co_await mcp::Client::connect(executor, std::move(*connection), std::move(options));
+    CO_ASSERT_TRUE(!client.has_value());
+    EXPECT_NE(client.error().message.find("handshaking with MCP server failed"), std::string::npos)
+        << client.error().message;
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(Placements, ServerPlacement,
+                         ::testing::Values(McpPlacement::local, McpPlacement::executor),
+                         testing::placement_name);
+
+// --- the UTF-8 rule of remote commands ------------------------------------------------------
+
+TEST_F(LaunchTest, RemoteCommandsMustBeValidUnicode) {
+  const auto mark = marker();
+  const std::string bad = "bad\xff\xfe";
+  testing::run_in_site(McpPlacement::executor, [&](McpSite& site) -> asio::awaitable<void> {
+    struct Case {
+      mcp::StdioCommand command;
+      std::string word;
+    };
+    std::vector<Case> cases;
+    cases.push_back({testing::stdio_command("/bin/" + bad, {"--stderr-line", mark}), "command"});
+    cases.push_back({testing::stdio_command(kServer, {"--stderr-line", mark, bad}), "argument"});
+    auto name = server(mark);
+    name.env["TETHER_TEST_" + bad] = "x";
+    cases.push_back({name, "environment variable name"});
+    auto value = server(mark);
+    value.env["TETHER_TEST_VALUE"] = bad;
+    cases.push_back({value, "environment variable value"});
+    for (auto& c : cases) {
+      auto result = co_await site.launch(c.command);
+      CO_ASSERT_TRUE(!result.has_value());
+      const auto& message = result.error().message;
+      EXPECT_EQ(message.rfind(c.word, 0), 0u) << message;
+      EXPECT_NE(message.find("must be valid Unicode for remote MCP stdio"), std::string::npos)
+          << message;
+    }
+    EXPECT_TRUE(processes_matching(mark).empty());
+  });
+}
+
+}  // namespace
+}  // namespace tether::host
