@@ -95,7 +95,7 @@ void Peer::dispatch(const std::string& text) {
       return;
     }
     it->second->reply = std::move(response.reply);
-    it->second->done.notify_all();
+    it->second->timer.cancel();
     pending_.erase(it);
   }
 }
@@ -115,25 +115,25 @@ asio::awaitable<Reply> Peer::call_with_id(std::int64_t id, std::string method, j
   } unregister{this, id};
   send(serialize(Request{id, std::move(method), std::move(params)}));
 
-  std::optional<asio::steady_timer> timer;
-  if (timeout) {
-    timer.emplace(executor_);
-    timer->expires_after(*timeout);
-  }
+  pending->deadline = timeout ? std::chrono::steady_clock::now() + *timeout
+                              : std::chrono::steady_clock::time_point::max();
+  pending->timer.expires_at(pending->deadline);
   while (!pending->reply) {
-    if (!timer) {
-      co_await pending->done.wait();
-      continue;
-    }
     boost::system::error_code ec;
-    auto which = co_await (pending->done.wait() ||
-                           timer->async_wait(asio::redirect_error(asio::use_awaitable, ec)));
-    if (which.index() == 1 && !pending->reply) {
+    co_await pending->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!pending->reply && std::chrono::steady_clock::now() >= pending->deadline)
       co_return Reply{boost::system::in_place_error,
                       make_error(code::kRequestTimedOut, "request timed out")};
-    }
   }
   co_return std::move(*pending->reply);
+}
+
+bool Peer::extend_deadline(std::int64_t id, std::chrono::milliseconds timeout) {
+  auto it = pending_.find(id);
+  if (it == pending_.end() || it->second->reply) return false;
+  it->second->deadline = std::chrono::steady_clock::now() + timeout;
+  it->second->timer.expires_at(it->second->deadline);  // wakes the waiter, which waits again
+  return true;
 }
 
 void Peer::notify(std::string method, json::value params) {
@@ -215,7 +215,7 @@ void Peer::finish(std::string reason) {
   for (auto& [id, p] : pending) {
     p->reply =
         Reply{boost::system::in_place_error, make_error(code::kConnectionClosed, end_reason_)};
-    p->done.notify_all();
+    p->timer.cancel();
   }
   queue_changed_.notify_all();
   writable_.notify_all();

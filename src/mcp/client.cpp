@@ -1,9 +1,9 @@
 // mcp::Client: the MCP session on top of jsonrpc::Peer.
 //
 // A request takes its id from the Peer first, so its progress token (the same id) and its
-// `notifications/cancelled` can name it; its timeout is a deadline that progress moves, watched
-// by a timer raced against the call. The Peer's read loop runs in a detached coroutine that owns
-// the State; destroying the Client aborts the Peer, which kills the server through the
+// `notifications/cancelled` can name it; its timeout is the Peer's deadline for that call, which
+// progress moves (Peer::extend_deadline). The Peer's read loop runs in a detached coroutine that
+// owns the State; destroying the Client aborts the Peer, which kills the server through the
 // transport and ends that loop.
 #include <algorithm>
 #include <set>
@@ -26,23 +26,30 @@
 namespace tether::mcp {
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
-using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 namespace {
 
-Error make_error(int code, std::string message) { return Error{code, std::move(message), {}}; }
+Error make_error(int code, std::string message) {
+  return Error{code, std::move(message), {}};
+}
 
 std::string_view kind_name(const json::value& value) {
   switch (value.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "boolean";
+    case json::kind::null:
+      return "null";
+    case json::kind::bool_:
+      return "boolean";
     case json::kind::int64:
     case json::kind::uint64:
-    case json::kind::double_: return "number";
-    case json::kind::string: return "string";
-    case json::kind::array: return "array";
-    case json::kind::object: return "object";
+    case json::kind::double_:
+      return "number";
+    case json::kind::string:
+      return "string";
+    case json::kind::array:
+      return "array";
+    case json::kind::object:
+      return "object";
   }
   return "value";
 }
@@ -61,8 +68,7 @@ json::object initialize_params(const ClientOptions& options) {
   if (options.handlers.roots) capabilities["roots"] = json::object{{"listChanged", true}};
   if (options.handlers.sampling) capabilities["sampling"] = json::object{};
   if (options.handlers.elicitation)
-    capabilities["elicitation"] =
-        json::object{{"form", json::object{{"applyDefaults", true}}}};
+    capabilities["elicitation"] = json::object{{"form", json::object{{"applyDefaults", true}}}};
   return json::object{
       {"protocolVersion", kProtocolVersion},
       {"capabilities", std::move(capabilities)},
@@ -112,9 +118,8 @@ struct Client::State : std::enable_shared_from_this<State> {
     peer = jsonrpc::Peer::create(executor, std::move(connection.transport), peer_options);
   }
 
-  // A request's moving deadline: progress notifications push it out.
-  struct Deadline {
-    Clock::time_point at;
+  // A request that asked for progress: each notification restarts its timeout.
+  struct ProgressSink {
     milliseconds timeout;
     std::function<void(const json::object&)> on_progress;
   };
@@ -124,7 +129,7 @@ struct Client::State : std::enable_shared_from_this<State> {
   std::string description;
   ClientOptions options;
   std::shared_ptr<jsonrpc::Peer> peer;
-  std::unordered_map<std::int64_t, std::shared_ptr<Deadline>> progress;
+  std::unordered_map<std::int64_t, std::shared_ptr<ProgressSink>> progress;
   bool run_ended = false;
   bool shutting_down = false;
   std::string reason;
@@ -205,9 +210,9 @@ struct Client::State : std::enable_shared_from_this<State> {
     if (!token || !token->is_int64()) return;
     auto it = progress.find(token->as_int64());
     if (it == progress.end()) return;
-    auto deadline = it->second;  // the callback may end the request
-    deadline->at = Clock::now() + deadline->timeout;
-    deadline->on_progress(params.as_object());
+    auto sink = it->second;  // the callback may end the request
+    peer->extend_deadline(it->first, sink->timeout);
+    sink->on_progress(params.as_object());
   }
 
   void relist(ListKind kind, ListMethod list) {
@@ -222,34 +227,22 @@ struct Client::State : std::enable_shared_from_this<State> {
                    list.key, items.error().message);
       co_return;
     }
-    if (self->options.handlers.on_list_changed) self->options.handlers.on_list_changed(kind, *items);
-  }
-
-  static asio::awaitable<void> watch(std::shared_ptr<Deadline> deadline,
-                                     asio::any_io_executor executor) {
-    asio::steady_timer timer(executor);
-    while (Clock::now() < deadline->at) {
-      timer.expires_at(deadline->at);
-      boost::system::error_code ignored;
-      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-    }
+    if (self->options.handlers.on_list_changed)
+      self->options.handlers.on_list_changed(kind, *items);
   }
 
   asio::awaitable<Expected<json::value>> request(std::string method, json::object params,
                                                  CallOptions call, milliseconds default_timeout) {
     auto self = shared_from_this();
     if (is_closed())
-      co_return Expected<json::value>{
-          boost::system::in_place_error,
-          make_error(jsonrpc::code::kConnectionClosed, end_reason())};
+      co_return Expected<json::value>{boost::system::in_place_error,
+                                      make_error(jsonrpc::code::kConnectionClosed, end_reason())};
     const std::int64_t id = peer->reserve_id();
-    auto deadline = std::make_shared<Deadline>();
-    deadline->timeout = call.timeout.value_or(default_timeout);
-    deadline->at = Clock::now() + deadline->timeout;
+    const milliseconds timeout = call.timeout.value_or(default_timeout);
     if (call.on_progress) {
-      deadline->on_progress = std::move(call.on_progress);
       params["_meta"].emplace_object()["progressToken"] = id;
-      progress[id] = deadline;
+      progress[id] =
+          std::make_shared<ProgressSink>(ProgressSink{timeout, std::move(call.on_progress)});
     }
     struct Unregister {
       State* state;
@@ -257,25 +250,21 @@ struct Client::State : std::enable_shared_from_this<State> {
       ~Unregister() { state->progress.erase(id); }
     } unregister{this, id};
 
-    auto answered = peer->call_with_id(id, method, json::value(std::move(params)), std::nullopt);
-    auto expired = watch(deadline, executor);
-    auto outcome = co_await (std::move(answered) || std::move(expired));
-    if (outcome.index() == 1) {
+    json::value body(std::move(params));
+    auto reply = co_await peer->call_with_id(id, method, std::move(body), timeout);
+    if (!reply && reply.error().code == jsonrpc::code::kRequestTimedOut) {
       // The MCP spec forbids cancelling initialize; the caller ends the server instead.
       if (method != "initialize")
         peer->notify("notifications/cancelled",
                      json::object{{"requestId", id}, {"reason", "timed out"}});
-      co_return Expected<json::value>{
-          boost::system::in_place_error,
-          make_error(jsonrpc::code::kRequestTimedOut,
-                     fmt::format("timed out awaiting {} after {}", method,
-                                 format_duration(deadline->timeout)))};
+      co_return Expected<json::value>{boost::system::in_place_error,
+                                      make_error(jsonrpc::code::kRequestTimedOut,
+                                                 fmt::format("timed out awaiting {} after {}",
+                                                             method, format_duration(timeout)))};
     }
-    auto reply = std::move(std::get<0>(outcome));
     if (!reply && reply.error().code == jsonrpc::code::kConnectionClosed)
-      co_return Expected<json::value>{
-          boost::system::in_place_error,
-          make_error(jsonrpc::code::kConnectionClosed, end_reason())};
+      co_return Expected<json::value>{boost::system::in_place_error,
+                                      make_error(jsonrpc::code::kConnectionClosed, end_reason())};
     if (!reply) co_return Expected<json::value>{boost::system::in_place_error, reply.error()};
     co_return Expected<json::value>{std::move(*reply)};
   }
@@ -358,8 +347,8 @@ asio::awaitable<Expected<std::shared_ptr<Client>>> Client::connect(asio::any_io_
 
   std::optional<std::string> failure;
   if (!answer && answer.error().code == jsonrpc::code::kRequestTimedOut) {
-    failure = fmt::format("timed out handshaking with MCP server after {}",
-                          format_duration(startup));
+    failure =
+        fmt::format("timed out handshaking with MCP server after {}", format_duration(startup));
   } else if (!answer) {
     failure = "handshaking with MCP server failed: " + answer.error().message;
   } else if (!answer->is_object()) {
@@ -401,7 +390,9 @@ Client::~Client() {
   }
 }
 
-asio::awaitable<Expected<json::array>> Client::list_tools() { return state_->list_all(kTools); }
+asio::awaitable<Expected<json::array>> Client::list_tools() {
+  return state_->list_all(kTools);
+}
 asio::awaitable<Expected<json::array>> Client::list_resources() {
   return state_->list_all(kResources);
 }
@@ -417,9 +408,9 @@ asio::awaitable<Expected<json::object>> Client::call_tool(std::string name, json
   if (!arguments.is_object() && !arguments.is_null())
     co_return Expected<json::object>{
         boost::system::in_place_error,
-        make_error(code::kInvalidArguments,
-                   fmt::format("MCP tool arguments must be a JSON object, got {}",
-                               kind_name(arguments)))};
+        make_error(
+            code::kInvalidArguments,
+            fmt::format("MCP tool arguments must be a JSON object, got {}", kind_name(arguments)))};
   json::object params;
   params["name"] = name;
   if (arguments.is_object()) params["arguments"] = std::move(arguments);
@@ -484,17 +475,24 @@ asio::awaitable<Expected<void>> Client::unsubscribe(std::string uri) {
 }
 
 void Client::notify_roots_changed() {
-  if (!state_->is_closed()) state_->peer->notify("notifications/roots/list_changed", json::object{});
+  if (!state_->is_closed())
+    state_->peer->notify("notifications/roots/list_changed", json::object{});
 }
 
-asio::awaitable<void> Client::shutdown() { return state_->close(); }
+asio::awaitable<void> Client::shutdown() {
+  return state_->close();
+}
 
-bool Client::is_closed() const { return state_->is_closed(); }
+bool Client::is_closed() const {
+  return state_->is_closed();
+}
 
 std::string Client::close_reason() const {
   return state_->is_closed() ? state_->end_reason() : std::string();
 }
 
-std::string Client::stderr_tail() const { return state_->diagnostics->stderr_tail(); }
+std::string Client::stderr_tail() const {
+  return state_->diagnostics->stderr_tail();
+}
 
 }  // namespace tether::mcp

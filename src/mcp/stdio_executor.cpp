@@ -75,12 +75,13 @@ struct State {
   std::optional<int> exit_code;
   std::optional<error_code> ended;  // what read() returns once `lines` is empty
   bool finished = false;            // `closed` or `failed` seen
-  bool stopped = false;             // close() or abort(): nobody reads any more
+  bool closing = false;             // close(): output is dropped until `closed` ends read()
+  bool stopped = false;             // abort() or close() done: nobody reads any more
   bool terminate_sent = false;
   jsonrpc::AsyncSignal changed;  // any of the above changed
 
   void queue(std::string line) {
-    if (line.empty() || stopped || ended) return;
+    if (line.empty() || closing || stopped || ended) return;
     queued_bytes += line.size();
     lines.push_back(std::move(line));
   }
@@ -152,14 +153,19 @@ asio::awaitable<void> send_terminate(std::shared_ptr<exec::Process> process) {
     spdlog::debug("MCP stdio: terminating {}: {}", process->id(), result.error().message);
 }
 
-void terminate_in_background(State& state) {
-  state.stopped = true;
+// Idempotent; stdout still queued is dropped (nobody will read it).
+void terminate_once(State& state) {
   state.lines.clear();
   state.queued_bytes = 0;
   state.changed.notify_all();
   if (state.terminate_sent || state.finished) return;
   state.terminate_sent = true;
   asio::co_spawn(state.executor, send_terminate(state.process), asio::detached);
+}
+
+void terminate_in_background(State& state) {
+  state.stopped = true;
+  terminate_once(state);
 }
 
 asio::awaitable<boost::system::result<std::string>> read_line(std::shared_ptr<State> state) {
@@ -197,11 +203,16 @@ asio::awaitable<error_code> write_line(std::shared_ptr<State> state, std::string
   co_return error_code{};
 }
 
+// A pending read() ends only with `closed` (or the deadline): the caller's read loop must not
+// see the end before the process is gone.
 asio::awaitable<void> shut_down(std::shared_ptr<State> state) {
-  terminate_in_background(*state);
+  state->closing = true;
+  terminate_once(*state);
   const auto deadline = Clock::now() + state->options.kill_grace + kCloseMargin;
   while (!state->finished && Clock::now() < deadline)
     co_await stdio::wait_until(state->changed, deadline);
+  state->stopped = true;
+  state->changed.notify_all();
 }
 
 class ExecutorTransport final : public jsonrpc::Transport {

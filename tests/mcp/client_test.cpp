@@ -848,8 +848,7 @@ TEST_P(McpClient, ShutdownFailsPendingCallsAndLeavesNothingRunning) {
   });
 }
 
-// DISABLED (bug, not ours): on an executor, shutdown() returns before the server's `closed`.
-TEST_P(McpClient, DISABLED_ShutdownReturnsOnlyOnceTheServerIsGone) {
+TEST_P(McpClient, ShutdownReturnsOnlyOnceTheServerIsGone) {
   const auto mark = marker();
   run([&](McpSite& site) -> asio::awaitable<void> {
     auto command = server({}, mark);

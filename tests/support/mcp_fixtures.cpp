@@ -19,6 +19,10 @@ std::string placement_name(const ::testing::TestParamInfo<McpPlacement>& info) {
   return info.param == McpPlacement::local ? "Local" : "Executor";
 }
 
+void PrintTo(McpPlacement placement, std::ostream* out) {
+  *out << (placement == McpPlacement::local ? "local" : "executor");
+}
+
 std::string unique_marker(std::string_view what) {
   static std::atomic<int> counter{0};
   return std::string(what) + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);

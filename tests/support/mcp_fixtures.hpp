@@ -14,6 +14,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,8 @@ enum class McpPlacement { local, executor };
 
 // "Local" / "Executor", for parameterized test names.
 std::string placement_name(const ::testing::TestParamInfo<McpPlacement>& info);
+// How gtest prints the parameter (instead of its bytes).
+void PrintTo(McpPlacement placement, std::ostream* out);
 
 // A string no other process's command line contains: `<what>-<pid>-<n>`.
 std::string unique_marker(std::string_view what);

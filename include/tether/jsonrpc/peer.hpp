@@ -82,6 +82,9 @@ class Peer : public std::enable_shared_from_this<Peer> {
   boost::asio::awaitable<Reply> call_with_id(std::int64_t id, std::string method,
                                              json::value params,
                                              std::optional<std::chrono::milliseconds> timeout);
+  // Moves the deadline of pending call `id` to `timeout` from now (e.g. on progress); false
+  // when no such call is waiting.
+  bool extend_deadline(std::int64_t id, std::chrono::milliseconds timeout);
   void notify(std::string method, json::value params);
   void respond(const Response& response);
   // Queues an already serialized message. `on_delivered` runs once the remote confirmed having
@@ -114,10 +117,13 @@ class Peer : public std::enable_shared_from_this<Peer> {
   Peer(boost::asio::any_io_executor executor, std::unique_ptr<Transport> transport,
        PeerOptions options);
 
+  // The timer is both the deadline and the wake-up: it expires at the deadline, and is
+  // cancelled when the reply arrives or the deadline moves (one wait per call, no racing).
   struct Pending {
-    explicit Pending(const boost::asio::any_io_executor& ex) : done(ex) {}
+    explicit Pending(const boost::asio::any_io_executor& ex) : timer(ex) {}
     std::optional<Reply> reply;
-    AsyncSignal done;
+    std::chrono::steady_clock::time_point deadline;
+    boost::asio::steady_timer timer;
   };
   struct Outgoing {
     std::string text;
