@@ -109,7 +109,13 @@ class Client : public std::enable_shared_from_this<Client> {
 
   // `arguments` must be an object (or null for none). A result with isError is a result.
   boost::asio::awaitable<Expected<json::object>> call_tool(std::string name, json::value arguments,
-                                                           CallOptions options = {});
+                                                           CallOptions options);
+  // Overloads, not default arguments: GCC 12 builds a default argument of class type wrongly
+  // when the call is inside a co_await expression.
+  boost::asio::awaitable<Expected<json::object>> call_tool(std::string name,
+                                                           json::value arguments) {
+    return call_tool(std::move(name), std::move(arguments), CallOptions{});
+  }
   boost::asio::awaitable<Expected<json::object>> read_resource(std::string uri);
   boost::asio::awaitable<Expected<json::object>> get_prompt(std::string name,
                                                             json::object arguments);
@@ -123,7 +129,10 @@ class Client : public std::enable_shared_from_this<Client> {
 
   // Any request: its result object.
   boost::asio::awaitable<Expected<json::object>> request(std::string method, json::object params,
-                                                         CallOptions options = {});
+                                                         CallOptions options);
+  boost::asio::awaitable<Expected<json::object>> request(std::string method, json::object params) {
+    return request(std::move(method), std::move(params), CallOptions{});
+  }
 
   // Ends the session and the server; returns once it is gone (bounded). Idempotent.
   boost::asio::awaitable<void> shutdown();
