@@ -11,9 +11,9 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
-#include <boost/url.hpp>
 
 #include <tether/jsonrpc/transport.hpp>
+#include <tether/jsonrpc/url_target.hpp>
 
 namespace tether::jsonrpc {
 namespace asio = boost::asio;
@@ -23,32 +23,7 @@ using Result = boost::system::result<std::unique_ptr<Transport>, ConnectError>;
 
 namespace {
 
-struct Target {
-  std::string host;  // for DNS and TLS (no brackets)
-  std::string port;
-  std::string host_header;
-  std::string resource;
-  bool tls = false;
-};
-
-boost::system::result<Target> parse_target(std::string_view url) {
-  auto parsed = boost::urls::parse_uri(url);
-  if (!parsed) return parsed.error();
-  Target t;
-  if (parsed->scheme() == "wss") {
-    t.tls = true;
-  } else if (parsed->scheme() != "ws") {
-    return make_error_code(boost::system::errc::protocol_not_supported);
-  }
-  t.host = parsed->host_type() == boost::urls::host_type::ipv6
-               ? parsed->host_ipv6_address().to_string()
-               : std::string(parsed->encoded_host());
-  t.port = parsed->has_port() ? std::string(parsed->port()) : (t.tls ? "443" : "80");
-  t.host_header = parsed->encoded_host_and_port();
-  t.resource = parsed->encoded_resource();
-  if (t.resource.empty()) t.resource = "/";
-  return t;
-}
+using Target = UrlTarget;
 
 ConnectError failure(error_code ec) {
   return ConnectError{ec, ec.message()};
@@ -80,7 +55,7 @@ asio::awaitable<std::optional<ConnectError>> upgrade(Stream& ws, const Target& t
 }  // namespace
 
 asio::awaitable<Result> connect_websocket(std::string_view url, const ConnectOptions& options) {
-  auto target = parse_target(url);
+  auto target = parse_url_target(url, "ws", "wss");
   if (!target) co_return failure(target.error());
   if (target->tls && !options.tls)
     co_return ConnectError{make_error_code(boost::system::errc::invalid_argument),

@@ -31,10 +31,10 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
-#include <boost/url.hpp>
 #include <spdlog/spdlog.h>
 
 #include "sse.hpp"
+#include <tether/jsonrpc/url_target.hpp>
 #include <tether/mcp/http.hpp>
 
 namespace tether::mcp {
@@ -59,33 +59,7 @@ constexpr int kMaxGetFailures = 5;
 // How much of an error answer's body goes into the error message.
 constexpr std::size_t kErrorBodyBytes = 1024;
 
-struct Target {
-  std::string host;  // for DNS and TLS (no brackets)
-  std::string port;
-  std::string host_header;
-  std::string resource;
-  bool tls = false;
-};
-
-boost::system::result<Target> parse_target(std::string_view url) {
-  auto parsed = boost::urls::parse_uri(url);
-  if (!parsed) return parsed.error();
-  Target t;
-  if (parsed->scheme() == "https") {
-    t.tls = true;
-  } else if (parsed->scheme() != "http") {
-    return make_error_code(boost::system::errc::protocol_not_supported);
-  }
-  if (parsed->encoded_host().empty()) return make_error_code(boost::system::errc::invalid_argument);
-  t.host = parsed->host_type() == boost::urls::host_type::ipv6
-               ? parsed->host_ipv6_address().to_string()
-               : std::string(parsed->encoded_host());
-  t.port = parsed->has_port() ? std::string(parsed->port()) : (t.tls ? "443" : "80");
-  t.host_header = parsed->encoded_host_and_port();
-  t.resource = parsed->encoded_resource();
-  if (t.resource.empty()) t.resource = "/";
-  return t;
-}
+using Target = jsonrpc::UrlTarget;
 
 using Response = http::response_parser<http::buffer_body>;
 
@@ -704,7 +678,7 @@ class HttpTransport final : public jsonrpc::Transport {
 
 Expected<ServerConnection> connect_http(const asio::any_io_executor& executor,
                                         HttpServerConfig config) {
-  auto target = parse_target(config.url);
+  auto target = jsonrpc::parse_url_target(config.url, "http", "https");
   if (!target)
     return jsonrpc::make_error(
         jsonrpc::code::kInvalidParams,

@@ -1,0 +1,29 @@
+// tether::jsonrpc URL targets — what a client dials and sends for a ws(s):// or http(s):// URL.
+//
+// Owns: reading a URL (Boost.URL) into the host to resolve, the port (scheme default when
+// absent), the Host header and the request target, and whether TLS applies.
+// Does not own: connecting (websocket_connect.cpp, mcp/http.cpp).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <boost/system/result.hpp>
+
+namespace tether::jsonrpc {
+
+struct UrlTarget {
+  std::string host;  // for DNS and TLS (an IPv6 literal without brackets)
+  std::string port;
+  std::string host_header;
+  std::string resource;  // path and query, "/" when empty
+  bool tls = false;
+};
+
+// Accepts the schemes `plain` and `secure` (TLS), e.g. "ws"/"wss" or "http"/"https"; errors:
+// the URL's parse error, protocol_not_supported for another scheme, invalid_argument for a URL
+// without a host.
+boost::system::result<UrlTarget> parse_url_target(std::string_view url, std::string_view plain,
+                                                  std::string_view secure);
+
+}  // namespace tether::jsonrpc
