@@ -9,6 +9,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -20,6 +22,7 @@
 #include <boost/system/error_code.hpp>
 
 #include <tether/jsonrpc/async_signal.hpp>
+#include <tether/jsonrpc/transport.hpp>
 #include <tether/mcp/connection.hpp>
 
 namespace tether::mcp::stdio {
@@ -61,5 +64,18 @@ std::map<std::string, std::string> own_variables(const std::vector<std::string>&
 // Waits for the next notify_all() or until `deadline`, whichever comes first.
 boost::asio::awaitable<void> wait_until(jsonrpc::AsyncSignal& signal,
                                         std::chrono::steady_clock::time_point deadline);
+
+// What both stdio transports share: a pipe has no pings or keepalive, and the end is told by
+// read()'s error and the diagnostics, not as a remote close.
+class PipeTransport : public jsonrpc::Transport {
+ public:
+  boost::asio::awaitable<boost::system::error_code> ping(std::string) override {
+    co_return boost::system::error_code{};
+  }
+  void on_pong(std::function<void(std::string_view)>) override {}
+  std::optional<std::uint16_t> remote_close_code() const override { return std::nullopt; }
+  bool has_keepalive() const override { return false; }
+  bool idle_expired() const override { return false; }
+};
 
 }  // namespace tether::mcp::stdio

@@ -215,7 +215,7 @@ asio::awaitable<void> shut_down(std::shared_ptr<State> state) {
   state->changed.notify_all();
 }
 
-class ExecutorTransport final : public jsonrpc::Transport {
+class ExecutorTransport final : public stdio::PipeTransport {
  public:
   explicit ExecutorTransport(std::shared_ptr<State> state) : state_(std::move(state)) {}
   ~ExecutorTransport() override { terminate_in_background(*state_); }
@@ -224,14 +224,8 @@ class ExecutorTransport final : public jsonrpc::Transport {
   asio::awaitable<error_code> write(const std::string& message) override {
     return write_line(state_, message);
   }
-  asio::awaitable<error_code> ping(std::string) override { co_return error_code{}; }
-  void on_pong(std::function<void(std::string_view)>) override {}
   asio::awaitable<void> close(std::uint16_t) override { return shut_down(state_); }
   void abort() override { terminate_in_background(*state_); }
-  // The end is reported by read()'s error and the diagnostics, not as a peer's close.
-  std::optional<std::uint16_t> remote_close_code() const override { return std::nullopt; }
-  bool has_keepalive() const override { return false; }
-  bool idle_expired() const override { return false; }
 
  private:
   std::shared_ptr<State> state_;

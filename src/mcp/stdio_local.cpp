@@ -162,7 +162,7 @@ asio::awaitable<void> shut_down(std::shared_ptr<State> state) {
     co_await stdio::wait_until(state->changed, deadline);
 }
 
-class LocalTransport final : public jsonrpc::Transport {
+class LocalTransport final : public stdio::PipeTransport {
  public:
   explicit LocalTransport(std::shared_ptr<State> state) : state_(std::move(state)) {}
   ~LocalTransport() override { state_->kill(); }
@@ -171,14 +171,8 @@ class LocalTransport final : public jsonrpc::Transport {
   asio::awaitable<error_code> write(const std::string& message) override {
     return write_line(state_, message);
   }
-  asio::awaitable<error_code> ping(std::string) override { co_return error_code{}; }
-  void on_pong(std::function<void(std::string_view)>) override {}
   asio::awaitable<void> close(std::uint16_t) override { return shut_down(state_); }
   void abort() override { state_->kill(); }
-  // The end is reported by read()'s error and the diagnostics, not as a peer's close.
-  std::optional<std::uint16_t> remote_close_code() const override { return std::nullopt; }
-  bool has_keepalive() const override { return false; }
-  bool idle_expired() const override { return false; }
 
  private:
   std::shared_ptr<State> state_;
