@@ -1,6 +1,7 @@
 // launch_server: placement first (no process is started for a placement that fails), then the
 // launcher that placement needs.
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
@@ -23,8 +24,7 @@ void Environments::add(std::shared_ptr<Environment> environment) {
 
 Expected<std::shared_ptr<Environment>> Environments::resolve(const std::string& placement,
                                                              const std::string& server) const {
-  if (placement.empty() || placement == kLocalEnvironment)
-    return std::shared_ptr<Environment>{};
+  if (placement.empty() || placement == kLocalEnvironment) return std::shared_ptr<Environment>{};
   std::string id = placement;
   if (placement == kRemoteEnvironment) {
     if (!remote_)
@@ -41,8 +41,8 @@ Expected<std::shared_ptr<Environment>> Environments::resolve(const std::string& 
 asio::awaitable<void> Environments::close() {
   if (environments_.empty()) co_return;
   auto executor = co_await asio::this_coro::executor;
-  using Op = decltype(asio::co_spawn(executor, std::declval<asio::awaitable<void>>(),
-                                     asio::deferred));
+  using Op =
+      decltype(asio::co_spawn(executor, std::declval<asio::awaitable<void>>(), asio::deferred));
   std::vector<Op> closing;
   for (auto& [id, environment] : environments_)
     closing.push_back(asio::co_spawn(executor, environment->close(), asio::deferred));
@@ -59,10 +59,10 @@ asio::awaitable<Expected<mcp::ServerConnection>> launch_server(asio::any_io_exec
 
   if (const auto* http = std::get_if<mcp::HttpServerConfig>(&launch.transport)) {
     if (*environment)
-      co_return Result{boost::system::in_place_error,
-                       launch_error(fmt::format(
-                           "remote streamable HTTP MCP server '{}' is not implemented yet",
-                           launch.name))};
+      co_return Result{
+          boost::system::in_place_error,
+          launch_error(fmt::format("remote streamable HTTP MCP server '{}' is not implemented yet",
+                                   launch.name))};
     co_return mcp::connect_http(executor, *http);
   }
   const auto& command = std::get<mcp::StdioCommand>(launch.transport);

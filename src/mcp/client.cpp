@@ -54,6 +54,12 @@ std::string_view kind_name(const json::value& value) {
   return "value";
 }
 
+json::object uri_params(std::string_view uri) {
+  json::object params;
+  params["uri"] = uri;
+  return params;
+}
+
 struct ListMethod {
   std::string_view method;
   std::string_view key;
@@ -140,8 +146,8 @@ struct Client::State : std::enable_shared_from_this<State> {
     peer->on_request([weak = weak_from_this()](jsonrpc::Request request) {
       return answer(weak, std::move(request));
     });
-    peer->on_notification([raw = this](jsonrpc::Notification notification) {
-      raw->on_notification(std::move(notification));
+    peer->on_notification([raw = this](const jsonrpc::Notification& notification) {
+      raw->on_notification(notification);
     });
     asio::co_spawn(executor, run(self), asio::detached);
   }
@@ -186,7 +192,7 @@ struct Client::State : std::enable_shared_from_this<State> {
     co_return reply;
   }
 
-  void on_notification(jsonrpc::Notification notification) {
+  void on_notification(const jsonrpc::Notification& notification) {
     const auto& method = notification.method;
     if (method == "notifications/progress") {
       on_progress(notification.params);
@@ -295,7 +301,7 @@ struct Client::State : std::enable_shared_from_this<State> {
       auto page = co_await request_object(std::string(list.method), std::move(params),
                                           std::move(plain), options.startup_timeout);
       if (!page) co_return Expected<json::array>{boost::system::in_place_error, page.error()};
-      if (const auto* found = page->if_contains(list.key); found && found->is_array()) {
+      if (auto* found = page->if_contains(list.key); found && found->is_array()) {
         for (auto& item : found->as_array()) items.push_back(std::move(item));
       }
       const auto* next = page->if_contains("nextCursor");
@@ -424,16 +430,14 @@ asio::awaitable<Expected<json::object>> Client::request(std::string method, json
                                 state_->options.startup_timeout);
 }
 
-asio::awaitable<Expected<json::object>> Client::read_resource(std::string uri) {
-  json::object params;
-  params["uri"] = std::move(uri);
-  return request("resources/read", std::move(params));
+asio::awaitable<Expected<json::object>> Client::read_resource(std::string_view uri) {
+  return request("resources/read", uri_params(uri));
 }
 
-asio::awaitable<Expected<json::object>> Client::get_prompt(std::string name,
+asio::awaitable<Expected<json::object>> Client::get_prompt(std::string_view name,
                                                            json::object arguments) {
   json::object params;
-  params["name"] = std::move(name);
+  params["name"] = name;
   params["arguments"] = std::move(arguments);
   return request("prompts/get", std::move(params));
 }
@@ -449,16 +453,11 @@ asio::awaitable<Expected<void>> discard_result(asio::awaitable<Expected<json::ob
   co_return Expected<void>{};
 }
 
-json::object uri_params(std::string uri) {
-  json::object params;
-  params["uri"] = std::move(uri);
-  return params;
-}
 }  // namespace
 
-asio::awaitable<Expected<void>> Client::set_logging_level(std::string level) {
+asio::awaitable<Expected<void>> Client::set_logging_level(std::string_view level) {
   json::object params;
-  params["level"] = std::move(level);
+  params["level"] = level;
   return discard_result(request("logging/setLevel", std::move(params)));
 }
 
@@ -466,12 +465,12 @@ asio::awaitable<Expected<void>> Client::ping() {
   return discard_result(request("ping", json::object{}));
 }
 
-asio::awaitable<Expected<void>> Client::subscribe(std::string uri) {
-  return discard_result(request("resources/subscribe", uri_params(std::move(uri))));
+asio::awaitable<Expected<void>> Client::subscribe(std::string_view uri) {
+  return discard_result(request("resources/subscribe", uri_params(uri)));
 }
 
-asio::awaitable<Expected<void>> Client::unsubscribe(std::string uri) {
-  return discard_result(request("resources/unsubscribe", uri_params(std::move(uri))));
+asio::awaitable<Expected<void>> Client::unsubscribe(std::string_view uri) {
+  return discard_result(request("resources/unsubscribe", uri_params(uri)));
 }
 
 void Client::notify_roots_changed() {

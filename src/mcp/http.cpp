@@ -170,10 +170,10 @@ Outgoing classify(const std::string& text) {
   return out;
 }
 
-std::string error_answer(const json::value& id, std::string message) {
+std::string error_answer(const json::value& id, std::string_view message) {
   json::object error;
   error["code"] = kHttpErrorCode;
-  error["message"] = std::move(message);
+  error["message"] = message;
   json::object answer;
   answer["jsonrpc"] = "2.0";
   answer["id"] = id;
@@ -236,8 +236,8 @@ struct State : std::enable_shared_from_this<State> {
     inbox_signal.cancel();
   }
 
-  void deliver_error(const json::value& id, std::string message) {
-    auto text = error_answer(id, std::move(message));
+  void deliver_error(const json::value& id, std::string_view message) {
+    auto text = error_answer(id, message);
     deliver(std::move(text), json::value());
   }
 

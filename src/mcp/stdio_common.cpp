@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/locale/utf.hpp>
 #include <spdlog/spdlog.h>
 
 namespace tether::mcp::stdio {
@@ -91,36 +92,12 @@ void StderrLog::emit(std::string_view line) {
 }
 
 bool is_valid_utf8(std::string_view text) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    std::size_t length = 0;
-    char32_t cp = 0;
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    } else if ((lead & 0xE0) == 0xC0) {
-      length = 2;
-      cp = lead & 0x1F;
-    } else if ((lead & 0xF0) == 0xE0) {
-      length = 3;
-      cp = lead & 0x0F;
-    } else if ((lead & 0xF8) == 0xF0) {
-      length = 4;
-      cp = lead & 0x07;
-    } else {
-      return false;
-    }
-    if (text.size() - i < length) return false;
-    for (std::size_t k = 1; k < length; ++k) {
-      const auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (next & 0x3F);
-    }
-    // Overlong forms, UTF-16 surrogates and values beyond Unicode are not UTF-8.
-    constexpr char32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMinimum[length] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += length;
+  // Boost.Locale's header-only decoder rejects overlong forms, surrogates and code points past
+  // U+10FFFF, as a strict UTF-8 check must.
+  namespace utf = boost::locale::utf;
+  for (auto p = text.begin(); p != text.end();) {
+    const auto code_point = utf::utf_traits<char>::decode(p, text.end());
+    if (code_point == utf::illegal || code_point == utf::incomplete) return false;
   }
   return true;
 }

@@ -257,7 +257,7 @@ boost::json::value env_policy() {
 }
 
 ServerConnection connect(const asio::any_io_executor& executor,
-                         std::shared_ptr<exec::Process> process, const std::string& program,
+                         const std::shared_ptr<exec::Process>& process, const std::string& program,
                          const StdioOptions& options) {
   auto diagnostics = std::make_shared<ServerDiagnostics>(options.stderr_tail_lines);
   auto state = std::make_shared<State>(executor, process, diagnostics, program, options);
@@ -290,7 +290,7 @@ asio::awaitable<Expected<ServerConnection>> launch_on_executor(
   if (!process) co_return process.error();
 
   auto executor = co_await asio::this_coro::executor;
-  co_return connect(executor, std::move(*process), command.program, options);
+  co_return connect(executor, *process, command.program, options);
 }
 
 }  // namespace tether::mcp

@@ -185,7 +185,7 @@ std::vector<std::string> child_environment(const StdioCommand& command) {
   for (const auto& [name, value] : command.env) env.insert_or_assign(name, value);
   std::vector<std::string> entries;
   entries.reserve(env.size());
-  for (const auto& [name, value] : env) entries.push_back(name + "=" + value);
+  for (const auto& [name, value] : env) entries.push_back(name + '=' += value);
   return entries;
 }
 

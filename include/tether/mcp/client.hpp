@@ -116,14 +116,15 @@ class Client : public std::enable_shared_from_this<Client> {
                                                            json::value arguments) {
     return call_tool(std::move(name), std::move(arguments), CallOptions{});
   }
-  boost::asio::awaitable<Expected<json::object>> read_resource(std::string uri);
-  boost::asio::awaitable<Expected<json::object>> get_prompt(std::string name,
+  boost::asio::awaitable<Expected<json::object>> read_resource(std::string_view uri);
+  boost::asio::awaitable<Expected<json::object>> get_prompt(std::string_view name,
                                                             json::object arguments);
   boost::asio::awaitable<Expected<json::object>> complete(json::object params);
-  boost::asio::awaitable<Expected<void>> set_logging_level(std::string level);
+  // (The string_view arguments are copied into the request before these return.)
+  boost::asio::awaitable<Expected<void>> set_logging_level(std::string_view level);
   boost::asio::awaitable<Expected<void>> ping();
-  boost::asio::awaitable<Expected<void>> subscribe(std::string uri);
-  boost::asio::awaitable<Expected<void>> unsubscribe(std::string uri);
+  boost::asio::awaitable<Expected<void>> subscribe(std::string_view uri);
+  boost::asio::awaitable<Expected<void>> unsubscribe(std::string_view uri);
   // notifications/roots/list_changed.
   void notify_roots_changed();
 

@@ -45,8 +45,8 @@ struct StdioOptions {
 };
 
 // The variables copied from tether's own environment for a local child (before env_vars).
-inline constexpr const char* kLocalCoreVariables[] = {
-    "HOME", "LOGNAME", "PATH", "SHELL", "USER", "LANG", "LC_ALL", "TERM", "TMPDIR", "TZ"};
+inline constexpr const char* kLocalCoreVariables[] = {"HOME", "LOGNAME", "PATH", "SHELL",  "USER",
+                                                      "LANG", "LC_ALL",  "TERM", "TMPDIR", "TZ"};
 
 // Starts `command` as a child of this process (own process group, pipes for stdin, stdout and
 // stderr). The program is resolved against the child's PATH. Spawn failures carry the OS
