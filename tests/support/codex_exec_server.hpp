@@ -18,9 +18,8 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include <tether/process/child.hpp>
-
 #include "npm_peers.hpp"
+#include <tether/process/child.hpp>
 
 namespace tether::testing {
 
