@@ -4,7 +4,8 @@
 // Owns: the child's environment (built from nothing), its process::Child, the line transport
 // over its stdin/stdout, draining its stderr into the log and the diagnostics, and its cleanup:
 // close() = stdin closed, SIGTERM to the group, SIGKILL after the grace, return once reaped;
-// abort()/destruction = SIGKILL to the group at once.
+// abort()/destruction = the same without waiting; leftovers of the group are killed when the
+// leader is reaped.
 // Does not own: spawning details (process::Child: PATH resolution against the child's PATH,
 // own process group, die-with-parent) or MCP.
 // Data flows: write -> child stdin; child stdout -> LineSplitter -> read(); child stderr ->
@@ -59,23 +60,28 @@ struct State {
   bool killed = false;
   jsonrpc::AsyncSignal changed;  // the child was reaped or stderr ended
 
-  // Kills the whole group now (grandchildren too, even when the leader is gone) and closes the
-  // streams, so pending reads and writes complete.
+  // Abort and destruction: the spec's cleanup without waiting for it. stdin closed, SIGTERM to
+  // the group now and SIGKILL after the grace (Child's timer; the exit watcher keeps this State,
+  // and so the Child, alive until the reap). The streams are closed so pending reads and writes
+  // complete.
   void kill() {
     if (killed) return;
     killed = true;
-    child->signal_group(SIGKILL);
-    error_code ignored;
     child->close_stdin();
+    if (!child->exit_status()) child->terminate(options.kill_grace);
+    error_code ignored;
     child->stdout_stream()->close(ignored);
     stderr_stream.close(ignored);
     changed.notify_all();
   }
 };
 
+// Once the leader is reaped, what is left of its group (a server's own children) is killed at
+// once: later the group id could name someone else's group.
 asio::awaitable<void> watch_exit(std::shared_ptr<State> state) {
   try {
     const process::ExitStatus status = co_await state->child->wait();
+    state->child->signal_group(SIGKILL);
     state->diagnostics->set_end_reason(stdio::exit_reason(status.code, status.signal));
   } catch (const boost::system::system_error&) {
     // The Child was destroyed first (it reaped the process itself).
