@@ -51,7 +51,7 @@ asio::awaitable<void> Environments::close() {
 }
 
 asio::awaitable<Expected<mcp::ServerConnection>> launch_server(asio::any_io_executor executor,
-                                                               const ServerLaunch& launch,
+                                                               ServerLaunch launch,
                                                                const Environments& environments) {
   using Result = Expected<mcp::ServerConnection>;
   auto environment = environments.resolve(launch.environment, launch.name);

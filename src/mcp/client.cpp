@@ -6,6 +6,7 @@
 // owns the State; destroying the Client aborts the Peer, which kills the server through the
 // transport and ends that loop.
 #include <algorithm>
+#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -137,7 +138,10 @@ struct Client::State : std::enable_shared_from_this<State> {
   std::shared_ptr<jsonrpc::Peer> peer;
   std::unordered_map<std::int64_t, std::shared_ptr<ProgressSink>> progress;
   bool run_ended = false;
+  bool ready = false;  // the handshake succeeded: list_changed and on_closed apply from now on
   bool shutting_down = false;
+  // A relisting that finishes after a newer one started is stale and not reported.
+  std::map<ListKind, std::uint64_t> relist_generation;
   std::string reason;
   jsonrpc::AsyncSignal ended;
 
@@ -153,13 +157,29 @@ struct Client::State : std::enable_shared_from_this<State> {
   }
 
   static asio::awaitable<void> run(std::shared_ptr<State> self) {
-    co_await self->peer->run();
+    try {
+      co_await self->peer->run();
+    } catch (const std::exception& e) {
+      // A host callback threw inside the read loop: the session cannot go on, but it must end
+      // properly (pending requests failed, the server ended, waiters woken).
+      self->peer->abort(std::string("MCP client callback failed: ") + e.what());
+    }
     self->run_ended = true;
     self->reason = self->end_reason();
     self->progress.clear();
     self->ended.notify_all();
-    if (!self->shutting_down && self->options.handlers.on_closed)
-      self->options.handlers.on_closed(self->reason);
+    if (self->ready && !self->shutting_down && self->options.handlers.on_closed)
+      guarded("on_closed", [&] { self->options.handlers.on_closed(self->reason); });
+  }
+
+  // Host callbacks run inside the read loop; one that throws is logged, not fatal.
+  template <class F>
+  static void guarded(std::string_view what, F&& callback) {
+    try {
+      callback();
+    } catch (const std::exception& e) {
+      spdlog::error("MCP client: the host's {} callback threw: {}", what, e.what());
+    }
   }
 
   // Why the session ended: what the launcher knows beats what the Peer saw (EOF, broken pipe).
@@ -178,16 +198,20 @@ struct Client::State : std::enable_shared_from_this<State> {
                          make_error(jsonrpc::code::kMethodNotFound, "method not found")};
     if (!self) co_return reply;
     const auto& handlers = self->options.handlers;
-    if (request.method == "ping") {
-      reply = json::value(json::object{});
-    } else if (request.method == "roots/list" && handlers.roots) {
-      reply = co_await handlers.roots(std::move(request.params));
-    } else if (request.method == "sampling/createMessage" && handlers.sampling) {
-      reply = co_await handlers.sampling(std::move(request.params));
-    } else if (request.method == "elicitation/create" && handlers.elicitation) {
-      json::value params = request.params;
-      reply = co_await handlers.elicitation(std::move(request.params));
-      apply_elicitation_defaults(params, reply);
+    try {
+      if (request.method == "ping") {
+        reply = json::value(json::object{});
+      } else if (request.method == "roots/list" && handlers.roots) {
+        reply = co_await handlers.roots(std::move(request.params));
+      } else if (request.method == "sampling/createMessage" && handlers.sampling) {
+        reply = co_await handlers.sampling(std::move(request.params));
+      } else if (request.method == "elicitation/create" && handlers.elicitation) {
+        json::value params = request.params;
+        reply = co_await handlers.elicitation(std::move(request.params));
+        apply_elicitation_defaults(params, reply);
+      }
+    } catch (const std::exception& e) {
+      reply = make_error(jsonrpc::code::kInternalError, e.what());
     }
     co_return reply;
   }
@@ -195,7 +219,10 @@ struct Client::State : std::enable_shared_from_this<State> {
   void on_notification(const jsonrpc::Notification& notification) {
     const auto& method = notification.method;
     if (method == "notifications/progress") {
-      on_progress(notification.params);
+      guarded("progress", [&] { on_progress(notification.params); });
+    } else if (!ready) {
+      // Before initialize completed there is no listing to refresh and no session to report to.
+      spdlog::debug("MCP server ({}) sent {} during the handshake", description, method);
     } else if (method == "notifications/tools/list_changed") {
       relist(ListKind::tools, kTools);
     } else if (method == "notifications/resources/list_changed") {
@@ -206,7 +233,7 @@ struct Client::State : std::enable_shared_from_this<State> {
       // Our handlers answer quickly or not at all; nothing to stop.
       spdlog::debug("MCP server ({}) cancelled a request it sent", description);
     } else if (options.handlers.on_notification) {
-      options.handlers.on_notification(method, notification.params);
+      guarded(method, [&] { options.handlers.on_notification(method, notification.params); });
     }
   }
 
@@ -222,19 +249,22 @@ struct Client::State : std::enable_shared_from_this<State> {
   }
 
   void relist(ListKind kind, ListMethod list) {
-    asio::co_spawn(executor, relist_now(shared_from_this(), kind, list), asio::detached);
+    const std::uint64_t generation = ++relist_generation[kind];
+    asio::co_spawn(executor, relist_now(shared_from_this(), kind, list, generation),
+                   asio::detached);
   }
 
   static asio::awaitable<void> relist_now(std::shared_ptr<State> self, ListKind kind,
-                                          ListMethod list) {
+                                          ListMethod list, std::uint64_t generation) {
     auto items = co_await self->list_all(list);
+    if (self->relist_generation[kind] != generation) co_return;
     if (!items) {
       spdlog::warn("MCP server ({}): listing after {} changed failed: {}", self->description,
                    list.key, items.error().message);
       co_return;
     }
     if (self->options.handlers.on_list_changed)
-      self->options.handlers.on_list_changed(kind, *items);
+      guarded("list_changed", [&] { self->options.handlers.on_list_changed(kind, *items); });
   }
 
   asio::awaitable<Expected<json::value>> request(std::string method, json::object params,
@@ -246,7 +276,9 @@ struct Client::State : std::enable_shared_from_this<State> {
     const std::int64_t id = peer->reserve_id();
     const milliseconds timeout = call.timeout.value_or(default_timeout);
     if (call.on_progress) {
-      params["_meta"].emplace_object()["progressToken"] = id;
+      auto& meta = params["_meta"];
+      if (!meta.is_object()) meta.emplace_object();
+      meta.as_object()["progressToken"] = id;
       progress[id] =
           std::make_shared<ProgressSink>(ProgressSink{timeout, std::move(call.on_progress)});
     }
@@ -256,13 +288,22 @@ struct Client::State : std::enable_shared_from_this<State> {
       ~Unregister() { state->progress.erase(id); }
     } unregister{this, id};
 
+    // A caller that stops waiting (Asio cancellation unwinds this frame) cancels the request on
+    // the server too. The MCP spec forbids cancelling initialize; its caller ends the server.
+    struct CancelUnlessAnswered {
+      State* state;
+      std::int64_t id;
+      bool active;
+      ~CancelUnlessAnswered() {
+        if (active) state->cancel(id, "abandoned by the caller");
+      }
+    } cancel_unless_answered{this, id, method != "initialize"};
+
     json::value body(std::move(params));
     auto reply = co_await peer->call_with_id(id, method, std::move(body), timeout);
+    cancel_unless_answered.active = false;
     if (!reply && reply.error().code == jsonrpc::code::kRequestTimedOut) {
-      // The MCP spec forbids cancelling initialize; the caller ends the server instead.
-      if (method != "initialize")
-        peer->notify("notifications/cancelled",
-                     json::object{{"requestId", id}, {"reason", "timed out"}});
+      if (method != "initialize") cancel(id, "timed out");
       co_return Expected<json::value>{boost::system::in_place_error,
                                       make_error(jsonrpc::code::kRequestTimedOut,
                                                  fmt::format("timed out awaiting {} after {}",
@@ -273,6 +314,11 @@ struct Client::State : std::enable_shared_from_this<State> {
                                       make_error(jsonrpc::code::kConnectionClosed, end_reason())};
     if (!reply) co_return Expected<json::value>{boost::system::in_place_error, reply.error()};
     co_return Expected<json::value>{std::move(*reply)};
+  }
+
+  void cancel(std::int64_t id, std::string_view reason) {
+    if (!is_closed())
+      peer->notify("notifications/cancelled", json::object{{"requestId", id}, {"reason", reason}});
   }
 
   asio::awaitable<Expected<json::object>> request_object(std::string method, json::object params,
@@ -325,13 +371,14 @@ struct Client::State : std::enable_shared_from_this<State> {
     if (!run_ended) {
       peer->close();
       asio::steady_timer limit(executor);
-      limit.expires_after(milliseconds(3000));
+      // A safety net only: every transport's close() is bounded by its own kill grace.
+      limit.expires_after(milliseconds(10'000));
       boost::system::error_code ignored;
       auto timed_out = limit.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
       auto done = wait_ended();
       auto which = co_await (std::move(done) || std::move(timed_out));
       if (which.index() == 1) peer->abort("MCP client shut down");
-      if (!run_ended) co_await wait_ended();
+      if (!run_ended) co_await wait_ended();  // abort() ends the read loop at once
     }
   }
 
@@ -346,6 +393,14 @@ asio::awaitable<Expected<std::shared_ptr<Client>>> Client::connect(asio::any_io_
   using Result = Expected<std::shared_ptr<Client>>;
   auto state = std::make_shared<State>(executor, std::move(connection), std::move(options));
   state->start();
+  // A connect that is cancelled or throws must not leave the server running.
+  struct EndUnlessConnected {
+    std::shared_ptr<State> state;
+    bool active = true;
+    ~EndUnlessConnected() {
+      if (active && !state->is_closed()) state->peer->abort("MCP handshake abandoned");
+    }
+  } end_unless_connected{state};
   const milliseconds startup = state->options.startup_timeout;
   CallOptions plain;
   auto answer = co_await state->request("initialize", initialize_params(state->options),
@@ -359,6 +414,8 @@ asio::awaitable<Expected<std::shared_ptr<Client>>> Client::connect(asio::any_io_
     failure = "handshaking with MCP server failed: " + answer.error().message;
   } else if (!answer->is_object()) {
     failure = "handshaking with MCP server failed: initialize result is not an object";
+  } else if (state->is_closed()) {
+    failure = "handshaking with MCP server failed: " + state->end_reason();
   }
   std::string version;
   if (!failure) {
@@ -376,6 +433,8 @@ asio::awaitable<Expected<std::shared_ptr<Client>>> Client::connect(asio::any_io_
                      make_error(code::kHandshakeFailed, std::move(*failure))};
   }
 
+  end_unless_connected.active = false;
+  state->ready = true;
   state->peer->notify("notifications/initialized", json::object{});
   auto client = std::shared_ptr<Client>(new Client(state));
   client->initialize_result_ = std::move(answer->as_object());

@@ -62,9 +62,9 @@ class Environments {
 
 // Starts (stdio) or prepares (HTTP) the server where its placement says. Nothing is started when
 // the placement cannot be resolved; a remote HTTP server fails with `remote streamable HTTP MCP
-// server '<server>' is not implemented yet`.
+// server '<server>' is not implemented yet`. `environments` is only read before the first
+// suspension (the resolved environment is held from then on).
 boost::asio::awaitable<Expected<mcp::ServerConnection>> launch_server(
-    boost::asio::any_io_executor executor, const ServerLaunch& launch,
-    const Environments& environments);
+    boost::asio::any_io_executor executor, ServerLaunch launch, const Environments& environments);
 
 }  // namespace tether::host
