@@ -26,6 +26,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -41,6 +42,7 @@ namespace tether::mcp {
 namespace {
 
 namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
 using namespace std::chrono_literals;
 using testing::eventually;
 using testing::McpPlacement;
@@ -274,6 +276,24 @@ TEST_P(McpClient, HandshakeNeverAnsweredTimesOutAndEndsTheServer) {
   });
 }
 
+// A connect the caller abandons (cancelled while the server never answers) ends the server.
+asio::awaitable<void> connect_into(McpSite& site, StdioCommand command, bool& returned) {
+  auto client = co_await site.connect(std::move(command));
+  returned = true;
+}
+
+TEST_P(McpClient, AnAbandonedHandshakeEndsTheServer) {
+  const auto mark = marker();
+  run([&](McpSite& site) -> asio::awaitable<void> {
+    bool returned = false;
+    auto connecting = connect_into(site, server({"--never-initialize"}, mark), returned);
+    auto give_up = testing::sleep_for(500ms);
+    co_await (std::move(connecting) || std::move(give_up));
+    EXPECT_FALSE(returned) << "the handshake with a silent server cannot have finished";
+    EXPECT_TRUE(co_await gone(mark)) << "the server outlived its abandoned handshake";
+  });
+}
+
 TEST_P(McpClient, ServerExitingDuringHandshakeFailsWithItsStderrTail) {
   const auto mark = marker();
   run([&](McpSite& site) -> asio::awaitable<void> {
@@ -477,6 +497,31 @@ TEST_P(McpClient, ToolTimeoutSendsCancelled) {
   });
 }
 
+// A caller that stops waiting (Asio cancellation: here the `||` a timer wins) cancels the
+// request on the server as well.
+asio::awaitable<void> sleep_call(std::shared_ptr<Client> client) {
+  auto result = co_await client->call_tool("sleep", sleep_args(10'000));
+  ADD_FAILURE() << "the call was not abandoned: " << (result ? "answered" : result.error().message);
+}
+
+TEST_P(McpClient, AnAbandonedCallIsCancelledOnTheServer) {
+  run([&](McpSite& site) -> asio::awaitable<void> {
+    auto command = server();
+    auto client = co_await site.connect(command);
+    CO_ASSERT_TRUE(ok(client));
+    auto call = sleep_call(*client);
+    auto give_up = testing::sleep_for(300ms);
+    co_await (std::move(call) || std::move(give_up));
+    EXPECT_TRUE(co_await eventually(
+        [&] { return contains((*client)->stderr_tail(), "test server: cancelled request "); },
+        kWait))
+        << "the server saw no notifications/cancelled: " << (*client)->stderr_tail();
+    auto pong = co_await (*client)->ping();
+    EXPECT_TRUE(pong.has_value()) << "an abandoned call leaves the session usable";
+    co_await (*client)->shutdown();
+  });
+}
+
 TEST_P(McpClient, ProgressResetsTheTimeoutOnlyWhenRequested) {
   run([&](McpSite& site) -> asio::awaitable<void> {
     auto command = server();
@@ -604,6 +649,33 @@ TEST_P(McpClient, ServerRequestsReachTheHandlers) {
         [&] { return contains((*client)->stderr_tail(), "test server: client roots changed"); },
         kWait))
         << (*client)->stderr_tail();
+    co_await (*client)->shutdown();
+  });
+}
+
+// A host callback that throws is contained: the notification is dropped with a log line, a
+// handler's exception becomes an error answer, and the session goes on.
+TEST_P(McpClient, HostCallbacksThatThrowDoNotBreakTheSession) {
+  run([&](McpSite& site) -> asio::awaitable<void> {
+    ClientOptions options;
+    options.handlers.on_notification = [](const std::string&, const json::value&) {
+      throw std::runtime_error("host bug in on_notification");
+    };
+    options.handlers.roots = [](json::value) -> asio::awaitable<jsonrpc::Reply> {
+      throw std::runtime_error("host bug in roots");
+      co_return json::value();
+    };
+    auto command = server();
+    auto client = co_await site.connect(command, std::move(options));
+    CO_ASSERT_TRUE(ok(client));
+    auto logged = co_await (*client)->call_tool("log", log_args());
+    EXPECT_TRUE(ok(logged));
+    json::value no_args = json::object();
+    auto roots = co_await (*client)->call_tool("ask_roots", std::move(no_args));
+    CO_ASSERT_TRUE(ok(roots));
+    EXPECT_TRUE(contains(json::serialize(*roots), "host bug in roots")) << json::serialize(*roots);
+    auto pong = co_await (*client)->ping();
+    EXPECT_TRUE(pong.has_value()) << "the session survives a throwing callback";
     co_await (*client)->shutdown();
   });
 }
