@@ -1,4 +1,9 @@
 // parse_url_target: Boost.URL does the parsing; this picks out what a client connection needs.
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/url/parse.hpp>
 
 #include <tether/jsonrpc/url_target.hpp>
@@ -24,6 +29,24 @@ boost::system::result<UrlTarget> parse_url_target(std::string_view url, std::str
   t.resource = parsed->encoded_resource();
   if (t.resource.empty()) t.resource = "/";
   return t;
+}
+
+boost::asio::awaitable<boost::system::result<boost::asio::ip::tcp::resolver::results_type>> resolve(
+    const UrlTarget& target, std::chrono::milliseconds timeout) {
+  namespace asio = boost::asio;
+  using namespace asio::experimental::awaitable_operators;
+  auto executor = co_await asio::this_coro::executor;
+  asio::ip::tcp::resolver resolver(executor);
+  asio::steady_timer timer(executor, timeout);
+  boost::system::error_code ec;
+  boost::system::error_code timer_ec;
+  auto lookup = resolver.async_resolve(target.host, target.port,
+                                       asio::redirect_error(asio::use_awaitable, ec));
+  auto limit = timer.async_wait(asio::redirect_error(asio::use_awaitable, timer_ec));
+  auto which = co_await (std::move(lookup) || std::move(limit));
+  if (which.index() == 1) co_return make_error_code(asio::error::timed_out);
+  if (ec) co_return ec;
+  co_return std::get<0>(std::move(which));
 }
 
 }  // namespace tether::jsonrpc

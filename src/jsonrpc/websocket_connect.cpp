@@ -62,15 +62,13 @@ asio::awaitable<Result> connect_websocket(std::string_view url, const ConnectOpt
                            "wss:// needs a TLS context"};
 
   auto executor = co_await asio::this_coro::executor;
-  asio::ip::tcp::resolver resolver(executor);
+  auto endpoints = co_await resolve(*target, options.timeout);
+  if (!endpoints) co_return failure(endpoints.error());
   error_code ec;
-  auto endpoints = co_await resolver.async_resolve(target->host, target->port,
-                                                   asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return failure(ec);
 
   beast::tcp_stream tcp(executor);
   tcp.expires_after(options.timeout);
-  co_await tcp.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  co_await tcp.async_connect(*endpoints, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return failure(ec);
   tcp.socket().set_option(asio::ip::tcp::no_delay(true), ec);
 

@@ -290,16 +290,14 @@ using Opened = boost::system::result<std::shared_ptr<Conn>>;
 // Resolve, connect, TLS and send `request`, all under the connect timeout.
 asio::awaitable<Opened> open_and_send(std::shared_ptr<State> state,
                                       http::request<http::string_body>& request) {
-  asio::ip::tcp::resolver resolver(state->executor);
-  error_code ec;
-  auto endpoints = co_await resolver.async_resolve(state->target.host, state->target.port,
-                                                   asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return ec;
+  auto endpoints = co_await jsonrpc::resolve(state->target, state->config.connect_timeout);
+  if (!endpoints) co_return endpoints.error();
   if (state->ended()) co_return asio::error::operation_aborted;
+  error_code ec;
   auto conn = std::make_shared<Conn>(state->executor, state->tls.get());
   state->track(conn);
   conn->tcp().expires_after(state->config.connect_timeout);
-  co_await conn->tcp().async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  co_await conn->tcp().async_connect(*endpoints, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return ec;
   conn->tcp().socket().set_option(asio::ip::tcp::no_delay(true), ec);
   if (conn->is_tls()) {
