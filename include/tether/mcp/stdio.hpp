@@ -50,7 +50,9 @@ inline constexpr const char* kLocalCoreVariables[] = {"HOME", "LOGNAME", "PATH",
 
 // Starts `command` as a child of this process (own process group, pipes for stdin, stdout and
 // stderr). The program is resolved against the child's PATH. Spawn failures carry the OS
-// reason (`failed to start 'nope': No such file or directory (os error 2)`).
+// reason (`failed to start 'nope': No such file or directory (os error 2)`). The first call
+// sets SIGPIPE to ignored when it is at its default, so a server dying mid-write is an error,
+// not the end of this process.
 Expected<ServerConnection> launch_local(const boost::asio::any_io_executor& executor,
                                         const StdioCommand& command,
                                         const StdioOptions& options = {});
