@@ -141,6 +141,7 @@ struct Outgoing {
   std::map<std::string, json::value> request_ids;  // serialized id -> id
   std::optional<std::string> initialize_id;
   bool initialized_notification = false;
+  std::optional<std::string> cancelled_id;  // notifications/cancelled: the request it names
 };
 
 void classify_one(const json::value& message, Outgoing& out) {
@@ -151,6 +152,11 @@ void classify_one(const json::value& message, Outgoing& out) {
   if (!method || !method->is_string()) return;
   if (!id || id->is_null()) {
     if (*method == "notifications/initialized") out.initialized_notification = true;
+    const auto* params = object->if_contains("params");
+    const auto* request_id =
+        params && params->is_object() ? params->as_object().if_contains("requestId") : nullptr;
+    if (*method == "notifications/cancelled" && request_id)
+      out.cancelled_id = json::serialize(*request_id);
     return;
   }
   out.request_ids.emplace(json::serialize(*id), *id);
@@ -213,6 +219,9 @@ struct State : std::enable_shared_from_this<State> {
   error_code end_code;
 
   std::vector<std::weak_ptr<Conn>> conns;
+  // The POST connection each request's answer comes on (serialized id): a cancelled request's
+  // connection is closed, so an abandoned answer stops holding a socket.
+  std::map<std::string, std::weak_ptr<Conn>> request_conns;
   std::vector<std::weak_ptr<asio::steady_timer>> sleeps;
 
   bool ended() const { return end != End::open; }
@@ -631,6 +640,15 @@ class HttpTransport final : public jsonrpc::Transport {
           End::failed, opened.error(),
           "MCP server at " + state->config.url + " unreachable: " + opened.error().message());
       co_return opened.error();
+    }
+    std::erase_if(state->request_conns, [](const auto& entry) { return entry.second.expired(); });
+    for (const auto& [id, value] : out.request_ids) state->request_conns[id] = *opened;
+    if (out.cancelled_id) {
+      if (auto it = state->request_conns.find(*out.cancelled_id);
+          it != state->request_conns.end()) {
+        if (auto conn = it->second.lock()) conn->close();
+        state->request_conns.erase(it);
+      }
     }
     asio::co_spawn(state->executor,
                    post_answer(state, std::move(*opened), std::move(out), had_session),

@@ -520,6 +520,55 @@ TEST(McpHttp, NotFoundOnASessionSaysTheSessionExpired) {
   run_async(expired_session_body, 30s, "the expired-session exchange");
 }
 
+// A fake server (not a real one) that starts an SSE answer for each POST and keeps it open,
+// noting when the client closes the connection.
+asio::awaitable<void> hold_open(asio::ip::tcp::socket socket, std::shared_ptr<int> closed) {
+  beast::flat_buffer buffer;
+  http::request<http::string_body> request;
+  error_code ec;
+  co_await http::async_read(socket, buffer, request, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return;
+  const std::string head =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+  co_await asio::async_write(socket, asio::buffer(head),
+                             asio::redirect_error(asio::use_awaitable, ec));
+  std::array<char, 256> sink{};
+  while (!ec)
+    co_await socket.async_read_some(asio::buffer(sink),
+                                    asio::redirect_error(asio::use_awaitable, ec));
+  ++*closed;
+}
+
+asio::awaitable<void> cancelled_request_body() {
+  auto executor = co_await asio::this_coro::executor;
+  asio::ip::tcp::acceptor acceptor(executor, {asio::ip::make_address("127.0.0.1"), 0});
+  auto closed = std::make_shared<int>(0);
+  HttpServerConfig config;
+  config.url = "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/mcp";
+  auto connection = connect_http(executor, config);
+  CO_ASSERT_TRUE(connection.has_value());
+  auto& transport = *connection->transport;
+  auto ec = co_await transport.write(R"({"jsonrpc":"2.0","id":7,"method":"tools/call"})");
+  CO_ASSERT_TRUE(!ec);
+  auto socket = co_await acceptor.async_accept(asio::use_awaitable);
+  asio::co_spawn(executor, hold_open(std::move(socket), closed), asio::detached);
+  co_await testing::sleep_for(100ms);
+  EXPECT_EQ(*closed, 0) << "the answer's connection stays open while the request is wanted";
+  ec = co_await transport.write(
+      R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}})");
+  CO_ASSERT_TRUE(!ec);
+  auto notification = co_await acceptor.async_accept(asio::use_awaitable);
+  asio::co_spawn(executor, hold_open(std::move(notification), std::make_shared<int>(0)),
+                 asio::detached);
+  EXPECT_TRUE(co_await testing::eventually([&] { return *closed == 1; }, 10s))
+      << "the cancelled request's connection was not closed";
+  transport.abort();
+}
+
+TEST(McpHttp, CancellingARequestClosesItsAnswersConnection) {
+  run_async(cancelled_request_body, 30s, "the cancelled-request exchange");
+}
+
 asio::awaitable<void> unreachable_body() {
   auto executor = co_await asio::this_coro::executor;
   HttpServerConfig config;
