@@ -13,7 +13,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -70,23 +69,13 @@ class LaunchTest : public ::testing::Test {
  protected:
   std::string marker() {
     auto marker = testing::unique_marker("server-launch-test");
-    markers_.push_back(marker);
     reaper_.add(marker);
     return marker;
   }
   mcp::StdioCommand server(const std::string& mark) {
     return testing::stdio_command(kServer, {"--stderr-line", mark});
   }
-  void TearDown() override {
-    for (const auto& mark : markers_) {
-      const auto end = std::chrono::steady_clock::now() + kWait;
-      while (!processes_matching(mark).empty() && std::chrono::steady_clock::now() < end)
-        std::this_thread::sleep_for(10ms);
-      EXPECT_TRUE(processes_matching(mark).empty())
-          << "a process with " << mark << " outlived the test";
-    }
-  }
-  std::vector<std::string> markers_;
+  void TearDown() override { reaper_.expect_none_left(kWait); }
   testing::MarkerReaper reaper_;
 };
 

@@ -21,7 +21,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
@@ -170,7 +169,6 @@ class McpClient : public ::testing::TestWithParam<McpPlacement> {
   // A fresh marker for one server, watched by TearDown and the reaper.
   std::string marker() {
     auto marker = testing::unique_marker("mcp-client-test");
-    markers_.push_back(marker);
     reaper_.add(marker);
     return marker;
   }
@@ -186,17 +184,8 @@ class McpClient : public ::testing::TestWithParam<McpPlacement> {
   }
 
   // Nothing a test started may outlive it (the client and the site are gone by now).
-  void TearDown() override {
-    for (const auto& mark : markers_) {
-      const auto end = std::chrono::steady_clock::now() + kWait;
-      while (!processes_matching(mark).empty() && std::chrono::steady_clock::now() < end)
-        std::this_thread::sleep_for(10ms);
-      EXPECT_TRUE(processes_matching(mark).empty())
-          << "a process with " << mark << " outlived the test";
-    }
-  }
+  void TearDown() override { reaper_.expect_none_left(kWait); }
 
-  std::vector<std::string> markers_;
   testing::MarkerReaper reaper_;
 };
 

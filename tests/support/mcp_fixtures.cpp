@@ -4,6 +4,7 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <thread>
 #include <unistd.h>
 
 #include <boost/asio/this_coro.hpp>
@@ -26,6 +27,16 @@ void PrintTo(McpPlacement placement, std::ostream* out) {
 std::string unique_marker(std::string_view what) {
   static std::atomic<int> counter{0};
   return std::string(what) + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+}
+
+void MarkerReaper::expect_none_left(std::chrono::milliseconds wait) const {
+  for (const auto& marker : markers_) {
+    const auto end = std::chrono::steady_clock::now() + wait;
+    while (!processes_matching(marker).empty() && std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_TRUE(processes_matching(marker).empty())
+        << "a process with " << marker << " outlived the test";
+  }
 }
 
 MarkerReaper::~MarkerReaper() {

@@ -48,6 +48,9 @@ class MarkerReaper {
   MarkerReaper(const MarkerReaper&) = delete;
   MarkerReaper& operator=(const MarkerReaper&) = delete;
   void add(std::string marker) { markers_.push_back(std::move(marker)); }
+  // The census a test ends with: a failure for each marker a process still carries after
+  // `wait` (the code under test must have ended them by itself; the reaper only cleans up).
+  void expect_none_left(std::chrono::milliseconds wait) const;
 
  private:
   std::vector<std::string> markers_;
