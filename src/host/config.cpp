@@ -1,0 +1,550 @@
+// tether::host config — parsing and validating config.toml and codex's environments.toml.
+//
+// Owns: the TOML -> struct mapping, every validation message (prefixed with file:line:column
+// and the table they concern), the debug log of ignored keys, and resolve_remote().
+// Does not own: the model (config.hpp) or anything at run time.
+// Data flows: text -> toml::parse -> parse_main / parse_environments_toml -> combine -> Config.
+// Validation stops at the first error: an `Invalid` thrown inside this file and turned into an
+// Expected at the public entry points, so each field check stays one line.
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <toml++/toml.h>
+
+#include <tether/host/config.hpp>
+
+namespace tether::host {
+namespace {
+
+using std::chrono::milliseconds;
+
+struct Invalid {
+  std::string message;
+};
+
+// The table a message concerns: file name plus a label such as `[mcp_servers.docs]`.
+struct Scope {
+  std::string file;
+  std::string label;
+};
+
+SourceLocation location_of(const std::string& file, const toml::source_region& source) {
+  return {file, static_cast<int>(source.begin.line), static_cast<int>(source.begin.column)};
+}
+
+std::string prefix(const SourceLocation& at) {
+  if (at.line == 0) return at.file + ": ";
+  return fmt::format("{}:{}:{}: ", at.file, at.line, at.column);
+}
+
+[[noreturn]] void fail(const Scope& scope, const toml::source_region& at, std::string_view what) {
+  auto label = scope.label.empty() ? std::string{} : scope.label + " ";
+  throw Invalid{prefix(location_of(scope.file, at)) + label + std::string{what}};
+}
+
+// Typed access to one table's keys; every error names the key and points at it.
+class Fields {
+ public:
+  Fields(const Scope& scope, const toml::table& table) : scope_(scope), table_(table) {}
+
+  const toml::node* find(std::string_view key) const {
+    auto it = table_.find(key);
+    return it == table_.end() ? nullptr : &it->second;
+  }
+  bool has(std::string_view key) const { return find(key) != nullptr; }
+
+  // Where `key` was written (the table's header when absent).
+  toml::source_region key_source(std::string_view key) const {
+    auto it = table_.find(key);
+    return it != table_.end() ? it->first.source() : table_.source();
+  }
+  [[noreturn]] void fail_at(std::string_view key, std::string_view what) const {
+    fail(scope_, key_source(key), what);
+  }
+  [[noreturn]] void fail_here(std::string_view what) const { fail(scope_, table_.source(), what); }
+
+  std::optional<std::string> string(std::string_view key) const {
+    const auto* node = find(key);
+    if (node == nullptr) return std::nullopt;
+    if (!node->is_string()) fail_at(key, fmt::format("{} must be a string", key));
+    return node->as_string()->get();
+  }
+
+  std::optional<bool> boolean(std::string_view key) const {
+    const auto* node = find(key);
+    if (node == nullptr) return std::nullopt;
+    if (!node->is_boolean()) fail_at(key, fmt::format("{} must be true or false", key));
+    return node->as_boolean()->get();
+  }
+
+  std::optional<std::vector<std::string>> strings(std::string_view key) const {
+    const auto* node = find(key);
+    if (node == nullptr) return std::nullopt;
+    std::vector<std::string> out;
+    const auto* array = node->as_array();
+    if (array == nullptr) fail_at(key, fmt::format("{} must be an array of strings", key));
+    for (const auto& item : *array) {
+      if (!item.is_string()) fail_at(key, fmt::format("{} must be an array of strings", key));
+      out.push_back(item.as_string()->get());
+    }
+    return out;
+  }
+
+  std::optional<std::map<std::string, std::string>> string_map(std::string_view key) const {
+    const auto* node = find(key);
+    if (node == nullptr) return std::nullopt;
+    const auto* table = node->as_table();
+    if (table == nullptr) fail_at(key, fmt::format("{} must be a table of strings", key));
+    std::map<std::string, std::string> out;
+    for (const auto& [name, value] : *table) {
+      if (!value.is_string()) fail_at(key, fmt::format("{} must be a table of strings", key));
+      out.emplace(std::string{name.str()}, value.as_string()->get());
+    }
+    return out;
+  }
+
+  // `<key>` in seconds (integer or float): negative, NaN and infinite values are errors.
+  std::optional<milliseconds> seconds(std::string_view key) const {
+    const auto* node = find(key);
+    if (node == nullptr) return std::nullopt;
+    std::optional<double> value;
+    if (node->is_integer()) value = static_cast<double>(node->as_integer()->get());
+    if (node->is_floating_point()) value = node->as_floating_point()->get();
+    if (!value || !std::isfinite(*value) || *value < 0)
+      fail_at(key, fmt::format("{} must be a non-negative, finite number of seconds", key));
+    // Capped far beyond any useful timeout so the conversion cannot overflow.
+    return milliseconds{static_cast<std::int64_t>(std::llround(std::min(*value, 1e12) * 1000))};
+  }
+
+  std::optional<milliseconds> whole_milliseconds(std::string_view key) const {
+    const auto* node = find(key);
+    if (node == nullptr) return std::nullopt;
+    if (!node->is_integer() || node->as_integer()->get() < 0)
+      fail_at(key, fmt::format("{} must be a non-negative integer", key));
+    return milliseconds{node->as_integer()->get()};
+  }
+
+  // Keys this table has that tether does not read (codex keys among them): a debug log each.
+  void log_ignored(std::initializer_list<std::string_view> known) const {
+    for (const auto& [key, value] : table_) {
+      if (std::find(known.begin(), known.end(), key.str()) != known.end()) continue;
+      auto at = location_of(scope_.file, key.source());
+      spdlog::debug("config: {}{} ignoring unknown key '{}'", prefix(at), scope_.label, key.str());
+    }
+  }
+
+ private:
+  const Scope& scope_;
+  const toml::table& table_;
+};
+
+bool valid_server_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+}
+
+// codex's environment id rules: 1 to 64 of [A-Za-z0-9_-], `local` and `none` reserved.
+void check_environment_id(const Scope& scope, const toml::source_region& at, std::string_view id) {
+  if (id.empty() || id.size() > 64 || !valid_server_name(id))
+    fail(scope, at,
+         fmt::format("invalid environment id '{}': must be 1 to 64 characters of [A-Za-z0-9_-]",
+                     id));
+  if (id == "local" || id == "none")
+    fail(scope, at, fmt::format("environment id '{}' is reserved", id));
+}
+
+// The entries of a table in file order (toml++ keeps keys sorted).
+std::vector<std::pair<std::string, const toml::node*>> in_file_order(const toml::table& table) {
+  std::vector<std::pair<std::string, const toml::node*>> out;
+  for (const auto& [key, value] : table) out.emplace_back(std::string{key.str()}, &value);
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    const auto& x = a.second->source().begin;
+    const auto& y = b.second->source().begin;
+    return x.line != y.line ? x.line < y.line : x.column < y.column;
+  });
+  return out;
+}
+
+// Stdio-only and HTTP-only fields (codex's lists; inline `bearer_token` is refused by codex
+// for both transports).
+constexpr std::string_view kStdioOnly[] = {"args", "env", "env_vars", "cwd", "bearer_token"};
+constexpr std::string_view kHttpOnly[] = {"url", "bearer_token_env_var", "bearer_token",
+                                          "http_headers", "env_http_headers"};
+
+// `env_vars` entries: names, or codex's `{ name = "X", source = ... }` tables.
+std::vector<std::string> env_var_names(const Fields& fields) {
+  const auto* node = fields.find("env_vars");
+  std::vector<std::string> out;
+  if (node == nullptr) return out;
+  const auto* array = node->as_array();
+  if (array == nullptr) fields.fail_at("env_vars", "env_vars must be an array of strings");
+  for (const auto& item : *array) {
+    if (item.is_string()) {
+      out.push_back(item.as_string()->get());
+    } else if (const auto* table = item.as_table(); table && (*table)["name"].is_string()) {
+      out.push_back((*table)["name"].as_string()->get());
+    } else {
+      fields.fail_at("env_vars", "env_vars must be an array of strings");
+    }
+  }
+  return out;
+}
+
+std::string server_environment(const Fields& fields, const std::string& name) {
+  auto experimental = fields.string("experimental_environment");
+  if (experimental && *experimental != "local" && *experimental != "remote")
+    fields.fail_at("experimental_environment",
+                   fmt::format("unsupported experimental_environment '{}' for MCP server '{}'",
+                               *experimental, name));
+  std::optional<std::pair<std::string_view, std::string>> chosen;
+  for (std::string_view key : {"environment", "environment_id", "experimental_environment"}) {
+    auto value = key == "experimental_environment" ? experimental : fields.string(key);
+    if (!value) continue;
+    if (chosen && chosen->second != *value)
+      fields.fail_at(key, fmt::format("conflicting {} '{}' and {} '{}'", chosen->first,
+                                      chosen->second, key, *value));
+    if (!chosen) chosen.emplace(key, *value);
+  }
+  return chosen ? chosen->second : "local";
+}
+
+ServerConfig parse_server(const std::string& file, const std::string& name, const toml::node& node,
+                          const toml::source_region& key_at) {
+  if (!valid_server_name(name))
+    fail({file, ""}, key_at,
+         fmt::format("Invalid MCP server name '{}': must match pattern ^[a-zA-Z0-9_-]+$", name));
+  Scope scope{file, fmt::format("[mcp_servers.{}]", name)};
+  const auto* table = node.as_table();
+  if (table == nullptr) fail(scope, key_at, "must be a table");
+  Fields fields(scope, *table);
+
+  ServerConfig server;
+  server.name = name;
+  server.location = location_of(file, table->source());
+  if (auto command = fields.string("command")) {
+    for (auto field : kHttpOnly)
+      if (fields.has(field))
+        fields.fail_at(field, fmt::format("{} is not supported for stdio", field));
+    if (command->empty()) fields.fail_at("command", "command must not be empty");
+    mcp::StdioCommand stdio;
+    stdio.program = *command;
+    stdio.args = fields.strings("args").value_or(std::vector<std::string>{});
+    stdio.env = fields.string_map("env").value_or(std::map<std::string, std::string>{});
+    stdio.env_vars = env_var_names(fields);
+    stdio.cwd = fields.string("cwd");
+    server.transport = std::move(stdio);
+  } else if (auto url = fields.string("url")) {
+    for (auto field : kStdioOnly)
+      if (fields.has(field))
+        fields.fail_at(field, fmt::format("{} is not supported for streamable_http", field));
+    if (url->empty()) fields.fail_at("url", "url must not be empty");
+    HttpServerSettings http;
+    http.url = *url;
+    http.bearer_token_env_var = fields.string("bearer_token_env_var");
+    http.http_headers = fields.string_map("http_headers").value_or(http.http_headers);
+    http.env_http_headers = fields.string_map("env_http_headers").value_or(http.env_http_headers);
+    server.transport = std::move(http);
+  } else {
+    fields.fail_here("invalid transport");
+  }
+
+  server.environment = server_environment(fields, name);
+  if (auto startup = fields.seconds("startup_timeout_sec")) {
+    server.startup_timeout = *startup;
+  } else if (auto startup_ms = fields.whole_milliseconds("startup_timeout_ms")) {
+    server.startup_timeout = *startup_ms;
+  }
+  server.tool_timeout = fields.seconds("tool_timeout_sec").value_or(server.tool_timeout);
+  server.enabled = fields.boolean("enabled").value_or(true);
+  server.required = fields.boolean("required").value_or(false);
+  server.enabled_tools = fields.strings("enabled_tools");
+  server.disabled_tools = fields.strings("disabled_tools").value_or(server.disabled_tools);
+  fields.log_ignored({"command", "args", "env", "env_vars", "cwd", "url", "bearer_token_env_var",
+                      "http_headers", "env_http_headers", "environment", "environment_id",
+                      "experimental_environment", "startup_timeout_sec", "startup_timeout_ms",
+                      "tool_timeout_sec", "enabled", "required", "enabled_tools",
+                      "disabled_tools"});
+  return server;
+}
+
+void check_ws_url(const Fields& fields, std::string_view key, std::string_view url) {
+  if (!url.starts_with("ws://") && !url.starts_with("wss://"))
+    fields.fail_at(key, fmt::format("{} must start with ws:// or wss://", key));
+}
+
+// `[environments.<id>]` in config.toml.
+EnvironmentConfig parse_environment(const std::string& file, const std::string& id,
+                                    const toml::node& node, const toml::source_region& key_at) {
+  Scope scope{file, fmt::format("[environments.{}]", id)};
+  check_environment_id({file, ""}, key_at, id);
+  const auto* table = node.as_table();
+  if (table == nullptr) fail(scope, key_at, "must be a table");
+  Fields fields(scope, *table);
+
+  EnvironmentConfig env;
+  env.id = id;
+  env.location = location_of(file, table->source());
+  auto url = fields.string("url");
+  bool spawn = fields.boolean("spawn").value_or(false);
+  auto command = fields.strings("command");
+  if (int{url.has_value()} + int{spawn} + int{command.has_value()} != 1)
+    fields.fail_here(
+        fmt::format("environment '{}' must set exactly one of url, spawn or command", id));
+  std::string_view kind = url ? "url" : spawn ? "spawn" : "command";
+  auto only_with = [&](std::string_view field, std::string_view wanted) {
+    if (fields.has(field) && kind != wanted)
+      fields.fail_at(field, fmt::format("{} is only supported with {}", field, wanted));
+  };
+  for (auto field : {"token_env_var", "token_file"}) only_with(field, "url");
+  for (auto field : {"env", "cwd"}) only_with(field, "command");
+
+  if (url) {
+    check_ws_url(fields, "url", *url);
+    EnvironmentConfig::Url how{*url, fields.string("token_env_var"), fields.string("token_file"),
+                               std::nullopt};
+    if (how.token_env_var && how.token_file)
+      fields.fail_at("token_file", "token_env_var and token_file are mutually exclusive");
+    env.how = std::move(how);
+  } else if (spawn) {
+    env.how = EnvironmentConfig::Spawn{};
+  } else {
+    if (command->empty()) fields.fail_at("command", "command must not be empty");
+    env.how = EnvironmentConfig::Command{*command, fields.string_map("env"), fields.string("cwd")};
+  }
+  env.connect_timeout = fields.seconds("connect_timeout_sec").value_or(env.connect_timeout);
+  fields.log_ignored({"url", "token_env_var", "token_file", "spawn", "command", "env", "cwd",
+                      "connect_timeout_sec"});
+  return env;
+}
+
+// A default (config.toml's `default_environment` or environments.toml's `default`) and where
+// it was written, checked once every environment is known.
+struct Default {
+  std::string id;
+  std::string key;
+  Scope scope;
+  toml::source_region at;
+};
+
+struct Parsed {
+  std::vector<EnvironmentConfig> environments;
+  std::optional<Default> default_id;
+  std::vector<ServerConfig> servers;
+};
+
+toml::table parse_toml(const ConfigText& input) {
+  try {
+    return toml::parse(input.text, input.file);
+  } catch (const toml::parse_error& error) {
+    throw Invalid{prefix(location_of(input.file, error.source())) +
+                  std::string{error.description()}};
+  }
+}
+
+std::optional<Default> read_default(const Scope& scope, const Fields& fields,
+                                    std::string_view key) {
+  auto id = fields.string(key);
+  if (!id) return std::nullopt;
+  return Default{*id, std::string{key}, scope, fields.key_source(key)};
+}
+
+Parsed parse_main(const ConfigText& input) {
+  auto root = parse_toml(input);
+  Scope top{input.file, ""};
+  Fields fields(top, root);
+  Parsed out;
+  out.default_id = read_default(top, fields, "default_environment");
+  if (const auto* node = fields.find("environments")) {
+    if (!node->is_table()) fields.fail_at("environments", "environments must be a table");
+    for (const auto& [id, env] : in_file_order(*node->as_table()))
+      out.environments.push_back(
+          parse_environment(input.file, id, *env, node->as_table()->find(id)->first.source()));
+  }
+  if (const auto* node = fields.find("mcp_servers")) {
+    if (!node->is_table()) fields.fail_at("mcp_servers", "mcp_servers must be a table");
+    for (const auto& [name, server] : in_file_order(*node->as_table()))
+      out.servers.push_back(
+          parse_server(input.file, name, *server, node->as_table()->find(name)->first.source()));
+  }
+  fields.log_ignored({"default_environment", "environments", "mcp_servers"});
+  return out;
+}
+
+// codex's environments.toml: `default = "<id>"` and `[[environments]]` entries.
+Parsed parse_environments_toml(const ConfigText& input) {
+  auto root = parse_toml(input);
+  Scope top{input.file, ""};
+  Fields fields(top, root);
+  Parsed out;
+  out.default_id = read_default(top, fields, "default");
+  if (const auto* node = fields.find("environments")) {
+    const auto* array = node->as_array();
+    if (array == nullptr || !array->is_array_of_tables())
+      fields.fail_at("environments", "environments must be an array of tables ([[environments]])");
+    for (const auto& item : *array) {
+      const auto& table = *item.as_table();
+      Scope unnamed{input.file, "[[environments]]"};
+      auto id = Fields(unnamed, table).string("id");
+      if (!id) fail(unnamed, table.source(), "id is required");
+      Scope scope{input.file, fmt::format("[[environments]] '{}'", *id)};
+      Fields env_fields(scope, table);
+      check_environment_id(scope, table.find("id")->first.source(), *id);
+
+      EnvironmentConfig env;
+      env.id = *id;
+      env.location = location_of(input.file, table.source());
+      auto url = env_fields.string("url");
+      auto program = env_fields.string("program");
+      if (url.has_value() == program.has_value())
+        env_fields.fail_here(
+            fmt::format("environment '{}' must set exactly one of url or program", *id));
+      if (url) {
+        for (auto field : {"args", "env", "cwd"})
+          if (env_fields.has(field))
+            env_fields.fail_at(field, fmt::format("{} is only supported with program", field));
+        check_ws_url(env_fields, "url", *url);
+        env.how = EnvironmentConfig::Url{*url, std::nullopt, std::nullopt,
+                                         env_fields.string("auth_bearer_token")};
+      } else {
+        if (env_fields.has("auth_bearer_token"))
+          env_fields.fail_at("auth_bearer_token", "auth_bearer_token is only supported with url");
+        if (program->empty()) env_fields.fail_at("program", "program must not be empty");
+        EnvironmentConfig::Command command{
+            {*program}, env_fields.string_map("env"), env_fields.string("cwd")};
+        auto args = env_fields.strings("args").value_or(std::vector<std::string>{});
+        command.argv.insert(command.argv.end(), args.begin(), args.end());
+        env.how = std::move(command);
+      }
+      env.connect_timeout = env_fields.seconds("connect_timeout_sec").value_or(env.connect_timeout);
+      env_fields.log_ignored({"id", "url", "program", "args", "env", "cwd", "auth_bearer_token",
+                              "connect_timeout_sec"});
+      out.environments.push_back(std::move(env));
+    }
+  }
+  fields.log_ignored({"default", "environments"});
+  return out;
+}
+
+Config combine(const ConfigText& input, Parsed main, std::optional<Parsed> extra) {
+  Config config;
+  config.file = input.file;
+  config.servers = std::move(main.servers);
+  config.environments = std::move(main.environments);
+  if (extra) {
+    for (auto& env : extra->environments) {
+      if (const auto* first = find_environment(config, env.id))
+        throw Invalid{prefix(env.location) +
+                      fmt::format("duplicate environment id '{}' (first defined at {}:{}:{})",
+                                  env.id, first->location.file, first->location.line,
+                                  first->location.column)};
+      config.environments.push_back(std::move(env));
+    }
+  }
+  // config.toml's default wins over environments.toml's.
+  auto chosen = main.default_id ? std::move(main.default_id)
+                : extra         ? std::move(extra->default_id)
+                                : std::nullopt;
+  if (chosen && chosen->id != "local" && chosen->id != "none") {
+    if (find_environment(config, chosen->id) == nullptr)
+      fail(chosen->scope, chosen->at,
+           fmt::format("{} '{}' is not a defined environment", chosen->key, chosen->id));
+    config.default_environment = chosen->id;
+  }
+  return config;
+}
+
+Expected<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return exec::invalid_params(fmt::format("{}: {}", path, std::strerror(errno)));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Anything but a clear "not there" counts as existing, so reading it reports the problem.
+bool file_exists(const std::string& path) {
+  std::error_code error;
+  return std::filesystem::exists(path, error) || error;
+}
+
+}  // namespace
+
+const EnvironmentConfig* find_environment(const Config& config, std::string_view id) {
+  for (const auto& env : config.environments)
+    if (env.id == id) return &env;
+  return nullptr;
+}
+
+Expected<Config> parse_config(const ConfigText& config,
+                              const std::optional<ConfigText>& environments) {
+  try {
+    auto main = parse_main(config);
+    std::optional<Parsed> extra;
+    if (environments) extra = parse_environments_toml(*environments);
+    return combine(config, std::move(main), std::move(extra));
+  } catch (const Invalid& invalid) {
+    return exec::invalid_params(invalid.message);
+  }
+}
+
+Expected<Config> load_config(const std::string& config_path, const std::string& environments_path,
+                             bool config_must_exist) {
+  std::string config_text;
+  bool have_config = config_must_exist || file_exists(config_path);
+  if (have_config) {
+    auto text = read_file(config_path);
+    if (!text) return text.error();
+    config_text = std::move(*text);
+  }
+  std::optional<std::string> environments_text;
+  if (!environments_path.empty() && file_exists(environments_path)) {
+    auto text = read_file(environments_path);
+    if (!text) return text.error();
+    environments_text = std::move(*text);
+  }
+  std::optional<ConfigText> environments;
+  if (environments_text) environments = ConfigText{*environments_text, environments_path};
+  auto config = parse_config({config_text, config_path}, environments);
+  if (config && !have_config) config->file.clear();
+  return config;
+}
+
+std::optional<std::string> process_env(std::string_view name) {
+  const char* value = std::getenv(std::string{name}.c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string{value};
+}
+
+std::string tether_home(const EnvLookup& env) {
+  if (auto home = env("TETHER_HOME"); home && !home->empty()) return *home;
+  return env("HOME").value_or("") + "/.tether";
+}
+
+RemoteEnvironment resolve_remote(const Config& config, const EnvLookup& env) {
+  auto url = env("TETHER_EXEC_SERVER_URL");
+  if (url && *url == "none") return {std::nullopt, "TETHER_EXEC_SERVER_URL=none"};
+  if (url && !url->empty()) {
+    EnvironmentConfig remote;
+    remote.id = "remote";
+    remote.location.file = "TETHER_EXEC_SERVER_URL";
+    remote.how =
+        EnvironmentConfig::Url{*url, std::nullopt, std::nullopt, env("TETHER_EXEC_SERVER_TOKEN")};
+    return {std::move(remote), "TETHER_EXEC_SERVER_URL"};
+  }
+  if (config.default_environment) {
+    if (const auto* chosen = find_environment(config, *config.default_environment))
+      return {*chosen, fmt::format("default_environment '{}'", chosen->id)};
+  }
+  return {std::nullopt, "no TETHER_EXEC_SERVER_URL and no default_environment"};
+}
+
+}  // namespace tether::host
