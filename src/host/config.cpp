@@ -7,6 +7,7 @@
 // Validation stops at the first error: an `Invalid` thrown inside this file and turned into an
 // Expected at the public entry points, so each field check stays one line.
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -146,7 +147,8 @@ class Fields {
   const toml::table& table_;
 };
 
-bool valid_server_name(std::string_view name) {
+// Server names and environment ids: [A-Za-z0-9_-]+.
+bool valid_name(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
   });
@@ -154,7 +156,7 @@ bool valid_server_name(std::string_view name) {
 
 // codex's environment id rules: 1 to 64 of [A-Za-z0-9_-], `local` and `none` reserved.
 void check_environment_id(const Scope& scope, const toml::source_region& at, std::string_view id) {
-  if (id.empty() || id.size() > 64 || !valid_server_name(id))
+  if (id.empty() || id.size() > 64 || !valid_name(id))
     fail(scope, at,
          fmt::format("invalid environment id '{}': must be 1 to 64 characters of [A-Za-z0-9_-]",
                      id));
@@ -219,7 +221,7 @@ std::string server_environment(const Fields& fields, const std::string& name) {
 
 ServerConfig parse_server(const std::string& file, const std::string& name, const toml::node& node,
                           const toml::source_region& key_at) {
-  if (!valid_server_name(name))
+  if (!valid_name(name))
     fail({file, ""}, key_at,
          fmt::format("Invalid MCP server name '{}': must match pattern ^[a-zA-Z0-9_-]+$", name));
   Scope scope{file, fmt::format("[mcp_servers.{}]", name)};
