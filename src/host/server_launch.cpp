@@ -1,5 +1,11 @@
 // launch_server: placement first (no process is started for a placement that fails), then the
 // launcher that placement needs.
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
@@ -16,6 +22,33 @@ jsonrpc::Error launch_error(std::string message) {
   return jsonrpc::make_error(jsonrpc::code::kInternalError, std::move(message));
 }
 }  // namespace
+
+Expected<Placement> placement_of(const EnvironmentConfig& config, const EnvLookup& env) {
+  if (std::holds_alternative<EnvironmentConfig::Spawn>(config.how)) return SpawnedExecutor{};
+  if (const auto* command = std::get_if<EnvironmentConfig::Command>(&config.how))
+    return CommandExecutor{command->argv, command->env, command->cwd};
+  const auto& url = std::get<EnvironmentConfig::Url>(config.how);
+  ExecutorUrl placement{url.url, url.token};
+  if (url.token_env_var) {
+    placement.bearer_token = env(*url.token_env_var);
+    if (!placement.bearer_token || placement.bearer_token->empty())
+      return launch_error(fmt::format("environment '{}': token variable {} is not set", config.id,
+                                      *url.token_env_var));
+  } else if (url.token_file) {
+    std::ifstream in(*url.token_file);
+    if (!in)
+      return launch_error(fmt::format("environment '{}': token file '{}' cannot be read: {}",
+                                      config.id, *url.token_file, std::strerror(errno)));
+    std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
+      token.pop_back();
+    if (token.empty())
+      return launch_error(
+          fmt::format("environment '{}': token file '{}' is empty", config.id, *url.token_file));
+    placement.bearer_token = std::move(token);
+  }
+  return placement;
+}
 
 void Environments::add(std::shared_ptr<Environment> environment) {
   auto id = environment->id();

@@ -322,5 +322,72 @@ TEST_F(LaunchTest, RemoteCommandsMustBeValidUnicode) {
   });
 }
 
+// --- environments from config ---------------------------------------------------------------
+
+EnvironmentConfig url_environment(EnvironmentConfig::Url url) {
+  EnvironmentConfig config;
+  config.id = "box";
+  config.how = std::move(url);
+  return config;
+}
+
+TEST(PlacementOf, UrlTokensComeFromTheVariableTheFileOrTheLiteral) {
+  const EnvLookup env = [](std::string_view name) -> std::optional<std::string> {
+    if (name == "BOX_TOKEN") return "from-variable";
+    return std::nullopt;
+  };
+  auto from_variable = placement_of(url_environment({"ws://h:1", "BOX_TOKEN", {}, {}}), env);
+  ASSERT_TRUE(from_variable.has_value()) << from_variable.error().message;
+  EXPECT_EQ(std::get<ExecutorUrl>(*from_variable).bearer_token, "from-variable");
+
+  auto unset = placement_of(url_environment({"ws://h:1", "NOT_SET", {}, {}}), env);
+  ASSERT_FALSE(unset.has_value());
+  EXPECT_EQ(unset.error().message, "environment 'box': token variable NOT_SET is not set");
+
+  const auto file =
+      std::filesystem::temp_directory_path() / ("tether-token-" + std::to_string(::getpid()));
+  std::ofstream(file) << "from-file\n";
+  auto from_file = placement_of(url_environment({"ws://h:1", {}, file.string(), {}}), env);
+  std::filesystem::remove(file);
+  ASSERT_TRUE(from_file.has_value()) << from_file.error().message;
+  EXPECT_EQ(std::get<ExecutorUrl>(*from_file).bearer_token, "from-file");
+
+  auto missing = placement_of(url_environment({"ws://h:1", {}, file.string(), {}}), env);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().message, "environment 'box': token file '" + file.string() +
+                                         "' cannot be read: No such file or directory");
+
+  std::ofstream(file) << "  \n";
+  auto empty = placement_of(url_environment({"ws://h:1", {}, file.string(), {}}), env);
+  std::filesystem::remove(file);
+  ASSERT_FALSE(empty.has_value());
+  EXPECT_EQ(empty.error().message,
+            "environment 'box': token file '" + file.string() + "' is empty");
+
+  auto literal = placement_of(url_environment({"ws://h:1", {}, {}, "literal"}), env);
+  ASSERT_TRUE(literal.has_value());
+  EXPECT_EQ(std::get<ExecutorUrl>(*literal).bearer_token, "literal");
+  EXPECT_EQ(std::get<ExecutorUrl>(*literal).url, "ws://h:1");
+}
+
+TEST(PlacementOf, SpawnAndCommandEnvironments) {
+  EnvironmentConfig spawn;
+  spawn.id = "sandbox";
+  spawn.how = EnvironmentConfig::Spawn{};
+  auto spawned = placement_of(spawn, process_env);
+  ASSERT_TRUE(spawned.has_value());
+  EXPECT_TRUE(std::holds_alternative<SpawnedExecutor>(*spawned));
+
+  EnvironmentConfig command;
+  command.id = "gpu";
+  command.how = EnvironmentConfig::Command{
+      {"ssh", "gpu", "tether", "exec-server", "--listen", "stdio"}, {}, "/srv"};
+  auto placed = placement_of(command, process_env);
+  ASSERT_TRUE(placed.has_value());
+  const auto& executor = std::get<CommandExecutor>(*placed);
+  EXPECT_EQ(executor.argv.front(), "ssh");
+  EXPECT_EQ(executor.cwd, "/srv");
+}
+
 }  // namespace
 }  // namespace tether::host

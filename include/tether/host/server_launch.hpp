@@ -20,6 +20,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <tether/host/config.hpp>
 #include <tether/host/environment.hpp>
 #include <tether/mcp/connection.hpp>
 #include <tether/mcp/http.hpp>
@@ -37,6 +38,11 @@ struct ServerLaunch {
   std::string environment = std::string(kLocalEnvironment);
   mcp::StdioOptions stdio;
 };
+
+// The placement an environment's config describes. A url environment's token is read now:
+// `token_env_var` through `env` (unset or empty is an error), `token_file` from disk (trailing
+// whitespace trimmed), else the literal token; messages name the environment.
+Expected<Placement> placement_of(const EnvironmentConfig& config, const EnvLookup& env);
 
 // The executors servers can be placed on, by id, and which of them "remote" means.
 class Environments {
