@@ -38,11 +38,7 @@ using testing::processes_matching;
 constexpr const char* kServer = TETHER_TEST_MCP_SERVER;
 constexpr auto kWait = 10s;
 
-template <class T>
-bool ok(const exec::Expected<T>& result) {
-  if (!result) ADD_FAILURE() << result.error().message;
-  return result.has_value();
-}
+using testing::ok;
 
 // The parent of `pid` (from /proc/<pid>/stat), 0 when unknown.
 pid_t parent_of(pid_t pid) {

@@ -59,12 +59,7 @@ bool starts_with(const std::string& text, const std::string& prefix) {
   return text.rfind(prefix, 0) == 0;
 }
 
-// Whether `result` holds a value; a failure naming the error when not.
-template <class T>
-bool ok(const exec::Expected<T>& result) {
-  if (!result) ADD_FAILURE() << result.error().message;
-  return result.has_value();
-}
+using testing::ok;
 
 // --- JSON built in plain functions (GCC 12 mishandles braced JSON inside co_await) -----------
 

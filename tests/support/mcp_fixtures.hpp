@@ -30,6 +30,13 @@ namespace tether::testing {
 
 enum class McpPlacement { local, executor };
 
+// Whether `result` holds a value; a test failure naming the error when not.
+template <class T>
+bool ok(const exec::Expected<T>& result) {
+  if (!result) ADD_FAILURE() << result.error().message;
+  return result.has_value();
+}
+
 // "Local" / "Executor", for parameterized test names.
 std::string placement_name(const ::testing::TestParamInfo<McpPlacement>& info);
 // How gtest prints the parameter (instead of its bytes).
