@@ -259,8 +259,10 @@ struct Client::State : std::enable_shared_from_this<State> {
     auto items = co_await self->list_all(list);
     if (self->relist_generation[kind] != generation) co_return;
     if (!items) {
-      spdlog::warn("MCP server ({}): listing after {} changed failed: {}", self->description,
-                   list.key, items.error().message);
+      // A session that ended meanwhile is reported once, by on_closed (or was shut down).
+      const auto level = self->is_closed() ? spdlog::level::debug : spdlog::level::warn;
+      spdlog::log(level, "MCP server ({}): listing after {} changed failed: {}", self->description,
+                  list.key, items.error().message);
       co_return;
     }
     if (self->options.handlers.on_list_changed)
@@ -407,7 +409,8 @@ asio::awaitable<Expected<std::shared_ptr<Client>>> Client::connect(asio::any_io_
                                         std::move(plain), startup);
 
   std::optional<std::string> failure;
-  if (!answer && answer.error().code == jsonrpc::code::kRequestTimedOut) {
+  const bool timed_out = !answer && answer.error().code == jsonrpc::code::kRequestTimedOut;
+  if (timed_out) {
     failure =
         fmt::format("timed out handshaking with MCP server after {}", format_duration(startup));
   } else if (!answer) {
@@ -429,8 +432,10 @@ asio::awaitable<Expected<std::shared_ptr<Client>>> Client::connect(asio::any_io_
     co_await state->close();
     if (const auto tail = state->diagnostics->stderr_tail(); !tail.empty())
       *failure += "\nMCP server stderr (last lines):\n" + tail;
-    co_return Result{boost::system::in_place_error,
-                     make_error(code::kHandshakeFailed, std::move(*failure))};
+    co_return Result{
+        boost::system::in_place_error,
+        make_error(timed_out ? jsonrpc::code::kRequestTimedOut : code::kHandshakeFailed,
+                   std::move(*failure))};
   }
 
   end_unless_connected.active = false;

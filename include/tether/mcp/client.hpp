@@ -88,6 +88,7 @@ class Client : public std::enable_shared_from_this<Client> {
   // Runs the handshake on `connection`. Errors: `timed out handshaking with MCP server after
   // <d>`, `handshaking with MCP server failed: <err>` (the stderr tail appended for a server
   // that died), `unsupported MCP protocol version '<v>'`. On error the server has been ended.
+  // The error code is jsonrpc::code::kRequestTimedOut for the timeout, kHandshakeFailed else.
   static boost::asio::awaitable<Expected<std::shared_ptr<Client>>> connect(
       boost::asio::any_io_executor executor, ServerConnection connection, ClientOptions options);
 
