@@ -47,7 +47,8 @@ Run add_exec_server_command(CLI::App& app) {
   cmd->add_option("--max-processes", options->max_processes_per_session,
                   "running processes per session");
 
-  return [options, ttl_seconds, grace_ms, ping_ms, idle_ms] {
+  // Everything CLI11 writes into must outlive parsing: the closure keeps it.
+  return [options, ws_auth, ttl_seconds, grace_ms, ping_ms, idle_ms] {
     options->session_ttl = std::chrono::milliseconds(static_cast<long>(*ttl_seconds * 1000));
     options->kill_grace = std::chrono::milliseconds(*grace_ms);
     options->ping_interval = std::chrono::milliseconds(*ping_ms);
