@@ -138,7 +138,8 @@ class Fields {
     for (const auto& [key, value] : table_) {
       if (std::find(known.begin(), known.end(), key.str()) != known.end()) continue;
       auto at = location_of(scope_.file, key.source());
-      spdlog::debug("config: {}{} ignoring unknown key '{}'", prefix(at), scope_.label, key.str());
+      auto label = scope_.label.empty() ? std::string{} : scope_.label + " ";
+      spdlog::debug("config: {}{}ignoring unknown key '{}'", prefix(at), label, key.str());
     }
   }
 
