@@ -1,0 +1,66 @@
+// tether::host config editing — `tether mcp add` / `tether mcp remove` as edits of config.toml's
+// text (mcp-host.md, "Config").
+//
+// Owns: adding a `[mcp_servers.<name>]` table (TOML basic strings, inline `env`), removing one
+// server however it was written (header table and its sub-tables, an inline `<name> = { ... }`,
+// dotted `mcp_servers.<name>.x = ...` keys) by whole lines, keeping every comment and byte outside
+// what it removes; and writing the file so an edit never leaves a broken or half-written config
+// (the result must load with parse_config; temp file + rename, permission bits kept).
+// Does not own: the config model or its validation (config.hpp: the result is checked with
+// parse_config), command-line parsing or messages to the user (cli), or running servers.
+// Data flows: file -> text -> add_server / remove_server (toml++ source positions -> line ranges)
+// -> text -> parse_config check -> temp file -> rename over the file.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <tether/host/config.hpp>
+
+namespace tether::host {
+
+// A stdio server as `tether mcp add NAME [--env K=V] [--environment E] -- CMD ARGS` gives it.
+struct NewServer {
+  std::string name;
+  std::string command;
+  std::vector<std::string> args;
+  std::map<std::string, std::string> env;
+  std::optional<std::string> environment;  // written as `environment = "<E>"`
+};
+
+// `text` with a `[mcp_servers.<name>]` table appended (after a blank line unless the text is empty
+// or already ends with one); `args`, `env` and `environment` are omitted when empty or absent.
+// Errors: `Invalid MCP server name '<name>': must match pattern ^[a-zA-Z0-9_-]+$`,
+// `MCP server '<name>' already exists in <file>`, a TOML syntax error of `text` (as parse_config
+// reports it: `<file>:<line>:<column>: ...`), and `cannot add MCP server '<name>' to <file>:
+// mcp_servers is not a table [mcp_servers.<name>] can extend` (e.g. `mcp_servers = { ... }`).
+Expected<std::string> add_server(std::string_view text, const std::string& file,
+                                 const NewServer& server);
+
+// `text` without server `name`: its header table and `[mcp_servers.<name>.*]` sub-tables, an
+// inline `<name> = { ... }` entry, or dotted `mcp_servers.<name>.x = ...` keys, as whole lines.
+// Comments and blank lines between a removed table's last value and the next header stay (they
+// usually describe the next table), as does every other byte outside the removed lines, except that
+// a blank line left doubled (or trailing, or leading) by the removal is dropped.
+// Errors: `no MCP server '<name>' in <file>`, a TOML syntax error of `text`, and `cannot remove
+// MCP server '<name>' from <file>: it shares lines with other settings` (an inline
+// `mcp_servers = { ... }` holding several servers).
+Expected<std::string> remove_server(std::string_view text, const std::string& file,
+                                    std::string_view name);
+
+// Reads `path` (an absent file is an empty text), applies `edit`, checks the result loads with
+// parse_config (if not, that error is returned and nothing is written), then replaces the file
+// atomically: a temp file in the same directory (parent directories created), the original
+// file's permission bits (0600 for a new file), rename. A symlink is followed: its target is
+// replaced, the link stays. `environments_path` is the codex environments.toml load_config would
+// read with this file (empty or absent: none); the check needs it when config.toml's
+// `default_environment` names an environment defined only there.
+Expected<void> edit_config_file(const std::string& path,
+                                const std::function<Expected<std::string>(std::string_view)>& edit,
+                                const std::string& environments_path = {});
+
+}  // namespace tether::host
