@@ -55,6 +55,10 @@ void Environments::add(std::shared_ptr<Environment> environment) {
   environments_[std::move(id)] = std::move(environment);
 }
 
+void Environments::add_unavailable(const std::string& id, jsonrpc::Error why) {
+  unavailable_.insert_or_assign(id, std::move(why));
+}
+
 Expected<std::shared_ptr<Environment>> Environments::resolve(const std::string& placement,
                                                              const std::string& server) const {
   if (placement.empty() || placement == kLocalEnvironment) return std::shared_ptr<Environment>{};
@@ -65,6 +69,7 @@ Expected<std::shared_ptr<Environment>> Environments::resolve(const std::string& 
           fmt::format("remote MCP server '{}' requires a remote executor environment", server));
     id = *remote_;
   }
+  if (auto broken = unavailable_.find(id); broken != unavailable_.end()) return broken->second;
   auto it = environments_.find(id);
   if (it == environments_.end())
     return launch_error(fmt::format("unknown environment '{}' for MCP server '{}'", id, server));

@@ -48,6 +48,9 @@ Expected<Placement> placement_of(const EnvironmentConfig& config, const EnvLooku
 class Environments {
  public:
   void add(std::shared_ptr<Environment> environment);
+  // An environment whose config cannot be used (e.g. its token variable is unset): servers
+  // placed on it fail with `why`, and nothing is started.
+  void add_unavailable(const std::string& id, jsonrpc::Error why);
   // The environment `remote` resolves to; nullopt: there is no remote executor.
   void set_remote(std::optional<std::string> id) { remote_ = std::move(id); }
   const std::optional<std::string>& remote() const { return remote_; }
@@ -63,6 +66,7 @@ class Environments {
 
  private:
   std::map<std::string, std::shared_ptr<Environment>> environments_;
+  std::map<std::string, jsonrpc::Error> unavailable_;
   std::optional<std::string> remote_;
 };
 

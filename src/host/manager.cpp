@@ -1,0 +1,609 @@
+// Manager: one record per configured server, a small state machine each (idle, starting, ready,
+// failed, cancelled; disabled ones never leave `disabled`). A start runs as its own coroutine
+// bound to a cancellation signal, so cancel_startup() and shutdown() can end it wherever it is
+// (Client::connect ends a half-started server itself); every other caller that needs the server
+// waits for that one attempt to settle. A session's death arrives through the client's on_closed
+// callback, tagged with the attempt's generation so a stale session's news is ignored.
+#include <algorithm>
+#include <deque>
+#include <map>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <tether/host/manager.hpp>
+#include <tether/host/server_launch.hpp>
+#include <tether/host/tool_names.hpp>
+#include <tether/jsonrpc/async_signal.hpp>
+#include <tether/jsonrpc/peer.hpp>
+
+namespace tether::host {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+std::string_view to_string(ServerState state) {
+  switch (state) {
+    case ServerState::disabled:
+      return "disabled";
+    case ServerState::idle:
+      return "idle";
+    case ServerState::starting:
+      return "starting";
+    case ServerState::ready:
+      return "ready";
+    case ServerState::failed:
+      return "failed";
+    case ServerState::cancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+namespace {
+
+jsonrpc::Error manager_error(std::string message) {
+  return jsonrpc::make_error(jsonrpc::code::kInternalError, std::move(message));
+}
+
+// The caller named something that is not there (or not allowed): invalid params.
+jsonrpc::Error usage_error(std::string message) {
+  return jsonrpc::make_error(jsonrpc::code::kInvalidParams, std::move(message));
+}
+
+// mcp-host.md's user-facing startup failure texts.
+std::string startup_failure(const ServerConfig& server, const jsonrpc::Error& error) {
+  if (error.code == jsonrpc::code::kRequestTimedOut)
+    return fmt::format(
+        "MCP client for '{}' timed out after {:g} seconds. Add or adjust 'startup_timeout_sec' in "
+        "your config: [mcp_servers.{}] startup_timeout_sec = XX",
+        server.name, static_cast<double>(server.startup_timeout.count()) / 1000, server.name);
+  return fmt::format("MCP client for '{}' failed to start: {}", server.name, error.message);
+}
+
+std::string join_words(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& word : words) {
+    if (!out.empty()) out += ' ';
+    bool plain = !word.empty() && word.find_first_of(" \t\n'\"\\$") == std::string::npos;
+    out += plain ? word : fmt::format("'{}'", word);
+  }
+  return out;
+}
+
+std::string describe(const EnvironmentConfig& environment) {
+  if (const auto* url = std::get_if<EnvironmentConfig::Url>(&environment.how))
+    return fmt::format("{}: {}", environment.id, url->url);
+  if (std::holds_alternative<EnvironmentConfig::Spawn>(environment.how))
+    return fmt::format("{}: spawned on loopback", environment.id);
+  return fmt::format("{}: command {}", environment.id,
+                     join_words(std::get<EnvironmentConfig::Command>(environment.how).argv));
+}
+
+}  // namespace
+
+struct Manager::State : std::enable_shared_from_this<State> {
+  struct Server {
+    explicit Server(const asio::any_io_executor& executor, ServerConfig server)
+        : config(std::move(server)),
+          filter{config.enabled_tools, config.disabled_tools},
+          state(config.enabled ? ServerState::idle : ServerState::disabled),
+          settled(executor) {}
+
+    ServerConfig config;
+    ToolFilter filter;
+    ServerState state;
+    std::string error;
+    // Failed before anything was started (placement, settings): a restart cannot help.
+    bool permanent = false;
+    bool crash_looping = false;
+    std::shared_ptr<mcp::Client> client;
+    json::array tools;  // the server's own listing; filtered when offered
+    std::deque<Clock::time_point> deaths;
+    Clock::time_point restart_at{};
+    std::uint64_t generation = 0;  // of the latest start attempt
+    std::shared_ptr<asio::cancellation_signal> cancel;
+    bool cancel_requested = false;
+    jsonrpc::AsyncSignal settled;  // a start attempt ended
+  };
+
+  State(asio::any_io_executor ex, ManagerOptions opts)
+      : executor(std::move(ex)), options(std::move(opts)) {}
+
+  asio::any_io_executor executor;
+  ManagerOptions options;
+  Environments environments;
+  std::map<std::string, std::string> descriptions;  // environment id -> placement text
+  std::vector<std::unique_ptr<Server>> servers;     // config order; addresses stay put
+  QualifiedToolIndex index;
+  bool shut_down = false;
+
+  void add_environment(const EnvironmentConfig& config) {
+    descriptions[config.id] = describe(config);
+    auto placement = placement_of(config, options.env);
+    if (!placement) {
+      environments.add_unavailable(config.id, placement.error());
+      return;
+    }
+    if (auto* spawned = std::get_if<SpawnedExecutor>(&*placement))
+      spawned->tether_binary = options.tether_binary;
+    auto environment_options = options.environment;
+    environment_options.client.connect_timeout = config.connect_timeout;
+    environments.add(
+        Environment::create(executor, config.id, std::move(*placement), environment_options));
+  }
+
+  Server* find(std::string_view name) {
+    for (auto& server : servers)
+      if (server->config.name == name) return server.get();
+    return nullptr;
+  }
+
+  void emit(const Server& server) {
+    if (options.on_status) options.on_status({server.config.name, server.state, server.error});
+  }
+
+  // The server's launch settings; errors are the server's config problems.
+  Expected<ServerLaunch> launch_of(const ServerConfig& config) {
+    ServerLaunch launch{config.name, {}, config.environment, options.stdio};
+    if (const auto* stdio = std::get_if<mcp::StdioCommand>(&config.transport)) {
+      launch.transport = *stdio;
+      return launch;
+    }
+    const auto& settings = std::get<HttpServerSettings>(config.transport);
+    mcp::HttpServerConfig http;
+    http.url = settings.url;
+    if (settings.bearer_token_env_var) {
+      http.bearer_token = options.env(*settings.bearer_token_env_var);
+      if (!http.bearer_token || http.bearer_token->empty())
+        return manager_error(fmt::format("bearer_token_env_var {} for MCP server '{}' is not set",
+                                         *settings.bearer_token_env_var, config.name));
+    }
+    for (const auto& header : settings.http_headers) http.headers.push_back(header);
+    for (const auto& [header, variable] : settings.env_http_headers) {
+      auto value = options.env(variable);
+      if (value && !value->empty()) {
+        http.headers.emplace_back(header, *value);
+      } else {
+        spdlog::debug("MCP server '{}': header {} skipped, {} is not set", config.name, header,
+                      variable);
+      }
+    }
+    launch.transport = std::move(http);
+    return launch;
+  }
+
+  // Placement checked before anything starts, so such failures are permanent.
+  Expected<void> check_placement(const ServerLaunch& launch) const {
+    auto environment = environments.resolve(launch.environment, launch.name);
+    if (!environment) return environment.error();
+    if (*environment && std::holds_alternative<mcp::HttpServerConfig>(launch.transport))
+      return manager_error(fmt::format(
+          "remote streamable HTTP MCP server '{}' is not implemented yet", launch.name));
+    return {};
+  }
+
+  mcp::ClientHandlers handlers_for(Server& server) {
+    auto handlers = options.handlers ? options.handlers(server.config.name) : mcp::ClientHandlers{};
+    std::weak_ptr<State> weak = shared_from_this();
+    Server* target = &server;
+    const auto generation = server.generation;
+    handlers.on_closed = [weak, target, generation,
+                          user = std::move(handlers.on_closed)](const std::string& reason) {
+      if (auto self = weak.lock()) self->died(*target, generation, reason);
+      if (user) user(reason);
+    };
+    handlers.on_list_changed = [weak, target, generation,
+                                user = std::move(handlers.on_list_changed)](
+                                   mcp::ListKind kind, const json::array& listing) {
+      if (auto self = weak.lock();
+          self && kind == mcp::ListKind::tools && target->generation == generation)
+        target->tools = listing;
+      if (user) user(kind, listing);
+    };
+    return handlers;
+  }
+
+  struct Session {
+    std::shared_ptr<mcp::Client> client;
+    json::array tools;
+  };
+
+  asio::awaitable<Expected<Session>> launch_and_list(Server& server) {
+    auto launch = launch_of(server.config);
+    if (launch) {
+      if (auto placed = check_placement(*launch); !placed) launch = placed.error();
+    }
+    if (!launch) {
+      server.permanent = true;
+      co_return launch.error();
+    }
+    auto connection = co_await launch_server(executor, std::move(*launch), environments);
+    if (!connection) co_return connection.error();
+    mcp::ClientOptions client_options;
+    client_options.startup_timeout = server.config.startup_timeout;
+    client_options.tool_timeout = server.config.tool_timeout;
+    client_options.handlers = handlers_for(server);
+    auto client =
+        co_await mcp::Client::connect(executor, std::move(*connection), std::move(client_options));
+    if (!client) co_return client.error();
+    auto tools = co_await (*client)->list_tools();
+    if (!tools) {
+      co_await (*client)->shutdown();
+      co_return tools.error();
+    }
+    co_return Session{std::move(*client), std::move(*tools)};
+  }
+
+  static asio::awaitable<void> run_start(std::shared_ptr<State> self, Server* server) {
+    std::optional<Expected<Session>> outcome;
+    try {
+      outcome = co_await self->launch_and_list(*server);
+    } catch (const std::exception& error) {
+      if (!server->cancel_requested)
+        outcome.emplace(manager_error(fmt::format("unexpected error: {}", error.what())));
+    }
+    server->cancel.reset();
+    if (server->cancel_requested || !outcome) {
+      server->state = ServerState::cancelled;
+      server->error.clear();
+    } else if (*outcome) {
+      server->state = ServerState::ready;
+      server->client = std::move((*outcome)->client);
+      server->tools = std::move((*outcome)->tools);
+      spdlog::info("MCP server '{}' ready ({})", server->config.name,
+                   server->client->description());
+    } else {
+      auto error = startup_failure(server->config, outcome->error());
+      if (server->permanent) {
+        server->error = std::move(error);
+      } else {
+        self->record_death(*server, std::move(error));
+      }
+      server->state = ServerState::failed;
+    }
+    self->emit(*server);
+    server->settled.notify_all();
+  }
+
+  void begin_start(Server& server) {
+    server.state = ServerState::starting;
+    server.error.clear();
+    server.permanent = false;
+    server.cancel_requested = false;
+    ++server.generation;
+    auto signal = std::make_shared<asio::cancellation_signal>();
+    server.cancel = signal;
+    emit(server);
+    asio::co_spawn(executor, run_start(shared_from_this(), &server),
+                   asio::bind_cancellation_slot(signal->slot(), [signal](std::exception_ptr) {}));
+  }
+
+  asio::awaitable<void> settle(Server& server) {
+    while (server.state == ServerState::starting) co_await server.settled.wait();
+  }
+
+  void record_death(Server& server, std::string error) {
+    const auto now = Clock::now();
+    server.deaths.push_back(now);
+    while (!server.deaths.empty() && now - server.deaths.front() > options.crash_loop_window)
+      server.deaths.pop_front();
+    if (server.deaths.size() >= options.crash_loop_deaths) {
+      server.crash_looping = true;
+      server.error = fmt::format("MCP server '{}' is crash-looping: {}", server.config.name, error);
+      return;
+    }
+    auto delay =
+        options.restart_backoff * (1LL << std::min<std::size_t>(server.deaths.size() - 1, 20));
+    server.restart_at = now + std::min<milliseconds>(delay, options.restart_backoff_max);
+    server.error = std::move(error);
+  }
+
+  // The session of `generation` ended by itself: failed, calls in flight already failed with
+  // `reason` (never replayed), restarted on the next use.
+  void died(Server& server, std::uint64_t generation, const std::string& reason) {
+    if (generation != server.generation || server.state != ServerState::ready) return;
+    auto error = reason;
+    if (server.client) {
+      if (auto tail = server.client->stderr_tail(); !tail.empty())
+        error += "\nMCP server stderr (last lines):\n" + tail;
+      // Released later: this runs inside the client's own callback.
+      asio::post(executor, [client = std::move(server.client)] {});
+    }
+    spdlog::warn("MCP server '{}' stopped: {}", server.config.name, reason);
+    record_death(server, std::move(error));
+    server.state = ServerState::failed;
+    emit(server);
+  }
+
+  asio::awaitable<Expected<std::shared_ptr<mcp::Client>>> use(const std::string& name) {
+    using Result = Expected<std::shared_ptr<mcp::Client>>;
+    for (;;) {
+      if (shut_down) co_return manager_error("the MCP servers are shut down");
+      Server* server = find(name);
+      if (server == nullptr) co_return usage_error(fmt::format("unknown MCP server '{}'", name));
+      switch (server->state) {
+        case ServerState::disabled:
+          co_return usage_error(fmt::format("MCP server '{}' is disabled", name));
+        case ServerState::starting:
+          co_await settle(*server);
+          continue;
+        case ServerState::ready:
+          if (!server->client->is_closed()) co_return Result{server->client};
+          died(*server, server->generation, server->client->close_reason());
+          continue;
+        case ServerState::idle:
+        case ServerState::failed:
+        case ServerState::cancelled:
+          break;
+      }
+      if (server->crash_looping || server->permanent) co_return manager_error(server->error);
+      if (server->state == ServerState::failed && Clock::now() < server->restart_at) {
+        asio::steady_timer timer(executor, server->restart_at);
+        boost::system::error_code ignored;
+        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        continue;  // someone else may have restarted it meanwhile
+      }
+      begin_start(*server);
+      co_await settle(*server);
+      if (server->state == ServerState::ready) co_return Result{server->client};
+      if (server->state == ServerState::cancelled)
+        co_return manager_error(fmt::format("the start of MCP server '{}' was cancelled", name));
+      co_return manager_error(server->error);
+    }
+  }
+
+  void cancel_startup() {
+    for (auto& server : servers) {
+      if (server->state != ServerState::starting || !server->cancel) continue;
+      server->cancel_requested = true;
+      server->cancel->emit(asio::cancellation_type::terminal);
+    }
+  }
+
+  std::vector<OfferedTool> offered_tools() {
+    std::vector<std::pair<std::string, std::string>> pairs;
+    std::map<std::pair<std::string, std::string>, const json::object*> definitions;
+    for (const auto& server : servers) {
+      if (server->state != ServerState::ready) continue;
+      for (const auto& item : server->tools) {
+        const auto* tool = item.if_object();
+        const auto* name = tool ? tool->if_contains("name") : nullptr;
+        if (name == nullptr || !name->is_string()) continue;
+        std::string raw(name->get_string());
+        if (!server->filter.allows(raw)) continue;
+        definitions[{server->config.name, raw}] = tool;
+        pairs.emplace_back(server->config.name, std::move(raw));
+      }
+    }
+    auto qualified = qualify(pairs);
+    std::vector<OfferedTool> out;
+    out.reserve(qualified.size());
+    for (const auto& tool : qualified)
+      out.push_back({tool.name, tool.server, *definitions.at({tool.server, tool.tool})});
+    index = QualifiedToolIndex(std::move(qualified));
+    return out;
+  }
+};
+
+Manager::Manager(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+std::shared_ptr<Manager> Manager::create(asio::any_io_executor executor, Config config,
+                                         ManagerOptions options) {
+  auto state = std::make_shared<State>(std::move(executor), std::move(options));
+  for (const auto& environment : config.environments) state->add_environment(environment);
+  auto remote = resolve_remote(config, state->options.env);
+  if (remote.environment) {
+    if (find_environment(config, remote.environment->id) == nullptr) {
+      state->add_environment(*remote.environment);
+      state->descriptions[remote.environment->id] += " (" + remote.source + ")";
+    }
+    state->environments.set_remote(remote.environment->id);
+  }
+  for (auto& server : config.servers)
+    state->servers.push_back(std::make_unique<State::Server>(state->executor, std::move(server)));
+  return std::shared_ptr<Manager>(new Manager(std::move(state)));
+}
+
+Manager::~Manager() {
+  state_->cancel_startup();
+  // Each client's destructor ends its server; the environments end with the state.
+  for (auto& server : state_->servers) server->client.reset();
+  state_->shut_down = true;
+}
+
+std::vector<ServerInfo> Manager::servers() const {
+  std::vector<ServerInfo> out;
+  for (const auto& server : state_->servers) {
+    const auto& config = server->config;
+    ServerInfo info;
+    info.name = config.name;
+    info.enabled = config.enabled;
+    info.required = config.required;
+    info.state = server->state;
+    info.error = server->error;
+    if (const auto* stdio = std::get_if<mcp::StdioCommand>(&config.transport)) {
+      info.transport = "stdio";
+      std::vector<std::string> words{stdio->program};
+      words.insert(words.end(), stdio->args.begin(), stdio->args.end());
+      info.target = join_words(words);
+    } else {
+      info.transport = "streamable_http";
+      info.target = std::get<HttpServerSettings>(config.transport).url;
+    }
+    // The same resolution a launch makes.
+    auto launch = state_->launch_of(config);
+    auto placed = launch ? state_->check_placement(*launch) : Expected<void>{launch.error()};
+    auto environment = state_->environments.resolve(config.environment, config.name);
+    if (!placed) {
+      info.placement_ok = false;
+      info.placement = placed.error().message;
+    } else if (!*environment) {
+      info.placement = std::string(kLocalEnvironment);
+    } else {
+      info.environment_id = (*environment)->id();
+      info.placement = state_->descriptions[info.environment_id];
+    }
+    if (server->state == ServerState::ready && server->client) {
+      info.process = server->client->description();
+      info.tools = static_cast<std::size_t>(
+          std::count_if(server->tools.begin(), server->tools.end(), [&](const json::value& tool) {
+            const auto* name = tool.is_object() ? tool.get_object().if_contains("name") : nullptr;
+            return name && name->is_string() && server->filter.allows(name->get_string());
+          }));
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+asio::awaitable<Expected<StartupSummary>> Manager::start(std::vector<std::string> names) {
+  auto state = state_;
+  if (state->shut_down) co_return manager_error("the MCP servers are shut down");
+  std::vector<State::Server*> targets;
+  if (names.empty()) {
+    for (auto& server : state->servers)
+      if (server->config.enabled) targets.push_back(server.get());
+  } else {
+    for (const auto& name : names) {
+      auto* server = state->find(name);
+      if (server == nullptr) co_return usage_error(fmt::format("unknown MCP server '{}'", name));
+      if (!server->config.enabled)
+        co_return usage_error(fmt::format("MCP server '{}' is disabled", name));
+      if (std::find(targets.begin(), targets.end(), server) == targets.end())
+        targets.push_back(server);
+    }
+  }
+  for (auto* server : targets) {
+    if (server->state != ServerState::starting && server->state != ServerState::ready &&
+        !server->crash_looping)
+      state->begin_start(*server);
+  }
+  for (auto* server : targets) co_await state->settle(*server);
+
+  StartupSummary summary;
+  std::vector<std::string> required_failures;
+  for (auto* server : targets) {
+    const auto& name = server->config.name;
+    if (server->state == ServerState::ready) {
+      summary.ready.push_back(name);
+    } else if (server->state == ServerState::cancelled) {
+      summary.cancelled.push_back(name);
+    } else {
+      summary.failed.push_back({name, server->error});
+      if (server->config.required)
+        required_failures.push_back(fmt::format("{}: {}", name, server->error));
+    }
+  }
+  if (!required_failures.empty())
+    co_return manager_error(fmt::format("required MCP servers failed to initialize: {}",
+                                        fmt::join(required_failures, "; ")));
+  co_return summary;
+}
+
+void Manager::cancel_startup() {
+  state_->cancel_startup();
+}
+
+std::vector<OfferedTool> Manager::tools() {
+  return state_->offered_tools();
+}
+
+asio::awaitable<Expected<json::array>> Manager::tools(std::string server) {
+  auto state = state_;
+  auto client = co_await state->use(server);
+  if (!client) co_return client.error();
+  const auto* record = state->find(server);
+  json::array out;
+  for (const auto& tool : record->tools) {
+    const auto* name = tool.is_object() ? tool.get_object().if_contains("name") : nullptr;
+    if (name && name->is_string() && record->filter.allows(name->get_string())) out.push_back(tool);
+  }
+  co_return out;
+}
+
+asio::awaitable<Expected<json::object>> Manager::call_tool(std::string server, std::string tool,
+                                                           json::value arguments) {
+  auto state = state_;
+  const auto* record = state->find(server);
+  if (record == nullptr) co_return usage_error(fmt::format("unknown MCP server '{}'", server));
+  if (auto allowed = record->filter.check_call(server, tool); !allowed) co_return allowed.error();
+  auto client = co_await state->use(server);
+  if (!client) co_return client.error();
+  co_return co_await (*client)->call_tool(std::move(tool), std::move(arguments));
+}
+
+asio::awaitable<Expected<json::object>> Manager::call_tool(std::string qualified_name,
+                                                           json::value arguments) {
+  const auto* tool = state_->index.find(qualified_name);
+  if (tool == nullptr) {
+    state_->offered_tools();
+    tool = state_->index.find(qualified_name);
+  }
+  if (tool == nullptr) co_return usage_error(fmt::format("unknown tool '{}'", qualified_name));
+  co_return co_await call_tool(tool->server, tool->tool, std::move(arguments));
+}
+
+asio::awaitable<Expected<std::shared_ptr<mcp::Client>>> Manager::use(std::string server) {
+  auto state = state_;
+  co_return co_await state->use(server);
+}
+
+asio::awaitable<Expected<void>> Manager::restart(std::string server) {
+  auto state = state_;
+  auto* record = state->find(server);
+  if (record == nullptr) co_return usage_error(fmt::format("unknown MCP server '{}'", server));
+  if (record->state == ServerState::starting) {
+    record->cancel_requested = true;
+    record->cancel->emit(asio::cancellation_type::terminal);
+    co_await state->settle(*record);
+  }
+  if (auto client = std::move(record->client)) co_await client->shutdown();
+  record->deaths.clear();
+  record->crash_looping = false;
+  record->permanent = false;
+  record->restart_at = {};
+  if (record->config.enabled) record->state = ServerState::idle;
+  auto client = co_await state->use(server);
+  if (!client) co_return client.error();
+  co_return Expected<void>{};
+}
+
+asio::awaitable<void> Manager::shutdown() {
+  auto state = state_;
+  if (state->shut_down) co_return;
+  state->cancel_startup();
+  for (auto& server : state->servers) co_await state->settle(*server);
+  state->shut_down = true;
+
+  auto executor = co_await asio::this_coro::executor;
+  using Op =
+      decltype(asio::co_spawn(executor, std::declval<asio::awaitable<void>>(), asio::deferred));
+  std::vector<Op> ending;
+  for (auto& server : state->servers) {
+    if (auto client = std::move(server->client)) {
+      ending.push_back(asio::co_spawn(
+          executor,
+          [](std::shared_ptr<mcp::Client> c) -> asio::awaitable<void> {
+            co_await c->shutdown();
+          }(std::move(client)),
+          asio::deferred));
+    }
+  }
+  if (!ending.empty())
+    co_await asio::experimental::make_parallel_group(std::move(ending))
+        .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+  co_await state->environments.close();
+}
+
+}  // namespace tether::host
