@@ -285,8 +285,9 @@ struct Manager::State : std::enable_shared_from_this<State> {
     auto signal = std::make_shared<asio::cancellation_signal>();
     server.cancel = signal;
     emit(server);
-    asio::co_spawn(executor, run_start(shared_from_this(), &server),
-                   asio::bind_cancellation_slot(signal->slot(), [signal](const std::exception_ptr&) {}));
+    asio::co_spawn(
+        executor, run_start(shared_from_this(), &server),
+        asio::bind_cancellation_slot(signal->slot(), [signal](const std::exception_ptr&) {}));
   }
 
   asio::awaitable<void> settle(Server& server) {
