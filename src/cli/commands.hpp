@@ -2,6 +2,8 @@
 #pragma once
 
 #include <functional>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -11,5 +13,9 @@ using Run = std::function<int()>;
 
 // `tether exec-server`: the executor (exec-protocol.md).
 Run add_exec_server_command(CLI::App& app);
+
+// `tether mcp ...`: the configured MCP servers (list, tools, call, ..., add, remove).
+// `command`: the words after the command line's first `--` (what `add` runs).
+Run add_mcp_command(CLI::App& app, std::vector<std::string> command);
 
 }  // namespace tether::cli

@@ -1,5 +1,8 @@
 // `tether` entry point: global options (log level, version), then one subcommand.
+#include <algorithm>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -10,26 +13,39 @@ int main(int argc, char** argv) {
   CLI::App app{"tether: an MCP host runtime and process executor"};
   app.set_version_flag("--version", std::string("tether ") + TETHER_VERSION);
   app.require_subcommand(1);
-  std::string log_level = std::getenv("TETHER_LOG") ? std::getenv("TETHER_LOG") : "info";
+  std::string log_level = std::getenv("TETHER_LOG") ? std::getenv("TETHER_LOG") : "";
   app.add_option("--log-level", log_level,
-                 "trace, debug, info, warn, error or off (env TETHER_LOG)")
+                 "trace, debug, info, warn, error or off (env TETHER_LOG; default info for "
+                 "exec-server, warn for mcp)")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
+  // Everything after the first `--` is a command line of its own (`tether mcp add NAME -- CMD
+  // ARGS`), kept away from CLI11, which would read its flags as ours.
+  std::vector<std::string> arguments(argv + 1, argv + argc);
+  std::vector<std::string> command;
+  if (auto dashes = std::find(arguments.begin(), arguments.end(), "--");
+      dashes != arguments.end()) {
+    command.assign(dashes + 1, arguments.end());
+    arguments.erase(dashes, arguments.end());
+  }
+  std::reverse(arguments.begin(), arguments.end());  // CLI11 takes them last first
+
   auto run_exec_server = tether::cli::add_exec_server_command(app);
+  auto run_mcp = tether::cli::add_mcp_command(app, command);
 
   try {
-    app.parse(argc, argv);
+    app.parse(arguments);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  // Logs go to stderr only: stdout carries the executor's URL line or protocol messages.
+  const bool mcp = app.got_subcommand("mcp");
+  // The MCP commands print answers for people: their servers' chatter stays out by default.
+  if (log_level.empty()) log_level = mcp ? "warn" : "info";
+  // Logs go to stderr only: stdout carries the executor's URL line, protocol messages or answers.
   auto logger = spdlog::stderr_color_mt("tether");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
-  for (auto* sub : app.get_subcommands()) {
-    if (sub->get_name() == "exec-server") return run_exec_server();
-  }
-  return 2;
+  return mcp ? run_mcp() : run_exec_server();
 }

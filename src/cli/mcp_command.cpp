@@ -1,0 +1,624 @@
+// `tether mcp ...`: the configured MCP servers from the command line.
+//
+// Owns: the subcommands (list, tools, call, resources, read, prompts, prompt, add, remove), their
+// options, which servers each one starts, what it prints (human or --json) and its exit code:
+// 0 ok, 1 the tool returned isError, 2 usage or config error, 3 a server failed.
+// Does not own: config, placement and server life cycles (host::Manager), config editing
+// (host/config_edit.hpp), or styling (output.hpp).
+// Data flows: options -> load_config -> Manager::start(the servers needed) -> one operation ->
+// stdout; status and errors -> stderr; SIGINT/SIGTERM cancel startup or the operation, then every
+// server is shut down before the process exits.
+#include <csignal>
+#include <cstdio>
+#include <optional>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "output.hpp"
+#include <tether/host/config_edit.hpp>
+#include <tether/host/manager.hpp>
+
+namespace tether::cli {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using host::ServerState;
+
+enum Exit : int { kOk = 0, kToolError = 1, kUsage = 2, kServerFailed = 3, kInterrupted = 130 };
+
+struct McpArgs {
+  std::string command;  // the subcommand chosen
+  std::string config_path;
+  bool json = false;
+  std::string server;
+  std::string tool;
+  std::string args_json;
+  std::vector<std::string> args;  // --arg k=v
+  std::string uri;
+  std::string prompt;
+  std::string name;
+  std::vector<std::string> env;  // --env K=V
+  std::string environment;
+  std::vector<std::string> argv;  // add: -- CMD ARGS
+};
+
+// An error for the user, with the exit code it means.
+struct Failure {
+  int code;
+  std::string message;
+};
+
+void print_error(std::string_view message) {
+  Style style(stderr);
+  fmt::print(stderr, "{} {}\n", style.red("error:"), message);
+}
+
+void print_json(const json::value& value) {
+  fmt::print("{}\n", pretty_json(value));
+}
+
+std::string config_path(const McpArgs& args) {
+  if (!args.config_path.empty()) return args.config_path;
+  return host::tether_home(host::process_env) + "/config.toml";
+}
+
+// `k=v` pairs; values as JSON when they parse as JSON (numbers, true, {...}), else as text.
+exec::Expected<json::object> key_values(const std::vector<std::string>& pairs, bool typed) {
+  json::object out;
+  for (const auto& pair : pairs) {
+    auto equals = pair.find('=');
+    if (equals == std::string::npos || equals == 0)
+      return exec::invalid_params(fmt::format("--arg '{}' is not key=value", pair));
+    auto key = pair.substr(0, equals);
+    auto text = pair.substr(equals + 1);
+    boost::system::error_code ec;
+    auto parsed = typed ? json::parse(text, ec) : json::value{};
+    out[key] = typed && !ec ? parsed : json::value(json::string(text));
+  }
+  return out;
+}
+
+exec::Expected<json::value> tool_arguments(const McpArgs& args) {
+  json::object arguments;
+  if (!args.args_json.empty()) {
+    boost::system::error_code ec;
+    auto parsed = json::parse(args.args_json, ec);
+    if (ec) return exec::invalid_params(fmt::format("--args is not valid JSON: {}", ec.message()));
+    if (!parsed.is_object())
+      return exec::invalid_params(fmt::format("MCP tool arguments must be a JSON object, got {}",
+                                              parsed.is_array()    ? "an array"
+                                              : parsed.is_string() ? "a string"
+                                                                   : "a scalar"));
+    arguments = std::move(parsed.as_object());
+  }
+  auto pairs = key_values(args.args, true);
+  if (!pairs) return pairs.error();
+  for (auto& [key, value] : *pairs) arguments[key] = std::move(value);
+  return json::value(std::move(arguments));
+}
+
+std::string text_of(const json::object& object, std::string_view key) {
+  const auto* value = object.if_contains(key);
+  return value && value->is_string() ? std::string(value->get_string()) : std::string();
+}
+
+// The first line of a description, bounded for a table.
+std::string summary_of(const json::object& object) {
+  auto text = text_of(object, "description");
+  if (auto newline = text.find('\n'); newline != std::string::npos) text.resize(newline);
+  if (text.size() > 80) text = text.substr(0, 77) + "...";
+  return text;
+}
+
+// Content blocks (tool results, prompt messages, resource contents) as a person reads them.
+std::string render_content(const json::value& item) {
+  const auto* block = item.if_object();
+  if (block == nullptr) return pretty_json(item);
+  const auto type = text_of(*block, "type");
+  if (type == "text" || block->contains("text")) return text_of(*block, "text");
+  if (type == "image" || type == "audio")
+    return fmt::format("[{} {}, {} bytes of base64]", type, text_of(*block, "mimeType"),
+                       text_of(*block, "data").size());
+  if (type == "resource_link") return fmt::format("[resource link {}]", text_of(*block, "uri"));
+  if (const auto* resource = block->if_contains("resource"); resource && resource->is_object())
+    return render_content(*resource);
+  if (block->contains("blob"))
+    return fmt::format("[blob {} {}, {} bytes of base64]", text_of(*block, "uri"),
+                       text_of(*block, "mimeType"), text_of(*block, "blob").size());
+  return pretty_json(item);
+}
+
+void print_blocks(const json::value* blocks) {
+  if (blocks == nullptr || !blocks->is_array()) return;
+  for (const auto& item : blocks->get_array()) {
+    auto text = render_content(item);
+    fmt::print("{}{}", text, text.ends_with('\n') ? "" : "\n");
+  }
+}
+
+// The part of a session's description a table needs beside its placement: `pid 4242` of
+// `local process 'node' (pid 4242)`, `mcp-stdio-1` of `executor process mcp-stdio-1`.
+std::string process_label(const std::string& description) {
+  if (auto pid = description.rfind("(pid "); pid != std::string::npos)
+    return description.substr(pid + 1, description.size() - pid - 2);
+  constexpr std::string_view kExecutor = "executor process ";
+  if (description.starts_with(kExecutor)) return description.substr(kExecutor.size());
+  return description;
+}
+
+int exit_code_for(const jsonrpc::Error& error) {
+  return error.code == jsonrpc::code::kInvalidParams || error.code == jsonrpc::code::kMethodNotFound
+             ? kUsage
+             : kServerFailed;
+}
+
+// One `tether mcp` run that needs servers: start them, run the operation, shut down.
+class Session {
+ public:
+  Session(McpArgs args, std::shared_ptr<host::Manager> manager, StartupView& view)
+      : args_(std::move(args)), manager_(std::move(manager)), view_(view) {}
+
+  // The servers this command needs started (empty: every enabled server).
+  std::vector<std::string> needed() const {
+    const auto& c = args_.command;
+    if (c == "call" ||
+        ((c == "tools" || c == "resources" || c == "prompts" || c == "read" || c == "prompt") &&
+         !args_.server.empty()))
+      return {args_.server};
+    return {};
+  }
+
+  asio::awaitable<int> run() {
+    // Arguments are checked before anything starts.
+    if (args_.command == "call") {
+      auto arguments = tool_arguments(args_);
+      if (!arguments) {
+        view_.finish();
+        print_error(arguments.error().message);
+        co_return kUsage;
+      }
+      arguments_ = std::move(*arguments);
+    }
+    auto summary = co_await manager_->start(needed());
+    view_.finish();
+    if (!summary) {
+      print_error(summary.error().message);
+      co_return exit_code_for(summary.error());
+    }
+    failed_ = !summary->failed.empty() || !summary->cancelled.empty();
+    const auto& c = args_.command;
+    if (c == "list") co_return list();
+    if (c == "tools") co_return co_await tools();
+    if (c == "call") co_return co_await call(*summary);
+    if (c == "resources") co_return co_await resources();
+    if (c == "read") co_return co_await read();
+    if (c == "prompts") co_return co_await prompts();
+    if (c == "prompt") co_return co_await prompt();
+    co_return kUsage;
+  }
+
+ private:
+  int partial() const { return failed_ ? kServerFailed : kOk; }
+
+  std::vector<std::string> ready_servers() const {
+    std::vector<std::string> out;
+    for (const auto& info : manager_->servers())
+      if (info.state == ServerState::ready) out.push_back(info.name);
+    return out;
+  }
+
+  int list() const {
+    const auto servers = manager_->servers();
+    if (args_.json) {
+      json::array out;
+      for (const auto& info : servers) {
+        json::object row{{"name", info.name},
+                         {"enabled", info.enabled},
+                         {"required", info.required},
+                         {"transport", info.transport},
+                         {"target", info.target},
+                         {"placement", info.placement},
+                         {"status", host::to_string(info.state)}};
+        row["environment"] =
+            info.environment_id.empty() ? json::value(nullptr) : json::value(info.environment_id);
+        row["tools"] = info.tools ? json::value(*info.tools) : json::value(nullptr);
+        row["error"] = info.error.empty() ? json::value(nullptr) : json::value(info.error);
+        row["process"] = info.process.empty() ? json::value(nullptr) : json::value(info.process);
+        out.push_back(std::move(row));
+      }
+      print_json(json::object{{"servers", std::move(out)}});
+      return partial();
+    }
+    Style style(stdout);
+    Table table({"SERVER", "STATUS", "TOOLS", "WHERE", "COMMAND"});
+    for (const auto& info : servers) {
+      const std::string state(host::to_string(info.state));
+      const auto shown_state = info.state == ServerState::ready    ? style.green(state)
+                               : info.state == ServerState::failed ? style.red(state)
+                                                                   : style.dim(state);
+      const std::string tools = info.tools ? std::to_string(*info.tools) : "-";
+      std::string where = info.placement_ok ? info.placement : "(no placement)";
+      if (!info.process.empty()) where += " (" + process_label(info.process) + ")";
+      table.add({info.name, shown_state, tools, where, info.target},
+                {info.name, state, tools, where, info.target});
+      if (!info.error.empty()) table.note(style.red("error: ") + info.error);
+    }
+    fmt::print("{}", table.render(style));
+    return partial();
+  }
+
+  asio::awaitable<int> tools() {
+    std::vector<host::OfferedTool> offered;
+    for (auto& tool : manager_->tools())
+      if (args_.server.empty() || tool.server == args_.server) offered.push_back(std::move(tool));
+    if (args_.json) {
+      json::array out;
+      for (const auto& tool : offered)
+        out.push_back(
+            json::object{{"name", tool.name}, {"server", tool.server}, {"tool", tool.tool}});
+      print_json(json::object{{"tools", std::move(out)}});
+      co_return partial();
+    }
+    Style style(stdout);
+    Table table({"TOOL", "SERVER", "DESCRIPTION"});
+    for (const auto& tool : offered) table.add({tool.name, tool.server, summary_of(tool.tool)});
+    fmt::print("{}", table.render(style));
+    co_return partial();
+  }
+
+  asio::awaitable<int> call(const host::StartupSummary& summary) {
+    if (!summary.failed.empty()) co_return kServerFailed;  // the view printed why
+    if (!summary.cancelled.empty()) co_return kInterrupted;
+    auto result = co_await manager_->call_tool(args_.server, args_.tool, std::move(arguments_));
+    if (!result) {
+      print_error(result.error().message);
+      co_return exit_code_for(result.error());
+    }
+    const auto* is_error = result->if_contains("isError");
+    const bool tool_error = is_error && is_error->is_bool() && is_error->get_bool();
+    if (args_.json) {
+      print_json(*result);
+    } else {
+      const auto* content = result->if_contains("content");
+      const bool has_content = content && content->is_array() && !content->get_array().empty();
+      if (has_content) print_blocks(content);
+      if (const auto* structured = result->if_contains("structuredContent");
+          structured && !has_content)
+        print_json(*structured);
+    }
+    co_return tool_error ? kToolError : kOk;
+  }
+
+  enum class Listing { resources, templates, prompts };
+
+  // One listing of every ready server (or only SERVER / --server) whose capabilities include
+  // it, each item tagged with its server.
+  asio::awaitable<exec::Expected<json::array>> gather(Listing listing) {
+    const std::string_view capability = listing == Listing::prompts ? "prompts" : "resources";
+    json::array out;
+    for (const auto& name : ready_servers()) {
+      if (!args_.server.empty() && name != args_.server) continue;
+      auto client = co_await manager_->use(name);
+      if (!client) co_return client.error();
+      if (!(*client)->server_capabilities().contains(capability)) continue;
+      exec::Expected<json::array> items;
+      if (listing == Listing::resources) {
+        items = co_await (*client)->list_resources();
+      } else if (listing == Listing::templates) {
+        items = co_await (*client)->list_resource_templates();
+      } else {
+        items = co_await (*client)->list_prompts();
+      }
+      if (!items) co_return items.error();
+      for (auto& item : *items) {
+        if (!item.is_object()) continue;
+        item.as_object()["server"] = name;
+        out.push_back(std::move(item));
+      }
+    }
+    co_return out;
+  }
+
+  asio::awaitable<int> resources() {
+    auto resources = co_await gather(Listing::resources);
+    if (!resources) {
+      print_error(resources.error().message);
+      co_return kServerFailed;
+    }
+    auto templates = co_await gather(Listing::templates);
+    if (!templates) {
+      print_error(templates.error().message);
+      co_return kServerFailed;
+    }
+    if (args_.json) {
+      print_json(json::object{{"resources", std::move(*resources)},
+                              {"resourceTemplates", std::move(*templates)}});
+      co_return partial();
+    }
+    Style style(stdout);
+    Table table({"URI", "SERVER", "NAME", "MIME"});
+    for (const auto& item : *resources) {
+      const auto& r = item.get_object();
+      table.add(
+          {text_of(r, "uri"), text_of(r, "server"), text_of(r, "name"), text_of(r, "mimeType")});
+    }
+    for (const auto& item : *templates) {
+      const auto& r = item.get_object();
+      table.add({text_of(r, "uriTemplate"), text_of(r, "server"),
+                 text_of(r, "name") + " (template)", text_of(r, "mimeType")});
+    }
+    fmt::print("{}", table.render(style));
+    co_return partial();
+  }
+
+  // The server to ask for `uri` or prompt `name`: --server, else the one listing it.
+  asio::awaitable<exec::Expected<std::string>> owner(std::string what, std::string key,
+                                                     std::string wanted) {
+    if (!args_.server.empty()) co_return args_.server;
+    auto items = co_await gather(what == "prompt" ? Listing::prompts : Listing::resources);
+    if (!items) co_return items.error();
+    std::vector<std::string> owners;
+    for (const auto& item : *items)
+      if (text_of(item.get_object(), key) == wanted)
+        owners.push_back(text_of(item.get_object(), "server"));
+    if (owners.size() == 1) co_return owners[0];
+    if (owners.empty() && ready_servers().size() == 1) co_return ready_servers()[0];
+    if (owners.empty())
+      co_return exec::invalid_params(
+          fmt::format("no MCP server lists {} '{}': name one with --server", what, wanted));
+    co_return exec::invalid_params(fmt::format("{} '{}' is offered by {}: choose with --server",
+                                               what, wanted, fmt::join(owners, ", ")));
+  }
+
+  asio::awaitable<int> read() {
+    auto server = co_await owner("resource", "uri", args_.uri);
+    if (!server) {
+      print_error(server.error().message);
+      co_return exit_code_for(server.error());
+    }
+    auto client = co_await manager_->use(*server);
+    if (!client) {
+      print_error(client.error().message);
+      co_return kServerFailed;
+    }
+    auto result = co_await (*client)->read_resource(args_.uri);
+    if (!result) {
+      print_error(result.error().message);
+      co_return exit_code_for(result.error());
+    }
+    if (args_.json) {
+      print_json(*result);
+    } else {
+      print_blocks(result->if_contains("contents"));
+    }
+    co_return kOk;
+  }
+
+  asio::awaitable<int> prompts() {
+    auto prompts = co_await gather(Listing::prompts);
+    if (!prompts) {
+      print_error(prompts.error().message);
+      co_return kServerFailed;
+    }
+    if (args_.json) {
+      print_json(json::object{{"prompts", std::move(*prompts)}});
+      co_return partial();
+    }
+    Style style(stdout);
+    Table table({"PROMPT", "SERVER", "ARGUMENTS", "DESCRIPTION"});
+    for (const auto& item : *prompts) {
+      const auto& p = item.get_object();
+      std::vector<std::string> names;
+      if (const auto* list = p.if_contains("arguments"); list && list->is_array())
+        for (const auto& argument : list->get_array())
+          if (argument.is_object()) {
+            const auto* required = argument.get_object().if_contains("required");
+            names.push_back(text_of(argument.get_object(), "name") +
+                            (required && required->is_bool() && required->get_bool() ? "" : "?"));
+          }
+      table.add({text_of(p, "name"), text_of(p, "server"), fmt::format("{}", fmt::join(names, " ")),
+                 summary_of(p)});
+    }
+    fmt::print("{}", table.render(style));
+    co_return partial();
+  }
+
+  asio::awaitable<int> prompt() {
+    auto arguments = key_values(args_.args, false);
+    if (!arguments) {
+      print_error(arguments.error().message);
+      co_return kUsage;
+    }
+    auto server = co_await owner("prompt", "name", args_.prompt);
+    if (!server) {
+      print_error(server.error().message);
+      co_return exit_code_for(server.error());
+    }
+    auto client = co_await manager_->use(*server);
+    if (!client) {
+      print_error(client.error().message);
+      co_return kServerFailed;
+    }
+    auto result = co_await (*client)->get_prompt(args_.prompt, std::move(*arguments));
+    if (!result) {
+      print_error(result.error().message);
+      co_return exit_code_for(result.error());
+    }
+    if (args_.json) {
+      print_json(*result);
+      co_return kOk;
+    }
+    Style style(stdout);
+    if (const auto* messages = result->if_contains("messages"); messages && messages->is_array()) {
+      for (const auto& message : messages->get_array()) {
+        if (!message.is_object()) continue;
+        const auto& m = message.get_object();
+        fmt::print("{}\n", style.bold(text_of(m, "role") + ":"));
+        if (const auto* content = m.if_contains("content"))
+          fmt::print("{}\n", render_content(*content));
+      }
+    }
+    co_return kOk;
+  }
+
+  McpArgs args_;
+  std::shared_ptr<host::Manager> manager_;
+  StartupView& view_;
+  json::value arguments_;  // call's, checked before startup
+  bool failed_ = false;
+};
+
+int run_with_servers(const McpArgs& args) {
+  const auto home = host::tether_home(host::process_env);
+  auto config =
+      host::load_config(config_path(args), home + "/environments.toml", !args.config_path.empty());
+  if (!config) {
+    print_error(config.error().message);
+    return kUsage;
+  }
+
+  asio::io_context io(1);
+  StartupView view(args.command != "list");
+  host::ManagerOptions options;
+  options.on_status = [&view](const host::ServerStatus& status) { view.update(status); };
+  auto manager = host::Manager::create(io.get_executor(), std::move(*config), std::move(options));
+
+  int code = kOk;
+  bool interrupted = false;
+  asio::cancellation_signal cancel;
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int) {
+    if (ec) return;
+    interrupted = true;
+    manager->cancel_startup();
+    cancel.emit(asio::cancellation_type::terminal);
+  });
+
+  Session session(args, manager, view);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        try {
+          code = co_await asio::co_spawn(
+              io, session.run(), asio::bind_cancellation_slot(cancel.slot(), asio::use_awaitable));
+        } catch (const std::exception& error) {
+          if (!interrupted) print_error(fmt::format("unexpected error: {}", error.what()));
+          code = kServerFailed;
+        }
+        co_await manager->shutdown();
+        // Everything is gone; what is still queued (e.g. a SIGKILL timer for a group that
+        // already ended) has nothing left to do.
+        io.stop();
+      },
+      asio::detached);
+  io.run();
+  return interrupted ? kInterrupted : code;
+}
+
+int run_edit(const McpArgs& args) {
+  const auto path = config_path(args);
+  // The edited file is checked as it will be loaded: with environments.toml beside it.
+  const auto environments = host::tether_home(host::process_env) + "/environments.toml";
+  exec::Expected<void> edited;
+  if (args.command == "add") {
+    host::NewServer server;
+    server.name = args.name;
+    server.command = args.argv.front();
+    server.args.assign(args.argv.begin() + 1, args.argv.end());
+    auto env = key_values(args.env, false);
+    if (!env) {
+      print_error(env.error().message);
+      return kUsage;
+    }
+    for (const auto& [key, value] : *env) server.env[key] = std::string(value.get_string());
+    if (!args.environment.empty()) server.environment = args.environment;
+    edited = host::edit_config_file(
+        path, [&](std::string_view text) { return host::add_server(text, path, server); },
+        environments);
+  } else {
+    edited = host::edit_config_file(
+        path, [&](std::string_view text) { return host::remove_server(text, path, args.name); },
+        environments);
+  }
+  if (!edited) {
+    print_error(edited.error().message);
+    return kUsage;
+  }
+  if (args.json) {
+    print_json(
+        json::object{{args.command == "add" ? "added" : "removed", args.name}, {"config", path}});
+  } else {
+    fmt::print("{} MCP server '{}' {} {}\n", args.command == "add" ? "Added" : "Removed", args.name,
+               args.command == "add" ? "to" : "from", path);
+  }
+  return kOk;
+}
+
+}  // namespace
+
+Run add_mcp_command(CLI::App& app, std::vector<std::string> command) {
+  auto* mcp = app.add_subcommand("mcp", "Use the configured MCP servers");
+  mcp->require_subcommand(1);
+  auto args = std::make_shared<McpArgs>();
+  args->argv = std::move(command);
+  mcp->add_option("--config", args->config_path,
+                  "config file (default: $TETHER_HOME/config.toml, ~/.tether/config.toml)");
+  mcp->add_flag("--json", args->json, "machine-readable output on stdout");
+
+  auto sub = [&](const char* name, const char* what) {
+    auto* command = mcp->add_subcommand(name, what);
+    command->fallthrough();
+    return command;
+  };
+  sub("list", "servers: where each runs, status, tool count, the error of failed ones");
+  sub("tools", "tools with their qualified names")
+      ->add_option("server", args->server, "only this server");
+  auto* call = sub("call", "call a tool");
+  call->add_option("server", args->server)->required();
+  call->add_option("tool", args->tool, "the tool's name on that server")->required();
+  call->add_option("--args", args->args_json, "arguments as a JSON object");
+  call->add_option("--arg", args->args, "one argument, key=value (value as JSON when it parses)")
+      ->allow_extra_args(false);
+  sub("resources", "resources and resource templates")
+      ->add_option("server", args->server, "only this server");
+  auto* read = sub("read", "read a resource");
+  read->add_option("uri", args->uri)->required();
+  read->add_option("--server", args->server, "the server to ask");
+  sub("prompts", "prompts")->add_option("server", args->server, "only this server");
+  auto* prompt = sub("prompt", "get a prompt");
+  prompt->add_option("name", args->prompt)->required();
+  prompt->add_option("--server", args->server, "the server to ask");
+  prompt->add_option("--arg", args->args, "one argument, key=value")->allow_extra_args(false);
+  auto* add = sub("add", "add a stdio server to the config file: add NAME [options] -- CMD ARGS");
+  add->add_option("name", args->name)->required();
+  add->add_option("--env", args->env, "K=V for the server's environment")->allow_extra_args(false);
+  add->add_option("--environment", args->environment, "where it runs: local, remote or an id");
+  sub("remove", "remove a server from the config file")->add_option("name", args->name)->required();
+
+  return [args, mcp] {
+    args->command = mcp->get_subcommands().front()->get_name();
+    if (args->command == "add" && args->argv.empty()) {
+      print_error("add needs the server's command after --: tether mcp add NAME -- CMD ARGS...");
+      return int{kUsage};
+    }
+    if (args->command != "add" && !args->argv.empty()) {
+      print_error(fmt::format("unexpected arguments after --: {}", fmt::join(args->argv, " ")));
+      return int{kUsage};
+    }
+    if (args->command == "add" || args->command == "remove") return run_edit(*args);
+    return run_with_servers(*args);
+  };
+}
+
+}  // namespace tether::cli
