@@ -19,10 +19,11 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# The main job on the embedded default: an executor that tether spawns on loopback, driven by
-# the project's own client code.
+# The main job on the embedded default (examples/demo.toml): MCP servers from npm, one here and
+# one on an executor that tether spawns on loopback, listed and called through `tether mcp`.
 run: build
-	@$(BUILD)/examples/tether-exec-demo $(BUILD)/src/cli/tether
+	@scripts/install-test-packages --dir examples/npm
+	@scripts/demo $(BUILD)
 
 # npm test peers (stock codex, ...) go to a cache outside the clone keyed by the lockfile hash;
 # the tests locate them the same way and fail when they are missing.
