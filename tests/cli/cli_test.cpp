@@ -332,6 +332,46 @@ TEST_F(CliTest, InterruptDuringStartupEndsEverything) {
   reaper.expect_none_left(5s);
 }
 
+// --- resources and prompts ----------------------------------------------------------------
+
+TEST_F(CliTest, ResourcesAreListedAndRead) {
+  const auto config =
+      write("config.toml", test_server("docs", R"(["--resources", "3", "--page-size", "2"])") +
+                               test_server("other", R"(["--resources", "0"])"));
+  auto listed = tether({"mcp", "--config", config, "resources"});
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  for (const char* uri : {"test://resource/0", "test://resource/2", "test://template/{id}"})
+    EXPECT_NE(listed.out.find(uri), std::string::npos) << listed.out;
+
+  // Without --server the server listing the URI answers.
+  auto read = tether({"mcp", "--config", config, "read", "test://resource/2"});
+  ASSERT_EQ(read.code, 0) << read.err;
+  EXPECT_EQ(read.out, "content of resource 2\n");
+  auto unlisted = tether({"mcp", "--config", config, "read", "test://resource/9"});
+  EXPECT_EQ(unlisted.code, 2);
+  EXPECT_NE(unlisted.err.find("no MCP server lists resource 'test://resource/9': name one with "
+                              "--server"),
+            std::string::npos)
+      << unlisted.err;
+  auto json = tether(
+      {"mcp", "--config", config, "--json", "read", "test://resource/1", "--server", "docs"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  EXPECT_EQ(json.json().at("contents").at(0).at("text"), "content of resource 1");
+}
+
+TEST_F(CliTest, PromptsAreListedAndRendered) {
+  const auto config = write("config.toml", test_server("greeter"));
+  auto listed = tether({"mcp", "--config", config, "prompts"});
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("greet"), std::string::npos) << listed.out;
+  auto prompt = tether({"mcp", "--config", config, "prompt", "greet", "--arg", "name=Ada"});
+  ASSERT_EQ(prompt.code, 0) << prompt.err;
+  EXPECT_NE(prompt.out.find("Hello, Ada!"), std::string::npos) << prompt.out;
+  auto unknown = tether({"mcp", "--config", config, "prompt", "nope", "--server", "greeter"});
+  EXPECT_EQ(unknown.code, 2) << unknown.err;
+  EXPECT_NE(unknown.err.find("unknown prompt: nope"), std::string::npos) << unknown.err;
+}
+
 // --- 33: config errors at the CLI ----------------------------------------------------------
 
 struct BadConfig {
