@@ -381,18 +381,29 @@ class Session {
                                                what, wanted, fmt::join(owners, ", ")));
   }
 
-  asio::awaitable<int> read() {
-    auto server = co_await owner("resource", "uri", args_.uri);
+  // The session of owner(); null after printing why there is none (`code` says how to exit).
+  asio::awaitable<std::shared_ptr<mcp::Client>> owner_session(std::string what, std::string key,
+                                                              std::string wanted, int& code) {
+    auto server = co_await owner(std::move(what), std::move(key), std::move(wanted));
     if (!server) {
       print_error(server.error().message);
-      co_return exit_code_for(server.error());
+      code = exit_code_for(server.error());
+      co_return nullptr;
     }
     auto client = co_await manager_->use(*server);
     if (!client) {
       print_error(client.error().message);
-      co_return kServerFailed;
+      code = kServerFailed;
+      co_return nullptr;
     }
-    auto result = co_await (*client)->read_resource(args_.uri);
+    co_return *client;
+  }
+
+  asio::awaitable<int> read() {
+    int code = kOk;
+    auto client = co_await owner_session("resource", "uri", args_.uri, code);
+    if (!client) co_return code;
+    auto result = co_await client->read_resource(args_.uri);
     if (!result) {
       print_error(result.error().message);
       co_return exit_code_for(result.error());
@@ -440,17 +451,10 @@ class Session {
       print_error(arguments.error().message);
       co_return kUsage;
     }
-    auto server = co_await owner("prompt", "name", args_.prompt);
-    if (!server) {
-      print_error(server.error().message);
-      co_return exit_code_for(server.error());
-    }
-    auto client = co_await manager_->use(*server);
-    if (!client) {
-      print_error(client.error().message);
-      co_return kServerFailed;
-    }
-    auto result = co_await (*client)->get_prompt(args_.prompt, std::move(*arguments));
+    int code = kOk;
+    auto client = co_await owner_session("prompt", "name", args_.prompt, code);
+    if (!client) co_return code;
+    auto result = co_await client->get_prompt(args_.prompt, std::move(*arguments));
     if (!result) {
       print_error(result.error().message);
       co_return exit_code_for(result.error());

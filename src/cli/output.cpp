@@ -81,7 +81,11 @@ std::string Table::render(const Style& style) const {
   for (std::size_t row = 0; row < rows_.size(); ++row) {
     out += line(rows_[row].first, rows_[row].second);
     if (auto notes = notes_.find(row); notes != notes_.end())
-      for (const auto& note : notes->second) out += "  " + note + "\n";
+      for (const auto& note : notes->second) {
+        std::string indented = "  ";
+        for (char c : note) indented += c == '\n' ? std::string("\n    ") : std::string(1, c);
+        out += indented + "\n";
+      }
   }
   return out;
 }

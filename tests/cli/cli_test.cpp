@@ -54,30 +54,6 @@ struct Outcome {
   }
 };
 
-// Children of this process other than zombies, by pid, with their command lines.
-std::vector<std::pair<pid_t, std::string>> live_children() {
-  std::vector<std::pair<pid_t, std::string>> out;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const auto name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    const auto close = text.rfind(')');
-    if (close == std::string::npos || close + 4 > text.size()) continue;
-    std::istringstream fields(text.substr(close + 2));
-    char state = 0;
-    pid_t parent = 0;
-    fields >> state >> parent;
-    if (parent != ::getpid() || state == 'Z') continue;
-    std::ifstream cmdline(entry.path() / "cmdline");
-    std::string command((std::istreambuf_iterator<char>(cmdline)),
-                        std::istreambuf_iterator<char>());
-    std::replace(command.begin(), command.end(), '\0', ' ');
-    out.emplace_back(std::stoi(name), command);
-  }
-  return out;
-}
-
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -155,15 +131,16 @@ class CliTest : public ::testing::Test {
 
   void expect_no_leftovers() {
     const auto end = std::chrono::steady_clock::now() + 10s;
-    auto left = live_children();
+    auto left = testing::children_of(::getpid());
     while (!left.empty() && std::chrono::steady_clock::now() < end) {
       while (::waitpid(-1, nullptr, WNOHANG) > 0) {
       }
       std::this_thread::sleep_for(10ms);
-      left = live_children();
+      left = testing::children_of(::getpid());
     }
-    for (const auto& [pid, command] : left) {
-      ADD_FAILURE() << "left running after tether exited: pid " << pid << ": " << command;
+    for (pid_t pid : left) {
+      ADD_FAILURE() << "left running after tether exited: pid " << pid << ": "
+                    << testing::command_line(pid);
       ::kill(pid, SIGKILL);
     }
     while (::waitpid(-1, nullptr, WNOHANG) > 0) {

@@ -442,19 +442,6 @@ class ManagerPlacementTest : public ::testing::Test {
   testing::MarkerReaper reaper_;
 };
 
-// The parent of `pid` (from /proc/<pid>/stat), 0 when unknown.
-pid_t parent_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(close + 2));
-  char state = 0;
-  pid_t parent = 0;
-  fields >> state >> parent;
-  return parent;
-}
-
 TEST_F(ManagerPlacementTest, ListingResolvesPlacementAsTheLaunchDoes) {
   TempDir dir;
   const auto here = testing::unique_marker("manager-here");
@@ -503,10 +490,10 @@ TEST_F(ManagerPlacementTest, ListingResolvesPlacementAsTheLaunchDoes) {
     auto there_pids = testing::processes_matching(there);
     CO_ASSERT_EQ(here_pids.size(), 1u);
     CO_ASSERT_EQ(there_pids.size(), 1u);
-    EXPECT_EQ(parent_of(here_pids[0]), ::getpid());
-    const auto executor_pid = parent_of(there_pids[0]);
+    EXPECT_EQ(testing::parent_of(here_pids[0]), ::getpid());
+    const auto executor_pid = testing::parent_of(there_pids[0]);
     EXPECT_NE(executor_pid, ::getpid());
-    EXPECT_EQ(parent_of(executor_pid), ::getpid());
+    EXPECT_EQ(testing::parent_of(executor_pid), ::getpid());
     EXPECT_FALSE(std::filesystem::exists(touched));
     co_await manager->shutdown();
   });

@@ -30,35 +30,17 @@ namespace {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
+using testing::command_line;
 using testing::eventually;
 using testing::McpPlacement;
 using testing::McpSite;
+using testing::parent_of;
 using testing::processes_matching;
 
 constexpr const char* kServer = TETHER_TEST_MCP_SERVER;
 constexpr auto kWait = 10s;
 
 using testing::ok;
-
-// The parent of `pid` (from /proc/<pid>/stat), 0 when unknown.
-pid_t parent_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(close + 2));
-  char state = 0;
-  pid_t parent = 0;
-  fields >> state >> parent;
-  return parent;
-}
-
-std::string command_line(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::replace(text.begin(), text.end(), '\0', ' ');
-  return text;
-}
 
 // Tests own their markers: TearDown checks nothing with one is left, the reaper kills leftovers.
 class LaunchTest : public ::testing::Test {

@@ -89,5 +89,10 @@ std::unique_ptr<jsonrpc::Transport> stdio_transport(process::Child& child);
 // Processes whose command line contains `needle` (from /proc), excluding this test process.
 std::vector<pid_t> processes_matching(const std::string& needle);
 bool process_alive(pid_t pid);
+// From /proc: a process's command line (arguments joined by spaces), its parent (0 when
+// unknown), and the live (not zombie) children of `parent`.
+std::string command_line(pid_t pid);
+pid_t parent_of(pid_t pid);
+std::vector<pid_t> children_of(pid_t parent);
 
 }  // namespace tether::testing
