@@ -21,7 +21,8 @@ build: configure
 
 # The main job on the embedded default (examples/demo.toml): MCP servers from npm, one here and
 # one on an executor that tether spawns on loopback, listed and called through `tether mcp`.
-run: build
+run: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target tether
 	@scripts/install-test-packages --dir examples/npm
 	@scripts/demo $(BUILD)
 
