@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
+#include "codex_exec_server.hpp"
 #include "exec_server.hpp"
 #include "mcp_fixtures.hpp"
 #include "npm_peers.hpp"
@@ -130,13 +131,21 @@ class CliTest : public ::testing::Test {
   }
 
   void expect_no_leftovers() {
+    // Our children besides the exempt ones (a peer the test itself runs, e.g. codex).
+    auto leftovers = [&] {
+      auto left = testing::children_of(::getpid());
+      std::erase_if(left, [&](pid_t pid) {
+        return std::find(exempt_.begin(), exempt_.end(), pid) != exempt_.end();
+      });
+      return left;
+    };
     const auto end = std::chrono::steady_clock::now() + 10s;
-    auto left = testing::children_of(::getpid());
+    auto left = leftovers();
     while (!left.empty() && std::chrono::steady_clock::now() < end) {
       while (::waitpid(-1, nullptr, WNOHANG) > 0) {
       }
       std::this_thread::sleep_for(10ms);
-      left = testing::children_of(::getpid());
+      left = leftovers();
     }
     for (pid_t pid : left) {
       ADD_FAILURE() << "left running after tether exited: pid " << pid << ": "
@@ -158,6 +167,7 @@ class CliTest : public ::testing::Test {
 
   fs::path home_;
   std::vector<std::string> env_;
+  std::vector<pid_t> exempt_;
 };
 
 const json::object* server_named(const json::value& list, std::string_view name) {
@@ -461,6 +471,35 @@ TEST_F(CliTest, RemoteServerWithoutAnExecutorIsListedWithTheReason) {
             std::string::npos)
       << run.out;
   EXPECT_FALSE(fs::exists(touched));
+}
+
+// --- 41: an npm server placed on a stock codex executor through the config ----------------------
+
+TEST_F(CliTest, NpmServerOnAStockCodexExecutorThroughTheConfig) {
+  testing::CodexExecServer codex;
+  exempt_.push_back(codex.pid());
+  const auto mark = testing::unique_marker("cli-codex");
+  testing::MarkerReaper reaper(mark);
+  const auto config =
+      write("config.toml",
+            "[environments.codex]\nurl = \"" + codex.url() + "\"\n\n" +
+                "[mcp_servers.everything]\ncommand = \"" + testing::node_binary().string() +
+                "\"\nargs = [\"" +
+                testing::npm_package_file("@modelcontextprotocol/server-everything/dist/index.js")
+                    .string() +
+                "\", \"stdio\", \"" + mark + "\"]\nenvironment = \"codex\"\n");
+  auto listed = tether({"mcp", "--config", config, "list", "--json"});
+  ASSERT_EQ(listed.code, 0) << listed.err << codex.log();
+  const auto list = listed.json();
+  const auto* everything = server_named(list, "everything");
+  ASSERT_TRUE(everything) << listed.out;
+  EXPECT_EQ(everything->at("environment"), "codex");
+  EXPECT_EQ(everything->at("placement").as_string(), "codex: " + codex.url());
+  auto echo = tether(
+      {"mcp", "--config", config, "call", "everything", "echo", "--arg", "message=via codex"});
+  EXPECT_EQ(echo.code, 0) << echo.err;
+  EXPECT_NE(echo.out.find("via codex"), std::string::npos) << echo.out;
+  reaper.expect_none_left(5s);
 }
 
 // --- add and remove ------------------------------------------------------------------------
