@@ -606,10 +606,28 @@ asio::awaitable<Expected<std::shared_ptr<Process>>> ExecClient::Impl::start(Star
   processes_.emplace(id, Entry{log});
 
   auto request = start_params(params, params.cwd.value_or(default_cwd_of(environment_info_)));
+  // A caller that gives up (cancellation) while the start is in flight must not leave the
+  // process running there unowned: its entry goes and a terminate follows it.
+  struct AbandonGuard {
+    std::shared_ptr<Impl> impl;
+    std::string id;
+    bool active = true;
+    ~AbandonGuard() {
+      if (!active || !impl->processes_.contains(id)) return;
+      impl->processes_.erase(id);
+      asio::co_spawn(
+          impl->executor_,
+          [](std::shared_ptr<Impl> self, std::string process) -> asio::awaitable<void> {
+            co_await self->terminate(std::move(process));
+          }(impl, id),
+          asio::detached);
+    }
+  } abandon{shared_from_this(), id};
   for (;;) {
     auto reply = co_await call("process/start", request, /*resend=*/false);
     if (reply) break;
     if (reply.error().code != jsonrpc::code::kConnectionClosed || disconnected_ || closing_) {
+      abandon.active = false;
       processes_.erase(id);
       co_return reply.error();
     }
@@ -618,10 +636,12 @@ asio::awaitable<Expected<std::shared_ptr<Process>>> ExecClient::Impl::start(Star
     auto probe = co_await call("process/read", read_params(id, 0, 1, 0ms));
     if (probe) break;
     if (probe.error().code == jsonrpc::code::kConnectionClosed) {
+      abandon.active = false;
       processes_.erase(id);
       co_return probe.error();
     }
   }
+  abandon.active = false;
   co_return std::make_shared<RemoteProcess>(shared_from_this(), id, log);
 }
 
