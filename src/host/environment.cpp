@@ -83,11 +83,25 @@ struct Environment::State {
         continue;
       }
       connecting = true;
-      auto result = co_await open();
-      connecting = false;
-      if (!result) last_error = result.error();
-      settled.notify_all();
-      if (!result) co_return result.error();
+      // A caller cancelled inside open() must still release the others waiting on it; with no
+      // error recorded they try again themselves.
+      struct Settle {
+        State& state;
+        ~Settle() {
+          state.connecting = false;
+          state.settled.notify_all();
+        }
+      };
+      Expected<void> result;
+      {
+        Settle settle{*this};
+        last_error.reset();
+        result = co_await open();
+      }
+      if (!result) {
+        last_error = result.error();
+        co_return result.error();
+      }
     }
   }
 
