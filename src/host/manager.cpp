@@ -276,7 +276,14 @@ struct Manager::State : std::enable_shared_from_this<State> {
     server->settled.notify_all();
   }
 
+  // One attempt at a time; none once shutdown began (it would escape the shutdown).
   void begin_start(Server& server) {
+    if (server.state == ServerState::starting) return;
+    if (shut_down) {
+      server.state = ServerState::cancelled;
+      emit(server);
+      return;
+    }
     server.state = ServerState::starting;
     server.error.clear();
     server.permanent = false;
@@ -340,6 +347,7 @@ struct Manager::State : std::enable_shared_from_this<State> {
           co_await settle(*server);
           continue;
         case ServerState::ready:
+          if (!server->client) co_return manager_error("the MCP servers are shut down");
           if (!server->client->is_closed()) co_return Result{server->client};
           died(*server, server->generation, server->client->close_reason());
           continue;
@@ -357,6 +365,7 @@ struct Manager::State : std::enable_shared_from_this<State> {
       }
       begin_start(*server);
       co_await settle(*server);
+      if (shut_down) co_return manager_error("the MCP servers are shut down");
       if (server->state == ServerState::ready) co_return Result{server->client};
       if (server->state == ServerState::cancelled)
         co_return manager_error(fmt::format("the start of MCP server '{}' was cancelled", name));
@@ -569,12 +578,15 @@ asio::awaitable<Expected<void>> Manager::restart(std::string server) {
     record->cancel->emit(asio::cancellation_type::terminal);
     co_await state->settle(*record);
   }
-  if (auto client = std::move(record->client)) co_await client->shutdown();
+  // The server leaves `ready` before anything suspends: no one may take the client being ended.
+  auto old = std::move(record->client);
   record->deaths.clear();
   record->crash_looping = false;
   record->permanent = false;
   record->restart_at = {};
-  if (record->config.enabled) record->state = ServerState::idle;
+  if (record->state != ServerState::disabled && record->state != ServerState::starting)
+    record->state = ServerState::idle;
+  if (old) co_await old->shutdown();
   auto client = co_await state->use(server);
   if (!client) co_return client.error();
   co_return Expected<void>{};
@@ -583,9 +595,10 @@ asio::awaitable<Expected<void>> Manager::restart(std::string server) {
 asio::awaitable<void> Manager::shutdown() {
   auto state = state_;
   if (state->shut_down) co_return;
+  // First, so no start begins while the others are being ended.
+  state->shut_down = true;
   state->cancel_startup();
   for (auto& server : state->servers) co_await state->settle(*server);
-  state->shut_down = true;
 
   auto executor = co_await asio::this_coro::executor;
   using Op =
@@ -593,6 +606,7 @@ asio::awaitable<void> Manager::shutdown() {
   std::vector<Op> ending;
   for (auto& server : state->servers) {
     if (auto client = std::move(server->client)) {
+      server->state = ServerState::idle;
       ending.push_back(asio::co_spawn(
           executor,
           [](std::shared_ptr<mcp::Client> c) -> asio::awaitable<void> {

@@ -378,6 +378,40 @@ TEST_P(ManagerTest, ServerThatDiesOnEveryStartIsCrashLooping) {
   });
 }
 
+TEST_P(ManagerTest, RestartWhileInUseNeverHandsOutAnEndedSession) {
+  TempDir dir;
+  const auto counter = dir.file("counter");
+  with_manager(test_server("srv"), test_options(), [&](Manager& manager) -> asio::awaitable<void> {
+    CO_ASSERT_TRUE(ok(co_await manager.start()));
+    auto executor = co_await asio::this_coro::executor;
+    // Two restarts and calls race; each call either runs on a live session or fails cleanly.
+    int done = 0;
+    for (int i = 0; i < 2; ++i) {
+      asio::co_spawn(
+          executor,
+          [&]() -> asio::awaitable<void> {
+            EXPECT_TRUE(ok(co_await manager.restart("srv")));
+            ++done;
+          },
+          asio::detached);
+      asio::co_spawn(
+          executor,
+          [&]() -> asio::awaitable<void> {
+            auto call = co_await manager.call_tool("srv", "counter", counter_args(counter, false));
+            if (!call) {
+              EXPECT_NE(call.error().message, "") << "an error must say why";
+            }
+            ++done;
+          },
+          asio::detached);
+    }
+    CO_ASSERT_TRUE(co_await testing::eventually([&] { return done == 4; }, kWait));
+    EXPECT_EQ(manager.servers()[0].state, ServerState::ready);
+    auto after = co_await manager.call_tool("srv", "cwd", json::value(json::object()));
+    EXPECT_TRUE(ok(after));
+  });
+}
+
 // --- cancellation and shutdown ---------------------------------------------------------------
 
 TEST_P(ManagerTest, CancelledStartupEndsTheServer) {
