@@ -193,14 +193,19 @@ class Session {
     auto summary = co_await manager_->start(needed());
     view_.finish();
     if (!summary) {
+      // A status listing still shows every server, the required one's failure included.
+      if (args_.command == "list") list();
       print_error(summary.error().message);
       co_return exit_code_for(summary.error());
     }
     failed_ = !summary->failed.empty() || !summary->cancelled.empty();
+    // A command about one server stops when that server did not start (the view said why).
+    if (!needed().empty() && failed_)
+      co_return summary->cancelled.empty() ? kServerFailed : kInterrupted;
     const auto& c = args_.command;
     if (c == "list") co_return list();
     if (c == "tools") co_return co_await tools();
-    if (c == "call") co_return co_await call(*summary);
+    if (c == "call") co_return co_await call();
     if (c == "resources") co_return co_await resources();
     if (c == "read") co_return co_await read();
     if (c == "prompts") co_return co_await prompts();
@@ -277,9 +282,7 @@ class Session {
     co_return partial();
   }
 
-  asio::awaitable<int> call(const host::StartupSummary& summary) {
-    if (!summary.failed.empty()) co_return kServerFailed;  // the view printed why
-    if (!summary.cancelled.empty()) co_return kInterrupted;
+  asio::awaitable<int> call() {
     auto result = co_await manager_->call_tool(args_.server, args_.tool, std::move(arguments_));
     if (!result) {
       print_error(result.error().message);

@@ -277,6 +277,11 @@ TEST_F(CliTest, RequiredServerFailureIsReported) {
                          "'must' failed to start: "),
             std::string::npos)
       << run.err;
+  // The status listing still shows every server.
+  auto listed = tether({"mcp", "--config", config, "list"});
+  EXPECT_EQ(listed.code, 3);
+  EXPECT_NE(listed.out.find("\nok      ready"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("\nmust    failed"), std::string::npos) << listed.out;
 }
 
 TEST_F(CliTest, UsageErrorsExitTwo) {
