@@ -183,14 +183,10 @@ struct Manager::State : std::enable_shared_from_this<State> {
     return launch;
   }
 
-  // Placement checked before anything starts, so such failures are permanent.
-  Expected<void> check_placement(const ServerLaunch& launch) const {
-    auto environment = environments.resolve(launch.environment, launch.name);
-    if (!environment) return environment.error();
-    if (*environment && std::holds_alternative<mcp::HttpServerConfig>(launch.transport))
-      return manager_error(fmt::format(
-          "remote streamable HTTP MCP server '{}' is not implemented yet", launch.name));
-    return {};
+  // The same resolution a launch makes (launch_server resolves through it too).
+  Expected<std::shared_ptr<Environment>> placement(const ServerConfig& config) const {
+    return resolve_placement(environments, config.name, config.environment,
+                             std::holds_alternative<HttpServerSettings>(config.transport));
   }
 
   mcp::ClientHandlers handlers_for(Server& server) {
@@ -220,10 +216,9 @@ struct Manager::State : std::enable_shared_from_this<State> {
   };
 
   asio::awaitable<Expected<Session>> launch_and_list(Server& server) {
+    // Placement and settings are checked before anything starts: such failures are permanent.
     auto launch = launch_of(server.config);
-    if (launch) {
-      if (auto placed = check_placement(*launch); !placed) launch = placed.error();
-    }
+    if (auto placed = placement(server.config); !placed) launch = placed.error();
     if (!launch) {
       server.permanent = true;
       co_return launch.error();
@@ -451,13 +446,10 @@ std::vector<ServerInfo> Manager::servers() const {
       info.transport = "streamable_http";
       info.target = std::get<HttpServerSettings>(config.transport).url;
     }
-    // The same resolution a launch makes.
-    auto launch = state_->launch_of(config);
-    auto placed = launch ? state_->check_placement(*launch) : Expected<void>{launch.error()};
-    auto environment = state_->environments.resolve(config.environment, config.name);
-    if (!placed) {
+    auto environment = state_->placement(config);
+    if (!environment) {
       info.placement_ok = false;
-      info.placement = placed.error().message;
+      info.placement = environment.error().message;
     } else if (!*environment) {
       info.placement = std::string(kLocalEnvironment);
     } else {

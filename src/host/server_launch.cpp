@@ -88,21 +88,26 @@ asio::awaitable<void> Environments::close() {
       .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
 }
 
+Expected<std::shared_ptr<Environment>> resolve_placement(const Environments& environments,
+                                                         const std::string& server,
+                                                         const std::string& environment,
+                                                         bool streamable_http) {
+  auto resolved = environments.resolve(environment, server);
+  if (resolved && *resolved && streamable_http)
+    return launch_error(
+        fmt::format("remote streamable HTTP MCP server '{}' is not implemented yet", server));
+  return resolved;
+}
+
 asio::awaitable<Expected<mcp::ServerConnection>> launch_server(asio::any_io_executor executor,
                                                                ServerLaunch launch,
                                                                const Environments& environments) {
   using Result = Expected<mcp::ServerConnection>;
-  auto environment = environments.resolve(launch.environment, launch.name);
+  const auto* http = std::get_if<mcp::HttpServerConfig>(&launch.transport);
+  auto environment =
+      resolve_placement(environments, launch.name, launch.environment, http != nullptr);
   if (!environment) co_return Result{boost::system::in_place_error, environment.error()};
-
-  if (const auto* http = std::get_if<mcp::HttpServerConfig>(&launch.transport)) {
-    if (*environment)
-      co_return Result{
-          boost::system::in_place_error,
-          launch_error(fmt::format("remote streamable HTTP MCP server '{}' is not implemented yet",
-                                   launch.name))};
-    co_return mcp::connect_http(executor, *http);
-  }
+  if (http) co_return mcp::connect_http(executor, *http);
   const auto& command = std::get<mcp::StdioCommand>(launch.transport);
   if (!*environment) co_return mcp::launch_local(executor, command, launch.stdio);
   auto starter = co_await (*environment)->starter();

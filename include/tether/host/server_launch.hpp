@@ -70,6 +70,15 @@ class Environments {
   std::optional<std::string> remote_;
 };
 
+// Where a server with placement `environment` goes: null for this machine, else its executor
+// environment. The errors are the placement rules' (`remote MCP server ...`, `unknown environment
+// ...`, and for an HTTP server anywhere but here `remote streamable HTTP MCP server '<server>' is
+// not implemented yet`); nothing is started for them. Launching and listing both resolve here.
+Expected<std::shared_ptr<Environment>> resolve_placement(const Environments& environments,
+                                                         const std::string& server,
+                                                         const std::string& environment,
+                                                         bool streamable_http);
+
 // Starts (stdio) or prepares (HTTP) the server where its placement says. Nothing is started when
 // the placement cannot be resolved; a remote HTTP server fails with `remote streamable HTTP MCP
 // server '<server>' is not implemented yet`. `environments` is only read before the first
