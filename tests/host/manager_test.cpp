@@ -533,6 +533,29 @@ TEST_F(ManagerPlacementTest, ListingResolvesPlacementAsTheLaunchDoes) {
   });
 }
 
+TEST_F(ManagerPlacementTest, HttpServerWithoutItsBearerTokenFailsBeforeConnecting) {
+  const std::string text =
+      "[mcp_servers.web]\nurl = \"http://127.0.0.1:9/mcp\"\n"
+      "bearer_token_env_var = \"TETHER_TEST_UNSET_TOKEN\"\n";
+  auto config = parse_config({text, "config.toml"});
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  auto options = test_options();
+  options.env = [](std::string_view name) -> std::optional<std::string> {
+    return name == "TETHER_TEST_UNSET_TOKEN" ? std::nullopt : process_env(name);
+  };
+  testing::run_async([&]() -> asio::awaitable<void> {
+    auto manager = Manager::create(co_await asio::this_coro::executor, *config, options);
+    EXPECT_EQ(manager->servers()[0].placement, "local");
+    auto summary = co_await manager->start();
+    CO_ASSERT_TRUE(ok(summary));
+    CO_ASSERT_EQ(summary->failed.size(), 1u);
+    EXPECT_EQ(summary->failed[0].error,
+              "MCP client for 'web' failed to start: bearer_token_env_var "
+              "TETHER_TEST_UNSET_TOKEN for MCP server 'web' is not set");
+    co_await manager->shutdown();
+  });
+}
+
 TEST_F(ManagerPlacementTest, RemoteWithoutAnExecutorStartsNothing) {
   TempDir dir;
   const auto mark = testing::unique_marker("manager-remote");
