@@ -5,6 +5,8 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 # ccache hashes paths relative to the checkout, so a fresh clone elsewhere still hits the cache.
 export CCACHE_BASEDIR := $(CURDIR)
+# The precompiled header is only cacheable when ccache may ignore its defines and time macros.
+export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 
 .PHONY: all deps configure build run test bench fuzz-smoke clean
 
