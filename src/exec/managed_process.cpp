@@ -282,22 +282,20 @@ void ManagedProcess::end() {
   room_.notify_all();
   child_->terminate(limits_.kill_grace);
   if (closed_) return;
-  // Something outside the group (a daemonized grandchild) may hold the pipes open: once the
-  // grace is over, stop waiting for their EOF so the session's memory is released.
-  auto self = shared_from_this();
-  asio::co_spawn(
-      executor_,
-      [self]() -> asio::awaitable<void> {
-        asio::steady_timer timer(self->executor_,
-                                 self->limits_.kill_grace + std::chrono::seconds(1));
-        boost::system::error_code ec;
-        co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        if (self->closed_) co_return;
-        boost::system::error_code ignored;
-        if (auto* s = self->child_->stdout_stream()) s->close(ignored);
-        if (auto* s = self->child_->stderr_stream()) s->close(ignored);
-      },
-      asio::detached);
+  // Something outside the tree may still hold the pipes open: once the grace is over, stop
+  // waiting for their EOF so the session's memory is released. A named coroutine, not a
+  // capturing lambda: a lambda coroutine's captures live in the closure, which is a temporary.
+  asio::co_spawn(executor_, release_pipes_later(shared_from_this()), asio::detached);
+}
+
+asio::awaitable<void> ManagedProcess::release_pipes_later(std::shared_ptr<ManagedProcess> self) {
+  asio::steady_timer timer(self->executor_, self->limits_.kill_grace + std::chrono::seconds(1));
+  boost::system::error_code ec;
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (self->closed_) co_return;
+  boost::system::error_code ignored;
+  if (auto* s = self->child_->stdout_stream()) s->close(ignored);
+  if (auto* s = self->child_->stderr_stream()) s->close(ignored);
 }
 
 }  // namespace tether::exec

@@ -135,6 +135,8 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
   boost::system::error_code read_available(Stream& stream);
   boost::asio::awaitable<void> wait_for_capacity();
   boost::asio::awaitable<void> wait_exit();
+  // After end(): stops waiting for EOF once the grace is over.
+  static boost::asio::awaitable<void> release_pipes_later(std::shared_ptr<ManagedProcess> self);
   boost::asio::awaitable<void> write_stdin();
   void add_output(std::string_view stream, std::string_view bytes);
   void evict();

@@ -6,10 +6,13 @@
 // SpawnError, the pidfd the exit is awaited on, and the SIGTERM -> SIGKILL timer.
 // Does not own: the bytes on the streams, SIGPIPE policy (the embedding program ignores it), or
 // any SIGCHLD handling (there is none: only this child's pid is ever reaped).
-// Data flow: spawn() prepares every allocation up front, forks; the child runs only
-// async-signal-safe calls and either execs (the CLOEXEC error pipe closes: the parent reads EOF)
-// or writes {stage, errno} to the error pipe and _exits. The parent wraps its descriptor ends in
-// Asio streams; wait() sleeps on the pidfd and reaps with waitid.
+// Data flow: spawn() prepares every allocation up front and forks the supervisor
+// (supervisor.hpp), which forks the program. Both run only async-signal-safe calls. The program
+// either execs or reports {stage, errno} to the supervisor, which reports the outcome (the
+// program's pid, or the failure) through the error pipe. The parent wraps its descriptor ends in
+// Asio streams; wait() sleeps on the supervisor's pidfd and reaps it with waitid: the supervisor
+// exits with the program's status once the program and everything it started are gone.
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -33,6 +36,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "supervisor.hpp"
 #include <tether/process/child.hpp>
 
 namespace tether::process {
@@ -43,7 +47,9 @@ using Descriptor = asio::posix::stream_descriptor;
 // Shared with suspended wait() coroutines, so one resuming after its Child is gone finds valid
 // (closed) state rather than a dangling Child.
 struct Child::State {
-  pid_t pid = -1;
+  pid_t pid = -1;      // what is waited for: the supervisor, or the program itself
+  pid_t program = -1;  // leader of its own group
+  bool supervised = true;
   asio::any_io_executor executor;
   std::optional<Descriptor> stdin_stream;
   std::optional<Descriptor> stdout_stream;
@@ -52,16 +58,22 @@ struct Child::State {
   // still queued on it complete normally.
   std::optional<Descriptor> pidfd;
   std::optional<ExitStatus> exit_status;
+  bool reaped = false;  // by ~Child, without a status
   bool terminating = false;
 };
 
 namespace {
 
 // Which step of the child-side setup failed; sent through the error pipe with errno.
-enum class Stage : int { exec, chdir, session, terminal, stdio, descriptors };
+enum class Stage : int { exec, chdir, session, terminal, stdio };
 
-struct ChildFailure {
-  Stage stage;
+// What goes through the error pipe: a failure {stage, errno} from the program before its
+// execve, or from the supervisor the program's pid once it has exec'd. A program started without
+// a supervisor reports success by the pipe closing (EOF) at execve.
+struct Report {
+  bool started;
+  pid_t program;  // when started
+  Stage stage;    // when not
   int error;
 };
 
@@ -112,8 +124,6 @@ std::string stage_detail(Stage stage, const SpawnOptions& options, const std::st
       return "cannot attach terminal '" + tty_path + "': ";
     case Stage::stdio:
       return "cannot set up standard input/output: ";
-    case Stage::descriptors:
-      return "cannot mark descriptors close-on-exec: ";
   }
   return {};
 }
@@ -170,19 +180,51 @@ std::optional<Pipe> make_pipe() {
 }
 
 // ---- Child side of the fork: async-signal-safe calls only, no allocation. ----
+// tether forks the supervisor; the supervisor forks the program, waits for its execve (or its
+// report of which step failed, through a pipe of their own) and tells tether the outcome.
+
+void write_all(int fd, const void* data, std::size_t size) {
+  const char* bytes = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t n = ::write(fd, bytes, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    bytes += n;
+    size -= static_cast<std::size_t>(n);
+  }
+}
+
+bool read_all(int fd, void* data, std::size_t size) {
+  char* bytes = static_cast<char*>(data);
+  while (size > 0) {
+    const ssize_t n = ::read(fd, bytes, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
 
 [[noreturn]] void fail_in_child(int error_fd, Stage stage) {
-  const ChildFailure failure{stage, errno};
-  const char* bytes = reinterpret_cast<const char*>(&failure);
-  std::size_t left = sizeof failure;
-  while (left > 0) {
-    const ssize_t n = ::write(error_fd, bytes, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    bytes += n;
-    left -= static_cast<std::size_t>(n);
-  }
+  const Report report{false, -1, stage, errno};
+  write_all(error_fd, &report, sizeof report);
   ::_exit(127);
+}
+
+// Closes every descriptor from `from` up, except `keep_a` and `keep_b`. The embedding program's
+// descriptors must be gone from a forked process before the embedding program goes on: it may
+// close one of them next, and epoll keeps reporting a file until every descriptor of it is
+// closed, with a pointer the program has freed.
+void close_except(unsigned from, int keep_a, int keep_b) {
+  const unsigned keep[2] = {static_cast<unsigned>(std::min(keep_a, keep_b)),
+                            static_cast<unsigned>(std::max(keep_a, keep_b))};
+  for (unsigned k : keep) {
+    if (k < from) continue;
+    if (k > from) ::close_range(from, k - 1, 0);
+    from = k + 1;
+  }
+  ::close_range(from, ~0U, 0);
 }
 
 // Moves every source above 2 first, so installing one target never clobbers a later source.
@@ -209,14 +251,15 @@ struct ChildPlan {
   int error_fd;
   pid_t parent;
   bool die_with_parent;
+  bool contain;
 };
 
 constexpr int kMaxSignal = 64;  // Linux's _NSIG - 1
 
-[[noreturn]] void run_child(const ChildPlan& plan) {
-  // Handlers would run parent code in the child; SIG_IGN would survive exec. The raw syscall,
-  // because glibc's sigaction() refuses the signals it reserves (32 and 33), and a parent that
-  // inherited them ignored would pass that on.
+// Handlers would run parent code in the child; SIG_IGN would survive exec. The raw syscall,
+// because glibc's sigaction() refuses the signals it reserves (32 and 33), and a parent that
+// inherited them ignored would pass that on.
+void reset_signal_handlers() {
   struct KernelSigaction {
     void (*handler)(int);
     unsigned long flags;
@@ -225,64 +268,116 @@ constexpr int kMaxSignal = 64;  // Linux's _NSIG - 1
   } dfl{SIG_DFL, 0, nullptr, 0};
   for (int sig = 1; sig <= kMaxSignal; ++sig)
     ::syscall(SYS_rt_sigaction, sig, &dfl, nullptr, sizeof dfl.mask);
-  sigset_t empty;
-  ::sigemptyset(&empty);
-  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+}
 
+// The program: its own process group (or session, with a pty), then execve. Failures go to
+// `report_fd`. It dies with `parent` (its supervisor, or tether when not contained) when
+// `die_with_parent`.
+[[noreturn]] void run_program(const ChildPlan& plan, int report_fd, pid_t parent,
+                              bool die_with_parent) {
   if (plan.tty_path != nullptr) {
-    if (::setsid() < 0) fail_in_child(plan.error_fd, Stage::session);
+    if (::setsid() < 0) fail_in_child(report_fd, Stage::session);
   } else if (::setpgid(0, 0) != 0) {
-    fail_in_child(plan.error_fd, Stage::session);
+    fail_in_child(report_fd, Stage::session);
   }
-
-  if (plan.die_with_parent) {
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail_in_child(plan.error_fd, Stage::session);
+  if (die_with_parent) {
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail_in_child(report_fd, Stage::session);
     // The parent may have died before prctl took effect; nobody would kill us then.
-    if (::getppid() != plan.parent) ::_exit(127);
+    if (::getppid() != parent) ::_exit(127);
   }
 
-  if (plan.cwd != nullptr && ::chdir(plan.cwd) != 0) fail_in_child(plan.error_fd, Stage::chdir);
+  if (plan.cwd != nullptr && ::chdir(plan.cwd) != 0) fail_in_child(report_fd, Stage::chdir);
 
   if (plan.tty_path != nullptr) {
     const int slave = ::open(plan.tty_path, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (slave < 0 || ::ioctl(slave, TIOCSCTTY, 0) != 0) {
-      fail_in_child(plan.error_fd, Stage::terminal);
+      fail_in_child(report_fd, Stage::terminal);
     }
     const int sources[3] = {slave, slave, slave};
-    if (!install_stdio(sources)) fail_in_child(plan.error_fd, Stage::stdio);
+    if (!install_stdio(sources)) fail_in_child(report_fd, Stage::stdio);
   } else if (!install_stdio(plan.stdio)) {
-    fail_in_child(plan.error_fd, Stage::stdio);
+    fail_in_child(report_fd, Stage::stdio);
   }
 
-  // Descriptors the embedding program opened without O_CLOEXEC must not leak into the child.
-  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-    fail_in_child(plan.error_fd, Stage::descriptors);
-  }
+  // Nothing of the embedding program's, CLOEXEC or not, stays open past this point (see
+  // close_except); the report pipe closes at execve.
+  close_except(3, report_fd, report_fd);
 
+  sigset_t empty;
+  ::sigemptyset(&empty);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
   ::execve(plan.program, plan.argv, plan.envp);
-  fail_in_child(plan.error_fd, Stage::exec);
+  fail_in_child(report_fd, Stage::exec);
+}
+
+[[noreturn]] void run_supervisor(const ChildPlan& plan) {
+  reset_signal_handlers();
+  // Blocked from the start: the supervisor takes signals with sigwaitinfo, and none may be lost
+  // or act on it before it gets there. The program unblocks them just before execve.
+  sigset_t all;
+  ::sigfillset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+
+  if (::setpgid(0, 0) != 0) fail_in_child(plan.error_fd, Stage::session);
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) fail_in_child(plan.error_fd, Stage::session);
+  if (plan.die_with_parent) {
+    if (::prctl(PR_SET_PDEATHSIG, supervisor::kKillTree) != 0)
+      fail_in_child(plan.error_fd, Stage::session);
+    // The parent may have died before prctl took effect; nobody would signal us then.
+    if (::getppid() != plan.parent) ::_exit(127);
+  }
+  ::prctl(PR_SET_NAME, "tether-guard");
+
+  int program_pipe[2];
+  if (::pipe2(program_pipe, O_CLOEXEC) != 0) fail_in_child(plan.error_fd, Stage::session);
+  const pid_t self = ::getpid();
+  const pid_t program = ::fork();
+  if (program < 0) fail_in_child(plan.error_fd, Stage::session);
+  if (program == 0) {
+    ::close(program_pipe[0]);
+    // A supervisor killed outright takes the program with it.
+    run_program(plan, program_pipe[1], self, true);
+  }
+  close_except(0, plan.error_fd, program_pipe[0]);
+  // EOF: execve succeeded (the CLOEXEC end closed). Otherwise the program's failure.
+  Report report{};
+  if (read_all(program_pipe[0], &report, sizeof report)) {
+    while (::waitpid(program, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    write_all(plan.error_fd, &report, sizeof report);
+    ::_exit(127);
+  }
+  report = Report{true, program, Stage::exec, 0};
+  write_all(plan.error_fd, &report, sizeof report);
+
+  // Nothing of tether's stays open or pinned here: its descriptors and working directory.
+  ::close(plan.error_fd);
+  ::close(program_pipe[0]);
+  [[maybe_unused]] const int ignored = ::chdir("/");
+  supervisor::supervise(program);
 }
 
 // ---- Parent side. ----
+
+// SIGKILL for everything the child started: the supervisor's tree kill, or the program's group.
+void kill_tree(bool supervised, pid_t waited, pid_t program) {
+  if (supervised) {
+    ::kill(waited, supervisor::kKillTree);
+  } else {
+    ::kill(-program, SIGKILL);
+  }
+}
 
 void reap_blocking(pid_t pid) {
   while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
 }
 
-// EOF: execve succeeded. Otherwise the child's report of which step failed.
-std::optional<ChildFailure> read_child_failure(int fd) {
-  ChildFailure failure{};
-  char* bytes = reinterpret_cast<char*>(&failure);
-  std::size_t got = 0;
-  while (got < sizeof failure) {
-    const ssize_t n = ::read(fd, bytes + got, sizeof failure - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  if (got < sizeof failure) return std::nullopt;
-  return failure;
+// The report from the error pipe; nullopt at EOF.
+std::optional<Report> read_report(int fd) {
+  Report report{};
+  if (!read_all(fd, &report, sizeof report)) return std::nullopt;
+  return report;
 }
 
 boost::system::result<Descriptor, int> wrap(const asio::any_io_executor& executor, Fd fd) {
@@ -315,6 +410,16 @@ boost::system::result<std::shared_ptr<Child>, SpawnError> Child::spawn(
     return make_error(options.argv.empty() ? std::string() : options.argv.front(), EINVAL);
   }
   const std::string& name = options.argv.front();
+  // execve would cut each string at its first NUL: refuse rather than run something else.
+  const auto has_nul = [](const std::string& s) { return s.find('\0') != std::string::npos; };
+  for (std::size_t i = 0; i < options.argv.size(); ++i) {
+    if (has_nul(options.argv[i]))
+      return make_error(name, EINVAL, "argv[" + std::to_string(i) + "] contains a NUL byte: ");
+  }
+  if ((options.arg0 && has_nul(*options.arg0)) || has_nul(options.cwd) ||
+      std::any_of(options.env.begin(), options.env.end(), has_nul)) {
+    return make_error(name, EINVAL, "arg0, cwd or an environment entry contains a NUL byte: ");
+  }
 
   const std::optional<std::string> program = resolve_program(options);
   if (!program) return make_error(name, ENOENT);
@@ -385,11 +490,16 @@ boost::system::result<std::shared_ptr<Child>, SpawnError> Child::spawn(
       .error_fd = error_pipe->write.get(),
       .parent = ::getpid(),
       .die_with_parent = options.die_with_parent,
+      .contain = options.contain,
   };
 
   const pid_t pid = ::fork();
   if (pid < 0) return make_error(name, errno);
-  if (pid == 0) run_child(plan);
+  if (pid == 0) {
+    if (plan.contain) run_supervisor(plan);
+    reset_signal_handlers();
+    run_program(plan, plan.error_fd, plan.parent, plan.die_with_parent);
+  }
 
   // Either side may win the race to create the group; both calls make it exist before use.
   if (!options.tty) ::setpgid(pid, pid);
@@ -398,17 +508,24 @@ boost::system::result<std::shared_ptr<Child>, SpawnError> Child::spawn(
   child_out.reset();
   child_err.reset();
 
-  if (const std::optional<ChildFailure> failure = read_child_failure(error_pipe->read.get())) {
+  const std::optional<Report> report = read_report(error_pipe->read.get());
+  if (report && !report->started) {
     reap_blocking(pid);
-    return make_error(name, failure->error, stage_detail(failure->stage, options, tty_path));
+    return make_error(name, report->error, stage_detail(report->stage, options, tty_path));
+  }
+  if (!report && plan.contain) {
+    reap_blocking(pid);
+    return make_error(name, ECHILD, "its supervisor ended before it started: ");
   }
 
   std::shared_ptr<Child> child(new Child());
-  child->pid_ = pid;
+  child->pid_ = report ? report->program : pid;
   child->tty_ = options.tty;
   child->state_ = std::make_shared<State>();
   State& state = *child->state_;
   state.pid = pid;
+  state.program = child->pid_;
+  state.supervised = plan.contain;
   state.executor = executor;
 
   // From here on a failure is reported after the Child destructor kills and reaps the process.
@@ -446,8 +563,9 @@ Child::~Child() {
     if (*stream) (*stream)->close(ignored);
   }
   if (!state_->exit_status) {
-    ::kill(-pid_, SIGKILL);
-    reap_blocking(pid_);
+    kill_tree(state_->supervised, state_->pid, state_->program);
+    reap_blocking(state_->pid);
+    state_->reaped = true;
   }
 }
 
@@ -534,7 +652,14 @@ std::optional<ExitStatus> Child::exit_status() const {
 }
 
 void Child::signal_group(int sig) const {
-  ::kill(-pid_, sig);
+  if (state_->exit_status || state_->reaped) return;
+  if (sig == SIGKILL) {
+    kill_tree(state_->supervised, state_->pid, state_->program);
+    return;
+  }
+  ::kill(-state_->program, sig);
+  // Members that left the group (setsid, setpgid) are the supervisor's to reach.
+  if (sig == SIGTERM && state_->supervised) ::kill(state_->pid, SIGTERM);
 }
 
 void Child::terminate(std::chrono::milliseconds grace) {
@@ -543,11 +668,22 @@ void Child::terminate(std::chrono::milliseconds grace) {
   signal_group(SIGTERM);
 
   // The timer owns itself through its handler, so the SIGKILL still happens if the Child goes
-  // first; a group whose leader was already reaped can still hold grandchildren.
+  // first. A reaped supervisor means the tree is gone; without one, a group whose leader was
+  // already reaped can still hold grandchildren.
   auto timer = std::make_shared<asio::steady_timer>(state_->executor, grace);
-  const pid_t pgid = pid_;
-  timer->async_wait([timer, pgid](const boost::system::error_code& ec) {
+  timer->async_wait([timer, supervised = state_->supervised, waited = state_->pid,
+                     pgid = pid_](const boost::system::error_code& ec) {
     if (ec) return;
+    if (supervised) {
+      // Only while the supervisor is still our running child: once reaped, its pid may be
+      // another process's.
+      siginfo_t info{};
+      if (::waitid(P_PID, static_cast<id_t>(waited), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+          info.si_pid == 0) {
+        ::kill(waited, supervisor::kKillTree);
+      }
+      return;
+    }
     if (::kill(-pgid, 0) != 0 && errno == ESRCH) return;
     ::kill(-pgid, SIGKILL);
   });

@@ -104,6 +104,7 @@ class CliTest : public ::testing::Test {
           options.argv.insert(options.argv.end(), args.begin(), args.end());
           options.env = env_;
           options.stdin_mode = process::StdinMode::closed;
+          options.contain = false;  // the census must see what tether leaves behind
           auto child = process::Child::spawn(executor, options);
           CO_ASSERT_TRUE(child.has_value());
           int streams = 2;
@@ -322,6 +323,46 @@ TEST_F(CliTest, InterruptDuringStartupEndsEverything) {
   auto run = tether({"mcp", "--config", config, "list"}, 1500ms);
   EXPECT_EQ(run.code, 130) << run.err;
   reaper.expect_none_left(5s);
+}
+
+// tether killed with SIGKILL while a call runs. Each server is started the way `npx` starts
+// one: a wrapper whose child is the real server (no exec), so a parent-death signal on the direct
+// child alone would leave the server running. Locally and on a spawned executor, the server and
+// its wrapper must go (containment, docs/process-api.md).
+TEST_F(CliTest, SigkillDuringACallEndsEveryServerInBothPlacements) {
+  for (const bool remote : {false, true}) {
+    SCOPED_TRACE(remote ? "on a spawned executor" : "local");
+    const auto mark = testing::unique_marker(remote ? "cli-sigkill-remote" : "cli-sigkill-local");
+    testing::MarkerReaper reaper(mark);
+    std::string config = remote ? "[environments.sandbox]\nspawn = true\n\n" : "";
+    config += R"([mcp_servers.wrapped]
+command = "/bin/sh"
+args = ["-c", "\"$0\" \"$@\"; exit $?", ")" +
+              std::string(kServer) + R"(", "--stderr-line", ")" + mark + "\"]\n";
+    if (remote) config += "environment = \"sandbox\"\n";
+    const auto path = write("config.toml", config);
+    testing::run_async(
+        [&]() -> asio::awaitable<void> {
+          process::SpawnOptions options;
+          options.argv = {testing::tether_binary(), "mcp",   "--config", path,       "call",
+                          "wrapped",                "sleep", "--arg",    "ms=300000"};
+          options.env = env_;
+          options.stdin_mode = process::StdinMode::closed;
+          options.contain = false;  // only tether's own mechanisms may end what it started
+          auto child = process::Child::spawn(co_await asio::this_coro::executor, options);
+          CO_ASSERT_TRUE(child.has_value());
+          // The wrapper's and the server's command lines both carry the marker.
+          const bool wrapped_server_started = co_await testing::eventually(
+              [&] { return testing::processes_matching(mark).size() == 2; }, 30s);
+          CO_ASSERT_TRUE(wrapped_server_started);
+          (*child)->signal_group(SIGKILL);
+          const auto status = co_await (*child)->wait();
+          EXPECT_EQ(status.signal, std::optional<int>(SIGKILL));
+        },
+        60s, "tether mcp call killed with SIGKILL");
+    reaper.expect_none_left(5s);
+    expect_no_leftovers();
+  }
 }
 
 // --- resources and prompts ----------------------------------------------------------------

@@ -124,6 +124,7 @@ class TetherRun {
     spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
     spawn.env = test_environment();
     spawn.stdin_mode = process::StdinMode::closed;
+    spawn.contain = false;  // what tether leaves behind is for the tests to see
     auto child = process::Child::spawn(executor, spawn);
     if (!child) throw std::runtime_error("cannot start tether: " + child.error().message);
     child_ = *child;

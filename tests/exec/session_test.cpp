@@ -649,5 +649,48 @@ TEST(ExecSession, SigkillOfTheExecutorEndsDirectChildrenAndStdinReaders) {
   });
 }
 
+// Containment (docs/process-api.md): descendants that left the process group, by setsid() or
+// by a double fork, still end with the session, and with an executor killed by SIGKILL.
+TEST(ExecSession, Close1000EndsDescendantsThatLeftTheGroup) {
+  const std::string escaped = "sleep 302.7161", orphaned = "sleep 302.7162";
+  KillLeftovers guard({escaped, orphaned});
+  ExecServer server;
+  run_async([&]() -> asio::awaitable<void> {
+    auto client = co_await TestClient::connect(server.port());
+    co_await client->initialize();
+    // The numbers come from variables so that the shell's own command line matches neither.
+    auto tree = start_sh("tree", "a=302.7161 b=302.7162; setsid sleep $a & ( sleep $b & ); wait");
+    co_await client->call_ok("process/start", std::move(tree));
+    CO_ASSERT_TRUE(co_await running(escaped, 1));
+    CO_ASSERT_TRUE(co_await running(orphaned, 1));
+
+    client->close(jsonrpc::close_code::kNormal);
+    EXPECT_TRUE(co_await client->wait_disconnected());
+    EXPECT_TRUE(co_await gone(escaped)) << "a setsid() grandchild outlived its session";
+    EXPECT_TRUE(co_await gone(orphaned)) << "a double-forked grandchild outlived its session";
+  });
+}
+
+TEST(ExecSession, SigkillOfTheExecutorEndsEveryDescendant) {
+  const std::string grandchild = "sleep 302.7171", escaped = "sleep 302.7172";
+  KillLeftovers guard({grandchild, escaped});
+  ExecServer server;
+  run_async([&]() -> asio::awaitable<void> {
+    auto client = co_await TestClient::connect(server.port());
+    co_await client->initialize();
+    // Neither sleep reads stdin nor is a direct child: only containment can end them.
+    auto tree = start_sh("tree", "a=302.7171 b=302.7172; sleep $a & setsid sleep $b & wait");
+    co_await client->call_ok("process/start", std::move(tree));
+    CO_ASSERT_TRUE(co_await running(grandchild, 1));
+    CO_ASSERT_TRUE(co_await running(escaped, 1));
+
+    server.signal(SIGKILL);
+    auto status = server.wait_exit(10s);
+    CO_ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(co_await gone(grandchild)) << "a grandchild outlived the executor";
+    EXPECT_TRUE(co_await gone(escaped)) << "a setsid() grandchild outlived the executor";
+  });
+}
+
 }  // namespace
 }  // namespace tether::testing

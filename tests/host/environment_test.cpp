@@ -220,6 +220,7 @@ void host_killed_takes_everything_down(const std::string& mode, const std::strin
     spawn.argv = {TETHER_TEST_HOST, mode, testing::tether_binary(), marker};
     spawn.env = testing::test_environment();
     spawn.stdin_mode = process::StdinMode::closed;
+    spawn.contain = false;  // only the host's own mechanisms may end what it started
     auto host = process::Child::spawn(co_await asio::this_coro::executor, spawn);
     CO_ASSERT_TRUE(host.has_value());
     EXPECT_TRUE(

@@ -524,10 +524,10 @@ TEST_F(ManagerPlacementTest, ListingResolvesPlacementAsTheLaunchDoes) {
     auto there_pids = testing::processes_matching(there);
     CO_ASSERT_EQ(here_pids.size(), 1u);
     CO_ASSERT_EQ(there_pids.size(), 1u);
-    EXPECT_EQ(testing::parent_of(here_pids[0]), ::getpid());
-    const auto executor_pid = testing::parent_of(there_pids[0]);
+    EXPECT_EQ(testing::spawner_of(here_pids[0]), ::getpid());
+    const auto executor_pid = testing::spawner_of(there_pids[0]);
     EXPECT_NE(executor_pid, ::getpid());
-    EXPECT_EQ(testing::parent_of(executor_pid), ::getpid());
+    EXPECT_EQ(testing::spawner_of(executor_pid), ::getpid());
     EXPECT_FALSE(std::filesystem::exists(touched));
     co_await manager->shutdown();
   });

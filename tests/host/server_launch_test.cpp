@@ -34,7 +34,7 @@ using testing::command_line;
 using testing::eventually;
 using testing::McpPlacement;
 using testing::McpSite;
-using testing::parent_of;
+using testing::spawner_of;
 using testing::processes_matching;
 
 constexpr const char* kServer = TETHER_TEST_MCP_SERVER;
@@ -221,7 +221,7 @@ TEST_P(ServerPlacement, StdioServerRunsWhereItsPlacementSays) {
     const pid_t first_pid = only_process(first_mark);
     const pid_t second_pid = only_process(second_mark);
     CO_ASSERT_TRUE(first_pid != 0 && second_pid != 0);
-    const pid_t first_parent = parent_of(first_pid);
+    const pid_t first_parent = spawner_of(first_pid);
     if (GetParam() == McpPlacement::local) {
       EXPECT_EQ(first_parent, ::getpid()) << "a local server is our child";
     } else {
@@ -229,7 +229,7 @@ TEST_P(ServerPlacement, StdioServerRunsWhereItsPlacementSays) {
       EXPECT_NE(command_line(first_parent).find("exec-server"), std::string::npos)
           << "its parent is the executor: " << command_line(first_parent);
     }
-    EXPECT_EQ(parent_of(second_pid), first_parent) << "one executor serves both";
+    EXPECT_EQ(spawner_of(second_pid), first_parent) << "one executor serves both";
 
     auto pong = co_await (*first)->ping();
     EXPECT_TRUE(pong.has_value());

@@ -5,6 +5,7 @@
 // way out, also when an assertion fails: Child's destructor kills its group, and GroupGuard
 // covers processes that outlive their Child. Every wait is bounded by a deadline with a message;
 // nothing asserts on elapsed time.
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -679,6 +680,167 @@ TEST(Child, DiesWithItsParent) {
   ASSERT_GT(sleeper, 0) << "helper failed to spawn";
   const GroupGuard guard(sleeper);
   EXPECT_TRUE(wait_gone_blocking(sleeper)) << "sleep " << sleeper << " outlived its parent";
+}
+
+// ---- Containment: the whole tree, escapes included (docs/process-api.md, "Containment"). ----
+
+// Leaves three sleeps behind: one in the group, one in a session of its own (setsid) and one
+// double-forked (its parent exits at once), printing their pids, then runs `tail`.
+SpawnOptions escaping_tree(const std::string& tail) {
+  return sh(
+      "sleep 300 & echo $!; setsid sh -c 'echo $$; exec sleep 300' & "
+      "( sh -c 'echo $$; exec sleep 300' & ); " +
+      tail);
+}
+
+// SIGKILLs every pid it holds on scope exit: for sleeps a failing test would leave.
+class PidsGuard {
+ public:
+  PidsGuard() = default;
+  PidsGuard(const PidsGuard&) = delete;
+  PidsGuard& operator=(const PidsGuard&) = delete;
+  ~PidsGuard() {
+    for (pid_t pid : pids) {
+      if (!process_gone(pid)) ::kill(pid, SIGKILL);
+    }
+  }
+  std::vector<pid_t> pids;
+};
+
+asio::awaitable<std::vector<pid_t>> read_pids(asio::posix::stream_descriptor& stream,
+                                              std::size_t count) {
+  std::string text;
+  std::vector<pid_t> pids;
+  while (pids.size() < count) {
+    const std::size_t n = co_await asio::async_read_until(stream, asio::dynamic_buffer(text), '\n',
+                                                          asio::use_awaitable);
+    pids.push_back(std::stoi(text.substr(0, n - 1)));
+    text.erase(0, n);
+  }
+  co_return pids;
+}
+
+// Starts escaping_tree(tail) and has `guard` hold the sleeps; null (and a failure) if it could
+// not see them start.
+std::shared_ptr<Child> spawn_escaping_tree(Harness& h, PidsGuard& guard, const std::string& tail) {
+  auto child = h.spawn(escaping_tree(tail));
+  if (!child) return nullptr;
+  auto pids = h.run(read_pids(*child->stdout_stream(), 3), "reading the three sleep pids");
+  if (!pids) return nullptr;
+  guard.pids = *pids;
+  return child;
+}
+
+asio::awaitable<bool> all_gone_soon(std::vector<pid_t> pids) {
+  for (pid_t pid : pids) {
+    if (!co_await gone_soon(pid)) co_return false;
+  }
+  co_return true;
+}
+
+TEST(Containment, EscapesEndWithTheProgram) {
+  Harness h;
+  PidsGuard guard;
+  auto child = spawn_escaping_tree(h, guard, "read line");
+  ASSERT_TRUE(child);
+  child->close_stdin();  // `read` sees EOF: the shell exits 0 with its sleeps still running
+  const auto status = h.run(child->wait(), "shell exit");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->code, 1);  // read's status at EOF
+  const auto gone = h.run(all_gone_soon(guard.pids), "sleeps ending");
+  ASSERT_TRUE(gone);
+  EXPECT_TRUE(*gone) << "a sleep outlived the program that started it";
+}
+
+TEST(Containment, TerminateReachesEscapes) {
+  Harness h;
+  PidsGuard guard;
+  auto child = spawn_escaping_tree(h, guard, "wait");
+  ASSERT_TRUE(child);
+  child->terminate(2s);
+  const auto status = h.run(child->wait(), "shell exit after SIGTERM");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->signal, SIGTERM);
+  const auto gone = h.run(all_gone_soon(guard.pids), "sleeps ending");
+  ASSERT_TRUE(gone);
+  EXPECT_TRUE(*gone) << "a sleep survived terminate()";
+}
+
+TEST(Containment, DestroyingTheChildEndsEscapes) {
+  Harness h;
+  PidsGuard guard;
+  auto child = spawn_escaping_tree(h, guard, "wait");
+  ASSERT_TRUE(child);
+  child.reset();
+  for (pid_t pid : guard.pids)
+    EXPECT_TRUE(wait_gone_blocking(pid)) << "sleep " << pid << " survived";
+}
+
+TEST(Containment, SigkillOfTheParentEndsEveryDescendant) {
+  TempDir dir;
+  const auto pid_file = dir.path() / "pids";
+  const pid_t helper = ::fork();
+  ASSERT_GE(helper, 0);
+  if (helper == 0) {
+    // Spawns the tree, waits for its pids to be written, then dies by SIGKILL: no destructor, no
+    // cleanup of any kind runs here.
+    asio::io_context io;
+    auto options = escaping_tree("wait");
+    options.argv[2] = "exec > " + pid_file.string() + "; " + options.argv[2];
+    auto child = Child::spawn(io.get_executor(), options);
+    const auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (child && std::chrono::steady_clock::now() < until) {
+      std::ifstream in(pid_file);
+      std::string text((std::istreambuf_iterator<char>(in)), {});
+      if (std::count(text.begin(), text.end(), '\n') == 3) break;
+      std::this_thread::sleep_for(10ms);
+    }
+    ::kill(::getpid(), SIGKILL);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(helper, &status, 0), helper);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  PidsGuard guard;
+  std::ifstream in(pid_file);
+  for (pid_t pid; in >> pid;) guard.pids.push_back(pid);
+  ASSERT_EQ(guard.pids.size(), 3u) << "the helper did not see the tree start";
+  for (pid_t pid : guard.pids)
+    EXPECT_TRUE(wait_gone_blocking(pid)) << "sleep " << pid << " outlived its SIGKILLed host";
+}
+
+TEST(Containment, PidIsTheProgramItself) {
+  Harness h;
+  auto child = h.spawn(sh("echo $$; exec cat"));
+  ASSERT_TRUE(child);
+  const auto line = h.run(read_line(*child->stdout_stream()), "reading the shell's pid");
+  ASSERT_TRUE(line);
+  EXPECT_EQ(std::stoi(*line), child->pid());
+  EXPECT_EQ(::getpgid(child->pid()), child->pid());
+  child->close_stdin();
+  const auto status = h.run(child->wait(), "cat exit");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->code, 0);
+}
+
+TEST(Containment, CrashStatusIsTheProgramsOwn) {
+  const auto output = run_to_end(sh("kill -SEGV $$"));
+  ASSERT_TRUE(output);
+  EXPECT_EQ(output->status.signal, SIGSEGV);
+  EXPECT_EQ(output->status.code, 128 + SIGSEGV);
+}
+
+TEST(Child, NulBytesAreRefused) {
+  Harness h;
+  for (auto options : {sh(std::string("echo a\0b", 8)), [] {
+                         auto o = sh("true");
+                         o.env.push_back(std::string("X=a\0b", 5));
+                         return o;
+                       }()}) {
+    auto result = Child::spawn(h.executor(), options);
+    ASSERT_FALSE(result) << "a NUL byte was accepted";
+    EXPECT_EQ(result.error().code, std::errc::invalid_argument);
+    EXPECT_NE(result.error().message.find("NUL byte"), std::string::npos) << result.error().message;
+  }
 }
 
 TEST(IsEndOfStream, EofAndEioOnly) {

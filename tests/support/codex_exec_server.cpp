@@ -67,6 +67,8 @@ CodexExecServer::CodexExecServer(Options options)
   spawn.env.push_back("TETHER_TEST_LOG=" + log_path_);
   spawn.env.insert(spawn.env.end(), options.extra_env.begin(), options.extra_env.end());
   spawn.stdin_mode = process::StdinMode::closed;
+  // Directly our child, so a census can exempt it by pid().
+  spawn.contain = false;
 
   auto spawned = process::Child::spawn(io_.get_executor(), spawn);
   if (!spawned) {

@@ -53,6 +53,7 @@ process::SpawnOptions server_spawn_options(const std::vector<std::string>& args,
   spawn.env.push_back("TETHER_TEST_LOG=" + log_path);
   spawn.env.insert(spawn.env.end(), extra_env.begin(), extra_env.end());
   spawn.stdin_mode = process::StdinMode::closed;
+  spawn.contain = false;  // what the executor leaves behind is for the tests to see
   return spawn;
 }
 
@@ -236,6 +237,7 @@ std::shared_ptr<process::Child> spawn_stdio_server(const asio::any_io_executor& 
   spawn.argv.insert(spawn.argv.end(), extra_args.begin(), extra_args.end());
   spawn.env = test_environment();
   spawn.stdin_mode = process::StdinMode::pipe;
+  spawn.contain = false;  // what the executor leaves behind is for the tests to see
   auto child = process::Child::spawn(executor, spawn);
   if (!child) throw std::runtime_error("cannot start tether: " + child.error().message);
   return *child;
@@ -274,6 +276,13 @@ pid_t parent_of(pid_t pid) {
   pid_t parent = 0;
   fields >> state >> parent;
   return parent;
+}
+
+pid_t spawner_of(pid_t pid) {
+  const pid_t parent = parent_of(pid);
+  const bool supervisor =
+      read_proc_file("/proc/" + std::to_string(parent) + "/comm") == "tether-guard\n";
+  return supervisor ? parent_of(parent) : parent;
 }
 
 std::vector<pid_t> children_of(pid_t parent) {

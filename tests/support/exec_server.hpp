@@ -93,6 +93,9 @@ bool process_alive(pid_t pid);
 // unknown), and the live (not zombie) children of `parent`.
 std::string command_line(pid_t pid);
 pid_t parent_of(pid_t pid);
+// The process that started `pid`: its parent, or above the containment supervisor
+// (`tether-guard`, docs/process-api.md) that stands between a spawner and each child.
+pid_t spawner_of(pid_t pid);
 std::vector<pid_t> children_of(pid_t parent);
 
 }  // namespace tether::testing

@@ -1,9 +1,12 @@
 // tether::process — spawning one child process and owning its OS resources.
 //
 // Owns: fork/exec with an exact environment, cwd, arg0, its own process group, optional
-// pseudo-terminal, parent-death signal; the child's stdio descriptors as Asio streams; reaping
-// through a pidfd (no thread per child, no SIGCHLD handler, no polling); signalling the whole
-// group, including the SIGTERM -> grace -> SIGKILL sequence.
+// pseudo-terminal; containment: every child runs under a small supervisor process (a child
+// subreaper with a parent-death signal) so that its whole tree, setsid() and double-fork escapes
+// included, ends when the child exits, when it is killed, and when this process dies, even by
+// SIGKILL (docs/process-api.md, "Containment"); the child's stdio descriptors as Asio streams;
+// reaping through a pidfd (no thread per child, no SIGCHLD handler, no polling); signalling the
+// whole group, including the SIGTERM -> grace -> SIGKILL sequence.
 // Does not own: what is read from or written to the streams (callers drive the I/O), sequence
 // numbers, retention, or any protocol. Data flows: caller -> stdin stream -> child -> stdout /
 // stderr (or the pty) streams -> caller; the exit status arrives once through wait().
@@ -46,8 +49,13 @@ struct SpawnOptions {
   bool tty = false;
   unsigned short tty_rows = 24;
   unsigned short tty_cols = 80;
-  // Linux PR_SET_PDEATHSIG(SIGKILL): the child dies when the thread that spawned it dies.
+  // The child's tree ends when the thread that spawned it dies (the supervisor's
+  // PR_SET_PDEATHSIG).
   bool die_with_parent = true;
+  // Run under a supervisor (see the containment note above). Off only for a caller that wants the
+  // child's leftovers re-parented to itself, such as a test's census of what a program it
+  // runs leaves behind; the child then ends with its group, and escapes are not covered.
+  bool contain = true;
   // When non-zero, F_SETPIPE_SZ on the stdout/stderr pipes (fewer wakeups for bulk output).
   int pipe_buffer_bytes = 0;
 };
@@ -74,10 +82,11 @@ class Child {
 
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
-  // A child still running (not yet reaped) when its Child is destroyed gets SIGKILL sent to its
-  // whole group and is reaped, so neither orphans nor zombies are left behind.
+  // A child still running (not yet reaped) when its Child is destroyed has its whole tree
+  // killed and is reaped, so neither orphans nor zombies are left behind.
   ~Child();
 
+  // The program's pid (not its supervisor's).
   pid_t pid() const { return pid_; }
   // Equal to pid(): the child leads its own process group (and session, with a pty).
   pid_t pgid() const { return pid_; }
@@ -98,11 +107,12 @@ class Child {
   boost::asio::awaitable<ExitStatus> wait();
   std::optional<ExitStatus> exit_status() const;
 
-  // kill(-pgid, sig); errors (the group is gone) are ignored.
+  // kill(-pgid, sig); SIGTERM also reaches the tree's processes that left the group, and
+  // SIGKILL kills the whole tree. Nothing once the child was reaped.
   void signal_group(int sig) const;
-  // SIGTERM to the group now, SIGKILL to the group after `grace` unless the group is gone by
-  // then. The SIGKILL timer keeps running when the Child is destroyed first. Idempotent: a second
-  // call does nothing.
+  // SIGTERM to the tree now, SIGKILL to the tree after `grace` unless it is gone by then. The
+  // SIGKILL timer keeps running when the Child is destroyed first. Idempotent: a second call
+  // does nothing.
   void terminate(std::chrono::milliseconds grace);
 
  private:
