@@ -70,6 +70,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<Session> session_;
   State state_ = State::fresh;
   jsonrpc::AsyncSignal ended_;  // wakes long-poll reads when the connection ends
+  std::size_t fs_running_ = 0;
+  jsonrpc::AsyncSignal fs_room_;  // an fs/* call finished, or the connection ended
 };
 
 }  // namespace tether::exec
