@@ -57,6 +57,10 @@ Run add_exec_server_command(CLI::App& app) {
   cmd->add_option("--max-fs-calls", options->max_fs_calls,
                   "fs/* calls a connection may have running at once (default 4)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-pending-connections", options->max_pending_connections,
+                  "connections that have not completed the WebSocket upgrade; more are closed "
+                  "(default 64)")
+      ->check(CLI::PositiveNumber);
 
   // Everything CLI11 writes into must outlive parsing: the closure keeps it.
   return [options, ws_auth, ttl_seconds, grace_ms, ping_ms, idle_ms] {

@@ -14,6 +14,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/object.hpp>
 
+#include "repeated_log.hpp"
 #include "session.hpp"
 #include <tether/exec/server.hpp>
 #include <tether/jsonrpc/peer.hpp>
@@ -35,6 +36,9 @@ struct ServerContext {
   boost::json::object environment_info;
   ProcessLimits limits;
   std::unordered_set<Connection*> connections;
+  std::size_t pending_connections = 0;  // accepted, WebSocket upgrade not completed
+  RepeatedLog accept_failures{spdlog::level::warn};
+  RepeatedLog refusals{spdlog::level::info};
   std::size_t live_processes = 0;  // started and not yet closed
   jsonrpc::AsyncSignal changed;    // a process closed or a connection ended
   bool shutting_down = false;

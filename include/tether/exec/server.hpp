@@ -42,6 +42,8 @@ struct ServerOptions {
   std::size_t max_requests_in_flight = 256;
   std::size_t max_queued_bytes = std::size_t{4} << 20;
   std::size_t max_fs_calls = 4;  // fs/* calls running at once
+  // Connections accepted that have not completed the WebSocket upgrade; more are closed at once.
+  std::size_t max_pending_connections = 64;
 };
 
 // Validates the options, binds, prints the bound URL as the first stdout line (nothing for
