@@ -57,6 +57,9 @@ Run add_exec_server_command(CLI::App& app) {
   cmd->add_option("--max-fs-calls", options->max_fs_calls,
                   "fs/* calls a connection may have running at once (default 4)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--fs-threads", options->fs_threads,
+                  "threads running fs/* calls, shared by all connections (default 8)")
+      ->check(CLI::Range(1, 256));
   cmd->add_option("--max-pending-connections", options->max_pending_connections,
                   "connections that have not completed the WebSocket upgrade; more are closed "
                   "(default 64)")

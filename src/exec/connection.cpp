@@ -80,6 +80,7 @@ ServerContext::ServerContext(const ServerOptions& opts, const asio::any_io_execu
     : options(opts),
       executor(ex),
       sessions(ex),
+      blocking_pool(opts.fs_threads),
       environment_info(make_environment_info()),
       changed(ex) {
   limits.kill_grace = opts.kill_grace;

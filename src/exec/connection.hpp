@@ -32,7 +32,9 @@ struct ServerContext {
   const ServerOptions& options;
   boost::asio::any_io_executor executor;
   SessionRegistry sessions;
-  boost::asio::thread_pool blocking_pool{1};  // fs/* runs here, off the I/O thread
+  // fs/* runs here, off the I/O thread. Several threads, so that one slow call (a hung network
+  // mount) does not hold up every client; each connection may use max_fs_calls of them.
+  boost::asio::thread_pool blocking_pool;
   boost::json::object environment_info;
   ProcessLimits limits;
   std::unordered_set<Connection*> connections;

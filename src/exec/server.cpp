@@ -1,6 +1,6 @@
 // run_server: option checks, the token, the listener (or the one stdio connection), and the
-// shutdown sequence. Everything runs on one I/O thread; fs/* work is the only thing sent to a
-// second thread.
+// shutdown sequence. Everything runs on one I/O thread; fs/* work is the only thing sent to
+// other threads (ServerContext::blocking_pool).
 #include <csignal>
 #include <cstdio>
 #include <fcntl.h>

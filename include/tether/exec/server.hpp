@@ -42,6 +42,7 @@ struct ServerOptions {
   std::size_t max_requests_in_flight = 256;
   std::size_t max_queued_bytes = std::size_t{4} << 20;
   std::size_t max_fs_calls = 4;  // fs/* calls running at once
+  std::size_t fs_threads = 8;    // fs/* workers shared by every connection
   // Connections accepted that have not completed the WebSocket upgrade; more are closed at once.
   std::size_t max_pending_connections = 64;
 };
