@@ -53,6 +53,7 @@ namespace {
 constexpr auto kHttpRequestTimeout = std::chrono::seconds(10);
 constexpr auto kAcceptBackoffFirst = std::chrono::milliseconds(10);
 constexpr auto kAcceptBackoffMax = std::chrono::milliseconds(1000);
+constexpr std::size_t kMaxLoggedTargetBytes = 200;
 constexpr std::size_t kMaxHeaderBytes = std::size_t{16} << 10;
 
 struct StdioListen {};
@@ -168,6 +169,14 @@ boost::system::result<Auth, StartupError> load_auth(const ServerOptions& options
   return auth;
 }
 
+// A request target as logs show it: the query is dropped, since clients put tokens there.
+std::string loggable_target(std::string_view target) {
+  const auto query = target.find('?');
+  std::string shown(target.substr(0, std::min(query, kMaxLoggedTargetBytes)));
+  if (query != std::string_view::npos) shown += "?<redacted>";
+  return shown;
+}
+
 // A connection's place among those that have not completed the upgrade; given back once the
 // upgrade is done, or when the connection ends before that.
 class PendingSlot {
@@ -223,7 +232,7 @@ asio::awaitable<void> serve_http(std::shared_ptr<ServerContext> context, const G
   if (verdict) {
     if (verdict->status != http::status::ok)
       context->refusals.log(fmt::format("exec: refused {} {}: {} {}", request.method_string(),
-                                        request.target(),
+                                        loggable_target(request.target()),
                                         static_cast<unsigned>(verdict->status), verdict->body));
     co_await send_answer(stream, request.version(), *verdict);
     co_return;
