@@ -209,7 +209,7 @@ Reply Connection::start_process(const jsonrpc::json::value& raw) {
   if (!id) return error(id.error());
   auto argv = params->strings("argv");
   if (!argv) return error(argv.error());
-  if (argv->empty()) return error(empty_argv_error());
+  if (auto bad = argv_error(*argv)) return error(std::move(*bad));
   std::string cwd;
   if (params->find("cwd")) {
     auto parsed = params->path("cwd");
@@ -230,6 +230,7 @@ Reply Connection::start_process(const jsonrpc::json::value& raw) {
   if (!pipe_stdin) return error(pipe_stdin.error());
   auto arg0 = params->optional_string("arg0");
   if (!arg0) return error(arg0.error());
+  if (auto bad = nul_byte_error("arg0", arg0->value_or(""))) return error(std::move(*bad));
   auto env = build_child_environment(*params, environ);
   if (!env) return error(env.error());
 
