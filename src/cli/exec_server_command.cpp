@@ -46,6 +46,24 @@ Run add_exec_server_command(CLI::App& app) {
   cmd->add_option("--max-connections", options->max_connections, "concurrent connections");
   cmd->add_option("--max-processes", options->max_processes_per_session,
                   "running processes per session");
+  cmd->add_option("--max-requests-in-flight", options->max_requests_in_flight,
+                  "requests a connection may have unanswered before the executor stops reading it "
+                  "(default 256)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-queued-bytes", options->max_queued_bytes,
+                  "bytes queued for a connection before the executor stops reading it and pauses "
+                  "its output (default 4194304)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-fs-calls", options->max_fs_calls,
+                  "fs/* calls a connection may have running at once (default 4)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--fs-threads", options->fs_threads,
+                  "threads running fs/* calls, shared by all connections (default 8)")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--max-pending-connections", options->max_pending_connections,
+                  "connections that have not completed the WebSocket upgrade; more are closed "
+                  "(default 64)")
+      ->check(CLI::PositiveNumber);
 
   // Everything CLI11 writes into must outlive parsing: the closure keeps it.
   return [options, ws_auth, ttl_seconds, grace_ms, ping_ms, idle_ms] {

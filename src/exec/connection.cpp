@@ -80,6 +80,7 @@ ServerContext::ServerContext(const ServerOptions& opts, const asio::any_io_execu
     : options(opts),
       executor(ex),
       sessions(ex),
+      blocking_pool(opts.fs_threads),
       environment_info(make_environment_info()),
       changed(ex) {
   limits.kill_grace = opts.kill_grace;
@@ -87,9 +88,11 @@ ServerContext::ServerContext(const ServerOptions& opts, const asio::any_io_execu
 
 Connection::Connection(std::shared_ptr<ServerContext> context,
                        std::unique_ptr<jsonrpc::Transport> transport)
-    : context_(std::move(context)), ended_(context_->executor) {
+    : context_(std::move(context)), ended_(context_->executor), fs_room_(context_->executor) {
   jsonrpc::PeerOptions options;
   options.ping_interval = context_->options.ping_interval;
+  options.send_high_water = context_->options.max_queued_bytes;
+  options.max_in_flight_requests = context_->options.max_requests_in_flight;
   peer_ = jsonrpc::Peer::create(context_->executor, std::move(transport), options);
   context_->connections.insert(this);
 }
@@ -109,6 +112,7 @@ asio::awaitable<void> Connection::run() {
   co_await peer_->run();
   spdlog::debug("exec: connection ended: {}", peer_->end_reason());
   ended_.notify_all();
+  fs_room_.notify_all();
   peer_->on_request(nullptr);
   peer_->on_notification(nullptr);
   peer_->on_unmatched_response(nullptr);
@@ -205,7 +209,7 @@ Reply Connection::start_process(const jsonrpc::json::value& raw) {
   if (!id) return error(id.error());
   auto argv = params->strings("argv");
   if (!argv) return error(argv.error());
-  if (argv->empty()) return error(empty_argv_error());
+  if (auto bad = argv_error(*argv)) return error(std::move(*bad));
   std::string cwd;
   if (params->find("cwd")) {
     auto parsed = params->path("cwd");
@@ -226,6 +230,7 @@ Reply Connection::start_process(const jsonrpc::json::value& raw) {
   if (!pipe_stdin) return error(pipe_stdin.error());
   auto arg0 = params->optional_string("arg0");
   if (!arg0) return error(arg0.error());
+  if (auto bad = nul_byte_error("arg0", arg0->value_or(""))) return error(std::move(*bad));
   auto env = build_child_environment(*params, environ);
   if (!env) return error(env.error());
 
@@ -348,6 +353,23 @@ Reply Connection::signal_process(const jsonrpc::json::value& raw) {
 }
 
 asio::awaitable<Reply> Connection::fs_method(std::string method, jsonrpc::json::value params) {
+  // An answer can be 60 MB of base64: none is computed while the send queue is over its mark,
+  // at most max_fs_calls at a time, and none for a client that is gone.
+  for (;;) {
+    co_await peer_->wait_writable();
+    if (peer_->is_closed())
+      co_return error(jsonrpc::make_error(jsonrpc::code::kConnectionClosed, "connection closed"));
+    if (fs_running_ < context_->options.max_fs_calls) break;
+    co_await fs_room_.wait();
+  }
+  ++fs_running_;
+  struct Release {
+    Connection* connection;
+    ~Release() {
+      --connection->fs_running_;
+      connection->fs_room_.notify_all();
+    }
+  } release{this};
   // A named coroutine, not a capturing lambda: GCC 12 destroys a by-value lambda temporary in a
   // co_await expression twice.
   auto work = run_fs_method(std::move(method), std::move(params));

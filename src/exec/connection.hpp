@@ -14,6 +14,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/object.hpp>
 
+#include "repeated_log.hpp"
 #include "session.hpp"
 #include <tether/exec/server.hpp>
 #include <tether/jsonrpc/peer.hpp>
@@ -31,10 +32,15 @@ struct ServerContext {
   const ServerOptions& options;
   boost::asio::any_io_executor executor;
   SessionRegistry sessions;
-  boost::asio::thread_pool blocking_pool{1};  // fs/* runs here, off the I/O thread
+  // fs/* runs here, off the I/O thread. Several threads, so that one slow call (a hung network
+  // mount) does not hold up every client; each connection may use max_fs_calls of them.
+  boost::asio::thread_pool blocking_pool;
   boost::json::object environment_info;
   ProcessLimits limits;
   std::unordered_set<Connection*> connections;
+  std::size_t pending_connections = 0;  // accepted, WebSocket upgrade not completed
+  RepeatedLog accept_failures{spdlog::level::warn};
+  RepeatedLog refusals{spdlog::level::info};
   std::size_t live_processes = 0;  // started and not yet closed
   jsonrpc::AsyncSignal changed;    // a process closed or a connection ended
   bool shutting_down = false;
@@ -70,6 +76,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<Session> session_;
   State state_ = State::fresh;
   jsonrpc::AsyncSignal ended_;  // wakes long-poll reads when the connection ends
+  std::size_t fs_running_ = 0;
+  jsonrpc::AsyncSignal fs_room_;  // an fs/* call finished, or the connection ended
 };
 
 }  // namespace tether::exec

@@ -28,6 +28,8 @@ Expected<std::map<std::string, std::string>> string_map(const json::value* v,
   for (const auto& [key, value] : v->get_object()) {
     if (!value.is_string())
       return invalid_params(fmt::format("{}.{} must be a string", what, std::string_view(key)));
+    if (auto bad = nul_byte_error(what, key)) return *bad;
+    if (auto bad = nul_byte_error(what, value.get_string())) return *bad;
     if (key.empty() || key.find('=') != std::string_view::npos)
       return invalid_params(
           fmt::format("invalid environment variable name '{}'", std::string_view(key)));

@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <filesystem>
-#include <fstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,14 +36,53 @@ std::int64_t to_ms(const statx_timestamp& t) {
   return static_cast<std::int64_t>(t.tv_sec) * 1000 + t.tv_nsec / 1'000'000;
 }
 
+// FIFOs, devices and sockets: opening one can block (a FIFO waits for a writer) or never end.
+const char* special_kind(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return nullptr;
+}
+
+Error special_file_error(std::string_view what, const std::string& path, const char* kind) {
+  return invalid_params(fmt::format("{} '{}': it is {}, not a regular file", what, path, kind));
+}
+
+// Opens `path` unless it is a special file: refused by its type before the open, and the open
+// is non-blocking and checked again, so a FIFO swapped in meanwhile cannot block it either.
+// With O_CREAT, a path that does not exist yet passes the first check.
+Expected<int> open_regular(const std::string& path, int flags, bool follow, std::string_view what) {
+  struct stat st {};
+  const int stat_result = follow ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st);
+  if (stat_result == 0) {
+    if (const char* kind = special_kind(st.st_mode)) return special_file_error(what, path, kind);
+  } else if (errno != ENOENT || !(flags & O_CREAT)) {
+    return os_error(last_error(), what, path);
+  }
+  const int fd =
+      ::open(path.c_str(), flags | O_NONBLOCK | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW), 0666);
+  if (fd < 0) return os_error(last_error(), what, path);
+  if (::fstat(fd, &st) != 0) {
+    auto ec = last_error();
+    ::close(fd);
+    return os_error(ec, what, path);
+  }
+  if (const char* kind = special_kind(st.st_mode)) {
+    ::close(fd);
+    return special_file_error(what, path, kind);
+  }
+  return Expected<int>(boost::system::in_place_value, fd);
+}
+
 Expected<json::value> read_file(const Params& p) {
   auto path = p.path("path");
   if (!path) return path.error();
   auto follow = p.optional_bool("followSymlinks");
   if (!follow) return follow.error();
-  const int flags = O_RDONLY | O_CLOEXEC | (follow->value_or(true) ? 0 : O_NOFOLLOW);
-  const int fd = ::open(path->c_str(), flags);
-  if (fd < 0) return os_error(last_error(), "cannot read", *path);
+  auto opened = open_regular(*path, O_RDONLY, follow->value_or(true), "cannot read");
+  if (!opened) return opened.error();
+  const int fd = *opened;
   std::string data;
   char buffer[64 * 1024];
   for (;;) {
@@ -75,11 +113,20 @@ Expected<json::value> write_file(const Params& p) {
   if (!encoded) return encoded.error();
   auto data = base64_decode(*encoded);
   if (!data) return invalid_params("dataBase64 is not valid base64");
-  std::ofstream out(*path, std::ios::binary | std::ios::trunc);
-  if (!out) return os_error(last_error(), "cannot write", *path);
-  out.write(data->data(), static_cast<std::streamsize>(data->size()));
-  out.close();
-  if (!out) return os_error(last_error(), "cannot write", *path);
+  auto opened = open_regular(*path, O_WRONLY | O_CREAT | O_TRUNC, true, "cannot write");
+  if (!opened) return opened.error();
+  const int fd = *opened;
+  for (std::size_t written = 0; written < data->size();) {
+    const ssize_t n = ::write(fd, data->data() + written, data->size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      auto ec = last_error();
+      ::close(fd);
+      return os_error(ec, "cannot write", *path);
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  if (::close(fd) != 0) return os_error(last_error(), "cannot write", *path);
   return json::object{};
 }
 

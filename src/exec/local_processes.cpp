@@ -174,7 +174,8 @@ class LocalProcess final : public Process, public std::enable_shared_from_this<L
 Expected<std::shared_ptr<Process>> LocalProcesses::State::start(StartParams params) {
   if (closed) return invalid_request("local processes are closed");
   // The executor's order of checks: argv, cwd, environment, then the id.
-  if (params.argv.empty()) return empty_argv_error();
+  if (auto bad = argv_error(params.argv)) return *bad;
+  if (auto bad = nul_byte_error("arg0", params.arg0.value_or(""))) return *bad;
   std::string cwd;
   if (params.cwd) {
     auto parsed = parse_path(*params.cwd);

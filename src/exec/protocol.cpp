@@ -30,6 +30,11 @@ Error invalid_request(std::string message) {
   return jsonrpc::make_error(jsonrpc::code::kInvalidRequest, std::move(message));
 }
 
+std::optional<Error> nul_byte_error(std::string_view field, std::string_view value) {
+  if (value.find('\0') == std::string_view::npos) return std::nullopt;
+  return invalid_params(fmt::format("{} contains a NUL byte", field));
+}
+
 Expected<Params> Params::of(const json::value& params) {
   static const json::object kEmpty;
   if (params.is_null()) return Params(&kEmpty);
@@ -91,8 +96,7 @@ Expected<std::string> Params::path(std::string_view key) const {
 
 Expected<std::string> parse_path(std::string_view text) {
   if (text.starts_with('/')) {
-    if (text.find('\0') != std::string_view::npos)
-      return invalid_params("path contains a NUL byte");
+    if (auto bad = nul_byte_error("path", text)) return *bad;
     return std::string(text);
   }
   const auto colon = text.find(':');
@@ -117,7 +121,7 @@ Expected<std::string> parse_path(std::string_view text) {
   if (path.empty() || path.front() != '/') {
     return invalid_params(fmt::format("path must be absolute or a file: URI, got '{}'", text));
   }
-  if (path.find('\0') != std::string::npos) return invalid_params("path contains a NUL byte");
+  if (auto bad = nul_byte_error("path", path)) return *bad;
   return path;
 }
 

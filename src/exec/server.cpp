@@ -1,6 +1,6 @@
 // run_server: option checks, the token, the listener (or the one stdio connection), and the
-// shutdown sequence. Everything runs on one I/O thread; fs/* work is the only thing sent to a
-// second thread.
+// shutdown sequence. Everything runs on one I/O thread; fs/* work is the only thing sent to
+// other threads (ServerContext::blocking_pool).
 #include <csignal>
 #include <cstdio>
 #include <fcntl.h>
@@ -51,6 +51,9 @@ std::optional<std::string> random_token() {
 namespace {
 
 constexpr auto kHttpRequestTimeout = std::chrono::seconds(10);
+constexpr auto kAcceptBackoffFirst = std::chrono::milliseconds(10);
+constexpr auto kAcceptBackoffMax = std::chrono::milliseconds(1000);
+constexpr std::size_t kMaxLoggedTargetBytes = 200;
 constexpr std::size_t kMaxHeaderBytes = std::size_t{16} << 10;
 
 struct StdioListen {};
@@ -166,6 +169,33 @@ boost::system::result<Auth, StartupError> load_auth(const ServerOptions& options
   return auth;
 }
 
+// A request target as logs show it: the query is dropped, since clients put tokens there.
+std::string loggable_target(std::string_view target) {
+  const auto query = target.find('?');
+  std::string shown(target.substr(0, std::min(query, kMaxLoggedTargetBytes)));
+  if (query != std::string_view::npos) shown += "?<redacted>";
+  return shown;
+}
+
+// A connection's place among those that have not completed the upgrade; given back once the
+// upgrade is done, or when the connection ends before that.
+class PendingSlot {
+ public:
+  explicit PendingSlot(std::shared_ptr<ServerContext> context) : context_(std::move(context)) {
+    ++context_->pending_connections;
+  }
+  PendingSlot(PendingSlot&& other) noexcept : context_(std::move(other.context_)) {}
+  PendingSlot& operator=(PendingSlot&&) = delete;
+  ~PendingSlot() { release(); }
+  void release() {
+    if (context_) --context_->pending_connections;
+    context_.reset();
+  }
+
+ private:
+  std::shared_ptr<ServerContext> context_;
+};
+
 template <class Stream>
 asio::awaitable<void> send_answer(Stream& stream, unsigned version, const GateAnswer& answer) {
   http::response<http::string_body> response{answer.status, version};
@@ -183,7 +213,7 @@ asio::awaitable<void> send_answer(Stream& stream, unsigned version, const GateAn
 // ssl_stream whose TLS handshake is done.
 template <class Stream>
 asio::awaitable<void> serve_http(std::shared_ptr<ServerContext> context, const GateConfig& gate,
-                                 Stream stream) {
+                                 PendingSlot& slot, Stream stream) {
   boost::system::error_code ec;
   beast::flat_buffer buffer;
   http::request_parser<http::empty_body> parser;
@@ -201,8 +231,9 @@ asio::awaitable<void> serve_http(std::shared_ptr<ServerContext> context, const G
     verdict = GateAnswer{http::status::service_unavailable, "too many connections"};
   if (verdict) {
     if (verdict->status != http::status::ok)
-      spdlog::info("exec: refused {} {}: {} {}", request.method_string(), request.target(),
-                   static_cast<unsigned>(verdict->status), verdict->body);
+      context->refusals.log(fmt::format("exec: refused {} {}: {} {}", request.method_string(),
+                                        loggable_target(request.target()),
+                                        static_cast<unsigned>(verdict->status), verdict->body));
     co_await send_answer(stream, request.version(), *verdict);
     co_return;
   }
@@ -213,6 +244,7 @@ asio::awaitable<void> serve_http(std::shared_ptr<ServerContext> context, const G
   }));
   ws.read_message_max(context->options.max_message_bytes);
   co_await ws.async_accept(request, asio::redirect_error(asio::use_awaitable, ec));
+  slot.release();
   if (ec) {
     spdlog::debug("exec: WebSocket handshake failed: {}", ec.message());
     co_return;
@@ -226,13 +258,14 @@ asio::awaitable<void> serve_http(std::shared_ptr<ServerContext> context, const G
 }
 
 asio::awaitable<void> serve_socket(std::shared_ptr<ServerContext> context, const GateConfig& gate,
-                                   asio::ssl::context* tls, asio::ip::tcp::socket socket) {
+                                   asio::ssl::context* tls, asio::ip::tcp::socket socket,
+                                   PendingSlot slot) {
   boost::system::error_code ec;
   socket.set_option(asio::ip::tcp::no_delay(true), ec);  // latency over batching: one frame each
   beast::tcp_stream tcp(std::move(socket));
   tcp.expires_after(kHttpRequestTimeout);  // covers the TLS handshake and the request
   if (!tls) {
-    co_await serve_http(std::move(context), gate, std::move(tcp));
+    co_await serve_http(std::move(context), gate, slot, std::move(tcp));
     co_return;
   }
   beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp), *tls);
@@ -242,19 +275,35 @@ asio::awaitable<void> serve_socket(std::shared_ptr<ServerContext> context, const
     spdlog::debug("exec: TLS handshake failed: {}", ec.message());
     co_return;
   }
-  co_await serve_http(std::move(context), gate, std::move(stream));
+  co_await serve_http(std::move(context), gate, slot, std::move(stream));
 }
 
 asio::awaitable<void> accept_loop(std::shared_ptr<ServerContext> context, const GateConfig& gate,
                                   asio::ssl::context* tls, asio::ip::tcp::acceptor& acceptor) {
+  asio::steady_timer backoff_timer(context->executor);
+  auto backoff = kAcceptBackoffFirst;
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
-      spdlog::warn("exec: accept failed: {}", ec.message());
+      // At the descriptor limit (EMFILE, ENFILE) the connection stays queued and accept fails
+      // again at once: wait, longer each time, for descriptors to be freed instead of spinning.
+      context->accept_failures.log(fmt::format("exec: accept failed: {}", ec.message()));
+      backoff_timer.expires_after(backoff);
+      co_await backoff_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      backoff = std::min(backoff * 2, kAcceptBackoffMax);
       continue;
     }
-    asio::co_spawn(context->executor, serve_socket(context, gate, tls, std::move(socket)),
+    backoff = kAcceptBackoffFirst;
+    if (context->pending_connections >= context->options.max_pending_connections) {
+      context->refusals.log(fmt::format(
+          "exec: closed a new connection: {} connections have not completed the upgrade yet",
+          context->pending_connections));
+      continue;  // the socket closes here
+    }
+    // The slot is taken now, not when the coroutine starts, so a burst cannot overshoot.
+    asio::co_spawn(context->executor,
+                   serve_socket(context, gate, tls, std::move(socket), PendingSlot(context)),
                    asio::detached);
   }
 }

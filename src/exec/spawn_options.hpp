@@ -36,8 +36,12 @@ inline process::SpawnOptions make_spawn_options(std::vector<std::string> argv,
   return spawn;
 }
 
-inline Error empty_argv_error() {
-  return invalid_params("argv must not be empty");
+inline std::optional<Error> argv_error(const std::vector<std::string>& argv) {
+  if (argv.empty()) return invalid_params("argv must not be empty");
+  for (const auto& arg : argv) {
+    if (auto bad = nul_byte_error("argv", arg)) return bad;
+  }
+  return std::nullopt;
 }
 
 inline Error process_exists_error(std::string_view process_id) {

@@ -30,6 +30,7 @@ Peer::Peer(asio::any_io_executor executor, std::unique_ptr<Transport> transport,
       options_(options),
       queue_changed_(executor_),
       writable_(executor_),
+      readable_(executor_),
       keepalive_timer_(executor_) {}
 
 std::shared_ptr<Peer> Peer::create(asio::any_io_executor executor,
@@ -48,6 +49,8 @@ asio::awaitable<void> Peer::run() {
     asio::co_spawn(executor_, keepalive_loop(), asio::detached);
 
   while (!closed_) {
+    while (!closed_ && reading_paused()) co_await readable_.wait();
+    if (closed_) break;
     auto text = co_await transport_->read();
     if (!text) {
       const auto remote = transport_->remote_close_code();
@@ -57,6 +60,11 @@ asio::awaitable<void> Peer::run() {
     }
     dispatch(*text);
   }
+}
+
+bool Peer::reading_paused() const {
+  return options_.max_in_flight_requests > 0 && (in_flight_ >= options_.max_in_flight_requests ||
+                                                 queued_bytes_ > options_.send_high_water);
 }
 
 void Peer::dispatch(const std::string& text) {
@@ -73,6 +81,7 @@ void Peer::dispatch(const std::string& text) {
   }
   auto self = shared_from_this();
   if (auto* request = std::get_if<Request>(&*parsed)) {
+    ++in_flight_;
     asio::co_spawn(
         executor_,
         [self, request = std::move(*request)]() mutable -> asio::awaitable<void> {
@@ -82,6 +91,8 @@ void Peer::dispatch(const std::string& text) {
                       make_error(code::kMethodNotFound, "method not found")};
           if (self->on_request_) reply = co_await self->on_request_(std::move(request));
           self->respond(Response{std::move(id), std::move(reply)});
+          --self->in_flight_;
+          self->readable_.notify_all();
         },
         asio::detached);
   } else if (auto* notification = std::get_if<Notification>(&*parsed)) {
@@ -219,6 +230,7 @@ void Peer::finish(std::string reason) {
   }
   queue_changed_.notify_all();
   writable_.notify_all();
+  readable_.notify_all();
   keepalive_timer_.cancel();
 }
 
@@ -246,7 +258,10 @@ asio::awaitable<void> Peer::write_loop() {
     }
     if (closed_) co_return;
     queued_bytes_ -= next.text.size();
-    if (queued_bytes_ <= options_.send_high_water) writable_.notify_all();
+    if (queued_bytes_ <= options_.send_high_water) {
+      writable_.notify_all();
+      readable_.notify_all();
+    }
     if (ec) {
       spdlog::debug("jsonrpc: write failed: {}", ec.message());
       abort(ec.message());

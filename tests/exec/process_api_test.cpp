@@ -541,6 +541,45 @@ TEST_P(ProcessApi, StartErrors) {
   });
 }
 
+// `base` with a NUL byte in each place that reaches execve, one per case (built outside the
+// coroutine: GCC 12 miscompiles braced JSON inside coroutine bodies).
+std::vector<StartParams> nul_cases(const StartParams& base) {
+  const std::string nul("a\0b", 3);
+  std::vector<StartParams> cases(6, base);
+  cases[0].argv.push_back(nul);
+  cases[1].arg0 = nul;
+  cases[2].env = {{nul, "x"}};
+  cases[3].env = {{"NAME", nul}};
+  for (std::size_t i : {4, 5}) {
+    boost::json::object set;
+    set[i == 4 ? std::string("NAME") : nul] = i == 4 ? nul : std::string("x");
+    cases[i].env_policy = boost::json::object{{"inherit", "none"},
+                                              {"ignoreDefaultExcludes", false},
+                                              {"exclude", boost::json::array{}},
+                                              {"includeOnly", boost::json::array{}},
+                                              {"set", std::move(set)}};
+  }
+  return cases;
+}
+
+// A NUL byte in an argv element, arg0, an environment name or value (env or envPolicy.set) is
+// refused with -32602 (the OS would cut the string there), and nothing starts.
+TEST_P(ProcessApi, NulBytesAreRefused) {
+  run([this](StarterPtr& starter) -> asio::awaitable<void> {
+    const std::vector<StartParams> cases = nul_cases(sh("proc-nul", "true"));
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      Expected<ProcessPtr> result = co_await starter->start(cases[i]);
+      CO_ASSERT_TRUE(result.has_error());
+      EXPECT_EQ(result.error().code, -32602) << "case " << i << ": " << result.error().message;
+      EXPECT_NE(result.error().message.find("NUL"), std::string::npos)
+          << "case " << i << ": " << result.error().message;
+    }
+    // Nothing was started under the id.
+    ProcessPtr process = co_await start_ok(*starter, sh("proc-nul", "true"));
+    EXPECT_TRUE(process != nullptr);
+  });
+}
+
 // envPolicy runs through the executor's policy code; `env` is applied on top.
 TEST_P(ProcessApi, EnvironmentPolicy) {
   run([this](StarterPtr& starter) -> asio::awaitable<void> {

@@ -102,6 +102,30 @@ asio::awaitable<void> expect_no_process(std::string needle) {
   EXPECT_TRUE(gone) << "processes matching '" << needle << "' are still running";
 }
 
+// process/start params with a NUL byte in each place that reaches execve (id "proc-nul").
+std::vector<json::object> nul_start_params() {
+  const std::string nul("a\0b", 3);
+  std::vector<json::object> all;
+  all.push_back(start_argv("proc-nul", json::array{"/bin/echo", nul}));
+  StartOptions with_arg0;
+  with_arg0.arg0 = nul;
+  all.push_back(start_argv("proc-nul", json::array{"/bin/echo"}, with_arg0));
+  StartOptions bad_name;
+  bad_name.env[nul] = "x";
+  all.push_back(start_argv("proc-nul", json::array{"/bin/echo"}, bad_name));
+  StartOptions bad_value;
+  bad_value.env["NAME"] = nul;
+  all.push_back(start_argv("proc-nul", json::array{"/bin/echo"}, bad_value));
+  auto policy = start_argv("proc-nul", json::array{"/bin/echo"});
+  policy["envPolicy"] = json::object{{"inherit", "none"},
+                                     {"ignoreDefaultExcludes", false},
+                                     {"exclude", json::array{}},
+                                     {"includeOnly", json::array{}},
+                                     {"set", json::object{{"NAME", nul}}}};
+  all.push_back(policy);
+  return all;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The parameterized fixture: one executor per test, over the transport under test.
 
@@ -374,6 +398,20 @@ TEST_P(ExecProcess, TerminateAfterExitReportsNotRunning) {
     // An unknown id is not running either.
     auto unknown = co_await c.call_ok("process/terminate", id_params("nope"));
     EXPECT_EQ(unknown, expected);
+  });
+}
+
+// A NUL byte in argv, arg0 or an environment name or value is -32602 on the wire, not a
+// silently shortened string; nothing starts.
+TEST_P(ExecProcess, NulBytesInArgvAndEnvironmentAreInvalidParams) {
+  run([](TestClient& c) -> asio::awaitable<void> {
+    for (const auto& params : nul_start_params()) {
+      auto reply = co_await c.call("process/start", params);
+      CO_ASSERT_TRUE(!reply);
+      EXPECT_EQ(reply.error().code, -32602) << json::serialize(params);
+    }
+    auto start = start_argv("proc-nul", json::array{"true"});
+    co_await c.call_ok("process/start", std::move(start));
   });
 }
 

@@ -8,8 +8,10 @@
 //   writeId, envPolicy) on one executor, path forms, envPolicy semantics.
 // Codes and messages are the spec's; where the spec names only a code, only the code is checked.
 #include <atomic>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <regex>
 #include <set>
@@ -17,6 +19,8 @@
 #include <thread>
 #include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -1104,6 +1108,64 @@ TEST(ExecProtocol, FsCanonicalizeAndSandboxParam) {
     EXPECT_FALSE(fs::exists(dir / "g"));
     c->close();
   });
+}
+
+// A FIFO, a device or a socket is refused with -32602 before anything opens it (opening a FIFO
+// blocks until a writer comes), and a blocked fs call could not hold up other clients' fs calls
+// anyway. On the first implementation the readFile opened the FIFO and blocked the one fs
+// thread: the probe below then succeeded, and the second client's getMetadata got no answer.
+TEST(ExecProtocol, FsSpecialFilesAreRefusedAndBlockNobody) {
+  ExecServer server;
+  TempDir dir;
+  const std::string fifo = dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Held open for writing once the executor has opened the FIFO, so that its read blocks.
+  int writer = -1;
+  run_async([&]() -> asio::awaitable<void> {
+    auto a = co_await ready_client(server);
+    auto b = co_await ready_client(server);
+    std::optional<jsonrpc::Reply> read_reply;
+    asio::co_spawn(
+        co_await asio::this_coro::executor,
+        [&]() -> asio::awaitable<void> {
+          json::object params{{"path", fifo}};
+          read_reply = co_await a->call("fs/readFile", std::move(params), 60s);
+        },
+        asio::detached);
+    // Until the readFile answered, or the executor opened the FIFO (then a writer can open it
+    // without blocking).
+    const std::function<bool()> answered_or_opened = [&] {
+      if (read_reply) return true;
+      writer = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+      return writer >= 0;
+    };
+    CO_ASSERT_TRUE(co_await eventually(answered_or_opened, 20s));
+    json::object tmp{{"path", "/tmp"}};
+    auto metadata = co_await b->call("fs/getMetadata", std::move(tmp), 10s);
+    EXPECT_TRUE(metadata.has_value())
+        << "another client's fs/getMetadata got no answer while a FIFO was being read: "
+        << metadata.error().message;
+    if (writer >= 0) {
+      ::close(writer);
+      writer = -1;
+    }
+    const std::function<bool()> read_done = [&] { return read_reply.has_value(); };
+    CO_ASSERT_TRUE(co_await eventually(read_done, 20s));
+    CO_ASSERT_TRUE(!*read_reply);
+    EXPECT_EQ(read_reply->error().code, kInvalidParams) << read_reply->error().message;
+
+    // Writing to it, reading a device or a socket: refused the same way, nothing opened.
+    json::object write{{"path", fifo}, {"dataBase64", "eA=="}};
+    co_await expect_error(*a, "fs/writeFile", std::move(write), kInvalidParams);
+    json::object device{{"path", "/dev/zero"}};
+    co_await expect_error(*a, "fs/readFile", std::move(device), kInvalidParams);
+    a->close();
+    b->close();
+  });
+  if (writer >= 0) ::close(writer);
+  // Releases an fs call still blocked in the executor (a writer would wait for a reader).
+  const int release = ::open(fifo.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (release >= 0) ::close(release);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -29,7 +29,6 @@
 #include "requests.hpp"
 #include "test_client.hpp"
 
-
 namespace tether::testing {
 namespace {
 
@@ -501,6 +500,35 @@ TEST(ExecSecurity, InsecureNoAuthOnLoopbackPrintsOnlyTheUrlOnStdout) {
     EXPECT_EQ(run.captured().out, *url + "\n") << "stdout carries exactly the URL line";
     EXPECT_FALSE(run.captured().err.empty()) << "debug logs are expected on stderr";
   });
+}
+
+// Query strings and credentials never reach the log, at the default level or at debug: a
+// client that puts its token in the URL (or sends a wrong one) must not have it written to disk.
+TEST(ExecSecurity, QueryStringsAndTokensAreNotLogged) {
+  constexpr std::string_view kSecret = "SECRET-7f3c9a";
+  const std::string secret(kSecret);
+  TempFile token("the-right-token\n");
+  for (std::string level : {"info", "debug"}) {
+    SCOPED_TRACE("--log-level " + level);
+    run_async([&]() -> asio::awaitable<void> {
+      const auto executor = co_await asio::this_coro::executor;
+      TetherRun run(executor, {"--log-level", level, "exec-server", "--token-file", token.path()});
+      auto url = co_await run.first_line(15s);
+      CO_ASSERT_TRUE(url.has_value());
+      const auto port = port_of(*url);
+      EXPECT_EQ((co_await get(port, "/?token=" + secret)).result(), http::status::not_found);
+      EXPECT_EQ((co_await get(port, "/readyz?token=" + secret)).result(), http::status::ok);
+      auto refused = co_await http_request(port, http::verb::get, "/?token=" + secret, {}, true);
+      EXPECT_EQ(refused.result(), http::status::unauthorized);
+      expect_unauthorized(co_await upgrade(port, bearer(secret)), "invalid websocket bearer token");
+
+      run.child().signal_group(SIGTERM);
+      CO_ASSERT_TRUE(co_await run.finished(10s));
+      const std::string& log = run.captured().err;
+      EXPECT_NE(log.find("refused"), std::string::npos) << "refusals are still logged:\n" << log;
+      EXPECT_EQ(log.find(secret), std::string::npos) << "the log holds the secret:\n" << log;
+    });
+  }
 }
 
 TEST(ExecSecurity, ConnectionLimitRefusesWithAnHttpErrorThenRecovers) {

@@ -5,7 +5,8 @@
 // (-32091), calls after the end, malformed input (-32700, id null, connection kept), invalid
 // requests (-32600), requests without a handler (-32601), handler ordering of notifications
 // relative to requests, send queue accounting (queued_bytes, wait_writable against a reader
-// that does not read), close() flushing the queue first, and over WebSocket: a binary frame
+// that does not read), the read loop pausing at max_in_flight_requests, close() flushing the
+// queue first, and over WebSocket: a binary frame
 // closes with 1003, a message over read_message_max closes with 1009, and delivery confirmation
 // (on_delivered only after the remote read the message and answered the ping behind it).
 #include <algorithm>
@@ -539,6 +540,57 @@ TEST(Peer, QueuedBytesAndWaitWritableAgainstASlowReader) {
     peer->abort("test finished");
     reader->close();
     EXPECT_TRUE(co_await eventually([&] { return *ended; }, kWait));
+  });
+}
+
+// With max_in_flight_requests, the read loop reads no further request while that many handlers
+// run: a remote that pipelines requests gets them served `cap` at a time, in order, and all of
+// them answered in the end.
+TEST(Peer, ReadingPausesWhileTheInFlightCapIsReached) {
+  run_async([]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    PeerOptions options;
+    options.max_in_flight_requests = 2;
+    auto pair = make_peer_pair(ex, options);
+    auto state = std::make_shared<ServerState>(ex);
+    auto running = std::make_shared<int>(0);
+    auto most = std::make_shared<int>(0);
+    pair.server->on_request([state, running, most](Request r) -> asio::awaitable<Reply> {
+      ++state->started;
+      *most = std::max(*most, ++*running);
+      state->log.push_back(r.method);
+      // Each handler waits for the gate the test opens once per round.
+      co_await state->gate.wait();
+      --*running;
+      co_return json::value(r.method);
+    });
+    pair.start_both();
+
+    constexpr int kCalls = 10;
+    auto answered = std::make_shared<int>(0);
+    auto client = pair.client;
+    for (int i = 0; i < kCalls; ++i) {
+      asio::co_spawn(
+          ex,
+          [client, answered, i]() -> asio::awaitable<void> {
+            auto reply = co_await client->call("m" + std::to_string(i), nullptr);
+            if (reply) ++*answered;
+          },
+          asio::detached);
+    }
+    // Round by round: wait until handlers are running, let them finish, close the gate again.
+    while (*answered < kCalls) {
+      const int before = *answered;
+      CO_ASSERT_TRUE(co_await eventually([&] { return *running > 0; }, kWait));
+      state->gate.release();
+      CO_ASSERT_TRUE(co_await eventually([&] { return *answered > before; }, kWait));
+      state->gate.open = false;
+    }
+    EXPECT_EQ(*most, 2) << "handlers running at once";
+    std::vector<std::string> expected;
+    for (int i = 0; i < kCalls; ++i) expected.push_back("m" + std::to_string(i));
+    EXPECT_EQ(state->log, expected);
+    pair.abort_both();
   });
 }
 

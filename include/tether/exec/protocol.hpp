@@ -31,6 +31,9 @@ using Expected = boost::system::result<T, Error>;
 
 Error invalid_params(std::string message);
 Error invalid_request(std::string message);
+// -32602 `<field> contains a NUL byte` when `value` has one: argv, arg0, environment names and
+// values and paths reach the OS as C strings, which would silently cut it short there.
+std::optional<Error> nul_byte_error(std::string_view field, std::string_view value);
 
 // Typed access to a params object. Absent params read as an empty object.
 class Params {

@@ -37,6 +37,14 @@ struct ServerOptions {
   std::size_t max_connections = 128;
   std::size_t max_processes_per_session = 1024;
   std::size_t max_message_bytes = std::size_t{64} << 20;
+  // Per connection (docs/exec-server.md "Limits"): past either of the first two the executor
+  // reads nothing more from that client until it is back under.
+  std::size_t max_requests_in_flight = 256;
+  std::size_t max_queued_bytes = std::size_t{4} << 20;
+  std::size_t max_fs_calls = 4;  // fs/* calls running at once
+  std::size_t fs_threads = 8;    // fs/* workers shared by every connection
+  // Connections accepted that have not completed the WebSocket upgrade; more are closed at once.
+  std::size_t max_pending_connections = 64;
 };
 
 // Validates the options, binds, prints the bound URL as the first stdout line (nothing for

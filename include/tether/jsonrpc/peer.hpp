@@ -41,6 +41,11 @@ inline constexpr int kConnectionClosed = -32091;
 struct PeerOptions {
   // wait_writable() suspends while more than this many bytes are queued for sending.
   std::size_t send_high_water = std::size_t{4} << 20;
+  // Backpressure for the serving side: while this many request handlers run, or while more than
+  // send_high_water bytes are queued, the read loop reads no further message, so a remote that
+  // pipelines requests and does not read the answers fills its own socket, not our memory.
+  // 0 turns it off (a client must keep reading, or two peers could wait on each other).
+  std::size_t max_in_flight_requests = 0;
   // Keepalive pings on transports that have them.
   std::chrono::milliseconds ping_interval{10'000};
   // Input that is not a JSON-RPC message is answered with an error (a server's duty); when
@@ -97,6 +102,8 @@ class Peer : public std::enable_shared_from_this<Peer> {
   void on_response_delivered(const Id& id, std::function<void()> on_delivered);
 
   std::size_t queued_bytes() const { return queued_bytes_; }
+  // Request handlers started and not yet answered.
+  std::size_t requests_in_flight() const { return in_flight_; }
   // Returns once the send queue is at or under the high-water mark, or the connection ended.
   boost::asio::awaitable<void> wait_writable();
 
@@ -136,6 +143,7 @@ class Peer : public std::enable_shared_from_this<Peer> {
   };
 
   void dispatch(const std::string& text);
+  bool reading_paused() const;
   void finish(std::string reason);
   boost::asio::awaitable<void> write_loop();
   boost::asio::awaitable<void> keepalive_loop();
@@ -154,8 +162,10 @@ class Peer : public std::enable_shared_from_this<Peer> {
 
   std::deque<Outgoing> queue_;
   std::size_t queued_bytes_ = 0;
-  AsyncSignal queue_changed_;    // wakes the writer
-  AsyncSignal writable_;         // wakes wait_writable()
+  AsyncSignal queue_changed_;  // wakes the writer
+  AsyncSignal writable_;       // wakes wait_writable()
+  AsyncSignal readable_;       // wakes a read loop paused by backpressure
+  std::size_t in_flight_ = 0;
   std::uint64_t written_ = 0;    // messages written so far
   std::uint64_t pinged_at_ = 0;  // written_ when the latest ping was written (its payload)
   std::deque<Unconfirmed> unconfirmed_;
