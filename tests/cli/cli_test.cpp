@@ -228,6 +228,14 @@ class CliTest : public ::testing::Test {
     return true;
   }
 
+  // Reads `fd` into `into` until it contains `wanted` (bounded; the caller checks).
+  static void read_until(int fd, std::string& into, std::string_view wanted) {
+    const auto end = std::chrono::steady_clock::now() + 30s;
+    while (into.find(wanted) == std::string::npos && std::chrono::steady_clock::now() < end &&
+           read_some(fd, into, 10ms)) {
+    }
+  }
+
   // Waits for `pid` to exit by itself, reading `fd` (when >= 0) into `output` meanwhile and to
   // its end afterwards. Its exit code (128 + n for a signal), or -1 when it did not exit: then
   // the test fails saying `what`, and the process is killed.
@@ -307,10 +315,7 @@ class CliTest : public ::testing::Test {
     ::close(slave);
     if (pid > 0) {
       if (!interrupt_at.empty()) {
-        const auto end = std::chrono::steady_clock::now() + 30s;
-        while (run.output.find(interrupt_at) == std::string::npos &&
-               std::chrono::steady_clock::now() < end && read_some(master, run.output, 10ms)) {
-        }
+        read_until(master, run.output, interrupt_at);
         EXPECT_NE(run.output.find(interrupt_at), std::string::npos) << run.output;
         ::kill(pid, SIGINT);
       }
@@ -709,10 +714,7 @@ TEST_F(CliTest, ReaderLeavingEndsTheRunWithEveryServer) {
   ::close(output[1]);
   ASSERT_GT(pid, 0);
   std::string first;
-  const auto end = std::chrono::steady_clock::now() + 30s;
-  while (first.find('\n') == std::string::npos && std::chrono::steady_clock::now() < end &&
-         read_some(output[0], first, 10ms)) {
-  }
+  read_until(output[0], first, "\n");
   EXPECT_TRUE(first.starts_with("mcp: gated starting\n")) << first;
   ::close(output[0]);  // head -1 is done
   open_gate(gate);
@@ -733,10 +735,7 @@ TEST_F(CliTest, ReaderLeavingDuringTheAnswerEndsTheRun) {
   ::close(output[1]);
   ASSERT_GT(pid, 0);
   std::string first;
-  const auto end = std::chrono::steady_clock::now() + 30s;
-  while (first.find('\n') == std::string::npos && std::chrono::steady_clock::now() < end &&
-         read_some(output[0], first, 10ms)) {
-  }
+  read_until(output[0], first, "\n");
   EXPECT_TRUE(first.starts_with("TOOL")) << first.substr(0, 200);
   ::close(output[0]);
   EXPECT_EQ(wait_for_exit(pid, "its stdout's reader left (`| head -1`)"), 141);
