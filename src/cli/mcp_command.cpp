@@ -1,15 +1,18 @@
 // `tether mcp ...`: the configured MCP servers from the command line.
 //
 // Owns: the subcommands (list, tools, call, resources, read, prompts, prompt, add, remove), their
-// options, which servers each one starts, what it prints (human or --json) and its exit code:
-// 0 ok, 1 the tool returned isError, 2 usage or config error, 3 a server failed.
+// options, which servers each one starts, what it prints (human or --json, failures included) and
+// its exit code: 0 ok, 1 the tool returned isError, 2 usage or config error, 3 a server failed,
+// 4 stdout or stderr could not be written, 130 interrupted, 141 the reader of stdout or stderr
+// went away (EPIPE).
 // Does not own: config, placement and server life cycles (host::Manager), config editing
 // (host/config_edit.hpp), or styling (output.hpp).
 // Data flows: options -> load_config -> Manager::start(the servers needed) -> one operation ->
-// stdout; status and errors -> stderr; SIGINT/SIGTERM cancel startup or the operation, then every
-// server is shut down before the process exits.
+// stdout; status and errors -> stderr; SIGINT/SIGTERM or a failed write cancel startup or the
+// operation, then every server is shut down before the process exits.
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <optional>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -17,6 +20,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
@@ -35,7 +39,18 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 using host::ServerState;
 
-enum Exit : int { kOk = 0, kToolError = 1, kUsage = 2, kServerFailed = 3, kInterrupted = 130 };
+enum Exit : int {
+  kOk = 0,
+  kToolError = 1,
+  kUsage = 2,
+  kServerFailed = 3,
+  kOutputFailed = 4,
+  kInterrupted = 130,
+  kBrokenPipe = 141,  // 128 + SIGPIPE, what a shell reports for a writer its reader left
+};
+
+// What went wrong, as --json names it.
+enum class Kind { usage, config, server, interrupted, output };
 
 struct McpArgs {
   std::string command;  // the subcommand chosen
@@ -53,19 +68,56 @@ struct McpArgs {
   std::vector<std::string> argv;  // add: -- CMD ARGS
 };
 
-// An error for the user, with the exit code it means.
-struct Failure {
-  int code;
-  std::string message;
+// Failures as the user sees them: `error: <message>` on stderr and, with --json, one error object
+// on stdout unless an answer is there already (list and tools answer when a server failed).
+// Each returns the exit code.
+class Errors {
+ public:
+  explicit Errors(bool json) : json_(json) {}
+  int fail(Kind kind, std::string_view message) const {
+    return report(kind, message, code_of(kind), true);
+  }
+  // A failure stderr has shown already (the startup view) or that needs no words there (Ctrl-C).
+  int shown(Kind kind, std::string_view message) const {
+    return report(kind, message, code_of(kind), false);
+  }
+  // A reader that went away is not told why; other write failures are, where they still can be.
+  int output_failed(const WriteFailure& failure) const {
+    const auto message =
+        fmt::format("cannot write to {}: {}", failure.stream == Stream::out ? "stdout" : "stderr",
+                    std::strerror(failure.error));
+    const bool broken_pipe = failure.error == EPIPE;
+    return report(Kind::output, message, broken_pipe ? kBrokenPipe : kOutputFailed, !broken_pipe);
+  }
+
+ private:
+  static int code_of(Kind kind) {
+    switch (kind) {
+      case Kind::usage:
+      case Kind::config:
+        return kUsage;
+      case Kind::interrupted:
+        return kInterrupted;
+      case Kind::server:
+      case Kind::output:
+        break;
+    }
+    return kServerFailed;
+  }
+  static std::string_view name_of(Kind kind) {
+    constexpr std::string_view kNames[] = {"usage", "config", "server", "interrupted", "output"};
+    return kNames[static_cast<std::size_t>(kind)];
+  }
+  int report(Kind kind, std::string_view message, int code, bool on_stderr) const {
+    if (on_stderr) write_err(fmt::format("{} {}\n", Style(stderr).red("error:"), message));
+    if (json_ && !wrote_stdout()) print_json_error(name_of(kind), message, code);
+    return code;
+  }
+  bool json_;
 };
 
-void print_error(std::string_view message) {
-  Style style(stderr);
-  fmt::print(stderr, "{} {}\n", style.red("error:"), message);
-}
-
 void print_json(const json::value& value) {
-  fmt::print("{}\n", pretty_json(value));
+  write_out(pretty_json(value) + "\n");
 }
 
 std::string config_path(const McpArgs& args) {
@@ -143,7 +195,8 @@ void print_blocks(const json::value* blocks) {
   if (blocks == nullptr || !blocks->is_array()) return;
   for (const auto& item : blocks->get_array()) {
     auto text = render_content(item);
-    fmt::print("{}{}", text, text.ends_with('\n') ? "" : "\n");
+    if (!text.ends_with('\n')) text += '\n';
+    write_out(text);
   }
 }
 
@@ -157,17 +210,17 @@ std::string process_label(const std::string& description) {
   return description;
 }
 
-int exit_code_for(const jsonrpc::Error& error) {
+Kind kind_of(const jsonrpc::Error& error) {
   return error.code == jsonrpc::code::kInvalidParams || error.code == jsonrpc::code::kMethodNotFound
-             ? kUsage
-             : kServerFailed;
+             ? Kind::usage
+             : Kind::server;
 }
 
 // One `tether mcp` run that needs servers: start them, run the operation, shut down.
 class Session {
  public:
   Session(McpArgs args, std::shared_ptr<host::Manager> manager, StartupView& view)
-      : args_(std::move(args)), manager_(std::move(manager)), view_(view) {}
+      : args_(std::move(args)), errors_(args_.json), manager_(std::move(manager)), view_(view) {}
 
   // The servers this command needs started (empty: every enabled server).
   std::vector<std::string> needed() const {
@@ -185,8 +238,7 @@ class Session {
       auto arguments = tool_arguments(args_);
       if (!arguments) {
         view_.finish();
-        print_error(arguments.error().message);
-        co_return kUsage;
+        co_return errors_.fail(Kind::usage, arguments.error().message);
       }
       arguments_ = std::move(*arguments);
     }
@@ -195,13 +247,15 @@ class Session {
     if (!summary) {
       // A status listing still shows every server, the required one's failure included.
       if (args_.command == "list") list();
-      print_error(summary.error().message);
-      co_return exit_code_for(summary.error());
+      co_return errors_.fail(kind_of(summary.error()), summary.error().message);
     }
     failed_ = !summary->failed.empty() || !summary->cancelled.empty();
-    // A command about one server stops when that server did not start (the view said why).
+    // A command about one server stops when that server did not start (the view said why; an
+    // interruption is reported by whoever interrupted).
     if (!needed().empty() && failed_)
-      co_return summary->cancelled.empty() ? kServerFailed : kInterrupted;
+      co_return summary->failed.empty()
+          ? kInterrupted
+          : errors_.shown(Kind::server, summary->failed.front().error);
     const auto& c = args_.command;
     if (c == "list") co_return list();
     if (c == "tools") co_return co_await tools();
@@ -259,7 +313,7 @@ class Session {
                 {info.name, state, tools, where, info.target});
       if (!info.error.empty()) table.note(style.red("error: ") + info.error);
     }
-    fmt::print("{}", table.render(style));
+    write_out(table.render(style));
     return partial();
   }
 
@@ -278,16 +332,13 @@ class Session {
     Style style(stdout);
     Table table({"TOOL", "SERVER", "DESCRIPTION"});
     for (const auto& tool : offered) table.add({tool.name, tool.server, summary_of(tool.tool)});
-    fmt::print("{}", table.render(style));
+    write_out(table.render(style));
     co_return partial();
   }
 
   asio::awaitable<int> call() {
     auto result = co_await manager_->call_tool(args_.server, args_.tool, std::move(arguments_));
-    if (!result) {
-      print_error(result.error().message);
-      co_return exit_code_for(result.error());
-    }
+    if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
     const auto* is_error = result->if_contains("isError");
     const bool tool_error = is_error && is_error->is_bool() && is_error->get_bool();
     if (args_.json) {
@@ -335,15 +386,9 @@ class Session {
 
   asio::awaitable<int> resources() {
     auto resources = co_await gather(Listing::resources);
-    if (!resources) {
-      print_error(resources.error().message);
-      co_return kServerFailed;
-    }
+    if (!resources) co_return errors_.fail(Kind::server, resources.error().message);
     auto templates = co_await gather(Listing::templates);
-    if (!templates) {
-      print_error(templates.error().message);
-      co_return kServerFailed;
-    }
+    if (!templates) co_return errors_.fail(Kind::server, templates.error().message);
     if (args_.json) {
       print_json(json::object{{"resources", std::move(*resources)},
                               {"resourceTemplates", std::move(*templates)}});
@@ -361,7 +406,7 @@ class Session {
       table.add({text_of(r, "uriTemplate"), text_of(r, "server"),
                  text_of(r, "name") + " (template)", text_of(r, "mimeType")});
     }
-    fmt::print("{}", table.render(style));
+    write_out(table.render(style));
     co_return partial();
   }
 
@@ -389,14 +434,12 @@ class Session {
                                                               std::string wanted, int& code) {
     auto server = co_await owner(std::move(what), std::move(key), std::move(wanted));
     if (!server) {
-      print_error(server.error().message);
-      code = exit_code_for(server.error());
+      code = errors_.fail(kind_of(server.error()), server.error().message);
       co_return nullptr;
     }
     auto client = co_await manager_->use(*server);
     if (!client) {
-      print_error(client.error().message);
-      code = kServerFailed;
+      code = errors_.fail(Kind::server, client.error().message);
       co_return nullptr;
     }
     co_return *client;
@@ -407,10 +450,7 @@ class Session {
     auto client = co_await owner_session("resource", "uri", args_.uri, code);
     if (!client) co_return code;
     auto result = co_await client->read_resource(args_.uri);
-    if (!result) {
-      print_error(result.error().message);
-      co_return exit_code_for(result.error());
-    }
+    if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
     if (args_.json) {
       print_json(*result);
     } else {
@@ -421,10 +461,7 @@ class Session {
 
   asio::awaitable<int> prompts() {
     auto prompts = co_await gather(Listing::prompts);
-    if (!prompts) {
-      print_error(prompts.error().message);
-      co_return kServerFailed;
-    }
+    if (!prompts) co_return errors_.fail(Kind::server, prompts.error().message);
     if (args_.json) {
       print_json(json::object{{"prompts", std::move(*prompts)}});
       co_return partial();
@@ -444,24 +481,18 @@ class Session {
       table.add({text_of(p, "name"), text_of(p, "server"), fmt::format("{}", fmt::join(names, " ")),
                  summary_of(p)});
     }
-    fmt::print("{}", table.render(style));
+    write_out(table.render(style));
     co_return partial();
   }
 
   asio::awaitable<int> prompt() {
     auto arguments = key_values(args_.args, false);
-    if (!arguments) {
-      print_error(arguments.error().message);
-      co_return kUsage;
-    }
+    if (!arguments) co_return errors_.fail(Kind::usage, arguments.error().message);
     int code = kOk;
     auto client = co_await owner_session("prompt", "name", args_.prompt, code);
     if (!client) co_return code;
     auto result = co_await client->get_prompt(args_.prompt, std::move(*arguments));
-    if (!result) {
-      print_error(result.error().message);
-      co_return exit_code_for(result.error());
-    }
+    if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
     if (args_.json) {
       print_json(*result);
       co_return kOk;
@@ -471,15 +502,16 @@ class Session {
       for (const auto& message : messages->get_array()) {
         if (!message.is_object()) continue;
         const auto& m = message.get_object();
-        fmt::print("{}\n", style.bold(text_of(m, "role") + ":"));
+        write_out(style.bold(text_of(m, "role") + ":") + "\n");
         if (const auto* content = m.if_contains("content"))
-          fmt::print("{}\n", render_content(*content));
+          write_out(render_content(*content) + "\n");
       }
     }
     co_return kOk;
   }
 
   McpArgs args_;
+  Errors errors_;
   std::shared_ptr<host::Manager> manager_;
   StartupView& view_;
   json::value arguments_;  // call's, checked before startup
@@ -487,13 +519,11 @@ class Session {
 };
 
 int run_with_servers(const McpArgs& args) {
+  const Errors errors(args.json);
   const auto home = host::tether_home(host::process_env);
   auto config =
       host::load_config(config_path(args), home + "/environments.toml", !args.config_path.empty());
-  if (!config) {
-    print_error(config.error().message);
-    return kUsage;
-  }
+  if (!config) return errors.fail(Kind::config, config.error().message);
 
   asio::io_context io(1);
   StartupView view(args.command != "list");
@@ -503,14 +533,27 @@ int run_with_servers(const McpArgs& args) {
 
   int code = kOk;
   bool interrupted = false;
+  bool stopped = false;
   asio::cancellation_signal cancel;
+  // Ctrl-C, SIGTERM and a failed write (a reader that went away) end the run the same way:
+  // startup and the operation cancelled, then every server shut down.
+  auto stop = [&] {
+    if (stopped) return;
+    stopped = true;
+    manager->cancel_startup();
+    cancel.emit(asio::cancellation_type::terminal);
+  };
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int) {
     if (ec) return;
     interrupted = true;
-    manager->cancel_startup();
-    cancel.emit(asio::cancellation_type::terminal);
+    stop();
   });
+  // The failed write may be deep inside a manager callback: the run stops after it returns.
+  on_write_failure([&](const WriteFailure&) { asio::post(io, stop); });
+  struct Unhook {
+    ~Unhook() { on_write_failure(nullptr); }
+  } unhook;
 
   Session session(args, manager, view);
   asio::co_spawn(
@@ -520,9 +563,11 @@ int run_with_servers(const McpArgs& args) {
           code = co_await asio::co_spawn(
               io, session.run(), asio::bind_cancellation_slot(cancel.slot(), asio::use_awaitable));
         } catch (const std::exception& error) {
-          if (!interrupted) print_error(fmt::format("unexpected error: {}", error.what()));
+          if (!stopped)
+            errors.fail(Kind::server, fmt::format("unexpected error: {}", error.what()));
           code = kServerFailed;
         }
+        view.finish();
         co_await manager->shutdown();
         // Everything is gone; what is still queued (e.g. a SIGKILL timer for a group that
         // already ended) has nothing left to do.
@@ -530,10 +575,13 @@ int run_with_servers(const McpArgs& args) {
       },
       asio::detached);
   io.run();
-  return interrupted ? kInterrupted : code;
+  // A failed write is reported by the caller, which sees every command's.
+  if (interrupted && !write_failure()) return errors.shown(Kind::interrupted, "interrupted");
+  return code;
 }
 
 int run_edit(const McpArgs& args) {
+  const Errors errors(args.json);
   const auto path = config_path(args);
   // The edited file is checked as it will be loaded: with environments.toml beside it.
   const auto environments = host::tether_home(host::process_env) + "/environments.toml";
@@ -544,10 +592,7 @@ int run_edit(const McpArgs& args) {
     server.command = args.argv.front();
     server.args.assign(args.argv.begin() + 1, args.argv.end());
     auto env = key_values(args.env, false);
-    if (!env) {
-      print_error(env.error().message);
-      return kUsage;
-    }
+    if (!env) return errors.fail(Kind::usage, env.error().message);
     for (const auto& [key, value] : *env) server.env[key] = std::string(value.get_string());
     if (!args.environment.empty()) server.environment = args.environment;
     edited = host::edit_config_file(
@@ -558,16 +603,13 @@ int run_edit(const McpArgs& args) {
         path, [&](std::string_view text) { return host::remove_server(text, path, args.name); },
         environments);
   }
-  if (!edited) {
-    print_error(edited.error().message);
-    return kUsage;
-  }
+  if (!edited) return errors.fail(Kind::config, edited.error().message);
   if (args.json) {
     print_json(
         json::object{{args.command == "add" ? "added" : "removed", args.name}, {"config", path}});
   } else {
-    fmt::print("{} MCP server '{}' {} {}\n", args.command == "add" ? "Added" : "Removed", args.name,
-               args.command == "add" ? "to" : "from", path);
+    write_out(fmt::format("{} MCP server '{}' {} {}\n", args.command == "add" ? "Added" : "Removed",
+                          args.name, args.command == "add" ? "to" : "from", path));
   }
   return kOk;
 }
@@ -615,16 +657,23 @@ Run add_mcp_command(CLI::App& app, std::vector<std::string> command) {
 
   return [args, mcp] {
     args->command = mcp->get_subcommands().front()->get_name();
+    const Errors errors(args->json);
+    int code = kOk;
     if (args->command == "add" && args->argv.empty()) {
-      print_error("add needs the server's command after --: tether mcp add NAME -- CMD ARGS...");
-      return int{kUsage};
+      code = errors.fail(
+          Kind::usage,
+          "add needs the server's command after --: tether mcp add NAME -- CMD ARGS...");
+    } else if (args->command != "add" && !args->argv.empty()) {
+      code = errors.fail(Kind::usage, fmt::format("unexpected arguments after --: {}",
+                                                  fmt::join(args->argv, " ")));
+    } else if (args->command == "add" || args->command == "remove") {
+      code = run_edit(*args);
+    } else {
+      code = run_with_servers(*args);
     }
-    if (args->command != "add" && !args->argv.empty()) {
-      print_error(fmt::format("unexpected arguments after --: {}", fmt::join(args->argv, " ")));
-      return int{kUsage};
-    }
-    if (args->command == "add" || args->command == "remove") return run_edit(*args);
-    return run_with_servers(*args);
+    // Output that did not reach its reader fails the command, whatever it did.
+    if (auto failure = write_failure()) return errors.output_failed(*failure);
+    return code;
   };
 }
 

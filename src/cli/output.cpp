@@ -2,14 +2,178 @@
 #include "output.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <cstdlib>
+#include <fcntl.h>
+#include <mutex>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
+#include <spdlog/sinks/base_sink.h>
 
 namespace tether::cli {
 namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kClearLine = "\r\033[K";
+
+// What has been written to stdout and stderr, and what failed. Logs may come from any thread.
+struct Console {
+  std::mutex mutex;
+  bool failed[2] = {false, false};
+  std::optional<WriteFailure> first_failure;
+  std::function<void(const WriteFailure&)> on_failure;
+  bool live_line = false;
+  bool wrote_stdout = false;
+};
+
+Console& console() {
+  static Console instance;
+  return instance;
+}
+
+// 0, or the errno of the failed write.
+int write_all(int fd, std::string_view text) {
+  while (!text.empty()) {
+    const ssize_t n = ::write(fd, text.data(), text.size());
+    if (n > 0) {
+      text.remove_prefix(static_cast<std::size_t>(n));
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // A non-blocking file description we share with another process: wait until it drains.
+      pollfd ready{fd, POLLOUT, 0};
+      ::poll(&ready, 1, -1);
+    } else if (!(n < 0 && errno == EINTR)) {
+      return n < 0 ? errno : EIO;
+    }
+  }
+  return 0;
+}
+
+// Under the console's lock; returns whether this write was the first failure.
+bool write_locked(Console& c, Stream stream, std::string_view text) {
+  const auto index = static_cast<std::size_t>(stream);
+  if (c.failed[index] || text.empty()) return false;
+  const int error = write_all(stream == Stream::out ? STDOUT_FILENO : STDERR_FILENO, text);
+  if (error == 0) return false;
+  c.failed[index] = true;
+  if (c.first_failure) return false;
+  c.first_failure = WriteFailure{stream, error};
+  return true;
+}
+
+}  // namespace
+
+void reserve_standard_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    // open() takes the lowest free number: this one, as the lower ones are open already.
+    const int reserved = ::open("/dev/null", O_RDONLY);
+    if (reserved != fd && reserved >= 0) ::close(reserved);
+  }
+}
+
+void write_to(Stream stream, std::string_view text) {
+  auto& c = console();
+  std::function<void(const WriteFailure&)> notify;
+  WriteFailure failure{};
+  {
+    std::lock_guard lock(c.mutex);
+    if (stream == Stream::out) c.wrote_stdout = true;
+    bool first = false;
+    if (c.live_line) {
+      c.live_line = false;
+      first = write_locked(c, Stream::err, kClearLine);
+    }
+    first = write_locked(c, stream, text) || first;
+    if (first && c.on_failure) {
+      notify = c.on_failure;
+      failure = *c.first_failure;
+    }
+  }
+  if (notify) notify(failure);
+}
+
+std::optional<WriteFailure> write_failure() {
+  std::lock_guard lock(console().mutex);
+  return console().first_failure;
+}
+
+void on_write_failure(std::function<void(const WriteFailure&)> handler) {
+  std::lock_guard lock(console().mutex);
+  console().on_failure = std::move(handler);
+}
+
+bool wrote_stdout() {
+  std::lock_guard lock(console().mutex);
+  return console().wrote_stdout;
+}
+
+void draw_live_line(std::string_view line) {
+  write_err(std::string(kClearLine) + std::string(line));
+  std::lock_guard lock(console().mutex);
+  console().live_line = !console().failed[static_cast<std::size_t>(Stream::err)];
+}
+
+void clear_live_line() {
+  bool drawn = false;
+  {
+    std::lock_guard lock(console().mutex);
+    drawn = console().live_line;
+  }
+  // write_to clears a drawn line before writing nothing.
+  if (drawn) write_err({});
+}
+
+namespace {
+
+class LogSink final : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& message) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(message, formatted);
+    std::string_view text(formatted.data(), formatted.size());
+    const auto start = std::min(message.color_range_start, text.size());
+    const auto end = std::clamp(message.color_range_end, start, text.size());
+    const auto level = text.substr(start, end - start);
+    const auto shown = message.level >= spdlog::level::err    ? style_.red(level)
+                       : message.level == spdlog::level::warn ? style_.yellow(level)
+                       : message.level == spdlog::level::info ? style_.green(level)
+                                                              : std::string(level);
+    write_err(fmt::format("{}{}{}", text.substr(0, start), shown, text.substr(end)));
+  }
+  void flush_() override {}
+
+ private:
+  Style style_{stderr};
+};
+
+}  // namespace
+
+std::shared_ptr<spdlog::sinks::sink> log_sink() {
+  return std::make_shared<LogSink>();
+}
+
+void print_json_error(std::string_view kind, std::string_view message, int exit_code) {
+  const json::object error{{"kind", kind}, {"message", message}, {"exitCode", exit_code}};
+  write_out(pretty_json(json::object{{"error", error}}) + "\n");
+}
+
+std::size_t terminal_columns(int fd) {
+  winsize size{};
+  if (::ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
+  if (const char* columns = std::getenv("COLUMNS")) {
+    std::size_t parsed = 0;
+    const std::string_view text(columns);
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+    if (ec == std::errc() && end == text.data() + text.size() && parsed > 0) return parsed;
+  }
+  return 80;
+}
 
 Style::Style(std::FILE* stream) {
   terminal_ = ::isatty(::fileno(stream)) != 0;
@@ -102,7 +266,7 @@ void StartupView::update(const host::ServerStatus& status) {
     return;
   }
   // Plain lines for logs and pipes; the error comes once, when startup is over.
-  fmt::print(stderr, "mcp: {} {}\n", status.server, host::to_string(status.state));
+  write_err(fmt::format("mcp: {} {}\n", status.server, host::to_string(status.state)));
 }
 
 void StartupView::redraw() {
@@ -115,27 +279,34 @@ void StartupView::redraw() {
     if (state == host::ServerState::failed) ++failed;
     if (state == host::ServerState::starting) waiting.push_back(name);
   }
-  std::string line = fmt::format("starting MCP servers: {}/{} ready", ready, order_.size());
-  if (failed > 0) line += ", " + style_.red(fmt::format("{} failed", failed));
-  if (!waiting.empty())
-    line += style_.dim(fmt::format(" (waiting for {})", fmt::join(waiting, ", ")));
-  fmt::print(stderr, "\r\033[K{}", line);
-  std::fflush(stderr);
-  drawn_ = true;
+  // Shown text and its styling, cut to the width: a line that wraps cannot be rewritten in
+  // place. The last column stays free (some terminals wrap as soon as it is written).
+  const std::string plain = fmt::format("starting MCP servers: {}/{} ready", ready, order_.size());
+  const std::string failures = failed > 0 ? fmt::format(", {} failed", failed) : "";
+  const std::string waits =
+      waiting.empty() ? "" : fmt::format(" (waiting for {})", fmt::join(waiting, ", "));
+  std::size_t room = terminal_columns(STDERR_FILENO) - 1;
+  auto cut = [&room](const std::string& text) {
+    auto shown = text.substr(0, room);
+    room -= shown.size();
+    return shown;
+  };
+  std::string line = cut(plain);
+  if (const auto shown = cut(failures); !shown.empty()) line += style_.red(shown);
+  if (const auto shown = cut(waits); !shown.empty()) line += style_.dim(shown);
+  draw_live_line(line);
 }
 
 void StartupView::finish() {
   if (finished_) return;
   finished_ = true;
-  if (drawn_) fmt::print(stderr, "\r\033[K");
-  drawn_ = false;
+  clear_live_line();
   if (!report_failures_) return;
   for (const auto& name : order_) {
     const auto& status = latest_[name];
     if (status.state == host::ServerState::failed)
-      fmt::print(stderr, "{} {}\n", style_.red("error:"), status.error);
+      write_err(fmt::format("{} {}\n", style_.red("error:"), status.error));
   }
-  std::fflush(stderr);
 }
 
 }  // namespace tether::cli

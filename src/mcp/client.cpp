@@ -191,6 +191,15 @@ struct Client::State : std::enable_shared_from_this<State> {
 
   bool is_closed() const { return run_ended || peer->is_closed(); }
 
+  // What a request fails with once the session ended: why, and, for a session that was ready,
+  // the server's last stderr lines (a failed handshake appends them itself).
+  jsonrpc::Error closed_error() const {
+    auto message = end_reason();
+    if (const auto tail = diagnostics->stderr_tail(); ready && !tail.empty())
+      message += "\nMCP server stderr (last lines):\n" + tail;
+    return make_error(jsonrpc::code::kConnectionClosed, std::move(message));
+  }
+
   static asio::awaitable<jsonrpc::Reply> answer(std::weak_ptr<State> weak,
                                                 jsonrpc::Request request) {
     auto self = weak.lock();
@@ -272,9 +281,7 @@ struct Client::State : std::enable_shared_from_this<State> {
   asio::awaitable<Expected<json::value>> request(std::string method, json::object params,
                                                  CallOptions call, milliseconds default_timeout) {
     auto self = shared_from_this();
-    if (is_closed())
-      co_return Expected<json::value>{boost::system::in_place_error,
-                                      make_error(jsonrpc::code::kConnectionClosed, end_reason())};
+    if (is_closed()) co_return Expected<json::value>{boost::system::in_place_error, closed_error()};
     const std::int64_t id = peer->reserve_id();
     const milliseconds timeout = call.timeout.value_or(default_timeout);
     if (call.on_progress) {
@@ -312,8 +319,7 @@ struct Client::State : std::enable_shared_from_this<State> {
                                                              method, format_duration(timeout)))};
     }
     if (!reply && reply.error().code == jsonrpc::code::kConnectionClosed)
-      co_return Expected<json::value>{boost::system::in_place_error,
-                                      make_error(jsonrpc::code::kConnectionClosed, end_reason())};
+      co_return Expected<json::value>{boost::system::in_place_error, closed_error()};
     if (!reply) co_return Expected<json::value>{boost::system::in_place_error, reply.error()};
     co_return Expected<json::value>{std::move(*reply)};
   }

@@ -2,17 +2,30 @@
 // against the demo config (examples/demo.toml: npm servers, one local, one on a spawned
 // executor), against configs written here with the project's test server, and against configs
 // that must fail, with each message and exit code checked (0 ok, 1 isError, 2 usage/config,
-// 3 server failed). Acceptance scenarios 33 (messages at the CLI, a codex config.toml with extra
-// keys), 37 (list shows where a server runs), 43 (codex environments.toml + environment_id).
+// 3 server failed, 4 or 141 output failed, 130 interrupted), --json error objects, and tether
+// run with descriptors a shell may hand it: a reader that goes away, a closed or full stdout, a
+// terminal (a pseudo-terminal of a set width). Acceptance scenarios 33 (messages at the CLI, a
+// codex config.toml with extra keys), 37 (list shows where a server runs), 43 (codex
+// environments.toml + environment_id).
 // The census: this test process is a child subreaper, so anything tether leaves behind is
 // re-parented here; after each run no child of ours may be left (found ones are killed).
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <poll.h>
+#include <pty.h>
+#include <regex>
 #include <set>
+#include <spawn.h>
 #include <sstream>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -165,6 +178,154 @@ class CliTest : public ::testing::Test {
   }
 
   std::string demo() const { return std::string(kSource) + "/examples/demo.toml"; }
+
+  // tether started with the descriptors `arrange` sets up (a pipe for both streams, a closed or
+  // full stdout, a pseudo-terminal: what Child::spawn does not offer), stdin /dev/null, and the
+  // signal dispositions a shell gives it. -1 when it did not start (the test has failed).
+  pid_t spawn_tether(const std::vector<std::string>& args,
+                     const std::function<void(posix_spawn_file_actions_t&)>& arrange) {
+    std::vector<std::string> argv{testing::tether_binary()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto env = env_;
+    auto pointers = [](std::vector<std::string>& strings) {
+      std::vector<char*> out;
+      for (auto& text : strings) out.push_back(text.data());
+      out.push_back(nullptr);
+      return out;
+    };
+    auto argv_pointers = pointers(argv);
+    auto env_pointers = pointers(env);
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    arrange(actions);
+    posix_spawnattr_t attributes;
+    ::posix_spawnattr_init(&attributes);
+    sigset_t defaults;
+    ::sigemptyset(&defaults);
+    for (int sig : {SIGPIPE, SIGINT, SIGTERM}) ::sigaddset(&defaults, sig);
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::posix_spawnattr_setsigdefault(&attributes, &defaults);
+    ::posix_spawnattr_setsigmask(&attributes, &none);
+    ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    pid_t pid = -1;
+    const int error = ::posix_spawn(&pid, argv[0].c_str(), &actions, &attributes,
+                                    argv_pointers.data(), env_pointers.data());
+    ::posix_spawn_file_actions_destroy(&actions);
+    ::posix_spawnattr_destroy(&attributes);
+    EXPECT_EQ(error, 0) << "posix_spawn: " << std::strerror(error);
+    return error == 0 ? pid : -1;
+  }
+
+  // Reads what `fd` has now (up to `wait`) into `into`; false once it has nothing more to give.
+  static bool read_some(int fd, std::string& into, std::chrono::milliseconds wait) {
+    pollfd ready{fd, POLLIN, 0};
+    if (::poll(&ready, 1, static_cast<int>(wait.count())) <= 0) return true;
+    char buffer[4096];
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n <= 0) return n < 0 && errno == EINTR;
+    into.append(buffer, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  // Reads `fd` into `into` until it contains `wanted` (bounded; the caller checks).
+  static void read_until(int fd, std::string& into, std::string_view wanted) {
+    const auto end = std::chrono::steady_clock::now() + 30s;
+    while (into.find(wanted) == std::string::npos && std::chrono::steady_clock::now() < end &&
+           read_some(fd, into, 10ms)) {
+    }
+  }
+
+  // Waits for `pid` to exit by itself, reading `fd` (when >= 0) into `output` meanwhile and to
+  // its end afterwards. Its exit code (128 + n for a signal), or -1 when it did not exit: then
+  // the test fails saying `what`, and the process is killed.
+  int wait_for_exit(pid_t pid, const std::string& what, int fd = -1,
+                    std::string* output = nullptr) {
+    int status = 0;
+    bool exited = false;
+    bool readable = fd >= 0;
+    const auto end = std::chrono::steady_clock::now() + 60s;
+    while (!exited && std::chrono::steady_clock::now() < end) {
+      if (readable) {
+        readable = read_some(fd, *output, 10ms);
+      } else {
+        std::this_thread::sleep_for(10ms);
+      }
+      exited = ::waitpid(pid, &status, WNOHANG) == pid;
+    }
+    if (!exited) {
+      ADD_FAILURE() << "tether did not exit by itself: " << what;
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      return -1;
+    }
+    while (readable) readable = read_some(fd, *output, 0ms) && output->size() < (1u << 24);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+  // A pipe whose descriptors tether does not inherit (posix_spawn's dup2 clears the flag).
+  static std::array<int, 2> cloexec_pipe() {
+    std::array<int, 2> fds{-1, -1};
+    EXPECT_EQ(::pipe2(fds.data(), O_CLOEXEC), 0) << std::strerror(errno);
+    return fds;
+  }
+
+  // A stdio server that starts only once the test writes a line to the FIFO `gate`.
+  std::string gated_server(const std::string& name, const std::string& gate) {
+    return "[mcp_servers." + name + "]\ncommand = \"/bin/sh\"\nargs = [\"-c\", \"read go < " +
+           gate + " && exec " + kServer + "\"]\n";
+  }
+  // Opens the gate once the server waits at it (bounded).
+  static void open_gate(const std::string& gate) {
+    const auto end = std::chrono::steady_clock::now() + 30s;
+    int fd = -1;
+    while ((fd = ::open(gate.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC)) < 0 && errno == ENXIO &&
+           std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(10ms);
+    ASSERT_GE(fd, 0) << "the gated server never waited at its gate: " << std::strerror(errno);
+    EXPECT_EQ(::write(fd, "go\n", 3), 3);
+    ::close(fd);
+  }
+
+  struct Terminal {
+    int code = -1;
+    std::string output;  // everything tether wrote to the terminal
+  };
+  // tether on a pseudo-terminal `columns` wide (stdin, stdout and stderr), colours on; SIGINT
+  // once the output contains `interrupt_at` when it is not empty.
+  Terminal on_terminal(const std::vector<std::string>& args, unsigned short columns,
+                       const std::string& interrupt_at = "") {
+    Terminal run;
+    int master = -1;
+    int slave = -1;
+    winsize size{};
+    size.ws_col = columns;
+    size.ws_row = 24;
+    if (::openpty(&master, &slave, nullptr, nullptr, &size) != 0) {
+      ADD_FAILURE() << "openpty: " << std::strerror(errno);
+      return run;
+    }
+    ::fcntl(master, F_SETFD, FD_CLOEXEC);
+    ::fcntl(slave, F_SETFD, FD_CLOEXEC);
+    std::erase_if(env_, [](const std::string& e) { return e.starts_with("NO_COLOR="); });
+    const pid_t pid = spawn_tether(args, [&](posix_spawn_file_actions_t& actions) {
+      for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO})
+        ::posix_spawn_file_actions_adddup2(&actions, slave, fd);
+    });
+    ::close(slave);
+    if (pid > 0) {
+      if (!interrupt_at.empty()) {
+        read_until(master, run.output, interrupt_at);
+        EXPECT_NE(run.output.find(interrupt_at), std::string::npos) << run.output;
+        ::kill(pid, SIGINT);
+      }
+      run.code = wait_for_exit(pid, "on a terminal", master, &run.output);
+    }
+    ::close(master);
+    expect_no_leftovers();
+    return run;
+  }
 
   fs::path home_;
   std::vector<std::string> env_;
@@ -576,6 +737,213 @@ TEST_F(CliTest, AddAndRemoveEditTheConfigKeepingComments) {
   auto gone = tether({"mcp", "--config", config, "remove", "echoer"});
   EXPECT_EQ(gone.code, 2);
   EXPECT_NE(gone.err.find("no MCP server 'echoer'"), std::string::npos) << gone.err;
+}
+
+// --- output that cannot be written: the run ends, every server with it ------------------------
+
+// `tether mcp list 2>&1 | head -1`: the reader leaves after the first status line; the next one
+// fails (EPIPE) while the server is still starting.
+TEST_F(CliTest, ReaderLeavingEndsTheRunWithEveryServer) {
+  const auto gate = (home_ / "gate").string();
+  ASSERT_EQ(::mkfifo(gate.c_str(), 0600), 0) << std::strerror(errno);
+  const auto config = write("config.toml", gated_server("gated", gate));
+  auto output = cloexec_pipe();
+  const pid_t pid = spawn_tether({"mcp", "--config", config, "list"}, [&](auto& actions) {
+    ::posix_spawn_file_actions_adddup2(&actions, output[1], STDOUT_FILENO);
+    ::posix_spawn_file_actions_adddup2(&actions, output[1], STDERR_FILENO);
+  });
+  ::close(output[1]);
+  ASSERT_GT(pid, 0);
+  std::string first;
+  read_until(output[0], first, "\n");
+  EXPECT_TRUE(first.starts_with("mcp: gated starting\n")) << first;
+  ::close(output[0]);  // head -1 is done
+  open_gate(gate);
+  EXPECT_EQ(wait_for_exit(pid, "its output's reader left (`2>&1 | head -1`)"), 141);
+  expect_no_leftovers();
+}
+
+// `tether mcp tools | head -1`: the answer is larger than the pipe holds, so writing it fails
+// once the reader has left.
+TEST_F(CliTest, ReaderLeavingDuringTheAnswerEndsTheRun) {
+  const auto config = write("config.toml", test_server("many", R"(["--extra-tools", "2000"])"));
+  auto output = cloexec_pipe();
+  ASSERT_GE(::fcntl(output[0], F_SETPIPE_SZ, 4096), 4096) << std::strerror(errno);
+  const pid_t pid = spawn_tether({"mcp", "--config", config, "tools"}, [&](auto& actions) {
+    ::posix_spawn_file_actions_adddup2(&actions, output[1], STDOUT_FILENO);
+    ::posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  });
+  ::close(output[1]);
+  ASSERT_GT(pid, 0);
+  std::string first;
+  read_until(output[0], first, "\n");
+  EXPECT_TRUE(first.starts_with("TOOL")) << first.substr(0, 200);
+  ::close(output[0]);
+  EXPECT_EQ(wait_for_exit(pid, "its stdout's reader left (`| head -1`)"), 141);
+  expect_no_leftovers();
+}
+
+TEST_F(CliTest, ClosedOrFullStdoutFailsTheRun) {
+  const auto config = write("config.toml", test_server("srv"));
+  const std::pair<const char*, std::string> cases[] = {
+      {nullptr, "error: cannot write to stdout: Bad file descriptor\n"},
+      {"/dev/full", "error: cannot write to stdout: No space left on device\n"},
+  };
+  for (const auto& [device, message] : cases) {
+    auto errors = cloexec_pipe();
+    const pid_t pid = spawn_tether({"mcp", "--config", config, "list"}, [&](auto& actions) {
+      if (device == nullptr) {
+        ::posix_spawn_file_actions_addclose(&actions, STDOUT_FILENO);
+      } else {
+        ::posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, device, O_WRONLY, 0);
+      }
+      ::posix_spawn_file_actions_adddup2(&actions, errors[1], STDERR_FILENO);
+    });
+    ::close(errors[1]);
+    ASSERT_GT(pid, 0);
+    std::string err;
+    const auto what = std::string("stdout ") + (device ? device : "closed");
+    EXPECT_EQ(wait_for_exit(pid, what, errors[0], &err), 4) << what << ": " << err;
+    ::close(errors[0]);
+    EXPECT_TRUE(err.ends_with(message)) << what << ": " << err;
+    expect_no_leftovers();
+  }
+}
+
+// --- failures in words, and in JSON ----------------------------------------------------------
+
+TEST_F(CliTest, ServerDyingMidCallShowsItsStderrTail) {
+  const auto config =
+      write("config.toml", test_server("srv", R"(["--stderr-line", "said before dying"])"));
+  auto run = tether({"mcp", "--config", config, "call", "srv", "crash"});
+  EXPECT_EQ(run.code, 3) << run.err;
+  EXPECT_NE(run.err.find("error: MCP server process exited with code 7\nMCP server stderr (last "
+                         "lines):\n"),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("said before dying"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("test server: crashing on purpose"), std::string::npos) << run.err;
+}
+
+TEST_F(CliTest, JsonFailuresPrintOneErrorObject) {
+  const auto config = write("config.toml", test_server("srv") + test_server("bad", R"([
+      "--exit-during-initialize", "--stderr-line", "bad news"])"));
+  const auto broken = write("broken.toml", "[mcp_servers.x]\nenabled = true\n");
+  struct Case {
+    std::vector<std::string> args;
+    const char* kind;
+    int code;
+    const char* message;  // a part of it
+  };
+  const Case cases[] = {
+      {{"mcp", "--config", config, "--json", "frobnicate"}, "usage", 2, "subcommand"},
+      {{"mcp", "--config", config, "--json", "call", "srv", "echo", "--args", "[1]"},
+       "usage",
+       2,
+       "MCP tool arguments must be a JSON object, got an array"},
+      {{"mcp", "--config", broken, "--json", "list"}, "config", 2, "invalid transport"},
+      {{"mcp", "--config", config, "--json", "call", "bad", "echo"},
+       "server",
+       3,
+       "MCP client for 'bad' failed to start"},
+      {{"mcp", "--config", config, "--json", "call", "srv", "crash"},
+       "server",
+       3,
+       "test server: crashing on purpose"},
+      {{"mcp", "--config", config, "--json", "add", "srv", "--", "true"},
+       "config",
+       2,
+       "MCP server 'srv' already exists"},
+  };
+  for (const auto& c : cases) {
+    auto run = tether(c.args);
+    EXPECT_EQ(run.code, c.code) << c.args.back() << ": " << run.err;
+    boost::system::error_code ec;
+    const auto document = json::parse(run.out, ec);
+    ASSERT_FALSE(ec) << c.args.back() << ": stdout is not one JSON document: " << run.out;
+    const auto* error = document.is_object() ? document.as_object().if_contains("error") : nullptr;
+    ASSERT_TRUE(error && error->is_object()) << run.out;
+    EXPECT_EQ(error->at("kind"), c.kind) << run.out;
+    EXPECT_EQ(error->at("exitCode"), c.code) << run.out;
+    EXPECT_NE(error->at("message").as_string().find(c.message), std::string::npos) << run.out;
+  }
+
+  const auto mark = testing::unique_marker("cli-json-interrupt");
+  testing::MarkerReaper reaper(mark);
+  const auto slow =
+      write("slow.toml",
+            test_server("slow", "[\"--never-initialize\", \"--stderr-line\", \"" + mark + "\"]"));
+  auto interrupted = tether({"mcp", "--config", slow, "--json", "call", "slow", "echo"}, 1500ms);
+  EXPECT_EQ(interrupted.code, 130) << interrupted.err;
+  EXPECT_EQ(interrupted.json().at("error").at("kind"), "interrupted") << interrupted.out;
+  reaper.expect_none_left(5s);
+}
+
+// --- the live status line on a terminal --------------------------------------------------------
+
+// The status lines drawn in `output`, as shown (colour codes removed): from each `starting MCP
+// servers` to the next carriage return or newline.
+std::vector<std::string> status_lines(const std::string& output) {
+  static const std::regex kStyling("\x1b\\[[0-9;]*m");
+  std::vector<std::string> lines;
+  for (auto at = output.find("starting MCP servers"); at != std::string::npos;
+       at = output.find("starting MCP servers", at + 1)) {
+    const auto end = output.find_first_of("\r\n", at);
+    lines.push_back(std::regex_replace(output.substr(at, end - at), kStyling, ""));
+  }
+  return lines;
+}
+
+// Whether every status line is drawn on a cleared line and cleared (by the next one, or before
+// anything else is written, or before tether exits): nothing stale is left on the terminal.
+::testing::AssertionResult status_lines_cleared(const std::string& output) {
+  constexpr std::string_view kClear = "\r\x1b[K";
+  std::size_t count = 0;
+  for (auto at = output.find("starting MCP servers"); at != std::string::npos;
+       at = output.find("starting MCP servers", at + 1), ++count) {
+    if (at < kClear.size() || output.compare(at - kClear.size(), kClear.size(), kClear) != 0)
+      return ::testing::AssertionFailure() << "status line " << count << " drawn after other text";
+    const auto end = output.find_first_of("\r\n", at);
+    if (end == std::string::npos || output.compare(end, kClear.size(), kClear) != 0)
+      return ::testing::AssertionFailure() << "status line " << count << " left on the terminal";
+  }
+  if (count == 0) return ::testing::AssertionFailure() << "no status line";
+  return ::testing::AssertionSuccess();
+}
+
+TEST_F(CliTest, StatusLineFitsTheTerminalAndIsCleared) {
+  constexpr unsigned short kColumns = 40;
+  const auto config =
+      write("config.toml",
+            test_server("a-server-with-a-long-name") +
+                test_server("another-server-failing-to-start", R"(["--exit-during-initialize"])") +
+                test_server("a-third-one-with-a-long-name", R"(["--initialize-delay-ms", "200"])"));
+  auto listed = on_terminal({"mcp", "--config", config, "list"}, kColumns);
+  EXPECT_EQ(listed.code, 3) << listed.output;
+  const auto lines = status_lines(listed.output);
+  EXPECT_FALSE(lines.empty()) << listed.output;
+  for (const auto& line : lines) EXPECT_LE(line.size(), kColumns) << line;
+  EXPECT_TRUE(status_lines_cleared(listed.output)) << listed.output;
+  EXPECT_NE(listed.output.find("SERVER"), std::string::npos) << listed.output;
+
+  // An error exit: the line is gone before the error is printed.
+  auto failed = on_terminal(
+      {"mcp", "--config", config, "call", "another-server-failing-to-start", "echo"}, kColumns);
+  EXPECT_EQ(failed.code, 3) << failed.output;
+  for (const auto& line : status_lines(failed.output)) EXPECT_LE(line.size(), kColumns) << line;
+  EXPECT_TRUE(status_lines_cleared(failed.output)) << failed.output;
+  EXPECT_NE(failed.output.find("error:"), std::string::npos) << failed.output;
+}
+
+// A log line (the server's stderr at info) takes the line from the status, and Ctrl-C leaves none.
+TEST_F(CliTest, StatusLineMakesWayForLogsAndIsClearedOnInterrupt) {
+  const auto config = write(
+      "config.toml",
+      test_server("never-ready", R"(["--never-initialize", "--stderr-line", "a line on stderr"])"));
+  auto run = on_terminal({"--log-level", "info", "mcp", "--config", config, "list"}, 80,
+                         "a line on stderr");
+  EXPECT_EQ(run.code, 130) << run.output;
+  EXPECT_TRUE(status_lines_cleared(run.output)) << run.output;
 }
 
 }  // namespace

@@ -140,7 +140,8 @@ class Client : public std::enable_shared_from_this<Client> {
   boost::asio::awaitable<void> shutdown();
 
   bool is_closed() const;
-  // Why the session ended (empty while open): what pending requests failed with.
+  // Why the session ended (empty while open): what pending requests failed with
+  // (kConnectionClosed), followed by the server's stderr tail when it has one.
   std::string close_reason() const;
   // The server's description and stderr tail (from its connection).
   const std::string& description() const { return description_; }
