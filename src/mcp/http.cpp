@@ -136,6 +136,14 @@ std::string media_type(std::string_view content_type) {
   return lower(essence);
 }
 
+// The negotiated version goes back in a header: anything but visible ASCII (which every MCP
+// version is) would break the next requests or inject header lines into them (Beast writes field
+// values as they are). Such a version is not sent; the client refuses it anyway.
+bool is_visible_ascii(std::string_view text) {
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
 // What the transport needs to know about a message it sends.
 struct Outgoing {
   std::map<std::string, json::value> request_ids;  // serialized id -> id
@@ -238,7 +246,8 @@ struct State : std::enable_shared_from_this<State> {
         const auto* version = result && result->is_object()
                                   ? result->as_object().if_contains("protocolVersion")
                                   : nullptr;
-        if (version && version->is_string()) protocol_version = std::string(version->as_string());
+        if (version && version->is_string() && is_visible_ascii(version->as_string()))
+          protocol_version = std::string(version->as_string());
       }
     }
     inbox.push_back(std::move(text));

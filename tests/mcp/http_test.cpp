@@ -520,6 +520,52 @@ TEST(McpHttp, NotFoundOnASessionSaysTheSessionExpired) {
   run_async(expired_session_body, 30s, "the expired-session exchange");
 }
 
+// Found by fuzz_mcp_http: a protocolVersion with CR LF was sent back as is in the
+// MCP-Protocol-Version header, injecting a header line into every later request.
+std::string injecting(const Seen& request) {
+  const auto body = parse_object(request.body);
+  if (request.method == "POST" && body.contains("method") &&
+      json::serialize(body.at("method")) == "\"initialize\"")
+    return reply("200 OK", "application/json",
+                 R"({"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18\r\n)"
+                 R"(X-Injected: yes","capabilities":{},"serverInfo":{"name":"f","version":"0"}}})",
+                 "Mcp-Session-Id: sess-9\r\n");
+  if (request.method == "POST")
+    return reply("200 OK", "application/json", R"({"jsonrpc":"2.0","id":2,"result":{}})");
+  return reply("200 OK", "text/plain", "");
+}
+
+asio::awaitable<void> injected_version_body() {
+  auto executor = co_await asio::this_coro::executor;
+  FakeServer server(executor, injecting);
+  HttpServerConfig config;
+  config.url = server.url();
+  auto connection = connect_http(executor, config);
+  CO_ASSERT_TRUE(connection.has_value());
+  auto& transport = *connection->transport;
+  std::vector<json::object> others;
+  auto ec = co_await transport.write(kInitialize);
+  CO_ASSERT_TRUE(!ec);
+  CO_ASSERT_TRUE((co_await answer_to(transport, 1, others)).has_value());
+  ec = co_await transport.write(R"({"jsonrpc":"2.0","id":2,"method":"ping"})");
+  CO_ASSERT_TRUE(!ec);
+  CO_ASSERT_TRUE((co_await answer_to(transport, 2, others)).has_value());
+  co_await transport.close(jsonrpc::close_code::kNormal);
+
+  const auto& seen = server.seen();
+  CO_ASSERT_EQ(seen.size(), 3u);  // initialize, ping, DELETE
+  for (const auto& request : seen) {
+    EXPECT_EQ(request.header("x-injected"), "") << request.method << " " << request.body;
+    EXPECT_EQ(request.header("mcp-protocol-version"), "") << request.method;
+  }
+  EXPECT_EQ(seen[1].header("mcp-session-id"), "sess-9");
+  EXPECT_EQ(seen[2].method, "DELETE");
+}
+
+TEST(McpHttp, AProtocolVersionThatIsNoHeaderValueIsNotSentBack) {
+  run_async(injected_version_body, 30s, "the injected-version exchange");
+}
+
 // A fake server (not a real one) that starts an SSE answer for each POST and keeps it open,
 // noting when the client closes the connection.
 asio::awaitable<void> hold_open(asio::ip::tcp::socket socket, std::shared_ptr<int> closed) {
