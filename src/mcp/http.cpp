@@ -31,6 +31,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
+#include <boost/locale/utf.hpp>
 #include <spdlog/spdlog.h>
 
 #include "sse.hpp"
@@ -184,10 +185,30 @@ Outgoing classify(const std::string& text) {
   return out;
 }
 
+// Error messages quote what the server sent (the reason phrase, the body cut at kErrorBodyBytes):
+// bytes that are not UTF-8 become U+FFFD, or the error answer would not be JSON and the peer
+// would skip it, leaving its request to wait for its timeout.
+std::string valid_utf8(std::string_view text) {
+  namespace utf = boost::locale::utf;
+  std::string out;
+  out.reserve(text.size());
+  for (auto p = text.begin(); p != text.end();) {
+    const auto start = p;
+    const auto code_point = utf::utf_traits<char>::decode(p, text.end());
+    if (code_point == utf::illegal || code_point == utf::incomplete) {
+      out += "\xEF\xBF\xBD";
+      p = start + 1;
+    } else {
+      out.append(start, p);
+    }
+  }
+  return out;
+}
+
 std::string error_answer(const json::value& id, std::string_view message) {
   json::object error;
   error["code"] = kHttpErrorCode;
-  error["message"] = message;
+  error["message"] = valid_utf8(message);
   json::object answer;
   answer["jsonrpc"] = "2.0";
   answer["id"] = id;

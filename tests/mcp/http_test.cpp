@@ -566,6 +566,31 @@ TEST(McpHttp, AProtocolVersionThatIsNoHeaderValueIsNotSentBack) {
   run_async(injected_version_body, 30s, "the injected-version exchange");
 }
 
+// Found by fuzz_mcp_http: an error answer quoting bytes that are not UTF-8 (a reason phrase, a
+// body cut inside a character at 1024 bytes) was not JSON, so the request waited for its timeout.
+asio::awaitable<void> non_utf8_error_body() {
+  auto executor = co_await asio::this_coro::executor;
+  const std::string body = std::string(1023, 'x') + "\xC3\xA9 more";  // cut inside the \xC3\xA9
+  FakeServer server(executor,
+                    [&body](const Seen&) { return reply("500 Bad\xF0Thing", "text/plain", body); });
+  HttpServerConfig config;
+  config.url = server.url();
+  auto connection = connect_http(executor, config);
+  CO_ASSERT_TRUE(connection.has_value());
+  std::vector<json::object> others;
+  auto ec = co_await connection->transport->write(kInitialize);
+  CO_ASSERT_TRUE(!ec);
+  auto failed = co_await answer_to(*connection->transport, 1, others);
+  CO_ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(error_message(*failed),
+            "HTTP 500 Bad\uFFFDThing: " + std::string(1023, 'x') + "\uFFFD");
+  connection->transport->abort();
+}
+
+TEST(McpHttp, ErrorAnswersQuotingNonUtf8BytesAreStillJson) {
+  run_async(non_utf8_error_body, 30s, "the non-UTF-8 error exchange");
+}
+
 // A fake server (not a real one) that starts an SSE answer for each POST and keeps it open,
 // noting when the client closes the connection.
 asio::awaitable<void> hold_open(asio::ip::tcp::socket socket, std::shared_ptr<int> closed) {
