@@ -10,7 +10,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 # The precompiled header is only cacheable when ccache may ignore its defines and time macros.
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 
-.PHONY: all deps configure build run test bench fuzz fuzz-smoke clean
+.PHONY: all deps configure build run test bench fuzz fuzz-smoke sanitize clean
 
 all: build
 
@@ -47,6 +47,11 @@ fuzz: deps
 
 fuzz-smoke: deps
 	@FUZZ_JOBS=$(JOBS) scripts/fuzz-smoke
+
+# Everything built with ASan + UBSan (clang) in build-fuzz/, which the fuzz targets share, then
+# the whole suite under them; docs/FUZZING.md.
+sanitize: deps
+	@scripts/sanitize --jobs $(JOBS)
 
 clean:
 	rm -rf $(BUILD) build-fuzz
