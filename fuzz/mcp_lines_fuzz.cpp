@@ -26,6 +26,7 @@
 #include <spdlog/spdlog.h>
 
 #include "../src/mcp/stdio_common.hpp"
+#include "pieces.hpp"
 #include <tether/jsonrpc/line_splitter.hpp>
 #include <tether/mcp/connection.hpp>
 
@@ -36,19 +37,6 @@ using namespace tether;
 [[noreturn]] void fail(const char* what) {
   std::fprintf(stderr, "fuzz_mcp_lines: %s\n", what);
   std::abort();
-}
-
-// The chunk sizes pipe reads would deliver: 1 to 64 bytes, from a small LCG.
-std::vector<std::string_view> chunks_of(std::string_view stream, std::uint8_t seed) {
-  std::vector<std::string_view> chunks;
-  std::uint32_t state = seed * 2654435761u + 1;
-  while (!stream.empty()) {
-    state = state * 1103515245u + 12345u;
-    const std::size_t size = std::min<std::size_t>(1 + (state >> 16) % 64, stream.size());
-    chunks.push_back(stream.substr(0, size));
-    stream.remove_prefix(size);
-  }
-  return chunks;
 }
 
 struct Framing {
@@ -195,7 +183,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Small limits reach the limit paths; 250 and above stand for the default-sized limit.
   const std::size_t limit = data[0] < 250 ? data[0] : std::size_t{64} << 20;
   const std::string_view stream(reinterpret_cast<const char*>(data) + 2, size - 2);
-  const auto chunks = chunks_of(stream, data[1]);
+  const auto chunks = fuzz::pieces_of(stream, data[1], 64);
   check_splitter(stream, limit, chunks);
   check_splitter(stream, limit, {stream});
   check_stderr(stream, chunks);

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "../src/mcp/sse.hpp"
+#include "pieces.hpp"
 
 namespace {
 
@@ -114,19 +115,6 @@ Outcome model(std::string_view stream, std::size_t limit) {
   return out;
 }
 
-// The piece sizes, 1 to 32 bytes, from a small LCG (BOM, CR and LF split across pieces).
-std::vector<std::string_view> pieces_of(std::string_view stream, std::uint8_t seed) {
-  std::vector<std::string_view> pieces;
-  std::uint32_t state = seed * 2654435761u + 7;
-  while (!stream.empty()) {
-    state = state * 1103515245u + 12345u;
-    const std::size_t size = std::min<std::size_t>(1 + (state >> 16) % 32, stream.size());
-    pieces.push_back(stream.substr(0, size));
-    stream.remove_prefix(size);
-  }
-  return pieces;
-}
-
 void check_same(const Outcome& a, const Outcome& b, const char* what) {
   if (a.ok != b.ok) fail(what);
   if (!same_events(a.events, b.events)) fail(what);
@@ -141,7 +129,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::size_t limit = data[0] < 200 ? data[0] : std::size_t{64} << 20;
   const std::string_view stream(reinterpret_cast<const char*>(data) + 2, size - 2);
   const Outcome whole = parse({stream}, limit);
-  const Outcome split = parse(pieces_of(stream, data[1]), limit);
+  const Outcome split = parse(tether::fuzz::pieces_of(stream, data[1], 32), limit);
   // One byte at a time: every CR/LF pair and the BOM cut at every point.
   std::vector<std::string_view> bytes;
   for (std::size_t i = 0; i < stream.size(); ++i) bytes.push_back(stream.substr(i, 1));
