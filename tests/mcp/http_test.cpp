@@ -490,20 +490,32 @@ TEST(McpHttp, ScriptedServerSessionResumeErrorsAndDelete) {
   run_async(scripted_body, 30s, "the scripted HTTP session");
 }
 
+// A transport to `server` whose initialize was answered; nullopt (and a test failure) otherwise.
+asio::awaitable<std::optional<ServerConnection>> initialized_connection(const FakeServer& server) {
+  HttpServerConfig config;
+  config.url = server.url();
+  auto connection = connect_http(co_await asio::this_coro::executor, config);
+  if (!connection) {
+    ADD_FAILURE() << "connect_http: " << connection.error().message;
+    co_return std::nullopt;
+  }
+  if (auto ec = co_await connection->transport->write(kInitialize)) {
+    ADD_FAILURE() << "writing initialize: " << ec.message();
+    co_return std::nullopt;
+  }
+  std::vector<json::object> others;
+  if (!co_await answer_to(*connection->transport, 1, others)) co_return std::nullopt;
+  co_return std::move(*connection);
+}
+
 asio::awaitable<void> expired_session_body() {
   auto executor = co_await asio::this_coro::executor;
   FakeServer server(executor, scripted);
-  HttpServerConfig config;
-  config.url = server.url();
-  auto connection = connect_http(executor, config);
+  auto connection = co_await initialized_connection(server);
   CO_ASSERT_TRUE(connection.has_value());
   auto& transport = *connection->transport;
   std::vector<json::object> others;
-  auto ec = co_await transport.write(kInitialize);
-  CO_ASSERT_TRUE(!ec);
-  auto initialized = co_await answer_to(transport, 1, others);
-  CO_ASSERT_TRUE(initialized.has_value());
-  ec = co_await transport.write(R"({"jsonrpc":"2.0","id":5,"method":"stale"})");
+  auto ec = co_await transport.write(R"({"jsonrpc":"2.0","id":5,"method":"stale"})");
   CO_ASSERT_TRUE(!ec);
   auto failed = co_await answer_to(transport, 5, others);
   CO_ASSERT_TRUE(failed.has_value());
@@ -520,7 +532,7 @@ TEST(McpHttp, NotFoundOnASessionSaysTheSessionExpired) {
   run_async(expired_session_body, 30s, "the expired-session exchange");
 }
 
-// Found by fuzz_mcp_http: a protocolVersion with CR LF was sent back as is in the
+// Caught by fuzz_mcp_http's header check: a protocolVersion with CR LF was sent back as is in the
 // MCP-Protocol-Version header, injecting a header line into every later request.
 std::string injecting(const Seen& request) {
   const auto body = parse_object(request.body);
@@ -538,16 +550,11 @@ std::string injecting(const Seen& request) {
 asio::awaitable<void> injected_version_body() {
   auto executor = co_await asio::this_coro::executor;
   FakeServer server(executor, injecting);
-  HttpServerConfig config;
-  config.url = server.url();
-  auto connection = connect_http(executor, config);
+  auto connection = co_await initialized_connection(server);
   CO_ASSERT_TRUE(connection.has_value());
   auto& transport = *connection->transport;
   std::vector<json::object> others;
-  auto ec = co_await transport.write(kInitialize);
-  CO_ASSERT_TRUE(!ec);
-  CO_ASSERT_TRUE((co_await answer_to(transport, 1, others)).has_value());
-  ec = co_await transport.write(R"({"jsonrpc":"2.0","id":2,"method":"ping"})");
+  auto ec = co_await transport.write(R"({"jsonrpc":"2.0","id":2,"method":"ping"})");
   CO_ASSERT_TRUE(!ec);
   CO_ASSERT_TRUE((co_await answer_to(transport, 2, others)).has_value());
   co_await transport.close(jsonrpc::close_code::kNormal);
