@@ -3,12 +3,14 @@
 BUILD ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
+# `make fuzz`: seconds per fuzz target.
+FUZZ_SECONDS ?= 60
 # ccache hashes paths relative to the checkout, so a fresh clone elsewhere still hits the cache.
 export CCACHE_BASEDIR := $(CURDIR)
 # The precompiled header is only cacheable when ccache may ignore its defines and time macros.
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 
-.PHONY: all deps configure build run test bench fuzz-smoke clean
+.PHONY: all deps configure build run test bench fuzz fuzz-smoke sanitize clean
 
 all: build
 
@@ -33,13 +35,23 @@ run: configure
 test: build
 	@scripts/install-test-packages
 	@ctest --test-dir $(BUILD) --output-on-failure --timeout 300 -j $(JOBS)
-	@scripts/fuzz-smoke
+	@FUZZ_JOBS=$(JOBS) scripts/fuzz-smoke
 
 bench: build
 	@scripts/bench $(BUILD)
 
+# Every libFuzzer target for FUZZ_SECONDS each, in build-fuzz/ (clang), on a corpus that grows
+# from run to run (build-fuzz/corpus/); docs/FUZZING.md.
+fuzz: deps
+	@FUZZ_JOBS=$(JOBS) scripts/fuzz --seconds $(FUZZ_SECONDS)
+
 fuzz-smoke: deps
-	@scripts/fuzz-smoke
+	@FUZZ_JOBS=$(JOBS) scripts/fuzz-smoke
+
+# Everything built with ASan + UBSan (clang) in build-fuzz/, which the fuzz targets share, then
+# the whole suite under them; docs/FUZZING.md.
+sanitize: deps
+	@scripts/sanitize --jobs $(JOBS)
 
 clean:
 	rm -rf $(BUILD) build-fuzz

@@ -31,6 +31,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
+#include <boost/locale/utf.hpp>
 #include <spdlog/spdlog.h>
 
 #include "sse.hpp"
@@ -136,6 +137,14 @@ std::string media_type(std::string_view content_type) {
   return lower(essence);
 }
 
+// The negotiated version goes back in a header: anything but visible ASCII (which every MCP
+// version is) would break the next requests or inject header lines into them (Beast writes field
+// values as they are). Such a version is not sent; the client refuses it anyway.
+bool is_visible_ascii(std::string_view text) {
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
 // What the transport needs to know about a message it sends.
 struct Outgoing {
   std::map<std::string, json::value> request_ids;  // serialized id -> id
@@ -176,10 +185,30 @@ Outgoing classify(const std::string& text) {
   return out;
 }
 
+// Error messages quote what the server sent (the reason phrase, the body cut at kErrorBodyBytes):
+// bytes that are not UTF-8 become U+FFFD, or the error answer would not be JSON and the peer
+// would skip it, leaving its request to wait for its timeout.
+std::string valid_utf8(std::string_view text) {
+  namespace utf = boost::locale::utf;
+  std::string out;
+  out.reserve(text.size());
+  for (auto p = text.begin(); p != text.end();) {
+    const auto start = p;
+    const auto code_point = utf::utf_traits<char>::decode(p, text.end());
+    if (code_point == utf::illegal || code_point == utf::incomplete) {
+      out += "\xEF\xBF\xBD";
+      p = start + 1;
+    } else {
+      out.append(start, p);
+    }
+  }
+  return out;
+}
+
 std::string error_answer(const json::value& id, std::string_view message) {
   json::object error;
   error["code"] = kHttpErrorCode;
-  error["message"] = message;
+  error["message"] = valid_utf8(message);
   json::object answer;
   answer["jsonrpc"] = "2.0";
   answer["id"] = id;
@@ -238,7 +267,8 @@ struct State : std::enable_shared_from_this<State> {
         const auto* version = result && result->is_object()
                                   ? result->as_object().if_contains("protocolVersion")
                                   : nullptr;
-        if (version && version->is_string()) protocol_version = std::string(version->as_string());
+        if (version && version->is_string() && is_visible_ascii(version->as_string()))
+          protocol_version = std::string(version->as_string());
       }
     }
     inbox.push_back(std::move(text));

@@ -490,20 +490,32 @@ TEST(McpHttp, ScriptedServerSessionResumeErrorsAndDelete) {
   run_async(scripted_body, 30s, "the scripted HTTP session");
 }
 
+// A transport to `server` whose initialize was answered; nullopt (and a test failure) otherwise.
+asio::awaitable<std::optional<ServerConnection>> initialized_connection(const FakeServer& server) {
+  HttpServerConfig config;
+  config.url = server.url();
+  auto connection = connect_http(co_await asio::this_coro::executor, config);
+  if (!connection) {
+    ADD_FAILURE() << "connect_http: " << connection.error().message;
+    co_return std::nullopt;
+  }
+  if (auto ec = co_await connection->transport->write(kInitialize)) {
+    ADD_FAILURE() << "writing initialize: " << ec.message();
+    co_return std::nullopt;
+  }
+  std::vector<json::object> others;
+  if (!co_await answer_to(*connection->transport, 1, others)) co_return std::nullopt;
+  co_return std::move(*connection);
+}
+
 asio::awaitable<void> expired_session_body() {
   auto executor = co_await asio::this_coro::executor;
   FakeServer server(executor, scripted);
-  HttpServerConfig config;
-  config.url = server.url();
-  auto connection = connect_http(executor, config);
+  auto connection = co_await initialized_connection(server);
   CO_ASSERT_TRUE(connection.has_value());
   auto& transport = *connection->transport;
   std::vector<json::object> others;
-  auto ec = co_await transport.write(kInitialize);
-  CO_ASSERT_TRUE(!ec);
-  auto initialized = co_await answer_to(transport, 1, others);
-  CO_ASSERT_TRUE(initialized.has_value());
-  ec = co_await transport.write(R"({"jsonrpc":"2.0","id":5,"method":"stale"})");
+  auto ec = co_await transport.write(R"({"jsonrpc":"2.0","id":5,"method":"stale"})");
   CO_ASSERT_TRUE(!ec);
   auto failed = co_await answer_to(transport, 5, others);
   CO_ASSERT_TRUE(failed.has_value());
@@ -518,6 +530,72 @@ asio::awaitable<void> expired_session_body() {
 
 TEST(McpHttp, NotFoundOnASessionSaysTheSessionExpired) {
   run_async(expired_session_body, 30s, "the expired-session exchange");
+}
+
+// Caught by fuzz_mcp_http's header check: a protocolVersion with CR LF was sent back as is in the
+// MCP-Protocol-Version header, injecting a header line into every later request.
+std::string injecting(const Seen& request) {
+  const auto body = parse_object(request.body);
+  if (request.method == "POST" && body.contains("method") &&
+      json::serialize(body.at("method")) == "\"initialize\"")
+    return reply("200 OK", "application/json",
+                 R"({"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-06-18\r\n)"
+                 R"(X-Injected: yes","capabilities":{},"serverInfo":{"name":"f","version":"0"}}})",
+                 "Mcp-Session-Id: sess-9\r\n");
+  if (request.method == "POST")
+    return reply("200 OK", "application/json", R"({"jsonrpc":"2.0","id":2,"result":{}})");
+  return reply("200 OK", "text/plain", "");
+}
+
+asio::awaitable<void> injected_version_body() {
+  auto executor = co_await asio::this_coro::executor;
+  FakeServer server(executor, injecting);
+  auto connection = co_await initialized_connection(server);
+  CO_ASSERT_TRUE(connection.has_value());
+  auto& transport = *connection->transport;
+  std::vector<json::object> others;
+  auto ec = co_await transport.write(R"({"jsonrpc":"2.0","id":2,"method":"ping"})");
+  CO_ASSERT_TRUE(!ec);
+  CO_ASSERT_TRUE((co_await answer_to(transport, 2, others)).has_value());
+  co_await transport.close(jsonrpc::close_code::kNormal);
+
+  const auto& seen = server.seen();
+  CO_ASSERT_EQ(seen.size(), 3u);  // initialize, ping, DELETE
+  for (const auto& request : seen) {
+    EXPECT_EQ(request.header("x-injected"), "") << request.method << " " << request.body;
+    EXPECT_EQ(request.header("mcp-protocol-version"), "") << request.method;
+  }
+  EXPECT_EQ(seen[1].header("mcp-session-id"), "sess-9");
+  EXPECT_EQ(seen[2].method, "DELETE");
+}
+
+TEST(McpHttp, AProtocolVersionThatIsNoHeaderValueIsNotSentBack) {
+  run_async(injected_version_body, 30s, "the injected-version exchange");
+}
+
+// Found by fuzz_mcp_http: an error answer quoting bytes that are not UTF-8 (a reason phrase, a
+// body cut inside a character at 1024 bytes) was not JSON, so the request waited for its timeout.
+asio::awaitable<void> non_utf8_error_body() {
+  auto executor = co_await asio::this_coro::executor;
+  const std::string body = std::string(1023, 'x') + "\xC3\xA9 more";  // cut inside the \xC3\xA9
+  FakeServer server(executor,
+                    [&body](const Seen&) { return reply("500 Bad\xF0Thing", "text/plain", body); });
+  HttpServerConfig config;
+  config.url = server.url();
+  auto connection = connect_http(executor, config);
+  CO_ASSERT_TRUE(connection.has_value());
+  std::vector<json::object> others;
+  auto ec = co_await connection->transport->write(kInitialize);
+  CO_ASSERT_TRUE(!ec);
+  auto failed = co_await answer_to(*connection->transport, 1, others);
+  CO_ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(error_message(*failed),
+            "HTTP 500 Bad\uFFFDThing: " + std::string(1023, 'x') + "\uFFFD");
+  connection->transport->abort();
+}
+
+TEST(McpHttp, ErrorAnswersQuotingNonUtf8BytesAreStillJson) {
+  run_async(non_utf8_error_body, 30s, "the non-UTF-8 error exchange");
 }
 
 // A fake server (not a real one) that starts an SSE answer for each POST and keeps it open,
