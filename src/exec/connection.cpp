@@ -104,7 +104,7 @@ Connection::~Connection() {
 
 asio::awaitable<void> Connection::run() {
   auto self = shared_from_this();
-  peer_->on_request([this, self](jsonrpc::Request r) { return handle(std::move(r)); });
+  peer_->on_request([self](jsonrpc::Request r) { return handle_owned(self, std::move(r)); });
   peer_->on_notification([this, self](const jsonrpc::Notification& n) { handle_notification(n); });
   peer_->on_unmatched_response([this, self](const jsonrpc::Response&) {
     protocol_violation("unexpected response from client");
@@ -141,6 +141,11 @@ void Connection::handle_notification(const jsonrpc::Notification& notification) 
     return;
   }
   state_ = State::ready;
+}
+
+asio::awaitable<Reply> Connection::handle_owned(std::shared_ptr<Connection> self,
+                                                jsonrpc::Request request) {
+  co_return co_await self->handle(std::move(request));
 }
 
 asio::awaitable<Reply> Connection::handle(jsonrpc::Request request) {

@@ -59,6 +59,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   enum class State { fresh, initialize_answered, ready };
 
+  // Every handler owns the connection until it returns: one still suspended (a long-poll
+  // read, an fs call) resumes after the connection ended, and must find its members alive.
+  static boost::asio::awaitable<jsonrpc::Reply> handle_owned(std::shared_ptr<Connection> self,
+                                                             jsonrpc::Request request);
   boost::asio::awaitable<jsonrpc::Reply> handle(jsonrpc::Request request);
   void handle_notification(const jsonrpc::Notification& notification);
   jsonrpc::Reply initialize(const jsonrpc::json::value& params);
