@@ -743,7 +743,7 @@ TEST(Containment, EscapesEndWithTheProgram) {
   PidsGuard guard;
   auto child = spawn_escaping_tree(h, guard, "read line");
   ASSERT_TRUE(child);
-  child->close_stdin();  // `read` sees EOF: the shell exits 0 with its sleeps still running
+  child->close_stdin();  // `read` sees EOF: the shell exits with its sleeps still running
   const auto status = h.run(child->wait(), "shell exit");
   ASSERT_TRUE(status);
   EXPECT_EQ(status->code, 1);  // read's status at EOF
