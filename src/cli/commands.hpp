@@ -11,7 +11,7 @@ namespace tether::cli {
 
 using Run = std::function<int()>;
 
-// `tether exec-server`: the executor (exec-protocol.md).
+// `tether exec-server`: the executor (docs/exec-server.md).
 Run add_exec_server_command(CLI::App& app);
 
 // `tether mcp ...`: the configured MCP servers (list, tools, call, ..., add, remove).

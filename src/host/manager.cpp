@@ -61,7 +61,7 @@ jsonrpc::Error usage_error(std::string message) {
   return jsonrpc::make_error(jsonrpc::code::kInvalidParams, std::move(message));
 }
 
-// mcp-host.md's user-facing startup failure texts.
+// docs/mcp.md's user-facing startup failure texts.
 std::string startup_failure(const ServerConfig& server, const jsonrpc::Error& error) {
   if (error.code == jsonrpc::code::kRequestTimedOut)
     return fmt::format(

@@ -1,5 +1,5 @@
 // launch_on_executor: an MCP stdio server run through a ProcessStarter (an executor's process
-// API) (mcp-host.md, "Launching a stdio server", executor launcher).
+// API) (docs/mcp.md, "Launching a stdio server", executor launcher).
 //
 // Owns: the UTF-8 checks, the StartParams (`mcp-stdio-<N>`, envPolicy inherit core), the pump
 // that turns the process's events into stdout lines and stderr log lines, writes as

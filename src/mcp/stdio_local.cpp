@@ -1,4 +1,4 @@
-// launch_local: an MCP stdio server as a child of this process (mcp-host.md, "Launching a
+// launch_local: an MCP stdio server as a child of this process (docs/mcp.md, "Launching a
 // stdio server", local launcher).
 //
 // Owns: the child's environment (built from nothing), its process::Child, the line transport

@@ -1,5 +1,5 @@
 // Acceptance scenarios through the one process API (process_api.hpp), run once per placement:
-// scenarios 1-8 and 14 of acceptance.md, a 1 MiB binary round trip through `cat`, a process
+// acceptance scenarios 1-8 and 14, a 1 MiB binary round trip through `cat`, a process
 // killed by a signal, start errors, and the starter's destruction ending every process group.
 //
 // Placements are Backend objects made by make_backend(): the local one (LocalProcesses) and,

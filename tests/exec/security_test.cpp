@@ -1,4 +1,4 @@
-// The executor's security gate and startup rules (exec-protocol.md "Security" and "Transport";
+// The executor's security gate and startup rules (docs/exec-server.md "Security" and "Transport";
 // acceptance 17): bearer-token auth from every token source (--token-file, the environment,
 // codex's --ws-auth capability-token flags, the generated 0600 token file), the Origin and Host
 // checks, /readyz, refusing unsafe or malformed --listen settings at startup, the stdout URL

@@ -1,4 +1,4 @@
-// Executor sessions (exec-protocol.md "Sessions and resume"; acceptance 18 and 19): what happens
+// Executor sessions (docs/exec-server.md "Sessions and resume"; acceptance 18 and 19): what happens
 // to a session's processes, and to every process in their groups, when the connection ends on
 // purpose (close 1000, stdin EOF of `--listen stdio`), when it is lost (kept for the TTL,
 // resumable with `resumeSessionId`, writes deduplicated by `writeId`), when the server gets
@@ -354,7 +354,7 @@ json::object codex_read(std::string id, std::int64_t after_seq) {
 
 constexpr std::string_view kCodexInitialized = R"({"method":"initialized","params":{}})";
 
-// Acceptance 38 / exec-protocol.md's closing example: a codex 0.169 client loses its connection,
+// Acceptance 38 / docs/exec-server.md's closing example: a codex 0.169 client loses its connection,
 // reconnects at once with resumeSessionId, catches up with process/read from its last seq, then
 // re-sends a write with its writeId: nothing is lost and nothing is written twice.
 TEST(ExecSession, CodexDialectResumeCatchesUpAndDeduplicatesWrites) {

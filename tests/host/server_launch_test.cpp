@@ -1,4 +1,4 @@
-// host::launch_server: the placement rules of mcp-host.md ("Placement") with real processes.
+// host::launch_server: the placement rules of docs/mcp.md ("Placement") with real processes.
 // Acceptance scenarios 27 (remote without an executor: an error, and nothing started anywhere)
 // and 28 (remote streamable HTTP: not implemented, nothing connected), unknown environments,
 // and where a stdio server actually runs: a child of this process (local) or of the spawned

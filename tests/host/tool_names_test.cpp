@@ -1,4 +1,4 @@
-// host::ToolFilter and host::qualify: the tool filtering and qualified tool names of mcp-host.md
+// host::ToolFilter and host::qualify: the tool filtering and qualified tool names of docs/mcp.md
 // ("The server manager"). Filtering: enabled first, then disabled, an empty enabled list enabling
 // nothing, the call-time message. Names: sanitizing, the 64-byte bound, the `_` + 12-hex SHA-1
 // suffix on collisions and overflows, uniqueness, independence from listing order, and the way

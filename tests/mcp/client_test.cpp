@@ -1,7 +1,7 @@
 // mcp::Client against the real test server (tests/mcp/test_server), placed the way the host
 // places it (host::launch_server): a child of this test ("local") or a process of a `tether
 // exec-server` the test spawns on loopback ("remote"). Acceptance scenarios 22-26, 29 and 30 of
-// acceptance.md, plus the rest of the client surface: server requests (roots, sampling,
+// the acceptance scenarios, plus the rest of the client surface: server requests (roots, sampling,
 // elicitation with defaults, ping), resources, templates, prompts, completion, logging,
 // subscriptions, isError results, argument checks, large and image results, protocol version
 // negotiation and shutdown.

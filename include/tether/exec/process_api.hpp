@@ -32,7 +32,7 @@ struct StartParams {
   std::vector<std::string> argv;   // non-empty
   std::optional<std::string> cwd;  // absolute; absent = the placement's default
   std::map<std::string, std::string> env;
-  // The wire's `envPolicy` object (exec-protocol.md); absent = `env` is the whole environment.
+  // The wire's `envPolicy` object (docs/exec-server.md); absent = `env` is the whole environment.
   std::optional<boost::json::value> env_policy;
   bool tty = false;
   bool pipe_stdin = false;

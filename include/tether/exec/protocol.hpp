@@ -1,7 +1,7 @@
 // tether::exec protocol — vocabulary shared by the executor server and its client.
 //
 // Owns: method names, the protocol's own error codes, reading typed params with -32602 errors,
-// and path fields (plain absolute paths and `file:` URIs, exec-protocol.md "Paths").
+// and path fields (plain absolute paths and `file:` URIs, docs/exec-server.md "Paths").
 // Does not own: method behaviour (server) or calls (client).
 #pragma once
 

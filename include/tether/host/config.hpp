@@ -1,4 +1,4 @@
-// tether::host config — the `config.toml` model and its loader (mcp-host.md, "Config" and
+// tether::host config — the `config.toml` model and its loader (docs/config.md, "Config" and
 // "Placement").
 //
 // Owns: reading a codex-compatible config (`[mcp_servers.*]`, `[environments.*]`,
@@ -111,7 +111,7 @@ std::optional<std::string> process_env(std::string_view name);
 // `TETHER_HOME`, else `$HOME/.tether`: where config.toml and environments.toml live.
 std::string tether_home(const EnvLookup& env);
 
-// What `remote` means for this config (mcp-host.md, "Placement").
+// What `remote` means for this config (docs/config.md).
 struct RemoteEnvironment {
   // The executor; nullopt when there is none (remote servers fail, nothing starts anywhere).
   // From TETHER_EXEC_SERVER_URL it is a Url environment with id "remote" and the token of

@@ -1,5 +1,5 @@
 // tether::host config editing — `tether mcp add` / `tether mcp remove` as edits of config.toml's
-// text (mcp-host.md, "Config").
+// text (docs/config.md).
 //
 // Owns: adding a `[mcp_servers.<name>]` table (TOML basic strings, inline `env`), removing one
 // server however it was written (header table and its sub-tables, an inline `<name> = { ... }`,

@@ -1,7 +1,7 @@
 // tether::host Manager — every configured MCP server, started where the config places it, as one
 // view for the host.
 //
-// Owns: the servers' life cycle per mcp-host.md ("The server manager"): concurrent startup with a
+// Owns: the servers' life cycle per docs/mcp.md ("The server manager"): concurrent startup with a
 // status event per server and one summary, `required` servers, the user-facing failure texts,
 // tool filtering at listing and call time, qualified tool names and routing them back, restart
 // without replay after a death (backoff, crash-loop guard), and shutting everything down in

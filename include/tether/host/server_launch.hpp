@@ -1,6 +1,6 @@
 // tether::host server launch — from a server's transport and placement to a ServerConnection.
 //
-// Owns: the placement rules of mcp-host.md ("Placement") once config has been read: `local`
+// Owns: the placement rules of docs/mcp.md ("Placement") once config has been read: `local`
 // runs the server here; `remote` means the remote executor environment when there is one, and
 // the server fails (nothing started anywhere) when there is none, never falling back to local;
 // any other name is that environment. Streamable HTTP servers run locally only. The set of

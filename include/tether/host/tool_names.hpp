@@ -1,6 +1,6 @@
 // tether::host tool names — which tools of a server are offered, and the names a model sees.
 //
-// Owns: tool filtering per mcp-host.md ("The server manager"): `enabled_tools` first, then
+// Owns: tool filtering per docs/mcp.md ("The server manager"): `enabled_tools` first, then
 // `disabled_tools`, by raw tool name, applied at listing and at call time; and qualified tool
 // names `mcp__<server>__<tool>` (every character outside [A-Za-z0-9_] replaced by `_`, at most
 // 64 bytes, a `_` + 12-hex SHA-1 suffix of the raw `server/tool` identity on a collision or an

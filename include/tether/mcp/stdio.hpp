@@ -2,7 +2,7 @@
 //
 // Owns: turning a server command {program, args, env, env_vars, cwd} into a running process
 // and a ServerConnection speaking newline-delimited JSON with it, in both placements, with the
-// environment, UTF-8, framing, stderr and cleanup rules of mcp-host.md ("Launching a stdio
+// environment, UTF-8, framing, stderr and cleanup rules of docs/mcp.md ("Launching a stdio
 // server").
 // Does not own: MCP (client.hpp), choosing the placement (host), or the process API backends
 // (exec::LocalProcesses is not used here: the local launcher owns its child directly, so

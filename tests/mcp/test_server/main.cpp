@@ -1,5 +1,5 @@
 // tether-test-mcp-server: the tiny MCP stdio server the MCP client and launcher tests run (spec:
-// /work/shared/spec, test-server brief). It owns the whole server: command-line flags, the
+// the test-server brief). It owns the whole server: command-line flags, the
 // newline-delimited JSON-RPC framing on stdin/stdout, the MCP methods and the test tools. It does
 // not use any tether library on purpose: it is an independent peer for tether's client.
 //
