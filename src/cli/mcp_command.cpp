@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <thread>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -543,12 +544,27 @@ int run_with_servers(const McpArgs& args) {
     manager->cancel_startup();
     cancel.emit(asio::cancellation_type::terminal);
   };
-  asio::signal_set signals(io, SIGINT, SIGTERM);
+  // Signals are awaited on a thread of their own: this one may be stuck writing to a reader that
+  // does not read, and must still be told to stop.
+  asio::io_context signal_io;
+  asio::signal_set signals(signal_io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int) {
     if (ec) return;
-    interrupted = true;
-    stop();
+    abandon_blocked_writes();
+    asio::post(io, [&] {
+      interrupted = true;
+      stop();
+    });
   });
+  std::thread signal_thread([&signal_io] { signal_io.run(); });
+  struct StopWatching {
+    asio::io_context& io;
+    std::thread& thread;
+    ~StopWatching() {
+      io.stop();
+      thread.join();
+    }
+  } stop_watching{signal_io, signal_thread};
   // The failed write may be deep inside a manager callback: the run stops after it returns.
   on_write_failure([&](const WriteFailure&) { asio::post(io, stop); });
   struct Unhook {

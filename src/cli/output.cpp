@@ -4,11 +4,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <climits>
 #include <cstdlib>
 #include <fcntl.h>
 #include <mutex>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/json/serialize.hpp>
@@ -25,6 +28,8 @@ constexpr std::string_view kClearLine = "\r\033[K";
 // What has been written to stdout and stderr, and what failed. Logs may come from any thread.
 struct Console {
   std::mutex mutex;
+  // Readable once abandon_blocked_writes() was called; a write waits on it beside its stream.
+  int abandon_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   bool failed[2] = {false, false};
   std::optional<WriteFailure> first_failure;
   std::function<void(const WriteFailure&)> on_failure;
@@ -37,17 +42,33 @@ Console& console() {
   return instance;
 }
 
-// 0, or the errno of the failed write.
+// 0, the errno of the failed write, or ECANCELED when it was abandoned. A write to a pipe or a
+// socket waits for room first, at most PIPE_BUF bytes at a time (what a pipe that polls writable
+// takes without blocking), so that abandon_blocked_writes() can end the wait. This also covers a
+// non-blocking file description shared with another process.
 int write_all(int fd, std::string_view text) {
+  struct stat info {};
+  const bool waits = ::fstat(fd, &info) == 0 && (S_ISFIFO(info.st_mode) || S_ISSOCK(info.st_mode));
   while (!text.empty()) {
-    const ssize_t n = ::write(fd, text.data(), text.size());
+    std::size_t chunk = text.size();
+    if (waits) {
+      pollfd ready[2] = {{fd, POLLOUT, 0}, {console().abandon_fd, POLLIN, 0}};
+      if (::poll(ready, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      if ((ready[0].revents & (POLLOUT | POLLERR | POLLHUP)) == 0) return ECANCELED;
+      chunk = std::min<std::size_t>(chunk, PIPE_BUF);
+    }
+    const ssize_t n = ::write(fd, text.data(), chunk);
     if (n > 0) {
       text.remove_prefix(static_cast<std::size_t>(n));
-    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      // A non-blocking file description we share with another process: wait until it drains.
-      pollfd ready{fd, POLLOUT, 0};
-      ::poll(&ready, 1, -1);
-    } else if (!(n < 0 && errno == EINTR)) {
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      if (!waits) {
+        pollfd ready{fd, POLLOUT, 0};
+        ::poll(&ready, 1, -1);
+      }
+    } else {
       return n < 0 ? errno : EIO;
     }
   }
@@ -61,7 +82,7 @@ bool write_locked(Console& c, Stream stream, std::string_view text) {
   const int error = write_all(stream == Stream::out ? STDOUT_FILENO : STDERR_FILENO, text);
   if (error == 0) return false;
   c.failed[index] = true;
-  if (c.first_failure) return false;
+  if (error == ECANCELED || c.first_failure) return false;
   c.first_failure = WriteFailure{stream, error};
   return true;
 }
@@ -96,6 +117,12 @@ void write_to(Stream stream, std::string_view text) {
     }
   }
   if (notify) notify(failure);
+}
+
+void abandon_blocked_writes() {
+  const std::uint64_t one = 1;
+  // Not under the lock: the writer holding it is the one to wake.
+  [[maybe_unused]] const auto ignored = ::write(console().abandon_fd, &one, sizeof one);
 }
 
 std::optional<WriteFailure> write_failure() {

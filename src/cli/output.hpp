@@ -47,6 +47,10 @@ inline void write_err(std::string_view text) {
 std::optional<WriteFailure> write_failure();
 // Called once, on the writing thread, with the first failed write (empty: none).
 void on_write_failure(std::function<void(const WriteFailure&)> handler);
+// From any thread: from now on a write that would wait for its reader gives up instead (that
+// stream is not written again; this is not a write failure). An interrupted run must end even
+// when its reader does not read.
+void abandon_blocked_writes();
 // Whether anything was written to stdout (with --json: the answer, so no error object follows).
 bool wrote_stdout();
 

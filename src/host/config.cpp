@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 #include <toml++/toml.h>
 
+#include <tether/exec/client.hpp>
 #include <tether/host/config.hpp>
 
 namespace tether::host {
@@ -284,6 +285,27 @@ void check_ws_url(const Fields& fields, std::string_view key, std::string_view u
     fields.fail_at(key, fmt::format("{} must start with ws:// or wss://", key));
 }
 
+// An executor connection's keepalive and resume settings (url and spawn only: a command's pipe
+// has neither). The idle timeout must outlast the ping interval, or every quiet stretch between
+// two pings would count as a lost connection.
+void read_keepalive(const Fields& fields, std::string_view kind, EnvironmentConfig& env) {
+  constexpr std::string_view kKeys[] = {"ping_interval_sec", "idle_timeout_sec",
+                                        "resume_window_sec"};
+  for (auto key : kKeys)
+    if (fields.has(key) && kind == "command")
+      fields.fail_at(key, fmt::format("{} is only supported with url or spawn", key));
+  env.ping_interval = fields.seconds("ping_interval_sec");
+  env.idle_timeout = fields.seconds("idle_timeout_sec");
+  env.resume_window = fields.seconds("resume_window_sec");
+  if (env.ping_interval && env.ping_interval->count() == 0)
+    fields.fail_at("ping_interval_sec", "ping_interval_sec must be greater than 0");
+  const exec::ClientOptions defaults;
+  if (env.idle_timeout.value_or(defaults.idle_timeout) <=
+      env.ping_interval.value_or(defaults.ping_interval))
+    fields.fail_at(env.idle_timeout ? "idle_timeout_sec" : "ping_interval_sec",
+                   "idle_timeout_sec must be greater than ping_interval_sec");
+}
+
 // `[environments.<id>]` in config.toml.
 EnvironmentConfig parse_environment(const std::string& file, const std::string& id,
                                     const toml::node& node, const toml::source_region& key_at) {
@@ -324,8 +346,10 @@ EnvironmentConfig parse_environment(const std::string& file, const std::string& 
     env.how = EnvironmentConfig::Command{*command, fields.string_map("env"), fields.string("cwd")};
   }
   env.connect_timeout = fields.seconds("connect_timeout_sec").value_or(env.connect_timeout);
+  read_keepalive(fields, kind, env);
   fields.log_ignored({"url", "token_env_var", "token_file", "spawn", "command", "env", "cwd",
-                      "connect_timeout_sec"});
+                      "connect_timeout_sec", "ping_interval_sec", "idle_timeout_sec",
+                      "resume_window_sec"});
   return env;
 }
 

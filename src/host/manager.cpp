@@ -138,7 +138,11 @@ struct Manager::State : std::enable_shared_from_this<State> {
     if (auto* spawned = std::get_if<SpawnedExecutor>(&*placement))
       spawned->tether_binary = options.tether_binary;
     auto environment_options = options.environment;
-    environment_options.client.connect_timeout = config.connect_timeout;
+    auto& client = environment_options.client;
+    client.connect_timeout = config.connect_timeout;
+    client.ping_interval = config.ping_interval.value_or(client.ping_interval);
+    client.idle_timeout = config.idle_timeout.value_or(client.idle_timeout);
+    client.resume_window = config.resume_window.value_or(client.resume_window);
     environments.add(
         Environment::create(executor, config.id, std::move(*placement), environment_options));
   }

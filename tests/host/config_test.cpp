@@ -47,6 +47,9 @@ connect_timeout_sec = 10
 
 [environments.sandbox]
 spawn = true
+ping_interval_sec = 0.5
+idle_timeout_sec = 2
+resume_window_sec = 0
 
 [environments.gpu]
 command = ["ssh", "gpu-box", "tether", "exec-server", "--listen", "stdio"]
@@ -80,6 +83,10 @@ env_http_headers = { "X-Key" = "DOCS_KEY_VAR" }
   EXPECT_EQ(box.token_env_var, "BOX_TOKEN");
   EXPECT_FALSE(box.token_file);
   EXPECT_EQ(config.environments[0].connect_timeout, milliseconds{10'000});
+  EXPECT_EQ(config.environments[0].ping_interval, std::nullopt);
+  EXPECT_EQ(config.environments[1].ping_interval, milliseconds{500});
+  EXPECT_EQ(config.environments[1].idle_timeout, milliseconds{2000});
+  EXPECT_EQ(config.environments[1].resume_window, milliseconds{0});
   EXPECT_EQ(config.environments[0].location.line, 4);
   EXPECT_TRUE(std::holds_alternative<EnvironmentConfig::Spawn>(config.environments[1].how));
   const auto& gpu = std::get<EnvironmentConfig::Command>(config.environments[2].how);
@@ -89,7 +96,7 @@ env_http_headers = { "X-Key" = "DOCS_KEY_VAR" }
   ASSERT_EQ(config.servers.size(), 2u);
   const auto& everything = config.servers[0];  // file order, not key order
   EXPECT_EQ(everything.name, "everything");
-  EXPECT_EQ(everything.location.line, 15);
+  EXPECT_EQ(everything.location.line, 18);
   const auto& stdio = std::get<mcp::StdioCommand>(everything.transport);
   EXPECT_EQ(stdio.program, "npx");
   EXPECT_EQ(stdio.args,
@@ -324,6 +331,16 @@ const BadConfig kBadConfigs[] = {
     {"negative connect timeout", "[environments.box]\nspawn = true\nconnect_timeout_sec = -3\n",
      "config.toml:3:1: [environments.box] connect_timeout_sec must be a non-negative, finite "
      "number of seconds"},
+    {"keepalive with command", "[environments.box]\ncommand = [\"a\"]\nping_interval_sec = 1\n",
+     "config.toml:3:1: [environments.box] ping_interval_sec is only supported with url or spawn"},
+    {"zero ping interval", "[environments.box]\nspawn = true\nping_interval_sec = 0\n",
+     "config.toml:3:1: [environments.box] ping_interval_sec must be greater than 0"},
+    {"idle timeout within the ping interval",
+     "[environments.box]\nspawn = true\nping_interval_sec = 2\nidle_timeout_sec = 2\n",
+     "config.toml:4:1: [environments.box] idle_timeout_sec must be greater than ping_interval_sec"},
+    {"ping interval past the default idle timeout",
+     "[environments.box]\nspawn = true\nping_interval_sec = 60\n",
+     "config.toml:3:1: [environments.box] idle_timeout_sec must be greater than ping_interval_sec"},
     {"unknown default", "default_environment = \"nope\"\n",
      "config.toml:1:1: default_environment 'nope' is not a defined environment"},
     {"mcp_servers not a table", "mcp_servers = 3\n",

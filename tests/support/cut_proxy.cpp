@@ -51,7 +51,7 @@ auto CutProxy::on_proxy_thread(Work work) {
 }
 
 CutProxy::CutProxy(unsigned short target_port)
-    : target_port_(target_port), work_(io_.get_executor()), acceptor_(io_) {
+    : target_port_(target_port), work_(io_.get_executor()), acceptor_(io_), unstalled_(io_) {
   open_listener();
   asio::co_spawn(io_, accept_loop(generation_), asio::detached);
   thread_ = std::thread([this] { io_.run(); });
@@ -64,6 +64,8 @@ CutProxy::~CutProxy() {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     for (const auto& link : std::vector(links_.begin(), links_.end())) drop(link, true);
+    stalled_ = false;
+    unstalled_.cancel();
   });
   // Every socket is closed, so every pending operation completes and run() runs out of work.
   work_.reset();
@@ -100,6 +102,24 @@ void CutProxy::refuse(bool on) {
     refusing_ = false;
     asio::co_spawn(io_, accept_loop(generation_), asio::detached);
   });
+}
+
+void CutProxy::stall(bool on) {
+  on_proxy_thread([this, on] {
+    stalled_ = on;
+    // Set once here: a new expiry would cancel the waits already pending.
+    if (on)
+      unstalled_.expires_at(asio::steady_timer::time_point::max());
+    else
+      unstalled_.cancel();
+  });
+}
+
+asio::awaitable<void> CutProxy::while_stalled() {
+  while (stalled_) {
+    boost::system::error_code ignored;
+    co_await unstalled_.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
 }
 
 void CutProxy::open_listener() {
@@ -144,6 +164,8 @@ void CutProxy::adopt(tcp::socket socket) {
 }
 
 asio::awaitable<void> CutProxy::forward(std::shared_ptr<Link> link) {
+  co_await while_stalled();
+  if (!links_.contains(link)) co_return;  // cut or stopped meanwhile
   boost::system::error_code ec;
   co_await link->target.async_connect(tcp::endpoint(kLoopback, target_port_),
                                       asio::redirect_error(asio::use_awaitable, ec));
@@ -173,6 +195,7 @@ asio::awaitable<void> CutProxy::pump(std::shared_ptr<Link> link, bool to_target)
       co_return;
     }
     if (ec) break;  // reset, or cut: the other side is reset too
+    co_await while_stalled();
     co_await asio::async_write(to, asio::buffer(buffer.data(), n),
                                asio::redirect_error(asio::use_awaitable, ec));
     if (ec) break;

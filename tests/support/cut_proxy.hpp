@@ -23,6 +23,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 namespace tether::testing {
 
@@ -45,6 +46,11 @@ class CutProxy {
   // taken meanwhile, which only another bind on this machine can do).
   void refuse(bool on);
 
+  // While on, nothing is forwarded either way and nothing is closed: a partition without FIN or
+  // RST. Bytes read meanwhile are held (the kernel buffers fill, then the senders block); new
+  // connections are accepted but not connected to the target. Off delivers what was held.
+  void stall(bool on);
+
   // Connections accepted so far (refused ones never reach accept).
   std::size_t accepted() const { return accepted_; }
   // Connections currently forwarded (accepted and not yet ended or cut).
@@ -63,6 +69,8 @@ class CutProxy {
   boost::asio::awaitable<void> pump(std::shared_ptr<Link> link, bool to_target);
   // Forgets the link and closes both sockets; `reset` sends RST instead of FIN.
   void drop(const std::shared_ptr<Link>& link, bool reset);
+  // Returns at once unless stalled, else once the stall ends (or the proxy stops).
+  boost::asio::awaitable<void> while_stalled();
   // Runs `work` on the proxy thread and waits for it; rethrows what it threw.
   template <typename Work>
   auto on_proxy_thread(Work work);
@@ -74,7 +82,9 @@ class CutProxy {
   unsigned short port_ = 0;
   std::uint64_t generation_ = 0;  // bumped each time the listener closes; old accept loops end
   bool refusing_ = false;
-  bool stopping_ = false;                  // the destructor runs: nothing new is forwarded
+  bool stopping_ = false;  // the destructor runs: nothing new is forwarded
+  bool stalled_ = false;
+  boost::asio::steady_timer unstalled_;  // stalled pumps wait on it; cancelled when the stall ends
   std::set<std::shared_ptr<Link>> links_;  // proxy thread only
   std::atomic<std::size_t> accepted_{0};
   std::atomic<std::size_t> open_{0};

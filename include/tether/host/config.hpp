@@ -75,6 +75,11 @@ struct EnvironmentConfig {
   };
   std::variant<Url, Spawn, Command> how;
   std::chrono::milliseconds connect_timeout{10'000};
+  // url and spawn executors (docs/config.md, "Keepalive and resume"): unset keeps
+  // exec::ClientOptions' defaults.
+  std::optional<std::chrono::milliseconds> ping_interval;
+  std::optional<std::chrono::milliseconds> idle_timeout;
+  std::optional<std::chrono::milliseconds> resume_window;
 };
 
 struct Config {
