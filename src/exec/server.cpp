@@ -33,6 +33,7 @@
 #include "connection.hpp"
 #include "http_gate.hpp"
 #include <tether/exec/server.hpp>
+#include <tether/process/containment.hpp>
 
 namespace tether::exec {
 namespace asio = boost::asio;
@@ -419,6 +420,7 @@ int run_server(const ServerOptions& options) {
     fmt::print("{}\n", url);
     std::fflush(stdout);
     spdlog::info("exec-server: listening on {}{}", url, auth.digest ? "" : " (no auth)");
+    spdlog::info("exec-server: processes get {}", process::containment());
     asio::co_spawn(io, accept_loop(context, gate, tls.get(), *acceptor), asio::detached);
   } else {
     asio::co_spawn(

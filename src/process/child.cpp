@@ -36,6 +36,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "cgroup.hpp"
 #include "supervisor.hpp"
 #include <tether/process/child.hpp>
 
@@ -50,6 +51,8 @@ struct Child::State {
   pid_t pid = -1;      // what is waited for: the supervisor, or the program itself
   pid_t program = -1;  // leader of its own group
   bool supervised = true;
+  std::string cgroup;  // its own cgroup v2, when contained in one
+
   asio::any_io_executor executor;
   std::optional<Descriptor> stdin_stream;
   std::optional<Descriptor> stdout_stream;
@@ -252,6 +255,7 @@ struct ChildPlan {
   pid_t parent;
   bool die_with_parent;
   bool contain;
+  const cgroup::Paths* cgroup;  // null: no cgroup v2 here
 };
 
 constexpr int kMaxSignal = 64;  // Linux's _NSIG - 1
@@ -274,7 +278,9 @@ void reset_signal_handlers() {
 // `report_fd`. It dies with `parent` (its supervisor, or tether when not contained) when
 // `die_with_parent`.
 [[noreturn]] void run_program(const ChildPlan& plan, int report_fd, pid_t parent,
-                              bool die_with_parent) {
+                              bool die_with_parent, bool in_cgroup) {
+  // Best effort: where this fails, the supervisor's /proc walk still finds the tree.
+  if (in_cgroup) cgroup::join(plan.cgroup->procs.c_str());
   if (plan.tty_path != nullptr) {
     if (::setsid() < 0) fail_in_child(report_fd, Stage::session);
   } else if (::setpgid(0, 0) != 0) {
@@ -327,6 +333,7 @@ void reset_signal_handlers() {
     if (::getppid() != plan.parent) ::_exit(127);
   }
   ::prctl(PR_SET_NAME, "tether-guard");
+  const bool in_cgroup = plan.cgroup != nullptr && cgroup::create(plan.cgroup->dir.c_str());
 
   int program_pipe[2];
   if (::pipe2(program_pipe, O_CLOEXEC) != 0) fail_in_child(plan.error_fd, Stage::session);
@@ -336,7 +343,7 @@ void reset_signal_handlers() {
   if (program == 0) {
     ::close(program_pipe[0]);
     // A supervisor killed outright takes the program with it.
-    run_program(plan, program_pipe[1], self, true);
+    run_program(plan, program_pipe[1], self, true, in_cgroup);
   }
   close_except(0, plan.error_fd, program_pipe[0]);
   // EOF: execve succeeded (the CLOEXEC end closed). Otherwise the program's failure.
@@ -344,6 +351,7 @@ void reset_signal_handlers() {
   if (read_all(program_pipe[0], &report, sizeof report)) {
     while (::waitpid(program, nullptr, 0) < 0 && errno == EINTR) {
     }
+    if (in_cgroup) cgroup::remove(plan.cgroup->dir.c_str());
     write_all(plan.error_fd, &report, sizeof report);
     ::_exit(127);
   }
@@ -354,7 +362,7 @@ void reset_signal_handlers() {
   ::close(plan.error_fd);
   ::close(program_pipe[0]);
   [[maybe_unused]] const int ignored = ::chdir("/");
-  supervisor::supervise(program);
+  supervisor::supervise(program, in_cgroup ? plan.cgroup : nullptr);
 }
 
 // ---- Parent side. ----
@@ -366,6 +374,13 @@ void kill_tree(bool supervised, pid_t waited, pid_t program) {
   } else {
     ::kill(-program, SIGKILL);
   }
+}
+
+// Once the supervisor is reaped: it removed the cgroup itself unless it was killed outright.
+void forget_cgroup(std::string& dir) {
+  if (dir.empty()) return;
+  cgroup::remove(dir.c_str());
+  dir.clear();
 }
 
 void reap_blocking(pid_t pid) {
@@ -480,6 +495,7 @@ boost::system::result<std::shared_ptr<Child>, SpawnError> Child::spawn(
     parent_err = std::move(err->read);
   }
 
+  const std::optional<cgroup::Paths> own_cgroup = options.contain ? cgroup::next() : std::nullopt;
   const ChildPlan plan{
       .program = program->c_str(),
       .argv = argv.data(),
@@ -491,6 +507,7 @@ boost::system::result<std::shared_ptr<Child>, SpawnError> Child::spawn(
       .parent = ::getpid(),
       .die_with_parent = options.die_with_parent,
       .contain = options.contain,
+      .cgroup = own_cgroup ? &*own_cgroup : nullptr,
   };
 
   const pid_t pid = ::fork();
@@ -498,7 +515,7 @@ boost::system::result<std::shared_ptr<Child>, SpawnError> Child::spawn(
   if (pid == 0) {
     if (plan.contain) run_supervisor(plan);
     reset_signal_handlers();
-    run_program(plan, plan.error_fd, plan.parent, plan.die_with_parent);
+    run_program(plan, plan.error_fd, plan.parent, plan.die_with_parent, false);
   }
 
   // Either side may win the race to create the group; both calls make it exist before use.
@@ -511,10 +528,12 @@ boost::system::result<std::shared_ptr<Child>, SpawnError> Child::spawn(
   const std::optional<Report> report = read_report(error_pipe->read.get());
   if (report && !report->started) {
     reap_blocking(pid);
+    if (own_cgroup) cgroup::remove(own_cgroup->dir.c_str());
     return make_error(name, report->error, stage_detail(report->stage, options, tty_path));
   }
   if (!report && plan.contain) {
     reap_blocking(pid);
+    if (own_cgroup) cgroup::remove(own_cgroup->dir.c_str());
     return make_error(name, ECHILD, "its supervisor ended before it started: ");
   }
 
@@ -526,6 +545,7 @@ boost::system::result<std::shared_ptr<Child>, SpawnError> Child::spawn(
   state.pid = pid;
   state.program = child->pid_;
   state.supervised = plan.contain;
+  if (own_cgroup) state.cgroup = own_cgroup->dir;
   state.executor = executor;
 
   // From here on a failure is reported after the Child destructor kills and reaps the process.
@@ -566,6 +586,7 @@ Child::~Child() {
     kill_tree(state_->supervised, state_->pid, state_->program);
     reap_blocking(state_->pid);
     state_->reaped = true;
+    forget_cgroup(state_->cgroup);
   }
 }
 
@@ -640,6 +661,7 @@ asio::awaitable<ExitStatus> Child::wait_for_exit(std::shared_ptr<State> state) {
       throw boost::system::system_error(ec);
     }
   }
+  forget_cgroup(state->cgroup);
   co_return *state->exit_status;
 }
 

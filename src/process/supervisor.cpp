@@ -160,8 +160,9 @@ bool reap(pid_t server, int& server_status, bool& server_reaped) {
 }
 
 // Every descendant ends: an orphan's children come to this subreaper, so "no child left"
-// means "no descendant left".
-void kill_tree(pid_t server, int& server_status, bool& server_reaped) {
+// means "no descendant left". The cgroup's kill comes first: atomic, no fork outruns it.
+void kill_tree(pid_t server, const cgroup::Paths* cgroup, int& server_status, bool& server_reaped) {
+  if (cgroup != nullptr) cgroup::kill_all(cgroup->kill.c_str());
   const timespec pause{0, 1'000'000};
   for (int round = 0; round < kMaxKillRounds; ++round) {
     signal_descendants(SIGKILL, 0);
@@ -190,7 +191,7 @@ void kill_tree(pid_t server, int& server_status, bool& server_reaped) {
 
 }  // namespace
 
-void supervise(pid_t server) {
+void supervise(pid_t server, const cgroup::Paths* cgroup) {
   sigset_t all;
   ::sigfillset(&all);
   int server_status = 0;
@@ -208,7 +209,8 @@ void supervise(pid_t server) {
       signal_descendants(SIGTERM, server);
     }
   }
-  kill_tree(server, server_status, server_reaped);
+  kill_tree(server, cgroup, server_status, server_reaped);
+  if (cgroup != nullptr) cgroup::remove(cgroup->dir.c_str());
   exit_like(server_reaped ? server_status : 127 << 8);
 }
 

@@ -12,13 +12,16 @@
 
 #include <sys/types.h>
 
+#include "cgroup.hpp"
+
 namespace tether::process::supervisor {
 
 // Asks the supervisor to SIGKILL the whole tree and exit; also its parent-death signal.
 inline constexpr int kKillTree = 64;  // SIGRTMAX on Linux; nothing else sends it
 
 // The supervisor's life after the server was started: every signal is blocked on entry.
-// Never returns: exits with the server's status once the tree is gone.
-[[noreturn]] void supervise(pid_t server);
+// Never returns: exits with the server's status once the tree is gone. `cgroup`: the server's
+// own cgroup (null: none), killed as a whole with the tree and removed afterwards.
+[[noreturn]] void supervise(pid_t server, const cgroup::Paths* cgroup);
 
 }  // namespace tether::process::supervisor

@@ -38,6 +38,7 @@
 #include <gtest/gtest.h>
 
 #include <tether/process/child.hpp>
+#include <tether/process/containment.hpp>
 
 namespace {
 
@@ -45,6 +46,7 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
 using tether::process::Child;
+using tether::process::containment;
 using tether::process::ExitStatus;
 using tether::process::is_end_of_stream;
 using tether::process::SpawnOptions;
@@ -774,6 +776,39 @@ TEST(Containment, DestroyingTheChildEndsEscapes) {
   child.reset();
   for (pid_t pid : guard.pids)
     EXPECT_TRUE(wait_gone_blocking(pid)) << "sleep " << pid << " survived";
+}
+
+// A process's cgroup v2 path ("0::<path>" in /proc/<pid>/cgroup), empty when unknown.
+std::string cgroup_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("0::")) return line.substr(3);
+  return {};
+}
+
+// Where cgroup v2 is writable, the program and every escape are in a cgroup of their own, which
+// is gone once the program ended; elsewhere the supervisor alone contains them (the tests above).
+TEST(Containment, EachProgramHasItsOwnCgroupWhereWritable) {
+  const std::string mechanism = containment();
+  const std::string under = "a supervisor and a cgroup v2 each, under ";
+  if (!mechanism.starts_with(under)) GTEST_SKIP() << "containment here: " << mechanism;
+  const std::string parent_dir = mechanism.substr(under.size());
+  Harness h;
+  PidsGuard guard;
+  auto child = spawn_escaping_tree(h, guard, "wait");
+  ASSERT_TRUE(child);
+  const std::string path = cgroup_of(child->pid());
+  const auto name = std::filesystem::path(path).filename().string();
+  EXPECT_TRUE(name.starts_with("tether-" + std::to_string(::getpid()) + "-")) << path;
+  for (pid_t pid : guard.pids) EXPECT_EQ(cgroup_of(pid), path) << "sleep " << pid;
+  const auto dir = std::filesystem::path(parent_dir) / name;
+  EXPECT_TRUE(std::filesystem::exists(dir / "cgroup.kill")) << dir;
+  child->terminate(2s);
+  ASSERT_TRUE(h.run(child->wait(), "shell exit after SIGTERM"));
+  const auto gone = h.run(all_gone_soon(guard.pids), "sleeps ending");
+  ASSERT_TRUE(gone);
+  EXPECT_TRUE(*gone) << "a sleep survived its cgroup";
+  EXPECT_FALSE(std::filesystem::exists(dir)) << "the cgroup outlived its program: " << dir;
 }
 
 TEST(Containment, SigkillOfTheParentEndsEveryDescendant) {
