@@ -50,6 +50,10 @@ Run add_exec_server_command(CLI::App& app) {
                   "requests a connection may have unanswered before the executor stops reading it "
                   "(default 256)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-request-bytes-in-flight", options->max_request_bytes_in_flight,
+                  "bytes of unanswered requests a connection may have before the executor stops "
+                  "reading it; one request of any size is always read (default 67108864)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--max-queued-bytes", options->max_queued_bytes,
                   "bytes queued for a connection before the executor stops reading it and pauses "
                   "its output (default 4194304)")

@@ -68,6 +68,29 @@ boost::json::object make_environment_info() {
       {"capabilities", boost::json::object{}}};
 }
 
+struct WriteParams {
+  std::string process_id;
+  std::string bytes;
+  std::optional<std::string> write_id;
+};
+
+// Not a coroutine: a write may wait long for stdin room, holding only the decoded bytes and
+// its request, not the copies made while parsing.
+Expected<WriteParams> parse_write(const jsonrpc::json::value& raw) {
+  auto params = Params::of(raw);
+  if (!params) return params.error();
+  auto id = params->string("processId");
+  if (!id) return id.error();
+  auto chunk = params->string("chunk");
+  if (!chunk) return chunk.error();
+  auto write_id = params->optional_string("writeId");
+  if (!write_id) return write_id.error();
+  if (*write_id && (*write_id)->empty()) return invalid_params("writeId must not be empty");
+  auto bytes = base64_decode(*chunk);
+  if (!bytes) return invalid_params("chunk is not valid base64");
+  return WriteParams{std::move(*id), std::move(*bytes), std::move(*write_id)};
+}
+
 // Runs on the blocking pool: fs/* does synchronous file I/O.
 asio::awaitable<Expected<jsonrpc::json::value>> run_fs_method(std::string method,
                                                               jsonrpc::json::value params) {
@@ -93,6 +116,7 @@ Connection::Connection(std::shared_ptr<ServerContext> context,
   options.ping_interval = context_->options.ping_interval;
   options.send_high_water = context_->options.max_queued_bytes;
   options.max_in_flight_requests = context_->options.max_requests_in_flight;
+  options.max_in_flight_request_bytes = context_->options.max_request_bytes_in_flight;
   peer_ = jsonrpc::Peer::create(context_->executor, std::move(transport), options);
   context_->connections.insert(this);
 }
@@ -314,23 +338,13 @@ asio::awaitable<Reply> Connection::read_process(const jsonrpc::Id& request_id,
 }
 
 asio::awaitable<Reply> Connection::write_process(const jsonrpc::json::value& raw) {
-  auto params = Params::of(raw);
-  if (!params) co_return error(params.error());
-  auto id = params->string("processId");
-  if (!id) co_return error(id.error());
-  auto chunk = params->string("chunk");
-  if (!chunk) co_return error(chunk.error());
-  auto write_id = params->optional_string("writeId");
-  if (!write_id) co_return error(write_id.error());
-  if (*write_id && (*write_id)->empty())
-    co_return error(invalid_params("writeId must not be empty"));
-  auto bytes = base64_decode(*chunk);
-  if (!bytes) co_return error(invalid_params("chunk is not valid base64"));
-
-  auto process = session_->find(*id);
-  const WriteStatus status =
-      process ? process->write(std::move(*bytes), *write_id) : WriteStatus::unknown_process;
-  if (status == WriteStatus::accepted) co_await process->wait_stdin_room();
+  auto write = parse_write(raw);
+  if (!write) co_return error(write.error());
+  auto process = session_->find(write->process_id);
+  // Not a conditional expression: GCC 12 miscompiles co_await inside `?:`.
+  WriteStatus status = WriteStatus::unknown_process;
+  if (process)
+    status = co_await process->write(std::move(write->bytes), std::move(write->write_id));
   co_return boost::json::object{{"status", to_string(status)}};
 }
 

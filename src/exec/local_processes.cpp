@@ -133,9 +133,7 @@ class LocalProcess final : public Process, public std::enable_shared_from_this<L
     auto owner = owner_.lock();
     // Closing ended the processes and forgot them, like an ended executor session.
     if (!owner || owner->closed) co_return WriteStatus::unknown_process;
-    const WriteStatus status = process_->write(std::move(bytes), std::nullopt);
-    if (status == WriteStatus::accepted) co_await process_->wait_stdin_room();
-    co_return status;
+    co_return co_await process_->write(std::move(bytes), std::nullopt);
   }
 
   asio::awaitable<Expected<ReadResult>> read(std::uint64_t after_seq,

@@ -184,18 +184,38 @@ void ManagedProcess::maybe_close() {
   if (on_closed_) on_closed_(id_);
 }
 
-WriteStatus ManagedProcess::write(std::string bytes, const std::optional<std::string>& write_id) {
-  if (write_id && write_ids_.contains(*write_id)) return WriteStatus::accepted;
-  if (!stdin_open_ || exit_ || !child_->stdin_stream()) return WriteStatus::stdin_closed;
+asio::awaitable<WriteStatus> ManagedProcess::write(std::string bytes,
+                                                   std::optional<std::string> write_id) {
+  auto self = shared_from_this();
+  if (write_id && write_ids_.contains(*write_id)) co_return WriteStatus::accepted;
+  if (!stdin_open_ || exit_ || !child_->stdin_stream()) co_return WriteStatus::stdin_closed;
   if (write_id) remember_write_id(*write_id);
-  if (bytes.empty()) return WriteStatus::accepted;
+  if (bytes.empty()) co_return WriteStatus::accepted;
+  const std::uint64_t number = stdin_next_number_++;
+  while (number >= stdin_dropped_below_ && stdin_open_ && !exit_ &&
+         (number != stdin_turn_ || stdin_queued_bytes_ > limits_.stdin_queue_bytes)) {
+    co_await stdin_drained_.wait();
+  }
+  if (number < stdin_dropped_below_) {
+    if (write_id) forget_write_id(*write_id);
+    co_return WriteStatus::stdin_closed;
+  }
+  if (!stdin_open_ || exit_) co_return WriteStatus::stdin_closed;
+  ++stdin_turn_;
+  stdin_drained_.notify_all();  // the next in line may fit too
   stdin_queued_bytes_ += bytes.size();
   stdin_queue_.push_back(std::move(bytes));
   if (!stdin_writing_) {
     stdin_writing_ = true;
     asio::co_spawn(executor_, write_stdin(), asio::detached);
   }
-  return WriteStatus::accepted;
+  co_return WriteStatus::accepted;
+}
+
+void ManagedProcess::drop_waiting_writes() {
+  if (stdin_turn_ == stdin_next_number_) return;
+  stdin_dropped_below_ = stdin_turn_ = stdin_next_number_;
+  stdin_drained_.notify_all();
 }
 
 void ManagedProcess::remember_write_id(const std::string& write_id) {
@@ -207,10 +227,9 @@ void ManagedProcess::remember_write_id(const std::string& write_id) {
   }
 }
 
-asio::awaitable<void> ManagedProcess::wait_stdin_room() {
-  while (stdin_queued_bytes_ > limits_.stdin_queue_bytes && !exit_ && stdin_open_) {
-    co_await stdin_drained_.wait();
-  }
+void ManagedProcess::forget_write_id(const std::string& write_id) {
+  write_ids_.erase(write_id);
+  std::erase(write_id_order_, write_id);
 }
 
 asio::awaitable<void> ManagedProcess::write_stdin() {

@@ -88,10 +88,15 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
   bool exited() const { return exit_.has_value(); }
   bool closed() const { return closed_; }
 
-  // Queues bytes for stdin in call order. A repeated writeId is accepted and writes nothing.
-  WriteStatus write(std::string bytes, const std::optional<std::string>& write_id);
-  // Suspends while the stdin queue is over its bound (backpressure for writers).
-  boost::asio::awaitable<void> wait_stdin_room();
+  // Queues bytes for stdin in call order, each write once the queue is at or under its bound:
+  // pipelined writes wait here, in line, instead of growing the queue. Returns once the bytes
+  // are queued. A repeated writeId is accepted and writes nothing. Takes its place in line
+  // before it first suspends, so callers keep request order by calling it before they wait.
+  boost::asio::awaitable<WriteStatus> write(std::string bytes, std::optional<std::string> write_id);
+  // The writer's connection is gone: writes still waiting for room are dropped unwritten (they
+  // answer stdinClosed to nobody) and their writeIds forgotten, so a resumed client's retry
+  // writes them.
+  void drop_waiting_writes();
 
   // Retained chunks after `after_seq`, at most `max_bytes` decoded bytes (but at least one chunk
   // when any is available).
@@ -143,6 +148,7 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
   bool retention_full() const;
   void maybe_close();
   void remember_write_id(const std::string& write_id);
+  void forget_write_id(const std::string& write_id);
 
   boost::asio::any_io_executor executor_;
   std::string id_;
@@ -167,6 +173,11 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
   bool stdin_writing_ = false;
   std::deque<std::string> stdin_queue_;
   std::size_t stdin_queued_bytes_ = 0;
+  // Writers take numbers in call order; the one whose number is stdin_turn_ queues next.
+  // Numbers under stdin_dropped_below_ were dropped unwritten.
+  std::uint64_t stdin_next_number_ = 0;
+  std::uint64_t stdin_turn_ = 0;
+  std::uint64_t stdin_dropped_below_ = 0;
   jsonrpc::AsyncSignal stdin_drained_;
   std::deque<std::string> write_id_order_;
   std::unordered_set<std::string> write_ids_;

@@ -70,6 +70,8 @@ void Session::attach(std::shared_ptr<jsonrpc::Peer> peer) {
 void Session::detach(std::chrono::milliseconds ttl) {
   outlet_->peer.reset();
   outlet_->changed.notify_all();
+  // Their answers would reach nobody; the resuming client retries them.
+  for (auto& [id, process] : processes_) process->drop_waiting_writes();
   if (ttl.count() <= 0) {
     end();
     return;

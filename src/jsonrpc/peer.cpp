@@ -63,6 +63,9 @@ asio::awaitable<void> Peer::run() {
 }
 
 bool Peer::reading_paused() const {
+  if (options_.max_in_flight_request_bytes > 0 &&
+      in_flight_bytes_ >= options_.max_in_flight_request_bytes)
+    return true;
   return options_.max_in_flight_requests > 0 && (in_flight_ >= options_.max_in_flight_requests ||
                                                  queued_bytes_ > options_.send_high_water);
 }
@@ -82,9 +85,11 @@ void Peer::dispatch(const std::string& text) {
   auto self = shared_from_this();
   if (auto* request = std::get_if<Request>(&*parsed)) {
     ++in_flight_;
+    in_flight_bytes_ += text.size();
     asio::co_spawn(
         executor_,
-        [self, request = std::move(*request)]() mutable -> asio::awaitable<void> {
+        [self, request = std::move(*request),
+         bytes = text.size()]() mutable -> asio::awaitable<void> {
           Id id = request.id;
           // Not a conditional expression: GCC 12 miscompiles co_await inside `?:`.
           Reply reply{boost::system::in_place_error,
@@ -92,6 +97,7 @@ void Peer::dispatch(const std::string& text) {
           if (self->on_request_) reply = co_await self->on_request_(std::move(request));
           self->respond(Response{std::move(id), std::move(reply)});
           --self->in_flight_;
+          self->in_flight_bytes_ -= bytes;
           self->readable_.notify_all();
         },
         asio::detached);

@@ -37,9 +37,11 @@ struct ServerOptions {
   std::size_t max_connections = 128;
   std::size_t max_processes_per_session = 1024;
   std::size_t max_message_bytes = std::size_t{64} << 20;
-  // Per connection (docs/exec-server.md "Limits"): past either of the first two the executor
-  // reads nothing more from that client until it is back under.
+  // Per connection (docs/exec-server.md "Limits"): past any of the first three the executor
+  // reads nothing more from that client until it is back under. The byte bound counts the
+  // message sizes of unanswered requests; one request is always read, whatever its size.
   std::size_t max_requests_in_flight = 256;
+  std::size_t max_request_bytes_in_flight = std::size_t{64} << 20;
   std::size_t max_queued_bytes = std::size_t{4} << 20;
   std::size_t max_fs_calls = 4;  // fs/* calls running at once
   std::size_t fs_threads = 8;    // fs/* workers shared by every connection

@@ -46,6 +46,10 @@ struct PeerOptions {
   // pipelines requests and does not read the answers fills its own socket, not our memory.
   // 0 turns it off (a client must keep reading, or two peers could wait on each other).
   std::size_t max_in_flight_requests = 0;
+  // The same pause while the requests read and not yet answered add up to this many bytes (their
+  // message sizes): while none is unanswered a message of any size is read, so one large request
+  // never waits on itself. 0 turns it off.
+  std::size_t max_in_flight_request_bytes = 0;
   // Keepalive pings on transports that have them.
   std::chrono::milliseconds ping_interval{10'000};
   // Input that is not a JSON-RPC message is answered with an error (a server's duty); when
@@ -166,8 +170,9 @@ class Peer : public std::enable_shared_from_this<Peer> {
   AsyncSignal writable_;       // wakes wait_writable()
   AsyncSignal readable_;       // wakes a read loop paused by backpressure
   std::size_t in_flight_ = 0;
-  std::uint64_t written_ = 0;    // messages written so far
-  std::uint64_t pinged_at_ = 0;  // written_ when the latest ping was written (its payload)
+  std::size_t in_flight_bytes_ = 0;  // message sizes of the requests counted by in_flight_
+  std::uint64_t written_ = 0;        // messages written so far
+  std::uint64_t pinged_at_ = 0;      // written_ when the latest ping was written (its payload)
   std::deque<Unconfirmed> unconfirmed_;
   std::map<Id, std::function<void()>> response_hooks_;
   bool confirming_ = false;  // a ping for unconfirmed_ is queued or awaits its pong
