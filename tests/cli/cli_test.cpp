@@ -789,7 +789,8 @@ TEST_F(CliTest, ClosedOrFullStdoutFailsTheRun) {
       {nullptr, "error: cannot write to stdout: Bad file descriptor\n"},
       {"/dev/full", "error: cannot write to stdout: No space left on device\n"},
   };
-  for (const auto& [device, message] : cases) {
+  for (const auto& [path, message] : cases) {
+    const char* device = path;  // a plain variable: clang 14 cannot capture a structured binding
     auto errors = cloexec_pipe();
     const pid_t pid = spawn_tether({"mcp", "--config", config, "list"}, [&](auto& actions) {
       if (device == nullptr) {
