@@ -794,6 +794,12 @@ TEST(ExecProtocol, ProcessSignal) {
             "trap 'echo got-int; exit 3' INT; echo ready; sleep 301.16003; echo not-interrupted",
             false, marker));
     CO_ASSERT_TRUE(co_await c->wait_output("s", "ready\n"));
+    // Only once sleep runs: a SIGINT that reaches the shell before it forks sleep runs the trap
+    // only after sleep ended (dash checks traps between commands).
+    const std::function<bool()> sleeping = [] {
+      return !processes_matching("sleep 301.16003").empty();
+    };
+    CO_ASSERT_TRUE(co_await eventually(sleeping, 20s));
     EXPECT_EQ(
         co_await expect_ok(*c, "process/signal", J(R"({"processId":"s","signal":"interrupt"})")),
         json::object{});
