@@ -149,18 +149,21 @@ std::string ExecServer::log() const {
 std::optional<process::ExitStatus> wait_child_exit(asio::io_context& io, process::Child& child,
                                                    std::chrono::milliseconds deadline) {
   if (auto status = child.exit_status()) return status;
-  std::optional<process::ExitStatus> result;
+  // Shared with the handler: a wait abandoned here still completes during a later call's run,
+  // after this frame is gone (a reference to a local was written through then: the sanitized
+  // build showed it as a leak of the next caller's string).
+  auto result = std::make_shared<std::optional<process::ExitStatus>>();
   io.restart();  // run_for() left it stopped once it ran out of work
   asio::co_spawn(io, child.wait(),
-                 [&](std::exception_ptr, process::ExitStatus status) { result = status; });
+                 [result](std::exception_ptr, process::ExitStatus status) { *result = status; });
   const auto end = std::chrono::steady_clock::now() + deadline;
-  while (!result && std::chrono::steady_clock::now() < end)
+  while (!*result && std::chrono::steady_clock::now() < end)
     io.run_for(std::chrono::milliseconds(10));
-  if (!result) {
+  if (!*result) {
     io.stop();  // abandon the pending wait; the next call starts a fresh one
     io.restart();
   }
-  return result;
+  return *result;
 }
 
 std::string read_text_file(const std::string& path) {
