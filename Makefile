@@ -10,12 +10,16 @@ export CCACHE_BASEDIR := $(CURDIR)
 # The precompiled header is only cacheable when ccache may ignore its defines and time macros.
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 
-.PHONY: all deps configure build run test bench fuzz fuzz-smoke sanitize clean
+.PHONY: all deps deps-sanitizers configure build run test bench fuzz fuzz-smoke sanitize clean
 
 all: build
 
 deps:
 	@scripts/install-deps
+
+# clang and its sanitizer runtimes, only for the fuzz and sanitize targets.
+deps-sanitizers:
+	@scripts/install-deps --sanitizers
 
 configure: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
@@ -31,26 +35,27 @@ run: configure
 	@scripts/demo $(BUILD)
 
 # npm test peers (stock codex, ...) go to a cache outside the clone keyed by the lockfile hash;
-# the tests locate them the same way and fail when they are missing.
+# the tests locate them the same way and fail when they are missing. The suite includes a replay
+# of every fuzz seed (fuzz_replay.*); fuzzing itself and the sanitizers are `make fuzz`,
+# `make fuzz-smoke` and `make sanitize` (clang, a second full build: docs/FUZZING.md).
 test: build
 	@scripts/install-test-packages
 	@ctest --test-dir $(BUILD) --output-on-failure --timeout 300 -j $(JOBS)
-	@FUZZ_JOBS=$(JOBS) scripts/fuzz-smoke
 
 bench: build
 	@scripts/bench $(BUILD)
 
 # Every libFuzzer target for FUZZ_SECONDS each, in build-fuzz/ (clang), on a corpus that grows
 # from run to run (build-fuzz/corpus/); docs/FUZZING.md.
-fuzz: deps
+fuzz: deps-sanitizers
 	@FUZZ_JOBS=$(JOBS) scripts/fuzz --seconds $(FUZZ_SECONDS)
 
-fuzz-smoke: deps
+fuzz-smoke: deps-sanitizers
 	@FUZZ_JOBS=$(JOBS) scripts/fuzz-smoke
 
 # Everything built with ASan + UBSan (clang) in build-fuzz/, which the fuzz targets share, then
 # the whole suite under them; docs/FUZZING.md.
-sanitize: deps
+sanitize: deps-sanitizers
 	@scripts/sanitize --jobs $(JOBS)
 
 clean:
