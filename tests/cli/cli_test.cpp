@@ -43,8 +43,6 @@
 #include "npm_peers.hpp"
 #include <tether/process/child.hpp>
 
-extern char** environ;
-
 namespace tether::cli {
 namespace {
 
@@ -74,12 +72,7 @@ class CliTest : public ::testing::Test {
     ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
     home_ = fs::temp_directory_path() / testing::unique_marker("cli-test");
     fs::create_directories(home_ / "home");
-    env_ = {"TETHER_HOME=" + (home_ / "home").string(), "NO_COLOR=1"};
-    for (char** e = environ; *e; ++e) {
-      std::string_view entry(*e);
-      if (entry.starts_with("TETHER_") || entry.starts_with("NO_COLOR=")) continue;
-      env_.emplace_back(entry);
-    }
+    env_ = testing::host_environment((home_ / "home").string());
   }
   void TearDown() override {
     std::error_code ignored;
@@ -144,31 +137,8 @@ class CliTest : public ::testing::Test {
     return run;
   }
 
-  void expect_no_leftovers() {
-    // Our children besides the exempt ones (a peer the test itself runs, e.g. codex).
-    auto leftovers = [&] {
-      auto left = testing::children_of(::getpid());
-      std::erase_if(left, [&](pid_t pid) {
-        return std::find(exempt_.begin(), exempt_.end(), pid) != exempt_.end();
-      });
-      return left;
-    };
-    const auto end = std::chrono::steady_clock::now() + 10s;
-    auto left = leftovers();
-    while (!left.empty() && std::chrono::steady_clock::now() < end) {
-      while (::waitpid(-1, nullptr, WNOHANG) > 0) {
-      }
-      std::this_thread::sleep_for(10ms);
-      left = leftovers();
-    }
-    for (pid_t pid : left) {
-      ADD_FAILURE() << "left running after tether exited: pid " << pid << ": "
-                    << testing::command_line(pid);
-      ::kill(pid, SIGKILL);
-    }
-    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
-    }
-  }
+  // Our children besides the exempt ones (a peer the test itself runs, e.g. codex).
+  void expect_no_leftovers() { testing::expect_no_children(exempt_, 10s, "after tether exited"); }
 
   // A config with the test server as `[mcp_servers.<name>]` plus `extra` lines.
   std::string test_server(const std::string& name, const std::string& args = "[]",
@@ -505,8 +475,15 @@ args = ["-c", "\"$0\" \"$@\"; exit $?", ")" +
     testing::run_async(
         [&]() -> asio::awaitable<void> {
           process::SpawnOptions options;
-          options.argv = {testing::tether_binary(), "mcp",   "--config", path,       "call",
-                          "wrapped",                "sleep", "--arg",    "ms=300000"};
+          options.argv = {testing::tether_binary(),
+                          "mcp",
+                          "--config",
+                          path,
+                          "call",
+                          "wrapped",
+                          "sleep",
+                          "--arg",
+                          "ms=300000"};
           options.env = env_;
           options.stdin_mode = process::StdinMode::closed;
           options.contain = false;  // only tether's own mechanisms may end what it started

@@ -45,8 +45,6 @@
 #include "requests.hpp"
 #include <tether/process/child.hpp>
 
-extern char** environ;
-
 namespace tether::cli {
 namespace {
 
@@ -175,16 +173,11 @@ class FaultMatrix : public ::testing::Test {
     home_ = fs::temp_directory_path() / testing::unique_marker("fault-matrix");
     fs::create_directories(home_ / "home");
     std::ofstream(home_ / "token") << token_ << "\n";
-    env_ = {"TETHER_HOME=" + (home_ / "home").string(), "NO_COLOR=1"};
-    for (char** e = environ; *e; ++e) {
-      std::string_view entry(*e);
-      if (entry.starts_with("TETHER_") || entry.starts_with("NO_COLOR=")) continue;
-      env_.emplace_back(entry);
-    }
+    env_ = testing::host_environment((home_ / "home").string());
   }
   void TearDown() override {
     executor_.reset();
-    expect_no_children();
+    testing::expect_no_children({}, 15s, "at the end of the test");
     std::error_code ignored;
     fs::remove_all(home_, ignored);
   }
@@ -263,45 +256,54 @@ class FaultMatrix : public ::testing::Test {
     co_return co_await testing::eventually(both, 30s);
   }
 
-  // The executor still starts and calls a server after the fault.
-  void expect_executor_serves(unsigned short port) {
-    const auto mark = testing::unique_marker("fault-after");
+  // One fault: the host runs `call` against the executor at 127.0.0.1:`port`; once the server
+  // runs (unless the case does not wait for it) and `ready` holds, `fault` strikes. Then the
+  // census: no process carries the case's marker, no child is left but the executor.
+  struct Case {
+    std::string name;  // the marker's prefix, and what failures say
+    std::vector<std::string> call = kSleepCall;
+    bool drain_stdout = true;
+    bool wait_for_server = true;
+    std::function<bool(Host&)> ready;
+    std::function<void(Host&)> fault;
+  };
+  struct Ending {
+    int code = -1;  // -1: the host did not exit by itself (the test has failed)
+    std::string err;
+    std::string out;
+  };
+  Ending strike(const Case& c, unsigned short port) {
+    const auto mark = testing::unique_marker(c.name);
     testing::MarkerReaper reaper(mark);
     const auto path = config(port, mark);
+    Ending ending;
     testing::run_async(
         [&]() -> asio::awaitable<void> {
-          auto host = co_await start_host(path, kEchoCall, true);
+          auto host = co_await start_host(path, c.call, c.drain_stdout);
           CO_ASSERT_TRUE(host != nullptr);
-          EXPECT_EQ(co_await exit_code(host, "a call after the fault"), 0) << host->err;
-          EXPECT_NE(host->out.find("after"), std::string::npos) << host->out;
+          if (c.wait_for_server) CO_ASSERT_TRUE(co_await server_running(mark));
+          if (c.ready) {
+            const std::function<bool()> ready = [&] { return c.ready(*host); };
+            CO_ASSERT_TRUE(co_await testing::eventually(ready, 60s));
+          }
+          if (c.fault) c.fault(*host);
+          ending.code = co_await exit_code(host, c.name);
+          ending.err = host->err;
+          ending.out = host->out;
         },
-        90s, "a call after the fault");
+        120s, c.name);
+    // The executor notices a lost host within its idle timeout and keeps the session for its
+    // --session-ttl before it ends the processes: 15 s is far beyond both.
     reaper.expect_none_left(15s);
+    testing::expect_no_children({executor_ ? executor_->pid() : -1}, 15s, "after " + c.name);
+    return ending;
   }
 
-  // No child of this test (a subreaper: what tether leaves behind lands here) but the executor.
-  void expect_no_children() {
-    const pid_t executor = executor_ ? executor_->pid() : -1;
-    auto left = [&] {
-      auto children = testing::children_of(::getpid());
-      std::erase(children, executor);
-      return children;
-    };
-    const auto end = std::chrono::steady_clock::now() + 15s;
-    auto children = left();
-    while (!children.empty() && std::chrono::steady_clock::now() < end) {
-      while (::waitpid(-1, nullptr, WNOHANG) > 0) {
-      }
-      std::this_thread::sleep_for(10ms);
-      children = left();
-    }
-    for (pid_t pid : children) {
-      ADD_FAILURE() << "left running after the fault: pid " << pid << ": "
-                    << testing::command_line(pid);
-      ::kill(pid, SIGKILL);
-    }
-    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
-    }
+  // The executor still starts and calls a server after the fault.
+  void expect_executor_serves(unsigned short port) {
+    const auto after = strike({.name = "fault-after", .call = kEchoCall}, port);
+    EXPECT_EQ(after.code, 0) << after.err;
+    EXPECT_NE(after.out.find("after"), std::string::npos) << after.out;
   }
 
   const std::string token_ = "fault-matrix-token-" + std::to_string(::getpid());
@@ -312,64 +314,33 @@ class FaultMatrix : public ::testing::Test {
 
 TEST_F(FaultMatrix, HostKilledMidCall) {
   start_executor();
-  const auto mark = testing::unique_marker("fault-host-kill");
-  testing::MarkerReaper reaper(mark);
-  const auto path = config(executor_->port(), mark);
-  testing::run_async(
-      [&]() -> asio::awaitable<void> {
-        auto host = co_await start_host(path, kSleepCall, true);
-        CO_ASSERT_TRUE(host != nullptr);
-        CO_ASSERT_TRUE(co_await server_running(mark));
-        host->child->signal_group(SIGKILL);
-        EXPECT_EQ(co_await exit_code(host, "killed"), 128 + SIGKILL);
-      },
-      90s, "the host killed mid-call");
-  // The executor took the session as lost, kept it for --session-ttl, then ended its processes.
-  reaper.expect_none_left(15s);
-  expect_no_children();
+  const auto end = strike(
+      {.name = "fault-host-kill", .fault = [](Host& host) { host.child->signal_group(SIGKILL); }},
+      executor_->port());
+  EXPECT_EQ(end.code, 128 + SIGKILL);
   expect_executor_serves(executor_->port());
 }
 
 TEST_F(FaultMatrix, ExecutorKilledMidCall) {
   start_executor();
-  const auto mark = testing::unique_marker("fault-executor-kill");
-  testing::MarkerReaper reaper(mark);
-  const auto path = config(executor_->port(), mark);
-  testing::run_async(
-      [&]() -> asio::awaitable<void> {
-        auto host = co_await start_host(path, kSleepCall, true);
-        CO_ASSERT_TRUE(host != nullptr);
-        CO_ASSERT_TRUE(co_await server_running(mark));
-        executor_->signal(SIGKILL);
-        // The call fails as a server failure, saying why, instead of waiting for the executor.
-        EXPECT_EQ(co_await exit_code(host, "its executor killed"), 3) << host->err;
-        EXPECT_NE(host->err.find("error: "), std::string::npos) << host->err;
-      },
-      90s, "the executor killed mid-call");
+  const auto end = strike(
+      {.name = "fault-executor-kill", .fault = [this](Host&) { executor_->signal(SIGKILL); }},
+      executor_->port());
+  // The call fails as a server failure, saying why, instead of waiting for the executor; the
+  // servers went with the executor, though nothing could tell them to.
+  EXPECT_EQ(end.code, 3) << end.err;
+  EXPECT_NE(end.err.find("error: "), std::string::npos) << end.err;
   EXPECT_TRUE(executor_->wait_exit(10s).has_value());
-  // The servers went with the executor, even though nothing could tell them to.
-  reaper.expect_none_left(15s);
-  expect_no_children();
 }
 
 TEST_F(FaultMatrix, ServerCrashesMidCall) {
   start_executor();
-  const auto mark = testing::unique_marker("fault-server-crash");
-  testing::MarkerReaper reaper(mark);
-  const auto path = config(executor_->port(), mark);
-  testing::run_async(
-      [&]() -> asio::awaitable<void> {
-        auto host = co_await start_host(path, kCrashCall, true);
-        CO_ASSERT_TRUE(host != nullptr);
-        EXPECT_EQ(co_await exit_code(host, "its server crashed"), 3) << host->err;
-        EXPECT_NE(host->err.find("MCP server stderr (last lines):"), std::string::npos)
-            << host->err;
-        EXPECT_NE(host->err.find("test server: crashing on purpose"), std::string::npos)
-            << host->err;
-      },
-      90s, "the server crashing mid-call");
-  reaper.expect_none_left(15s);
-  expect_no_children();
+  const auto end =
+      strike({.name = "fault-server-crash", .call = kCrashCall, .wait_for_server = false},
+             executor_->port());
+  EXPECT_EQ(end.code, 3) << end.err;
+  EXPECT_NE(end.err.find("MCP server stderr (last lines):"), std::string::npos) << end.err;
+  EXPECT_NE(end.err.find("test server: crashing on purpose"), std::string::npos) << end.err;
   expect_executor_serves(executor_->port());
 }
 
@@ -377,28 +348,18 @@ TEST_F(FaultMatrix, ServerCrashesMidCall) {
 // must still end on SIGTERM, with its servers.
 TEST_F(FaultMatrix, HostOutputNeverRead) {
   start_executor();
-  const auto mark = testing::unique_marker("fault-host-reader");
-  testing::MarkerReaper reaper(mark);
-  const auto path = config(executor_->port(), mark);
-  testing::run_async(
-      [&]() -> asio::awaitable<void> {
-        auto host = co_await start_host(path, kLargeCall, false);
-        CO_ASSERT_TRUE(host != nullptr);
-        const int out = host->child->stdout_stream()->native_handle();
-        const int capacity = ::fcntl(out, F_GETPIPE_SZ);
-        CO_ASSERT_TRUE(capacity > 0);
-        const std::function<bool()> pipe_full = [out, capacity] {
-          int queued = 0;
-          return ::ioctl(out, FIONREAD, &queued) == 0 && queued >= capacity;
-        };
-        CO_ASSERT_TRUE(co_await testing::eventually(pipe_full, 60s));
-        ::kill(host->child->pid(), SIGTERM);
-        const int code = co_await exit_code(host, "SIGTERM while its stdout is full");
-        EXPECT_EQ(code, 130) << host->err;
-      },
-      90s, "the host's output never read");
-  reaper.expect_none_left(15s);
-  expect_no_children();
+  const auto pipe_full = [](Host& host) {
+    const int out = host.child->stdout_stream()->native_handle();
+    int queued = 0;
+    return ::ioctl(out, FIONREAD, &queued) == 0 && queued >= ::fcntl(out, F_GETPIPE_SZ);
+  };
+  const auto end = strike({.name = "fault-host-reader",
+                           .call = kLargeCall,
+                           .drain_stdout = false,
+                           .ready = pipe_full,
+                           .fault = [](Host& host) { ::kill(host.child->pid(), SIGTERM); }},
+                          executor_->port());
+  EXPECT_EQ(end.code, 130) << end.err;
 }
 
 std::string initialize_text() {
@@ -453,7 +414,7 @@ TEST_F(FaultMatrix, ExecutorOutputNeverRead) {
       },
       90s, "a reader that stopped");
   reaper.expect_none_left(15s);
-  expect_no_children();
+  testing::expect_no_children({executor_->pid()}, 15s, "after a reader that stopped");
   expect_executor_serves(executor_->port());
 }
 
@@ -463,23 +424,12 @@ TEST_F(FaultMatrix, PartitionWithoutFin) {
   RecordProperty("partition", partition.mechanism());
   start_executor();
   const auto port = partition.route(executor_->port());
-  const auto mark = testing::unique_marker("fault-partition");
-  testing::MarkerReaper reaper(mark);
-  const auto path = config(port, mark);
-  testing::run_async(
-      [&]() -> asio::awaitable<void> {
-        auto host = co_await start_host(path, kSleepCall, true);
-        CO_ASSERT_TRUE(host != nullptr);
-        CO_ASSERT_TRUE(co_await server_running(mark));
-        partition.cut();
-        // The host hears nothing, gives the executor its resume window, then fails the call.
-        EXPECT_EQ(co_await exit_code(host, "partitioned from its executor"), 3) << host->err;
-        EXPECT_NE(host->err.find("error: "), std::string::npos) << host->err;
-      },
-      120s, "a partition mid-call");
-  // The executor heard nothing either: the session is lost, kept for --session-ttl, then ended.
-  reaper.expect_none_left(15s);
-  expect_no_children();
+  // The host hears nothing, gives the executor its resume window, then fails the call; the
+  // executor heard nothing either, and ends the session once its TTL ran out.
+  const auto end =
+      strike({.name = "fault-partition", .fault = [&partition](Host&) { partition.cut(); }}, port);
+  EXPECT_EQ(end.code, 3) << end.err;
+  EXPECT_NE(end.err.find("error: "), std::string::npos) << end.err;
   partition.heal();
   expect_executor_serves(port);
 }

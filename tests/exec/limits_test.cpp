@@ -164,6 +164,34 @@ asio::awaitable<void> pipeline(std::shared_ptr<Flood> flood, int count,
   flood->done = true;
 }
 
+// The executor's peak RSS over a fixed while (the bound is on memory, not on time), cut short
+// once past `ceiling` so that a regression does not exhaust the machine.
+asio::awaitable<std::size_t> peak_rss(pid_t pid, std::chrono::seconds window, std::size_t ceiling) {
+  std::size_t peak = 0;
+  const auto end = std::chrono::steady_clock::now() + window;
+  while (std::chrono::steady_clock::now() < end && peak <= ceiling) {
+    peak = std::max(peak, status_bytes(pid, "VmHWM"));
+    co_await sleep_for(50ms);
+  }
+  co_return peak;
+}
+
+// The flooding client aborts; true once its writer noticed.
+asio::awaitable<bool> abort_flood(std::shared_ptr<Flood> flood) {
+  boost::system::error_code ignored;
+  beast::get_lowest_layer(flood->ws).socket().close(ignored);
+  const std::function<bool()> writer_done = [flood] { return flood->done; };
+  co_return co_await eventually(writer_done, 10s);
+}
+
+void expect_exit_on_sigterm(ExecServer& server, const std::string& after) {
+  server.signal(SIGTERM);
+  const auto status = server.wait_exit(20s);
+  EXPECT_TRUE(status.has_value()) << "the executor did not exit within 20 s of SIGTERM after "
+                                  << after << "; its log:\n"
+                                  << server.log().substr(0, 20'000);
+}
+
 TEST(ExecLimits, PipelinedReadFilesThatAreNeverReadKeepTheExecutorBounded) {
   constexpr int kRequests = 1000;
   TempFile file(4 * kMiB);
@@ -184,13 +212,7 @@ TEST(ExecLimits, PipelinedReadFilesThatAreNeverReadKeepTheExecutorBounded) {
         const auto executor = co_await asio::this_coro::executor;
         asio::co_spawn(executor, pipeline(flood, kRequests, make_read), asio::detached);
 
-        // The attack runs for a fixed while (the bound is on memory, not on time); it is cut
-        // short once the ceiling is passed, so a regression does not exhaust the machine.
-        const auto end = std::chrono::steady_clock::now() + 6s;
-        while (std::chrono::steady_clock::now() < end && peak <= kRssCeiling) {
-          peak = std::max(peak, status_bytes(server.pid(), "VmHWM"));
-          co_await sleep_for(50ms);
-        }
+        peak = co_await peak_rss(server.pid(), 6s, kRssCeiling);
         std::cout << "peak executor RSS under the flood: " << peak / kMiB << " MiB ("
                   << flood->written << " of " << kRequests << " requests written)\n";
         EXPECT_LE(peak, kRssCeiling) << "peak executor RSS " << peak / kMiB << " MiB";
@@ -198,10 +220,7 @@ TEST(ExecLimits, PipelinedReadFilesThatAreNeverReadKeepTheExecutorBounded) {
             << "the executor kept reading a client that reads none of its answers";
 
         // The client aborts; the executor forgets it and serves a new client.
-        boost::system::error_code ignored;
-        beast::get_lowest_layer(flood->ws).socket().close(ignored);
-        const std::function<bool()> writer_done = [flood] { return flood->done; };
-        CO_ASSERT_TRUE(co_await eventually(writer_done, 10s));
+        CO_ASSERT_TRUE(co_await abort_flood(flood));
         auto client = co_await TestClient::connect(server.port());
         co_await client->initialize();
         auto metadata = co_await client->call("fs/getMetadata", path_params(file.path()), 30s);
@@ -214,11 +233,7 @@ TEST(ExecLimits, PipelinedReadFilesThatAreNeverReadKeepTheExecutorBounded) {
       },
       90s, "the readFile flood");
 
-  server.signal(SIGTERM);
-  const auto status = server.wait_exit(20s);
-  EXPECT_TRUE(status.has_value()) << "the executor did not exit within 20 s of SIGTERM after "
-                                     "the flood; its log:\n"
-                                  << server.log().substr(0, 20'000);
+  expect_exit_on_sigterm(server, "the flood");
 }
 
 // The attack of docs/exec-server.md "Limits": process/write answers only once the child's stdin
@@ -268,12 +283,7 @@ TEST(ExecLimits, PipelinedWritesToAChildThatNeverReadsKeepTheExecutorBounded) {
 
         const auto executor = co_await asio::this_coro::executor;
         asio::co_spawn(executor, pipeline(flood, kRequests, make_write), asio::detached);
-        // A fixed while, as above: the bound is on memory, not on time.
-        const auto end = std::chrono::steady_clock::now() + 10s;
-        while (std::chrono::steady_clock::now() < end && peak <= kCeiling) {
-          peak = std::max(peak, status_bytes(server.pid(), "VmHWM"));
-          co_await sleep_for(50ms);
-        }
+        peak = co_await peak_rss(server.pid(), 10s, kCeiling);
         std::cout << "peak executor RSS under the write flood: " << peak / kMiB << " MiB ("
                   << flood->written << " of " << kRequests << " writes of " << kChunkBytes / kMiB
                   << " MiB written)\n";
@@ -281,10 +291,7 @@ TEST(ExecLimits, PipelinedWritesToAChildThatNeverReadsKeepTheExecutorBounded) {
         EXPECT_LT(flood->written, kRequests)
             << "the executor kept reading a client that reads none of its answers";
 
-        boost::system::error_code ignored;
-        beast::get_lowest_layer(flood->ws).socket().close(ignored);
-        const std::function<bool()> writer_done = [flood] { return flood->done; };
-        CO_ASSERT_TRUE(co_await eventually(writer_done, 10s));
+        CO_ASSERT_TRUE(co_await abort_flood(flood));
         auto client = co_await TestClient::connect(server.port());
         co_await client->initialize();
         auto ready = co_await client->call("environment/status", no_params, 30s);
@@ -298,11 +305,7 @@ TEST(ExecLimits, PipelinedWritesToAChildThatNeverReadsKeepTheExecutorBounded) {
       },
       90s, "the write flood");
 
-  server.signal(SIGTERM);
-  const auto status = server.wait_exit(20s);
-  EXPECT_TRUE(status.has_value()) << "the executor did not exit within 20 s of SIGTERM after "
-                                     "the write flood; its log:\n"
-                                  << server.log().substr(0, 20'000);
+  expect_exit_on_sigterm(server, "the write flood");
 }
 
 // One request always fits, whatever the bound: two pipelined writes of 512 KiB each under a

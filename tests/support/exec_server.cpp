@@ -2,12 +2,15 @@
 // (see exec_server.hpp).
 #include "exec_server.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <signal.h>
 #include <sstream>
+#include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -82,6 +85,16 @@ std::vector<std::string> test_environment() {
     std::string_view kv(*e);
     if (kv.starts_with("TETHER_EXEC_SERVER_TOKEN=") || kv.starts_with("TETHER_TEST_LOG=")) continue;
     env.emplace_back(kv);
+  }
+  return env;
+}
+
+std::vector<std::string> host_environment(const std::string& home) {
+  std::vector<std::string> env{"TETHER_HOME=" + home, "NO_COLOR=1"};
+  for (char** e = environ; *e; ++e) {
+    std::string_view entry(*e);
+    if (entry.starts_with("TETHER_") || entry.starts_with("NO_COLOR=")) continue;
+    env.emplace_back(entry);
   }
   return env;
 }
@@ -305,6 +318,31 @@ bool process_alive(pid_t pid) {
   const std::string stat = read_proc_file("/proc/" + std::to_string(pid) + "/stat");
   const auto close = stat.rfind(')');
   return close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] != 'Z';
+}
+
+void expect_no_children(const std::vector<pid_t>& exempt, std::chrono::milliseconds wait,
+                        const std::string& when) {
+  const auto left = [&] {
+    auto children = children_of(::getpid());
+    std::erase_if(children, [&](pid_t pid) {
+      return std::find(exempt.begin(), exempt.end(), pid) != exempt.end();
+    });
+    return children;
+  };
+  const auto end = std::chrono::steady_clock::now() + wait;
+  auto children = left();
+  while (!children.empty() && std::chrono::steady_clock::now() < end) {
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    children = left();
+  }
+  for (pid_t pid : children) {
+    ADD_FAILURE() << "left running " << when << ": pid " << pid << ": " << command_line(pid);
+    ::kill(pid, SIGKILL);
+  }
+  while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
 }
 
 }  // namespace tether::testing

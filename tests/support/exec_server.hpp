@@ -27,6 +27,9 @@ namespace tether::testing {
 const char* tether_binary();
 // This test process's environment without variables that would change the executor's auth.
 std::vector<std::string> test_environment();
+// The environment for a `tether` host under test: TETHER_HOME=`home`, NO_COLOR=1, and this
+// process's variables but the other TETHER_* ones.
+std::vector<std::string> host_environment(const std::string& home);
 
 // For the server processes tests start: the child's exit within `deadline` (running `io` until
 // then), and the whole text of a (log) file.
@@ -97,5 +100,10 @@ pid_t parent_of(pid_t pid);
 // (`tether-guard`, docs/process-api.md) that stands between a spawner and each child.
 pid_t spawner_of(pid_t pid);
 std::vector<pid_t> children_of(pid_t parent);
+// The census of a test that is a child subreaper (what the code under test leaves behind is
+// re-parented to it): waits up to `wait` for every child but `exempt` to end, reaping those that
+// exit; each one still running is a failure saying `when` and is then killed.
+void expect_no_children(const std::vector<pid_t>& exempt, std::chrono::milliseconds wait,
+                        const std::string& when);
 
 }  // namespace tether::testing
