@@ -26,14 +26,11 @@
 
 namespace tether::mcp {
 namespace asio = boost::asio;
+using jsonrpc::make_error;
 using namespace asio::experimental::awaitable_operators;
 using std::chrono::milliseconds;
 
 namespace {
-
-Error make_error(int code, std::string message) {
-  return Error{code, std::move(message), {}};
-}
 
 std::string_view kind_name(const json::value& value) {
   switch (value.kind()) {
@@ -440,7 +437,7 @@ asio::awaitable<Expected<std::shared_ptr<Client>>> Client::connect(asio::any_io_
       *failure += "\nMCP server stderr (last lines):\n" + tail;
     co_return Result{
         boost::system::in_place_error,
-        make_error(timed_out ? jsonrpc::code::kRequestTimedOut : code::kHandshakeFailed,
+        make_error(timed_out ? jsonrpc::code::kRequestTimedOut : jsonrpc::code::kHandshakeFailed,
                    std::move(*failure))};
   }
 
@@ -485,7 +482,7 @@ asio::awaitable<Expected<json::object>> Client::call_tool(std::string name, json
     co_return Expected<json::object>{
         boost::system::in_place_error,
         make_error(
-            code::kInvalidArguments,
+            jsonrpc::code::kInvalidArguments,
             fmt::format("MCP tool arguments must be a JSON object, got {}", kind_name(arguments)))};
   json::object params;
   params["name"] = name;

@@ -47,10 +47,6 @@ namespace http = beast::http;
 using boost::system::error_code;
 using namespace std::chrono_literals;
 
-// HTTP failures answering a request use -32000, the first code of JSON-RPC's
-// implementation-defined server-error range (the TypeScript SDK and server-everything use it
-// for transport-level failures too).
-constexpr int kHttpErrorCode = -32000;
 // Without a `retry:` field from the server (the TypeScript SDK's initial delay).
 constexpr auto kDefaultRetry = 1000ms;
 // Resuming a POST's SSE stream: attempts in a row that brought no event.
@@ -205,9 +201,11 @@ std::string valid_utf8(std::string_view text) {
   return out;
 }
 
+// What a request gets for an HTTP failure: -32000, as the TypeScript SDK and server-everything
+// answer transport-level failures.
 std::string error_answer(const json::value& id, std::string_view message) {
   json::object error;
-  error["code"] = kHttpErrorCode;
+  error["code"] = jsonrpc::code::kServerError;
   error["message"] = valid_utf8(message);
   json::object answer;
   answer["jsonrpc"] = "2.0";
