@@ -23,6 +23,7 @@
 #include "wire.hpp"
 #include <tether/exec/base64.hpp>
 #include <tether/exec/client.hpp>
+#include <tether/jsonrpc/duration.hpp>
 #include <tether/jsonrpc/peer.hpp>
 #include <tether/jsonrpc/transport.hpp>
 #include <tether/process/child.hpp>
@@ -40,11 +41,6 @@ namespace {
 constexpr std::size_t kWritePiece = std::size_t{8} << 20;
 constexpr std::size_t kMaxMessageBytes = std::size_t{64} << 20;
 constexpr auto kCloseWait = 2s;
-
-std::string format_duration(std::chrono::milliseconds d) {
-  if (d.count() % 1000 == 0) return fmt::format("{}s", d.count() / 1000);
-  return fmt::format("{}ms", d.count());
-}
 
 Error rejected(const Error& error) {
   return Error{error.code,
@@ -163,7 +159,7 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
           co_return jsonrpc::make_error(
               jsonrpc::code::kConnectionClosed,
               fmt::format("timed out connecting to exec-server websocket '{}' after {}", ws->url,
-                          format_duration(options_.connect_timeout)));
+                          jsonrpc::format_duration(options_.connect_timeout)));
         co_return jsonrpc::make_error(
             jsonrpc::code::kConnectionClosed,
             fmt::format("failed to connect to exec-server websocket '{}': {}", ws->url,
@@ -202,7 +198,7 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
         co_return jsonrpc::make_error(
             jsonrpc::code::kConnectionClosed,
             fmt::format("timed out waiting for exec-server initialize handshake after {}",
-                        format_duration(options_.initialize_timeout)));
+                        jsonrpc::format_duration(options_.initialize_timeout)));
       if (is_local_failure(reply.error()))
         co_return jsonrpc::make_error(
             jsonrpc::code::kConnectionClosed,

@@ -21,11 +21,13 @@
 #include <spdlog/spdlog.h>
 
 #include <tether/jsonrpc/async_signal.hpp>
+#include <tether/jsonrpc/duration.hpp>
 #include <tether/jsonrpc/peer.hpp>
 #include <tether/mcp/client.hpp>
 
 namespace tether::mcp {
 namespace asio = boost::asio;
+using jsonrpc::format_duration;
 using jsonrpc::make_error;
 using namespace asio::experimental::awaitable_operators;
 using std::chrono::milliseconds;
@@ -100,15 +102,6 @@ void apply_elicitation_defaults(const json::value& params, jsonrpc::Reply& reply
 }
 
 }  // namespace
-
-std::string format_duration(milliseconds duration) {
-  const auto ms = duration.count();
-  if (ms < 1000) return fmt::format("{}ms", ms);
-  if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
-  std::string text = fmt::format("{:.3f}", static_cast<double>(ms) / 1000.0);
-  while (text.back() == '0') text.pop_back();
-  return text + "s";
-}
 
 struct Client::State : std::enable_shared_from_this<State> {
   State(asio::any_io_executor ex, ServerConnection connection, ClientOptions opts)

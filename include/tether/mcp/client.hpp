@@ -73,9 +73,6 @@ struct CallOptions {
   std::function<void(const json::object& progress)> on_progress;
 };
 
-// How a duration reads in messages: `10s`, `1.5s`, `250ms`.
-std::string format_duration(std::chrono::milliseconds duration);
-
 class Client : public std::enable_shared_from_this<Client> {
  public:
   // Runs the handshake on `connection`. Errors: `timed out handshaking with MCP server after
