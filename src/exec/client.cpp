@@ -245,19 +245,8 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
   static asio::awaitable<void> log_command_stderr(std::shared_ptr<process::Child> child) {
     auto* err = child->stderr_stream();
     if (!err) co_return;
-    std::string pending;
-    std::array<char, 4096> buffer{};
-    for (;;) {
-      boost::system::error_code ec;
-      const auto n = co_await err->async_read_some(asio::buffer(buffer),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;
-      pending.append(buffer.data(), n);
-      for (auto pos = pending.find('\n'); pos != std::string::npos; pos = pending.find('\n')) {
-        spdlog::info("exec-server command stderr: {}", pending.substr(0, pos));
-        pending.erase(0, pos + 1);
-      }
-    }
+    co_await process::read_lines(
+        *err, [](std::string_view line) { spdlog::info("exec-server command stderr: {}", line); });
   }
 
   static asio::awaitable<void> run_connection(std::shared_ptr<Impl> self,
