@@ -159,8 +159,8 @@ struct Manager::State : std::enable_shared_from_this<State> {
     mcp::HttpServerConfig http;
     http.url = settings.url;
     if (settings.bearer_token_env_var) {
-      http.bearer_token = options.env(*settings.bearer_token_env_var);
-      if (!http.bearer_token || http.bearer_token->empty())
+      http.bearer_token = token_from_env(options.env, *settings.bearer_token_env_var);
+      if (!http.bearer_token)
         return jsonrpc::make_error(
             jsonrpc::code::kInternalError,
             fmt::format("bearer_token_env_var {} for MCP server '{}' is not set",

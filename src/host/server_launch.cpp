@@ -17,6 +17,12 @@
 namespace tether::host {
 namespace asio = boost::asio;
 
+std::optional<std::string> token_from_env(const EnvLookup& env, const std::string& name) {
+  auto token = env(name);
+  if (!token || token->empty()) return std::nullopt;
+  return token;
+}
+
 Expected<Placement> placement_of(const EnvironmentConfig& config, const EnvLookup& env) {
   if (std::holds_alternative<EnvironmentConfig::Spawn>(config.how)) return SpawnedExecutor{};
   if (const auto* command = std::get_if<EnvironmentConfig::Command>(&config.how))
@@ -24,8 +30,8 @@ Expected<Placement> placement_of(const EnvironmentConfig& config, const EnvLooku
   const auto& url = std::get<EnvironmentConfig::Url>(config.how);
   ExecutorUrl placement{url.url, url.token};
   if (url.token_env_var) {
-    placement.bearer_token = env(*url.token_env_var);
-    if (!placement.bearer_token || placement.bearer_token->empty())
+    placement.bearer_token = token_from_env(env, *url.token_env_var);
+    if (!placement.bearer_token)
       return jsonrpc::make_error(jsonrpc::code::kInternalError,
                                  fmt::format("environment '{}': token variable {} is not set",
                                              config.id, *url.token_env_var));
