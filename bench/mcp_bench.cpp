@@ -96,7 +96,7 @@ McpOptions parse_mcp_options(int argc, char** argv) {
 }
 
 template <class T>
-T checked(exec::Expected<T> value, std::string_view what) {
+T checked(jsonrpc::Expected<T> value, std::string_view what) {
   if (!value) throw std::runtime_error(fmt::format("{}: {}", what, value.error().message));
   return std::move(*value);
 }

@@ -33,7 +33,7 @@ using namespace tether;
 using namespace tether::bench;
 
 template <class T>
-T checked(exec::Expected<T> value, std::string_view what) {
+T checked(jsonrpc::Expected<T> value, std::string_view what) {
   if (!value) throw std::runtime_error(fmt::format("{}: {}", what, value.error().message));
   return std::move(*value);
 }

@@ -127,7 +127,7 @@ std::string config_path(const McpArgs& args) {
 }
 
 // `k=v` pairs; values as JSON when they parse as JSON (numbers, true, {...}), else as text.
-exec::Expected<json::object> key_values(const std::vector<std::string>& pairs, bool typed) {
+jsonrpc::Expected<json::object> key_values(const std::vector<std::string>& pairs, bool typed) {
   json::object out;
   for (const auto& pair : pairs) {
     auto equals = pair.find('=');
@@ -142,7 +142,7 @@ exec::Expected<json::object> key_values(const std::vector<std::string>& pairs, b
   return out;
 }
 
-exec::Expected<json::value> tool_arguments(const McpArgs& args) {
+jsonrpc::Expected<json::value> tool_arguments(const McpArgs& args) {
   json::object arguments;
   if (!args.args_json.empty()) {
     boost::system::error_code ec;
@@ -359,7 +359,7 @@ class Session {
 
   // One listing of every ready server (or only SERVER / --server) whose capabilities include
   // it, each item tagged with its server.
-  asio::awaitable<exec::Expected<json::array>> gather(Listing listing) {
+  asio::awaitable<jsonrpc::Expected<json::array>> gather(Listing listing) {
     const std::string_view capability = listing == Listing::prompts ? "prompts" : "resources";
     json::array out;
     for (const auto& name : ready_servers()) {
@@ -367,7 +367,7 @@ class Session {
       auto client = co_await manager_->use(name);
       if (!client) co_return client.error();
       if (!(*client)->server_capabilities().contains(capability)) continue;
-      exec::Expected<json::array> items;
+      jsonrpc::Expected<json::array> items;
       if (listing == Listing::resources) {
         items = co_await (*client)->list_resources();
       } else if (listing == Listing::templates) {
@@ -412,8 +412,8 @@ class Session {
   }
 
   // The server to ask for `uri` or prompt `name`: --server, else the one listing it.
-  asio::awaitable<exec::Expected<std::string>> owner(std::string what, std::string key,
-                                                     std::string wanted) {
+  asio::awaitable<jsonrpc::Expected<std::string>> owner(std::string what, std::string key,
+                                                        std::string wanted) {
     if (!args_.server.empty()) co_return args_.server;
     auto items = co_await gather(what == "prompt" ? Listing::prompts : Listing::resources);
     if (!items) co_return items.error();
@@ -601,7 +601,7 @@ int run_edit(const McpArgs& args) {
   const auto path = config_path(args);
   // The edited file is checked as it will be loaded: with environments.toml beside it.
   const auto environments = host::tether_home(host::process_env) + "/environments.toml";
-  exec::Expected<void> edited;
+  jsonrpc::Expected<void> edited;
   if (args.command == "add") {
     host::NewServer server;
     server.name = args.name;

@@ -23,6 +23,7 @@
 #include "wire.hpp"
 #include <tether/exec/base64.hpp>
 #include <tether/exec/client.hpp>
+#include <tether/jsonrpc/duration.hpp>
 #include <tether/jsonrpc/peer.hpp>
 #include <tether/jsonrpc/transport.hpp>
 #include <tether/process/child.hpp>
@@ -40,15 +41,6 @@ namespace {
 constexpr std::size_t kWritePiece = std::size_t{8} << 20;
 constexpr std::size_t kMaxMessageBytes = std::size_t{64} << 20;
 constexpr auto kCloseWait = 2s;
-
-std::string format_duration(std::chrono::milliseconds d) {
-  if (d.count() % 1000 == 0) return fmt::format("{}s", d.count() / 1000);
-  return fmt::format("{}ms", d.count());
-}
-
-Error client_error(std::string message) {
-  return jsonrpc::make_error(jsonrpc::code::kConnectionClosed, std::move(message));
-}
 
 Error rejected(const Error& error) {
   return Error{error.code,
@@ -164,11 +156,14 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
       if (!connected) {
         last_connect_error_ = connected.error().code;
         if (connected.error().code == boost::beast::error::timeout)
-          co_return client_error(
+          co_return jsonrpc::make_error(
+              jsonrpc::code::kConnectionClosed,
               fmt::format("timed out connecting to exec-server websocket '{}' after {}", ws->url,
-                          format_duration(options_.connect_timeout)));
-        co_return client_error(fmt::format("failed to connect to exec-server websocket '{}': {}",
-                                           ws->url, connected.error().message));
+                          jsonrpc::format_duration(options_.connect_timeout)));
+        co_return jsonrpc::make_error(
+            jsonrpc::code::kConnectionClosed,
+            fmt::format("failed to connect to exec-server websocket '{}': {}", ws->url,
+                        connected.error().message));
       }
       transport = std::move(*connected);
     } else {
@@ -200,12 +195,15 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
     if (!reply) {
       peer->abort("initialize failed");
       if (reply.error().code == jsonrpc::code::kRequestTimedOut)
-        co_return client_error(
+        co_return jsonrpc::make_error(
+            jsonrpc::code::kConnectionClosed,
             fmt::format("timed out waiting for exec-server initialize handshake after {}",
-                        format_duration(options_.initialize_timeout)));
+                        jsonrpc::format_duration(options_.initialize_timeout)));
       if (is_local_failure(reply.error()))
-        co_return client_error("exec-server connection ended during the initialize handshake: " +
-                               reply.error().message);
+        co_return jsonrpc::make_error(
+            jsonrpc::code::kConnectionClosed,
+            "exec-server connection ended during the initialize handshake: " +
+                reply.error().message);
       co_return rejected(reply.error());
     }
     if (const auto* result = reply->if_object()) {
@@ -231,7 +229,8 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
     spawn.die_with_parent = true;
     auto child = process::Child::spawn(executor_, spawn);
     if (!child)
-      return client_error("failed to start exec-server command: " + child.error().message);
+      return jsonrpc::make_error(jsonrpc::code::kConnectionClosed,
+                                 "failed to start exec-server command: " + child.error().message);
     command_ = *child;
     asio::co_spawn(executor_, log_command_stderr(command_), asio::detached);
     // The transport takes the descriptors; the Child keeps the process (and kills its group when
@@ -246,19 +245,8 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
   static asio::awaitable<void> log_command_stderr(std::shared_ptr<process::Child> child) {
     auto* err = child->stderr_stream();
     if (!err) co_return;
-    std::string pending;
-    std::array<char, 4096> buffer{};
-    for (;;) {
-      boost::system::error_code ec;
-      const auto n = co_await err->async_read_some(asio::buffer(buffer),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;
-      pending.append(buffer.data(), n);
-      for (auto pos = pending.find('\n'); pos != std::string::npos; pos = pending.find('\n')) {
-        spdlog::info("exec-server command stderr: {}", pending.substr(0, pos));
-        pending.erase(0, pos + 1);
-      }
-    }
+    co_await process::read_lines(
+        *err, [](std::string_view line) { spdlog::info("exec-server command stderr: {}", line); });
   }
 
   static asio::awaitable<void> run_connection(std::shared_ptr<Impl> self,
@@ -376,7 +364,8 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
   // What a call that the connection dropped under gets when it must not be sent again.
   static jsonrpc::Reply interrupted() {
     return jsonrpc::Reply{boost::system::in_place_error,
-                          client_error("the connection ended with the request in flight")};
+                          jsonrpc::make_error(jsonrpc::code::kConnectionClosed,
+                                              "the connection ended with the request in flight")};
   }
 
   // Sends a request on the current connection. Across a lost connection it waits for the
@@ -395,10 +384,14 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
     } done{this, ordinal};
     for (;;) {
       if (disconnected_)
-        co_return jsonrpc::Reply{boost::system::in_place_error, client_error(*disconnected_)};
+        co_return jsonrpc::Reply{
+            boost::system::in_place_error,
+            jsonrpc::make_error(jsonrpc::code::kConnectionClosed, *disconnected_)};
       if (closing_)
-        co_return jsonrpc::Reply{boost::system::in_place_error,
-                                 client_error(std::string(kDisconnected) + ": client closed")};
+        co_return jsonrpc::Reply{
+            boost::system::in_place_error,
+            jsonrpc::make_error(jsonrpc::code::kConnectionClosed,
+                                std::string(kDisconnected) + ": client closed")};
       // Wait for a connection, and for every older call to have been sent on it.
       if (!peer_ || (!stale_.empty() && *stale_.begin() < ordinal)) {
         co_await state_changed_.wait();
@@ -452,7 +445,9 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
       const auto* status = reply->is_object() ? reply->get_object().if_contains("status") : nullptr;
       auto parsed =
           status && status->is_string() ? parse_write_status(status->get_string()) : std::nullopt;
-      if (!parsed) co_return client_error("malformed process/write result");
+      if (!parsed)
+        co_return jsonrpc::make_error(jsonrpc::code::kConnectionClosed,
+                                      "malformed process/write result");
       if (*parsed != WriteStatus::accepted) co_return *parsed;
     } while (offset < bytes.size());
     co_return WriteStatus::accepted;
@@ -483,7 +478,9 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
   static asio::awaitable<Expected<ReadResult>> recover_read(std::weak_ptr<Impl> weak,
                                                             std::string id, std::uint64_t after) {
     auto self = weak.lock();
-    if (!self) co_return client_error(std::string(kDisconnected) + ": client closed");
+    if (!self)
+      co_return jsonrpc::make_error(jsonrpc::code::kConnectionClosed,
+                                    std::string(kDisconnected) + ": client closed");
     co_return co_await self->read(id, after, std::nullopt, 0ms);
   }
 
@@ -593,7 +590,8 @@ class RemoteProcess final : public Process {
 }  // namespace
 
 asio::awaitable<Expected<std::shared_ptr<Process>>> ExecClient::Impl::start(StartParams params) {
-  if (disconnected_) co_return client_error(*disconnected_);
+  if (disconnected_)
+    co_return jsonrpc::make_error(jsonrpc::code::kConnectionClosed, *disconnected_);
   const std::string id = params.process_id;
   if (processes_.contains(id))
     co_return jsonrpc::make_error(jsonrpc::code::kInvalidRequest,
@@ -731,7 +729,8 @@ std::int64_t number(const json::value& value, std::string_view key) {
 }
 
 Error malformed_result(std::string_view method) {
-  return client_error(fmt::format("malformed {} result", method));
+  return jsonrpc::make_error(jsonrpc::code::kConnectionClosed,
+                             fmt::format("malformed {} result", method));
 }
 
 }  // namespace

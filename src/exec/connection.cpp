@@ -216,7 +216,7 @@ Reply Connection::initialize(const jsonrpc::json::value& raw) {
     if (!session) return error(invalid_request(fmt::format("unknown session id {}", **resume)));
     if (session->attached()) {
       return error(jsonrpc::make_error(
-          code::kSessionAttached,
+          jsonrpc::code::kSessionAttached,
           fmt::format("session {} is already attached to another connection", **resume)));
     }
     spdlog::info("exec: session {} resumed by '{}'", session->id(), *client_name);

@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 namespace {
 
 Error os_error(const std::error_code& ec, std::string_view what, const std::string& path) {
-  const int code = ec == std::errc::no_such_file_or_directory ? exec::code::kNotFound
+  const int code = ec == std::errc::no_such_file_or_directory ? jsonrpc::code::kNotFound
                                                               : jsonrpc::code::kInternalError;
   return jsonrpc::make_error(
       code, fmt::format("{} '{}': {} (os error {})", what, path, ec.message(), ec.value()));

@@ -21,13 +21,9 @@ extern char** environ;
 
 namespace tether::host {
 namespace asio = boost::asio;
-using exec::Error;
+using jsonrpc::Error;
 
 namespace {
-
-Error environment_error(std::string message) {
-  return jsonrpc::make_error(jsonrpc::code::kInternalError, std::move(message));
-}
 
 // Reads one line from `stream` (the spawned executor's stdout), bounded by `timeout`.
 asio::awaitable<Expected<std::string>> read_url_line(asio::posix::stream_descriptor& stream,
@@ -47,9 +43,12 @@ asio::awaitable<Expected<std::string>> read_url_line(asio::posix::stream_descrip
                                                   asio::redirect_error(asio::use_awaitable, ec)) ||
                            timer.async_wait(asio::redirect_error(asio::use_awaitable, timer_ec)));
     if (which.index() == 1)
-      co_return environment_error("the spawned exec-server printed no URL within " +
-                                  std::to_string(timeout.count()) + " ms");
-    if (ec) co_return environment_error("the spawned exec-server exited before printing its URL");
+      co_return jsonrpc::make_error(jsonrpc::code::kInternalError,
+                                    "the spawned exec-server printed no URL within " +
+                                        std::to_string(timeout.count()) + " ms");
+    if (ec)
+      co_return jsonrpc::make_error(jsonrpc::code::kInternalError,
+                                    "the spawned exec-server exited before printing its URL");
     text.append(buffer.data(), std::get<0>(which));
   }
 }
@@ -74,7 +73,9 @@ struct Environment::State {
 
   asio::awaitable<Expected<std::shared_ptr<exec::ProcessStarter>>> starter() {
     for (;;) {
-      if (closed) co_return environment_error(fmt::format("environment '{}' is closed", id));
+      if (closed)
+        co_return jsonrpc::make_error(jsonrpc::code::kInternalError,
+                                      fmt::format("environment '{}' is closed", id));
       if (local) co_return std::static_pointer_cast<exec::ProcessStarter>(local);
       if (client) co_return std::static_pointer_cast<exec::ProcessStarter>(client);
       if (connecting) {
@@ -128,7 +129,8 @@ struct Environment::State {
     }
     if (closed) {
       co_await (*connected)->close();
-      co_return environment_error(fmt::format("environment '{}' is closed", id));
+      co_return jsonrpc::make_error(jsonrpc::code::kInternalError,
+                                    fmt::format("environment '{}' is closed", id));
     }
     client = std::move(*connected);
     co_return Expected<void>{};
@@ -136,7 +138,9 @@ struct Environment::State {
 
   asio::awaitable<Expected<exec::Endpoint>> spawn(const SpawnedExecutor& how) {
     auto token = exec::random_token();
-    if (!token) co_return environment_error("cannot generate a random token");
+    if (!token)
+      co_return jsonrpc::make_error(jsonrpc::code::kInternalError,
+                                    "cannot generate a random token");
     process::SpawnOptions spawn;
     spawn.argv = {how.tether_binary.empty() ? "/proc/self/exe" : how.tether_binary, "exec-server",
                   "--listen", "ws://127.0.0.1:0"};
@@ -150,7 +154,8 @@ struct Environment::State {
     spawn.die_with_parent = true;
     auto child = process::Child::spawn(executor, spawn);
     if (!child)
-      co_return environment_error("cannot start the exec-server: " + child.error().message);
+      co_return jsonrpc::make_error(jsonrpc::code::kInternalError,
+                                    "cannot start the exec-server: " + child.error().message);
     spawned = *child;
     asio::co_spawn(executor, forward_stderr(spawned, id), asio::detached);
     auto url = co_await read_url_line(*spawned->stdout_stream(), options.spawn_timeout);
@@ -215,7 +220,9 @@ asio::awaitable<Expected<std::shared_ptr<exec::ProcessStarter>>> Environment::st
 
 asio::awaitable<Expected<std::shared_ptr<exec::ExecClient>>> Environment::client() {
   if (!is_remote())
-    co_return environment_error(fmt::format("environment '{}' is local: it has no executor", id()));
+    co_return jsonrpc::make_error(
+        jsonrpc::code::kInternalError,
+        fmt::format("environment '{}' is local: it has no executor", id()));
   auto starter = co_await state_->starter();
   if (!starter) co_return starter.error();
   co_return state_->client;

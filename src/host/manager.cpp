@@ -52,15 +52,6 @@ std::string_view to_string(ServerState state) {
 
 namespace {
 
-jsonrpc::Error manager_error(std::string message) {
-  return jsonrpc::make_error(jsonrpc::code::kInternalError, std::move(message));
-}
-
-// The caller named something that is not there (or not allowed): invalid params.
-jsonrpc::Error usage_error(std::string message) {
-  return jsonrpc::make_error(jsonrpc::code::kInvalidParams, std::move(message));
-}
-
 // docs/mcp.md's user-facing startup failure texts.
 std::string startup_failure(const ServerConfig& server, const jsonrpc::Error& error) {
   if (error.code == jsonrpc::code::kRequestTimedOut)
@@ -168,10 +159,12 @@ struct Manager::State : std::enable_shared_from_this<State> {
     mcp::HttpServerConfig http;
     http.url = settings.url;
     if (settings.bearer_token_env_var) {
-      http.bearer_token = options.env(*settings.bearer_token_env_var);
-      if (!http.bearer_token || http.bearer_token->empty())
-        return manager_error(fmt::format("bearer_token_env_var {} for MCP server '{}' is not set",
-                                         *settings.bearer_token_env_var, config.name));
+      http.bearer_token = token_from_env(options.env, *settings.bearer_token_env_var);
+      if (!http.bearer_token)
+        return jsonrpc::make_error(
+            jsonrpc::code::kInternalError,
+            fmt::format("bearer_token_env_var {} for MCP server '{}' is not set",
+                        *settings.bearer_token_env_var, config.name));
     }
     for (const auto& header : settings.http_headers) http.headers.push_back(header);
     for (const auto& [header, variable] : settings.env_http_headers) {
@@ -250,7 +243,8 @@ struct Manager::State : std::enable_shared_from_this<State> {
       outcome = co_await self->launch_and_list(*server);
     } catch (const std::exception& error) {
       if (!server->cancel_requested)
-        outcome.emplace(manager_error(fmt::format("unexpected error: {}", error.what())));
+        outcome.emplace(jsonrpc::make_error(jsonrpc::code::kInternalError,
+                                            fmt::format("unexpected error: {}", error.what())));
     }
     server->cancel.reset();
     if (server->cancel_requested || !outcome) {
@@ -336,17 +330,24 @@ struct Manager::State : std::enable_shared_from_this<State> {
   asio::awaitable<Expected<std::shared_ptr<mcp::Client>>> use(const std::string& name) {
     using Result = Expected<std::shared_ptr<mcp::Client>>;
     for (;;) {
-      if (shut_down) co_return manager_error("the MCP servers are shut down");
+      if (shut_down)
+        co_return jsonrpc::make_error(jsonrpc::code::kInternalError,
+                                      "the MCP servers are shut down");
       Server* server = find(name);
-      if (server == nullptr) co_return usage_error(fmt::format("unknown MCP server '{}'", name));
+      if (server == nullptr)
+        co_return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                                      fmt::format("unknown MCP server '{}'", name));
       switch (server->state) {
         case ServerState::disabled:
-          co_return usage_error(fmt::format("MCP server '{}' is disabled", name));
+          co_return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                                        fmt::format("MCP server '{}' is disabled", name));
         case ServerState::starting:
           co_await settle(*server);
           continue;
         case ServerState::ready:
-          if (!server->client) co_return manager_error("the MCP servers are shut down");
+          if (!server->client)
+            co_return jsonrpc::make_error(jsonrpc::code::kInternalError,
+                                          "the MCP servers are shut down");
           if (!server->client->is_closed()) co_return Result{server->client};
           died(*server, server->generation, server->client->close_reason());
           continue;
@@ -355,7 +356,8 @@ struct Manager::State : std::enable_shared_from_this<State> {
         case ServerState::cancelled:
           break;
       }
-      if (server->crash_looping || server->permanent) co_return manager_error(server->error);
+      if (server->crash_looping || server->permanent)
+        co_return jsonrpc::make_error(jsonrpc::code::kInternalError, server->error);
       if (server->state == ServerState::failed && Clock::now() < server->restart_at) {
         asio::steady_timer timer(executor, server->restart_at);
         boost::system::error_code ignored;
@@ -364,11 +366,15 @@ struct Manager::State : std::enable_shared_from_this<State> {
       }
       begin_start(*server);
       co_await settle(*server);
-      if (shut_down) co_return manager_error("the MCP servers are shut down");
+      if (shut_down)
+        co_return jsonrpc::make_error(jsonrpc::code::kInternalError,
+                                      "the MCP servers are shut down");
       if (server->state == ServerState::ready) co_return Result{server->client};
       if (server->state == ServerState::cancelled)
-        co_return manager_error(fmt::format("the start of MCP server '{}' was cancelled", name));
-      co_return manager_error(server->error);
+        co_return jsonrpc::make_error(
+            jsonrpc::code::kInternalError,
+            fmt::format("the start of MCP server '{}' was cancelled", name));
+      co_return jsonrpc::make_error(jsonrpc::code::kInternalError, server->error);
     }
   }
 
@@ -475,7 +481,8 @@ std::vector<ServerInfo> Manager::servers() const {
 
 asio::awaitable<Expected<StartupSummary>> Manager::start(std::vector<std::string> names) {
   auto state = state_;
-  if (state->shut_down) co_return manager_error("the MCP servers are shut down");
+  if (state->shut_down)
+    co_return jsonrpc::make_error(jsonrpc::code::kInternalError, "the MCP servers are shut down");
   std::vector<State::Server*> targets;
   if (names.empty()) {
     for (auto& server : state->servers)
@@ -483,9 +490,12 @@ asio::awaitable<Expected<StartupSummary>> Manager::start(std::vector<std::string
   } else {
     for (const auto& name : names) {
       auto* server = state->find(name);
-      if (server == nullptr) co_return usage_error(fmt::format("unknown MCP server '{}'", name));
+      if (server == nullptr)
+        co_return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                                      fmt::format("unknown MCP server '{}'", name));
       if (!server->config.enabled)
-        co_return usage_error(fmt::format("MCP server '{}' is disabled", name));
+        co_return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                                      fmt::format("MCP server '{}' is disabled", name));
       if (std::find(targets.begin(), targets.end(), server) == targets.end())
         targets.push_back(server);
     }
@@ -512,8 +522,9 @@ asio::awaitable<Expected<StartupSummary>> Manager::start(std::vector<std::string
     }
   }
   if (!required_failures.empty())
-    co_return manager_error(fmt::format("required MCP servers failed to initialize: {}",
-                                        fmt::join(required_failures, "; ")));
+    co_return jsonrpc::make_error(jsonrpc::code::kInternalError,
+                                  fmt::format("required MCP servers failed to initialize: {}",
+                                              fmt::join(required_failures, "; ")));
   co_return summary;
 }
 
@@ -542,7 +553,9 @@ asio::awaitable<Expected<json::object>> Manager::call_tool(std::string server, s
                                                            json::value arguments) {
   auto state = state_;
   const auto* record = state->find(server);
-  if (record == nullptr) co_return usage_error(fmt::format("unknown MCP server '{}'", server));
+  if (record == nullptr)
+    co_return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                                  fmt::format("unknown MCP server '{}'", server));
   if (auto allowed = record->filter.check_call(server, tool); !allowed) co_return allowed.error();
   auto client = co_await state->use(server);
   if (!client) co_return client.error();
@@ -556,7 +569,9 @@ asio::awaitable<Expected<json::object>> Manager::call_tool(std::string qualified
     state_->offered_tools();
     tool = state_->index.find(qualified_name);
   }
-  if (tool == nullptr) co_return usage_error(fmt::format("unknown tool '{}'", qualified_name));
+  if (tool == nullptr)
+    co_return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                                  fmt::format("unknown tool '{}'", qualified_name));
   co_return co_await call_tool(tool->server, tool->tool, std::move(arguments));
 }
 
@@ -568,7 +583,9 @@ asio::awaitable<Expected<std::shared_ptr<mcp::Client>>> Manager::use(std::string
 asio::awaitable<Expected<void>> Manager::restart(std::string server) {
   auto state = state_;
   auto* record = state->find(server);
-  if (record == nullptr) co_return usage_error(fmt::format("unknown MCP server '{}'", server));
+  if (record == nullptr)
+    co_return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                                  fmt::format("unknown MCP server '{}'", server));
   if (record->state == ServerState::starting) {
     record->cancel_requested = true;
     record->cancel->emit(asio::cancellation_type::terminal);

@@ -17,11 +17,11 @@
 namespace tether::host {
 namespace asio = boost::asio;
 
-namespace {
-jsonrpc::Error launch_error(std::string message) {
-  return jsonrpc::make_error(jsonrpc::code::kInternalError, std::move(message));
+std::optional<std::string> token_from_env(const EnvLookup& env, const std::string& name) {
+  auto token = env(name);
+  if (!token || token->empty()) return std::nullopt;
+  return token;
 }
-}  // namespace
 
 Expected<Placement> placement_of(const EnvironmentConfig& config, const EnvLookup& env) {
   if (std::holds_alternative<EnvironmentConfig::Spawn>(config.how)) return SpawnedExecutor{};
@@ -30,20 +30,23 @@ Expected<Placement> placement_of(const EnvironmentConfig& config, const EnvLooku
   const auto& url = std::get<EnvironmentConfig::Url>(config.how);
   ExecutorUrl placement{url.url, url.token};
   if (url.token_env_var) {
-    placement.bearer_token = env(*url.token_env_var);
-    if (!placement.bearer_token || placement.bearer_token->empty())
-      return launch_error(fmt::format("environment '{}': token variable {} is not set", config.id,
-                                      *url.token_env_var));
+    placement.bearer_token = token_from_env(env, *url.token_env_var);
+    if (!placement.bearer_token)
+      return jsonrpc::make_error(jsonrpc::code::kInternalError,
+                                 fmt::format("environment '{}': token variable {} is not set",
+                                             config.id, *url.token_env_var));
   } else if (url.token_file) {
     std::ifstream in(*url.token_file);
     if (!in)
-      return launch_error(fmt::format("environment '{}': token file '{}' cannot be read: {}",
-                                      config.id, *url.token_file, std::strerror(errno)));
+      return jsonrpc::make_error(jsonrpc::code::kInternalError,
+                                 fmt::format("environment '{}': token file '{}' cannot be read: {}",
+                                             config.id, *url.token_file, std::strerror(errno)));
     std::string token((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back())))
       token.pop_back();
     if (token.empty())
-      return launch_error(
+      return jsonrpc::make_error(
+          jsonrpc::code::kInternalError,
           fmt::format("environment '{}': token file '{}' is empty", config.id, *url.token_file));
     placement.bearer_token = std::move(token);
   }
@@ -65,14 +68,17 @@ Expected<std::shared_ptr<Environment>> Environments::resolve(const std::string& 
   std::string id = placement;
   if (placement == kRemoteEnvironment) {
     if (!remote_)
-      return launch_error(
+      return jsonrpc::make_error(
+          jsonrpc::code::kInternalError,
           fmt::format("remote MCP server '{}' requires a remote executor environment", server));
     id = *remote_;
   }
   if (auto broken = unavailable_.find(id); broken != unavailable_.end()) return broken->second;
   auto it = environments_.find(id);
   if (it == environments_.end())
-    return launch_error(fmt::format("unknown environment '{}' for MCP server '{}'", id, server));
+    return jsonrpc::make_error(
+        jsonrpc::code::kInternalError,
+        fmt::format("unknown environment '{}' for MCP server '{}'", id, server));
   return it->second;
 }
 
@@ -94,7 +100,8 @@ Expected<std::shared_ptr<Environment>> resolve_placement(const Environments& env
                                                          bool streamable_http) {
   auto resolved = environments.resolve(environment, server);
   if (resolved && *resolved && streamable_http)
-    return launch_error(
+    return jsonrpc::make_error(
+        jsonrpc::code::kInternalError,
         fmt::format("remote streamable HTTP MCP server '{}' is not implemented yet", server));
   return resolved;
 }

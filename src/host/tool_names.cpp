@@ -66,9 +66,9 @@ Expected<void> ToolFilter::check_call(std::string_view server, std::string_view 
 }
 
 jsonrpc::Error disabled_tool_error(std::string_view server, std::string_view tool) {
-  return jsonrpc::Error{jsonrpc::code::kInvalidParams,
-                        fmt::format("tool '{}' is disabled for MCP server '{}'", tool, server),
-                        std::nullopt};
+  return jsonrpc::make_error(
+      jsonrpc::code::kInvalidParams,
+      fmt::format("tool '{}' is disabled for MCP server '{}'", tool, server));
 }
 
 std::string sanitized_tool_name(std::string_view server, std::string_view tool) {

@@ -1,6 +1,8 @@
 // parse_url_target: Boost.URL does the parsing; this picks out what a client connection needs.
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -47,6 +49,32 @@ boost::asio::awaitable<boost::system::result<boost::asio::ip::tcp::resolver::res
   if (which.index() == 1) co_return make_error_code(asio::error::timed_out);
   if (ec) co_return ec;
   co_return std::get<0>(std::move(which));
+}
+
+boost::asio::awaitable<boost::system::error_code> connect_tcp(
+    boost::beast::tcp_stream& tcp, const boost::asio::ip::tcp::resolver::results_type& endpoints) {
+  namespace asio = boost::asio;
+  boost::system::error_code ec;
+  co_await tcp.async_connect(endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return ec;
+  boost::system::error_code ignored;  // a socket that refuses it still works, with Nagle
+  tcp.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+  co_return ec;
+}
+
+boost::asio::awaitable<boost::system::error_code> tls_handshake(
+    boost::beast::ssl_stream<boost::beast::tcp_stream>& stream, const std::string& host) {
+  namespace asio = boost::asio;
+  boost::system::error_code not_ip;
+  asio::ip::make_address(host, not_ip);
+  if (not_ip && !SSL_set_tlsext_host_name(stream.native_handle(), host.c_str()))
+    co_return boost::system::error_code(static_cast<int>(::ERR_get_error()),
+                                        asio::error::get_ssl_category());
+  stream.set_verify_callback(asio::ssl::host_name_verification(host));
+  boost::system::error_code ec;
+  co_await stream.async_handshake(asio::ssl::stream_base::client,
+                                  asio::redirect_error(asio::use_awaitable, ec));
+  co_return ec;
 }
 
 }  // namespace tether::jsonrpc

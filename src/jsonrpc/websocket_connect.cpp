@@ -1,10 +1,8 @@
 // Client side of the WebSocket transport: URL parsing (Boost.URL), resolve, TCP connect, TLS
-// for wss:// (SNI and host-name verification), and the upgrade, all under one deadline
-// (beast::tcp_stream's expiry covers every step).
-#include <boost/asio/ip/address.hpp>
+// for wss:// (url_target.hpp), and the upgrade, all under one deadline (beast::tcp_stream's
+// expiry covers every step).
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -64,13 +62,11 @@ asio::awaitable<Result> connect_websocket(std::string_view url, const ConnectOpt
   auto executor = co_await asio::this_coro::executor;
   auto endpoints = co_await resolve(*target, options.timeout);
   if (!endpoints) co_return failure(endpoints.error());
-  error_code ec;
 
   beast::tcp_stream tcp(executor);
   tcp.expires_after(options.timeout);
-  co_await tcp.async_connect(*endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  error_code ec = co_await connect_tcp(tcp, *endpoints);
   if (ec) co_return failure(ec);
-  tcp.socket().set_option(asio::ip::tcp::no_delay(true), ec);
 
   if (!target->tls) {
     WebSocket ws(std::move(tcp));
@@ -78,16 +74,7 @@ asio::awaitable<Result> connect_websocket(std::string_view url, const ConnectOpt
     co_return make_websocket_transport(std::move(ws), options.limits);
   }
   SecureWebSocket ws(std::move(tcp), *options.tls);
-  auto& ssl = ws.next_layer();
-  error_code not_ip;
-  asio::ip::make_address(target->host, not_ip);
-  // SNI carries names only (RFC 6066); IP literals are verified against the certificate's IP SANs.
-  if (not_ip && !SSL_set_tlsext_host_name(ssl.native_handle(), target->host.c_str()))
-    co_return failure(
-        error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category()));
-  ssl.set_verify_callback(asio::ssl::host_name_verification(target->host));
-  co_await ssl.async_handshake(asio::ssl::stream_base::client,
-                               asio::redirect_error(asio::use_awaitable, ec));
+  ec = co_await tls_handshake(ws.next_layer(), target->host);
   if (ec) co_return failure(ec);
   if (auto refused = co_await upgrade(ws, *target, options)) co_return std::move(*refused);
   co_return make_websocket_transport(std::move(ws), options.limits);

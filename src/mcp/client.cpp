@@ -21,19 +21,18 @@
 #include <spdlog/spdlog.h>
 
 #include <tether/jsonrpc/async_signal.hpp>
+#include <tether/jsonrpc/duration.hpp>
 #include <tether/jsonrpc/peer.hpp>
 #include <tether/mcp/client.hpp>
 
 namespace tether::mcp {
 namespace asio = boost::asio;
+using jsonrpc::format_duration;
+using jsonrpc::make_error;
 using namespace asio::experimental::awaitable_operators;
 using std::chrono::milliseconds;
 
 namespace {
-
-Error make_error(int code, std::string message) {
-  return Error{code, std::move(message), {}};
-}
 
 std::string_view kind_name(const json::value& value) {
   switch (value.kind()) {
@@ -103,15 +102,6 @@ void apply_elicitation_defaults(const json::value& params, jsonrpc::Reply& reply
 }
 
 }  // namespace
-
-std::string format_duration(milliseconds duration) {
-  const auto ms = duration.count();
-  if (ms < 1000) return fmt::format("{}ms", ms);
-  if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
-  std::string text = fmt::format("{:.3f}", static_cast<double>(ms) / 1000.0);
-  while (text.back() == '0') text.pop_back();
-  return text + "s";
-}
 
 struct Client::State : std::enable_shared_from_this<State> {
   State(asio::any_io_executor ex, ServerConnection connection, ClientOptions opts)
@@ -440,7 +430,7 @@ asio::awaitable<Expected<std::shared_ptr<Client>>> Client::connect(asio::any_io_
       *failure += "\nMCP server stderr (last lines):\n" + tail;
     co_return Result{
         boost::system::in_place_error,
-        make_error(timed_out ? jsonrpc::code::kRequestTimedOut : code::kHandshakeFailed,
+        make_error(timed_out ? jsonrpc::code::kRequestTimedOut : jsonrpc::code::kHandshakeFailed,
                    std::move(*failure))};
   }
 
@@ -485,7 +475,7 @@ asio::awaitable<Expected<json::object>> Client::call_tool(std::string name, json
     co_return Expected<json::object>{
         boost::system::in_place_error,
         make_error(
-            code::kInvalidArguments,
+            jsonrpc::code::kInvalidArguments,
             fmt::format("MCP tool arguments must be a JSON object, got {}", kind_name(arguments)))};
   json::object params;
   params["name"] = name;

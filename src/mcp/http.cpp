@@ -21,10 +21,8 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -47,10 +45,6 @@ namespace http = beast::http;
 using boost::system::error_code;
 using namespace std::chrono_literals;
 
-// HTTP failures answering a request use -32000, the first code of JSON-RPC's
-// implementation-defined server-error range (the TypeScript SDK and server-everything use it
-// for transport-level failures too).
-constexpr int kHttpErrorCode = -32000;
 // Without a `retry:` field from the server (the TypeScript SDK's initial delay).
 constexpr auto kDefaultRetry = 1000ms;
 // Resuming a POST's SSE stream: attempts in a row that brought no event.
@@ -205,9 +199,11 @@ std::string valid_utf8(std::string_view text) {
   return out;
 }
 
+// What a request gets for an HTTP failure: -32000, as the TypeScript SDK and server-everything
+// answer transport-level failures.
 std::string error_answer(const json::value& id, std::string_view message) {
   json::object error;
-  error["code"] = kHttpErrorCode;
+  error["code"] = jsonrpc::code::kServerError;
   error["message"] = valid_utf8(message);
   json::object answer;
   answer["jsonrpc"] = "2.0";
@@ -332,23 +328,13 @@ asio::awaitable<Opened> open_and_send(std::shared_ptr<State> state,
   auto endpoints = co_await jsonrpc::resolve(state->target, state->config.connect_timeout);
   if (!endpoints) co_return endpoints.error();
   if (state->ended()) co_return asio::error::operation_aborted;
-  error_code ec;
   auto conn = std::make_shared<Conn>(state->executor, state->tls.get());
   state->track(conn);
   conn->tcp().expires_after(state->config.connect_timeout);
-  co_await conn->tcp().async_connect(*endpoints, asio::redirect_error(asio::use_awaitable, ec));
+  error_code ec = co_await jsonrpc::connect_tcp(conn->tcp(), *endpoints);
   if (ec) co_return ec;
-  conn->tcp().socket().set_option(asio::ip::tcp::no_delay(true), ec);
   if (conn->is_tls()) {
-    auto& ssl = conn->tls();
-    error_code not_ip;
-    asio::ip::make_address(state->target.host, not_ip);
-    // SNI carries names only (RFC 6066); IP literals are verified against the IP SANs.
-    if (not_ip && !SSL_set_tlsext_host_name(ssl.native_handle(), state->target.host.c_str()))
-      co_return error_code(static_cast<int>(::ERR_get_error()), asio::error::get_ssl_category());
-    ssl.set_verify_callback(asio::ssl::host_name_verification(state->target.host));
-    co_await ssl.async_handshake(asio::ssl::stream_base::client,
-                                 asio::redirect_error(asio::use_awaitable, ec));
+    ec = co_await jsonrpc::tls_handshake(conn->tls(), state->target.host);
     if (ec) co_return ec;
   }
   request.prepare_payload();

@@ -146,7 +146,7 @@ using Serve = asio::awaitable<void> (*)(std::shared_ptr<asio::ip::tcp::acceptor>
 
 // Connects with `options` to a listener on 127.0.0.1 whose connections `serve` takes (and never
 // answers in time); `url` is set to the URL it connected to. The listener closes afterwards.
-asio::awaitable<exec::Expected<std::shared_ptr<ExecClient>>> connect_to_unanswering(
+asio::awaitable<jsonrpc::Expected<std::shared_ptr<ExecClient>>> connect_to_unanswering(
     Serve serve, exec::ClientOptions options, std::string& url) {
   auto executor = co_await asio::this_coro::executor;
   auto acceptor = std::make_shared<asio::ip::tcp::acceptor>(
@@ -374,7 +374,7 @@ TEST(ExecClient, CloseTerminatesLiveProcesses) {
 // --- scenario 9: the executor goes away ------------------------------------------------------
 
 struct PendingRead {
-  std::optional<exec::Expected<exec::ReadResult>> result;
+  std::optional<jsonrpc::Expected<exec::ReadResult>> result;
 };
 
 asio::awaitable<void> read_pending(std::shared_ptr<exec::Process> process,
@@ -604,7 +604,7 @@ asio::awaitable<void> collect_streams(std::shared_ptr<exec::Subscription> sub,
 }
 
 struct Writes {
-  std::vector<std::optional<exec::Expected<exec::WriteStatus>>> results;
+  std::vector<std::optional<jsonrpc::Expected<exec::WriteStatus>>> results;
 };
 
 asio::awaitable<void> write_one(std::shared_ptr<exec::Process> process, std::string bytes,

@@ -185,9 +185,9 @@ TEST_F(LaunchTest, RemoteStreamableHttpIsNotImplementedAndConnectsNowhere) {
 
 class ServerPlacement : public LaunchTest, public ::testing::WithParamInterface<McpPlacement> {};
 
-asio::awaitable<exec::Expected<std::shared_ptr<mcp::Client>>> connect_launch(
+asio::awaitable<jsonrpc::Expected<std::shared_ptr<mcp::Client>>> connect_launch(
     asio::any_io_executor executor, ServerLaunch launch, const Environments& environments) {
-  using Result = exec::Expected<std::shared_ptr<mcp::Client>>;
+  using Result = jsonrpc::Expected<std::shared_ptr<mcp::Client>>;
   auto connection = co_await launch_server(executor, launch, environments);
   if (!connection) co_return Result{boost::system::in_place_error, connection.error()};
   mcp::ClientOptions options;

@@ -64,8 +64,8 @@ std::string McpSite::environment_name() const {
                                                        : host::kRemoteEnvironment);
 }
 
-asio::awaitable<exec::Expected<mcp::ServerConnection>> McpSite::launch(mcp::StdioCommand command,
-                                                                       std::string name) {
+asio::awaitable<jsonrpc::Expected<mcp::ServerConnection>> McpSite::launch(mcp::StdioCommand command,
+                                                                          std::string name) {
   host::ServerLaunch launch;
   launch.name = std::move(name);
   launch.transport = std::move(command);
@@ -73,25 +73,26 @@ asio::awaitable<exec::Expected<mcp::ServerConnection>> McpSite::launch(mcp::Stdi
   co_return co_await host::launch_server(executor_, launch, environments_);
 }
 
-asio::awaitable<exec::Expected<mcp::ServerConnection>> McpSite::launch(mcp::StdioCommand command) {
+asio::awaitable<jsonrpc::Expected<mcp::ServerConnection>> McpSite::launch(
+    mcp::StdioCommand command) {
   return launch(std::move(command), "test");
 }
 
-asio::awaitable<exec::Expected<std::shared_ptr<mcp::Client>>> McpSite::connect(
+asio::awaitable<jsonrpc::Expected<std::shared_ptr<mcp::Client>>> McpSite::connect(
     mcp::StdioCommand command) {
   return connect(std::move(command), mcp::ClientOptions{});
 }
 
-asio::awaitable<exec::Expected<std::shared_ptr<mcp::Client>>> McpSite::connect(
+asio::awaitable<jsonrpc::Expected<std::shared_ptr<mcp::Client>>> McpSite::connect(
     mcp::StdioCommand command, mcp::ClientOptions options) {
-  using Result = exec::Expected<std::shared_ptr<mcp::Client>>;
+  using Result = jsonrpc::Expected<std::shared_ptr<mcp::Client>>;
   auto connection = co_await launch(std::move(command), "test");
   if (!connection) co_return Result{boost::system::in_place_error, connection.error()};
   co_return co_await mcp::Client::connect(executor_, std::move(*connection), std::move(options));
 }
 
-asio::awaitable<exec::Expected<std::string>> McpSite::default_cwd() {
-  using Result = exec::Expected<std::string>;
+asio::awaitable<jsonrpc::Expected<std::string>> McpSite::default_cwd() {
+  using Result = jsonrpc::Expected<std::string>;
   if (placement_ == McpPlacement::local) co_return Result{std::filesystem::current_path().string()};
   auto client = co_await remote_->client();
   if (!client) co_return Result{boost::system::in_place_error, client.error()};

@@ -32,7 +32,7 @@ enum class McpPlacement { local, executor };
 
 // Whether `result` holds a value; a test failure naming the error when not.
 template <class T>
-bool ok(const exec::Expected<T>& result) {
+bool ok(const jsonrpc::Expected<T>& result) {
   if (!result) ADD_FAILURE() << result.error().message;
   return result.has_value();
 }
@@ -80,17 +80,18 @@ class McpSite {
   // The server `command` placed here (ServerLaunch named `name`).
   // (Overloads, not default arguments: GCC 12 builds a default argument of class type wrongly
   // when the call is inside a co_await expression.)
-  boost::asio::awaitable<exec::Expected<mcp::ServerConnection>> launch(mcp::StdioCommand command,
-                                                                       std::string name);
-  boost::asio::awaitable<exec::Expected<mcp::ServerConnection>> launch(mcp::StdioCommand command);
+  boost::asio::awaitable<jsonrpc::Expected<mcp::ServerConnection>> launch(mcp::StdioCommand command,
+                                                                          std::string name);
+  boost::asio::awaitable<jsonrpc::Expected<mcp::ServerConnection>> launch(
+      mcp::StdioCommand command);
   // launch() followed by the MCP handshake.
-  boost::asio::awaitable<exec::Expected<std::shared_ptr<mcp::Client>>> connect(
+  boost::asio::awaitable<jsonrpc::Expected<std::shared_ptr<mcp::Client>>> connect(
       mcp::StdioCommand command, mcp::ClientOptions options);
-  boost::asio::awaitable<exec::Expected<std::shared_ptr<mcp::Client>>> connect(
+  boost::asio::awaitable<jsonrpc::Expected<std::shared_ptr<mcp::Client>>> connect(
       mcp::StdioCommand command);
 
   // Where a server without `cwd` runs: this process's cwd (local), the executor's default cwd.
-  boost::asio::awaitable<exec::Expected<std::string>> default_cwd();
+  boost::asio::awaitable<jsonrpc::Expected<std::string>> default_cwd();
   // Closes the environments (the spawned executor and anything still running there).
   boost::asio::awaitable<void> close();
 

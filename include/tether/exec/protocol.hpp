@@ -1,8 +1,9 @@
 // tether::exec protocol — vocabulary shared by the executor server and its client.
 //
-// Owns: method names, the protocol's own error codes, reading typed params with -32602 errors,
-// and path fields (plain absolute paths and `file:` URIs, docs/exec-server.md "Paths").
-// Does not own: method behaviour (server) or calls (client).
+// Owns: reading typed params with -32602 errors, and path fields (plain absolute paths and `file:`
+// URIs, docs/exec-server.md "Paths").
+// Does not own: error codes and Expected (jsonrpc/error.hpp), method behaviour (server) or calls
+// (client).
 #pragma once
 
 #include <cstdint>
@@ -12,7 +13,6 @@
 #include <vector>
 
 #include <boost/json/object.hpp>
-#include <boost/system/result.hpp>
 
 #include <tether/jsonrpc/message.hpp>
 
@@ -20,14 +20,7 @@ namespace tether::exec {
 
 namespace json = boost::json;
 using jsonrpc::Error;
-
-namespace code {
-inline constexpr int kNotFound = -32004;
-inline constexpr int kSessionAttached = -32010;
-}  // namespace code
-
-template <class T>
-using Expected = boost::system::result<T, Error>;
+using jsonrpc::Expected;
 
 Error invalid_params(std::string message);
 Error invalid_request(std::string message);

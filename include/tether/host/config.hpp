@@ -21,12 +21,12 @@
 #include <variant>
 #include <vector>
 
-#include <tether/exec/protocol.hpp>
+#include <tether/jsonrpc/error.hpp>
 #include <tether/mcp/stdio.hpp>
 
 namespace tether::host {
 
-using exec::Expected;
+using jsonrpc::Expected;
 
 // Where in a file a value came from, for messages (line 0: not from a file).
 struct SourceLocation {

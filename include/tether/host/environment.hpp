@@ -27,7 +27,7 @@
 
 namespace tether::host {
 
-using exec::Expected;
+using jsonrpc::Expected;
 
 struct LocalPlacement {};
 

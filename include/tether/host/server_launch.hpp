@@ -4,7 +4,8 @@
 // runs the server here; `remote` means the remote executor environment when there is one, and
 // the server fails (nothing started anywhere) when there is none, never falling back to local;
 // any other name is that environment. Streamable HTTP servers run locally only. The set of
-// environments (each opened lazily and shared by all servers placed on it).
+// environments (each opened lazily and shared by all servers placed on it). Reading bearer
+// tokens from environment variables, for executor environments and HTTP servers alike.
 // Does not own: reading config or the environment variables that define "remote" (config),
 // the launchers themselves (mcp/stdio.hpp, mcp/http.hpp), or MCP (mcp/client.hpp).
 // Data flows: ServerLaunch + Environments -> placement -> Environment::starter() ->
@@ -38,6 +39,10 @@ struct ServerLaunch {
   std::string environment = std::string(kLocalEnvironment);
   mcp::StdioOptions stdio;
 };
+
+// The bearer token in the variable `name`: nullopt when it is unset or empty (an empty token
+// would be sent as `Bearer ` and refused, so it is reported as not set).
+std::optional<std::string> token_from_env(const EnvLookup& env, const std::string& name);
 
 // The placement an environment's config describes. A url environment's token is read now:
 // `token_env_var` through `env` (unset or empty is an error), `token_file` from disk (trailing

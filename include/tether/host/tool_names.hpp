@@ -20,12 +20,11 @@
 #include <utility>
 #include <vector>
 
-#include <tether/exec/protocol.hpp>
 #include <tether/jsonrpc/message.hpp>
 
 namespace tether::host {
 
-using exec::Expected;
+using jsonrpc::Expected;
 
 inline constexpr std::size_t kMaxQualifiedToolNameBytes = 64;
 

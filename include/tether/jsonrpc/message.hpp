@@ -1,9 +1,10 @@
 // tether::jsonrpc messages — the JSON-RPC 2.0 message model on Boost.JSON.
 //
-// Owns: the three message kinds, request ids, error objects, parsing one message from text with
-// the validation rules of docs/exec-server.md ("jsonrpc" optional on input, ids are 64-bit integers
-// or strings, no batches) and serializing messages (always with "jsonrpc": "2.0").
-// Does not own: transports, correlation of requests and responses (peer.hpp), method semantics.
+// Owns: the three message kinds, request ids, parsing one message from text with the validation
+// rules of docs/exec-server.md ("jsonrpc" optional on input, ids are 64-bit integers or strings,
+// no batches) and serializing messages (always with "jsonrpc": "2.0").
+// Does not own: error objects and codes (error.hpp), transports, correlation of requests and
+// responses (peer.hpp), method semantics.
 #pragma once
 
 #include <cstdint>
@@ -15,25 +16,13 @@
 #include <boost/json/value.hpp>
 #include <boost/system/result.hpp>
 
+#include <tether/jsonrpc/error.hpp>
+
 namespace tether::jsonrpc {
 
 namespace json = boost::json;
 
-namespace code {
-inline constexpr int kParseError = -32700;
-inline constexpr int kInvalidRequest = -32600;
-inline constexpr int kMethodNotFound = -32601;
-inline constexpr int kInvalidParams = -32602;
-inline constexpr int kInternalError = -32603;
-}  // namespace code
-
 using Id = std::variant<std::int64_t, std::string>;
-
-struct Error {
-  int code = code::kInternalError;
-  std::string message;
-  std::optional<json::value> data;
-};
 
 // What a request handler or a call yields: a result value or a JSON-RPC error.
 using Reply = boost::system::result<json::value, Error>;
@@ -72,10 +61,5 @@ std::string serialize(const Message& message);
 
 json::value to_json(const Id& id);
 std::string to_string(const Id& id);
-
-// Convenience constructors for handler code.
-inline Error make_error(int code, std::string message) {
-  return Error{code, std::move(message), {}};
-}
 
 }  // namespace tether::jsonrpc

@@ -32,12 +32,6 @@
 
 namespace tether::jsonrpc {
 
-// Local outcomes of a call that never travel on the wire.
-namespace code {
-inline constexpr int kRequestTimedOut = -32090;
-inline constexpr int kConnectionClosed = -32091;
-}  // namespace code
-
 struct PeerOptions {
   // wait_writable() suspends while more than this many bytes are queued for sending.
   std::size_t send_high_water = std::size_t{4} << 20;

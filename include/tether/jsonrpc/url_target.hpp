@@ -1,9 +1,10 @@
 // tether::jsonrpc URL targets — what a client dials and sends for a ws(s):// or http(s):// URL.
 //
 // Owns: reading a URL (Boost.URL) into the host to resolve, the port (scheme default when
-// absent), the Host header and the request target, and whether TLS applies;
-// and resolving its host within a time limit. Does not own: connecting (websocket_connect.cpp,
-// mcp/http.cpp).
+// absent), the Host header and the request target, and whether TLS applies; resolving its host
+// within a time limit; the TCP connect and the client's TLS handshake (SNI, host-name
+// verification) that the WebSocket and HTTP clients share.
+// Does not own: what runs over the connection (websocket_connect.cpp, mcp/http.cpp).
 #pragma once
 
 #include <chrono>
@@ -12,6 +13,8 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/system/result.hpp>
 
 namespace tether::jsonrpc {
@@ -34,5 +37,15 @@ boost::system::result<UrlTarget> parse_url_target(std::string_view url, std::str
 // (name resolution runs on Asio's resolver thread and would otherwise be unbounded).
 boost::asio::awaitable<boost::system::result<boost::asio::ip::tcp::resolver::results_type>> resolve(
     const UrlTarget& target, std::chrono::milliseconds timeout);
+
+// Connects `tcp` to the first of `endpoints` that accepts, within the deadline already set on
+// `tcp`, and turns Nagle off (messages are small and waiting on an answer).
+boost::asio::awaitable<boost::system::error_code> connect_tcp(
+    boost::beast::tcp_stream& tcp, const boost::asio::ip::tcp::resolver::results_type& endpoints);
+
+// The client's TLS handshake on a connected stream, for `host`: SNI carries names only (RFC 6066),
+// and the certificate must match the host (a name, or an IP literal against its IP SANs).
+boost::asio::awaitable<boost::system::error_code> tls_handshake(
+    boost::beast::ssl_stream<boost::beast::tcp_stream>& stream, const std::string& host);
 
 }  // namespace tether::jsonrpc

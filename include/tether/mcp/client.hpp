@@ -36,13 +36,6 @@ inline constexpr std::string_view kProtocolVersion = "2025-11-25";
 inline constexpr std::string_view kSupportedProtocolVersions[] = {"2025-11-25", "2025-06-18",
                                                                   "2025-03-26", "2024-11-05"};
 
-// Local outcomes (the wire never carries them): see jsonrpc::code::kRequestTimedOut and
-// kConnectionClosed for timeouts and an ended connection.
-namespace code {
-inline constexpr int kHandshakeFailed = -32092;
-inline constexpr int kInvalidArguments = -32093;
-}  // namespace code
-
 // Answers a server request: its params in, a result (or a JSON-RPC error) out.
 using ServerRequestHandler = std::function<boost::asio::awaitable<jsonrpc::Reply>(json::value)>;
 
@@ -80,15 +73,13 @@ struct CallOptions {
   std::function<void(const json::object& progress)> on_progress;
 };
 
-// How a duration reads in messages: `10s`, `1.5s`, `250ms`.
-std::string format_duration(std::chrono::milliseconds duration);
-
 class Client : public std::enable_shared_from_this<Client> {
  public:
   // Runs the handshake on `connection`. Errors: `timed out handshaking with MCP server after
   // <d>`, `handshaking with MCP server failed: <err>` (the stderr tail appended for a server
   // that died), `unsupported MCP protocol version '<v>'`. On error the server has been ended.
-  // The error code is jsonrpc::code::kRequestTimedOut for the timeout, kHandshakeFailed else.
+  // The error code is jsonrpc::code::kRequestTimedOut for the timeout, kHandshakeFailed else
+  // (local outcomes: the wire never carries them).
   static boost::asio::awaitable<Expected<std::shared_ptr<Client>>> connect(
       boost::asio::any_io_executor executor, ServerConnection connection, ClientOptions options);
 

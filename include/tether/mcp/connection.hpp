@@ -13,14 +13,14 @@
 #include <optional>
 #include <string>
 
-#include <tether/exec/protocol.hpp>
+#include <tether/jsonrpc/error.hpp>
 #include <tether/jsonrpc/transport.hpp>
 
 namespace tether::mcp {
 
 namespace json = boost::json;
-using exec::Expected;
 using jsonrpc::Error;
+using jsonrpc::Expected;
 
 // Written by the transport, read by the client when it reports a failure.
 class ServerDiagnostics {
