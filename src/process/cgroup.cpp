@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <tether/process/containment.hpp>
@@ -40,6 +41,28 @@ std::optional<std::string> own_cgroup() {
   return std::nullopt;
 }
 
+bool write_text(const char* path, const char* text) {
+  const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const auto length = static_cast<ssize_t>(std::strlen(text));
+  const bool written = ::write(fd, text, static_cast<std::size_t>(length)) == length;
+  ::close(fd);
+  return written;
+}
+
+// Whether a process can move itself into the cgroup of `procs` (delegation or the "no internal
+// processes" rule can forbid it where mkdir works): a forked child tries and exits.
+bool can_join(const std::string& procs) {
+  const pid_t child = ::fork();
+  if (child < 0) return false;
+  if (child == 0) ::_exit(write_text(procs.c_str(), "0") ? 0 : 1);
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) return false;
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 Parent probe() {
   const auto mount = cgroup2_mount();
   if (!mount) return {std::nullopt, "no cgroup2 file system is mounted"};
@@ -55,19 +78,12 @@ Parent probe() {
   if (::mkdir(probe.c_str(), 0755) != 0)
     return {std::nullopt, dir + " is not writable: " + std::strerror(errno)};
   const bool has_kill = ::access((probe + "/cgroup.kill").c_str(), W_OK) == 0;
+  const bool joins = has_kill && can_join(probe + "/cgroup.procs");
   const bool removed = ::rmdir(probe.c_str()) == 0;
   if (!has_kill) return {std::nullopt, "the kernel has no cgroup.kill (Linux 5.14 or later)"};
+  if (!joins) return {std::nullopt, dir + ": a process cannot move into a new cgroup"};
   if (!removed) return {std::nullopt, dir + ": a new cgroup cannot be removed"};
   return {std::move(dir), ""};
-}
-
-bool write_text(const char* path, const char* text) {
-  const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const auto length = static_cast<ssize_t>(std::strlen(text));
-  const bool written = ::write(fd, text, static_cast<std::size_t>(length)) == length;
-  ::close(fd);
-  return written;
 }
 
 // The first subdirectory of `path` (its name appended to `path` at `length`); false if none.

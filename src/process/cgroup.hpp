@@ -17,7 +17,7 @@ namespace tether::process::cgroup {
 
 // The directory under which children's cgroups are made, or nullopt with the reason why none
 // are. Probed once per process: a cgroup2 mount, this process's cgroup there, and a child
-// cgroup that can be made, has `cgroup.kill` and can be removed.
+// cgroup that can be made, has `cgroup.kill`, takes a process and can be removed.
 struct Parent {
   std::optional<std::string> dir;
   std::string why_not;
