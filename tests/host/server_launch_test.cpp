@@ -34,8 +34,8 @@ using testing::command_line;
 using testing::eventually;
 using testing::McpPlacement;
 using testing::McpSite;
-using testing::spawner_of;
 using testing::processes_matching;
+using testing::spawner_of;
 
 constexpr const char* kServer = TETHER_TEST_MCP_SERVER;
 constexpr auto kWait = 10s;
