@@ -20,7 +20,6 @@
 #include <memory>
 #include <net/if.h>
 #include <sched.h>
-#include <sstream>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -71,14 +70,6 @@ const std::vector<std::string> kSleepCall{"call", "wrapped", "sleep", "--arg", "
 const std::vector<std::string> kEchoCall{"call", "wrapped", "echo", "--arg", "message=after"};
 const std::vector<std::string> kCrashCall{"call", "wrapped", "crash"};
 const std::vector<std::string> kLargeCall{"call", "wrapped", "large", "--arg", "bytes=8000000"};
-
-// A /proc/<pid>/status field in bytes (VmHWM: peak RSS); 0 when unreadable.
-std::size_t status_bytes(pid_t pid, const std::string& field) {
-  std::istringstream status(testing::read_text_file("/proc/" + std::to_string(pid) + "/status"));
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind(field + ":", 0) == 0) return std::stoull(line.substr(field.size() + 1)) * 1024;
-  return 0;
-}
 
 // Sets the loopback interface of the calling thread's network namespace up or down.
 void set_loopback(bool up) {
@@ -404,7 +395,7 @@ TEST_F(FaultMatrix, ExecutorOutputNeverRead) {
         // ceiling so that a regression does not exhaust the machine.
         const auto end = std::chrono::steady_clock::now() + 3s;
         while (std::chrono::steady_clock::now() < end && peak <= kRssCeiling) {
-          peak = std::max(peak, status_bytes(executor_->pid(), "VmHWM"));
+          peak = std::max(peak, testing::status_bytes(executor_->pid(), "VmHWM"));
           co_await testing::sleep_for(50ms);
         }
         std::cout << "peak executor RSS with a reader that stopped: " << peak / kMiB << " MiB\n";

@@ -12,7 +12,6 @@
 #include <functional>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <unistd.h>
 
@@ -42,15 +41,6 @@ constexpr std::size_t kMiB = std::size_t{1} << 20;
 // Far above what the executor needs under this load (about 100 MiB), far below what it took
 // on the first implementation (GBs).
 constexpr std::size_t kRssCeiling = 512 * kMiB;
-
-// A /proc/<pid>/status field such as VmHWM (peak RSS) or VmRSS, in bytes; 0 when unreadable.
-std::size_t status_bytes(pid_t pid, const std::string& field) {
-  std::istringstream status(read_text_file("/proc/" + std::to_string(pid) + "/status"));
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind(field + ":", 0) == 0) return std::stoull(line.substr(field.size() + 1)) * 1024;
-  }
-  return 0;
-}
 
 class TempFile {
  public:

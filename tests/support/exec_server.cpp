@@ -179,6 +179,13 @@ std::optional<process::ExitStatus> wait_child_exit(asio::io_context& io, process
   return *result;
 }
 
+std::size_t status_bytes(pid_t pid, const std::string& field) {
+  std::istringstream status(read_proc_file("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(status, line);)
+    if (line.starts_with(field + ":")) return std::stoull(line.substr(field.size() + 1)) * 1024;
+  return 0;
+}
+
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path);
   std::stringstream text;

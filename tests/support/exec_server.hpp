@@ -92,6 +92,8 @@ std::unique_ptr<jsonrpc::Transport> stdio_transport(process::Child& child);
 // Processes whose command line contains `needle` (from /proc), excluding this test process.
 std::vector<pid_t> processes_matching(const std::string& needle);
 bool process_alive(pid_t pid);
+// A /proc/<pid>/status field in bytes, such as VmHWM (peak RSS) or VmRSS; 0 when unreadable.
+std::size_t status_bytes(pid_t pid, const std::string& field);
 // From /proc: a process's command line (arguments joined by spaces), its parent (0 when
 // unknown), and the live (not zombie) children of `parent`.
 std::string command_line(pid_t pid);
