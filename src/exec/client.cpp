@@ -20,8 +20,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "wire.hpp"
-#include <tether/exec/base64.hpp>
 #include <tether/exec/client.hpp>
 #include <tether/jsonrpc/duration.hpp>
 #include <tether/jsonrpc/peer.hpp>
@@ -52,69 +50,37 @@ bool is_local_failure(const Error& error) {
   return error.code == jsonrpc::code::kConnectionClosed;
 }
 
-json::object start_params(const StartParams& params, const std::string& cwd) {
-  json::array argv;
-  for (const auto& arg : params.argv) argv.emplace_back(arg);
-  json::object env;
-  for (const auto& [name, value] : params.env) env[name] = value;
-  json::object object{{"processId", params.process_id},
-                      {"argv", std::move(argv)},
-                      {"cwd", to_file_uri(cwd)},
-                      {"env", std::move(env)},
-                      {"tty", params.tty},
-                      {"pipeStdin", params.pipe_stdin},
-                      {"arg0", nullptr},
-                      {"envPolicy", nullptr}};
-  if (params.arg0) object["arg0"] = *params.arg0;
-  if (params.env_policy) object["envPolicy"] = *params.env_policy;
-  return object;
-}
-
-json::object read_params(const std::string& id, std::uint64_t after_seq,
-                         std::optional<std::size_t> max_bytes, std::chrono::milliseconds wait) {
-  json::object object{
-      {"processId", id}, {"afterSeq", after_seq}, {"maxBytes", nullptr}, {"waitMs", wait.count()}};
-  if (max_bytes) object["maxBytes"] = *max_bytes;
-  return object;
-}
-
-json::object id_params(const std::string& id) {
-  return json::object{{"processId", id}};
-}
-
-json::object path_params(const std::string& path) {
-  return json::object{{"path", to_file_uri(path)}};
-}
-
-json::object initialize_params(const std::string& client_name, const std::string& resume) {
-  json::object object{{"clientName", client_name}, {"resumeSessionId", nullptr}};
-  if (!resume.empty()) object["resumeSessionId"] = resume;
-  return object;
-}
-
-std::optional<ProcessEvent> event_from(const jsonrpc::Notification& n, std::string& process_id) {
-  const auto* params = n.params.if_object();
-  if (!params) return std::nullopt;
-  const auto* id = params->if_contains("processId");
-  const auto* seq = params->if_contains("seq");
-  if (!id || !id->is_string() || !seq || !seq->is_number()) return std::nullopt;
-  process_id = std::string(id->get_string());
-  const auto seq_value = seq->to_number<std::uint64_t>();
-  if (n.method == "process/output") {
-    const auto* stream = params->if_contains("stream");
-    const auto* chunk = params->if_contains("chunk");
-    if (!stream || !stream->is_string() || !chunk || !chunk->is_string()) return std::nullopt;
-    auto bytes = base64_decode(chunk->get_string());
-    if (!bytes) return std::nullopt;
-    return OutputEvent{seq_value, std::string(stream->get_string()), std::move(*bytes)};
+// A process notification as the event for its process's log; nullopt when it is not one (or
+// is malformed: the catch-up read recovers what it carried).
+std::optional<std::pair<std::string, ProcessEvent>> event_from(const jsonrpc::Notification& n) {
+  if (n.method == kProcessOutput.name) {
+    auto notice = decode<OutputNotice>(n.params);
+    if (!notice) return std::nullopt;
+    return std::pair{std::move(notice->process_id), ProcessEvent{std::move(notice->output)}};
   }
-  if (n.method == "process/exited") {
-    const auto* code = params->if_contains("exitCode");
-    return ExitedEvent{seq_value,
-                       code && code->is_int64() ? static_cast<int>(code->get_int64()) : -1};
+  if (n.method == kProcessExited.name) {
+    auto notice = decode<ExitedNotice>(n.params);
+    if (!notice) return std::nullopt;
+    return std::pair{std::move(notice->process_id),
+                     ProcessEvent{ExitedEvent{notice->seq, notice->exit_code}}};
   }
-  if (n.method == "process/closed") return ClosedEvent{seq_value};
+  if (n.method == kProcessClosed.name) {
+    auto notice = decode<ClosedNotice>(n.params);
+    if (!notice) return std::nullopt;
+    return std::pair{std::move(notice->process_id), ProcessEvent{ClosedEvent{notice->seq}}};
+  }
   return std::nullopt;
+}
+
+// What a result that does not decode answers: the executor broke the protocol.
+template <class R>
+Expected<R> decode_result(std::string_view method, const json::value& result) {
+  auto decoded = decode<R>(result);
+  if (!decoded)
+    return jsonrpc::make_error(
+        jsonrpc::code::kInternalError,
+        fmt::format("malformed {} result: {}", method, decoded.error().message));
+  return decoded;
 }
 
 std::string default_cwd_of(const json::object& info) {
@@ -190,7 +156,9 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
     });
     asio::co_spawn(executor_, run_connection(shared_from_this(), peer), asio::detached);
 
-    auto reply = co_await peer->call("initialize", initialize_params(options_.client_name, resume),
+    InitializeParams initialize{options_.client_name, std::nullopt};
+    if (!resume.empty()) initialize.resume_session_id = resume;
+    auto reply = co_await peer->call(std::string(kInitialize.name), to_json(initialize),
                                      options_.initialize_timeout);
     if (!reply) {
       peer->abort("initialize failed");
@@ -206,13 +174,14 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
                 reply.error().message);
       co_return rejected(reply.error());
     }
-    if (const auto* result = reply->if_object()) {
-      if (const auto* id = result->if_contains("sessionId"); id && id->is_string())
-        session_id_ = std::string(id->get_string());
-      if (const auto* info = result->if_contains("environmentInfo"); info && info->is_object())
-        environment_info_ = info->get_object();
+    auto result = decode_result<InitializeResult>(kInitialize.name, *reply);
+    if (!result) {
+      peer->abort("initialize failed");
+      co_return result.error();
     }
-    peer->notify("initialized", json::object{});
+    session_id_ = std::move(result->session_id);
+    environment_info_ = std::move(result->environment_info);
+    peer->notify(std::string(kInitialized.name), to_json(Empty{}));
     co_return peer;
   }
 
@@ -352,11 +321,10 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void route(const jsonrpc::Notification& n) {
-    std::string process_id;
-    auto event = event_from(n, process_id);
+    auto event = event_from(n);
     if (!event) return;
-    auto it = processes_.find(process_id);
-    if (it != processes_.end()) it->second.log->push(std::move(*event));
+    auto it = processes_.find(event->first);
+    if (it != processes_.end()) it->second.log->push(std::move(event->second));
   }
 
   // --- calls -------------------------------------------------------------------------------
@@ -368,10 +336,18 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
                                               "the connection ended with the request in flight")};
   }
 
+  // A typed call (see send).
+  template <class P, class R>
+  asio::awaitable<Expected<R>> call(const Method<P, R>& method, P params, bool resend = true) {
+    auto reply = co_await send(std::string(method.name), to_json(params), resend);
+    if (!reply) co_return reply.error();
+    co_return decode_result<R>(method.name, *reply);
+  }
+
   // Sends a request on the current connection. Across a lost connection it waits for the
   // resume and sends the request again (`resend`: every method but process/start is safe to
   // repeat), in the order the calls were first made, so writes reach stdin in order.
-  asio::awaitable<jsonrpc::Reply> call(std::string method, json::value params, bool resend = true) {
+  asio::awaitable<jsonrpc::Reply> send(std::string method, json::value params, bool resend) {
     const std::uint64_t ordinal = next_ordinal_++;
     in_flight_.insert(ordinal);
     struct Done {
@@ -421,13 +397,11 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
       result.next_seq = it->second.log->last_seq() + 1;
       co_return result;
     }
-    auto reply = co_await call("process/read", read_params(id, after, max_bytes, wait));
-    if (!reply) {
-      if (disconnected_ && processes_.contains(id))
-        co_return co_await read(id, after, max_bytes, wait);
-      co_return reply.error();
-    }
-    co_return read_result_from_json(*reply);
+    ReadParams params{id, after, max_bytes, static_cast<std::uint64_t>(wait.count())};
+    auto result = co_await call(kProcessRead, std::move(params));
+    if (!result && disconnected_ && processes_.contains(id))
+      co_return co_await read(id, after, max_bytes, wait);
+    co_return result;
   }
 
   asio::awaitable<Expected<WriteStatus>> write(std::string id, std::string bytes) {
@@ -438,27 +412,19 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
       offset += piece.size();
       std::string write_id = "1";
       if (it != processes_.end()) write_id = std::to_string(it->second.next_write_id++);
-      json::object params{
-          {"processId", id}, {"chunk", base64_encode(piece)}, {"writeId", std::move(write_id)}};
-      auto reply = co_await call("process/write", std::move(params));
-      if (!reply) co_return reply.error();
-      const auto* status = reply->is_object() ? reply->get_object().if_contains("status") : nullptr;
-      auto parsed =
-          status && status->is_string() ? parse_write_status(status->get_string()) : std::nullopt;
-      if (!parsed)
-        co_return jsonrpc::make_error(jsonrpc::code::kConnectionClosed,
-                                      "malformed process/write result");
-      if (*parsed != WriteStatus::accepted) co_return *parsed;
+      WriteParams params{id, std::string(piece), std::move(write_id)};
+      auto result = co_await call(kProcessWrite, std::move(params));
+      if (!result) co_return result.error();
+      if (result->status != WriteStatus::accepted) co_return result->status;
     } while (offset < bytes.size());
     co_return WriteStatus::accepted;
   }
 
   asio::awaitable<Expected<bool>> terminate(std::string id) {
-    auto reply = co_await call("process/terminate", id_params(id));
-    if (!reply) co_return reply.error();
-    const auto* running = reply->is_object() ? reply->get_object().if_contains("running") : nullptr;
-    co_return Expected<bool>(boost::system::in_place_value,
-                             running && running->is_bool() && running->get_bool());
+    ProcessRef params{std::move(id)};
+    auto result = co_await call(kProcessTerminate, std::move(params));
+    if (!result) co_return result.error();
+    co_return Expected<bool>(boost::system::in_place_value, result->running);
   }
 
   asio::awaitable<Expected<std::shared_ptr<Process>>> start(StartParams params);
@@ -603,7 +569,7 @@ asio::awaitable<Expected<std::shared_ptr<Process>>> ExecClient::Impl::start(Star
   });
   processes_.emplace(id, Entry{log});
 
-  auto request = start_params(params, params.cwd.value_or(default_cwd_of(environment_info_)));
+  if (!params.cwd) params.cwd = default_cwd_of(environment_info_);
   // A caller that gives up (cancellation) while the start is in flight must not leave the
   // process running there unowned: its entry goes and a terminate follows it.
   struct AbandonGuard {
@@ -622,16 +588,17 @@ asio::awaitable<Expected<std::shared_ptr<Process>>> ExecClient::Impl::start(Star
     }
   } abandon{shared_from_this(), id};
   for (;;) {
-    auto reply = co_await call("process/start", request, /*resend=*/false);
-    if (reply) break;
-    if (reply.error().code != jsonrpc::code::kConnectionClosed || disconnected_ || closing_) {
+    auto started = co_await call(kProcessStart, params, /*resend=*/false);
+    if (started) break;
+    if (started.error().code != jsonrpc::code::kConnectionClosed || disconnected_ || closing_) {
       abandon.active = false;
       processes_.erase(id);
-      co_return reply.error();
+      co_return started.error();
     }
     // The start was in flight when the connection went and the session resumed: a read tells
     // whether it happened; only if not is it sent again.
-    auto probe = co_await call("process/read", read_params(id, 0, 1, 0ms));
+    ReadParams probe_params{id, 0, 1, 0};
+    auto probe = co_await call(kProcessRead, std::move(probe_params));
     if (probe) break;
     if (probe.error().code == jsonrpc::code::kConnectionClosed) {
       abandon.active = false;
@@ -685,143 +652,77 @@ asio::awaitable<Expected<bool>> ExecClient::terminate(const std::string& process
 
 namespace {
 
-Expected<void> ok_or_error(const jsonrpc::Reply& reply) {
-  if (!reply) return reply.error();
+template <class R>
+Expected<void> ok_or_error(const Expected<R>& result) {
+  if (!result) return result.error();
   return {};
-}
-
-json::object interrupt_params(const std::string& id) {
-  return json::object{{"processId", id}, {"signal", "interrupt"}};
-}
-
-json::object write_file_params(const std::string& path, std::string_view bytes) {
-  return json::object{{"path", to_file_uri(path)}, {"dataBase64", base64_encode(bytes)}};
-}
-
-json::object create_directory_params(const std::string& path, bool recursive) {
-  return json::object{{"path", to_file_uri(path)}, {"recursive", recursive}};
-}
-
-json::object remove_params(const std::string& path, bool recursive, bool force) {
-  return json::object{{"path", to_file_uri(path)}, {"recursive", recursive}, {"force", force}};
-}
-
-json::object copy_params(const std::string& source, const std::string& destination,
-                         bool recursive) {
-  return json::object{{"sourcePath", to_file_uri(source)},
-                      {"destinationPath", to_file_uri(destination)},
-                      {"recursive", recursive}};
-}
-
-const json::value* field(const json::value& value, std::string_view key) {
-  const auto* object = value.if_object();
-  return object ? object->if_contains(key) : nullptr;
-}
-
-bool flag(const json::value& value, std::string_view key) {
-  const auto* v = field(value, key);
-  return v && v->is_bool() && v->get_bool();
-}
-
-std::int64_t number(const json::value& value, std::string_view key) {
-  const auto* v = field(value, key);
-  return v && v->is_number() ? v->to_number<std::int64_t>() : 0;
-}
-
-Error malformed_result(std::string_view method) {
-  return jsonrpc::make_error(jsonrpc::code::kConnectionClosed,
-                             fmt::format("malformed {} result", method));
 }
 
 }  // namespace
 
 asio::awaitable<Expected<void>> ExecClient::interrupt(const std::string& process_id) {
-  co_return ok_or_error(co_await impl_->call("process/signal", interrupt_params(process_id)));
+  SignalParams params{process_id};
+  co_return ok_or_error(co_await impl_->call(kProcessSignal, std::move(params)));
 }
 
 asio::awaitable<Expected<std::string>> ExecClient::read_file(const std::string& path) {
-  auto reply = co_await impl_->call("fs/readFile", path_params(path));
-  if (!reply) co_return reply.error();
-  const auto* data = field(*reply, "dataBase64");
-  if (!data || !data->is_string()) co_return malformed_result("fs/readFile");
-  auto bytes = base64_decode(data->get_string());
-  if (!bytes) co_return malformed_result("fs/readFile");
-  co_return std::move(*bytes);
+  ReadFileParams params{path, std::nullopt};
+  auto result = co_await impl_->call(kFsReadFile, std::move(params));
+  if (!result) co_return result.error();
+  co_return std::move(result->bytes);
 }
 
 asio::awaitable<Expected<void>> ExecClient::write_file(const std::string& path, std::string bytes) {
-  co_return ok_or_error(co_await impl_->call("fs/writeFile", write_file_params(path, bytes)));
+  WriteFileParams params{path, std::move(bytes)};
+  co_return ok_or_error(co_await impl_->call(kFsWriteFile, std::move(params)));
 }
 
 asio::awaitable<Expected<void>> ExecClient::create_directory(const std::string& path,
                                                              bool recursive) {
-  co_return ok_or_error(
-      co_await impl_->call("fs/createDirectory", create_directory_params(path, recursive)));
+  CreateDirectoryParams params{path, recursive};
+  co_return ok_or_error(co_await impl_->call(kFsCreateDirectory, std::move(params)));
 }
 
 asio::awaitable<Expected<FileMetadata>> ExecClient::get_metadata(const std::string& path) {
-  auto reply = co_await impl_->call("fs/getMetadata", path_params(path));
-  if (!reply) co_return reply.error();
-  FileMetadata metadata;
-  metadata.is_directory = flag(*reply, "isDirectory");
-  metadata.is_file = flag(*reply, "isFile");
-  metadata.is_symlink = flag(*reply, "isSymlink");
-  metadata.created_at_ms = number(*reply, "createdAtMs");
-  metadata.modified_at_ms = number(*reply, "modifiedAtMs");
-  metadata.size = static_cast<std::uint64_t>(number(*reply, "size"));
-  co_return metadata;
+  PathParams params{path};
+  co_return co_await impl_->call(kFsGetMetadata, std::move(params));
 }
 
 asio::awaitable<Expected<std::vector<DirectoryEntry>>> ExecClient::read_directory(
     const std::string& path) {
-  auto reply = co_await impl_->call("fs/readDirectory", path_params(path));
-  if (!reply) co_return reply.error();
-  const auto* entries = field(*reply, "entries");
-  if (!entries || !entries->is_array()) co_return malformed_result("fs/readDirectory");
-  std::vector<DirectoryEntry> result;
-  for (const auto& entry : entries->get_array()) {
-    const auto* name = field(entry, "fileName");
-    if (!name || !name->is_string()) co_return malformed_result("fs/readDirectory");
-    result.push_back(DirectoryEntry{std::string(name->get_string()), flag(entry, "isDirectory"),
-                                    flag(entry, "isFile")});
-  }
-  co_return result;
+  PathParams params{path};
+  auto result = co_await impl_->call(kFsReadDirectory, std::move(params));
+  if (!result) co_return result.error();
+  co_return std::move(result->entries);
 }
 
 asio::awaitable<Expected<void>> ExecClient::remove(const std::string& path, bool recursive,
                                                    bool force) {
-  co_return ok_or_error(co_await impl_->call("fs/remove", remove_params(path, recursive, force)));
+  RemoveParams params{path, recursive, force};
+  co_return ok_or_error(co_await impl_->call(kFsRemove, std::move(params)));
 }
 
 asio::awaitable<Expected<void>> ExecClient::copy(const std::string& source,
                                                  const std::string& destination, bool recursive) {
-  co_return ok_or_error(
-      co_await impl_->call("fs/copy", copy_params(source, destination, recursive)));
+  CopyParams params{source, destination, recursive};
+  co_return ok_or_error(co_await impl_->call(kFsCopy, std::move(params)));
 }
 
 asio::awaitable<Expected<std::string>> ExecClient::canonicalize(const std::string& path) {
-  auto reply = co_await impl_->call("fs/canonicalize", path_params(path));
-  if (!reply) co_return reply.error();
-  const auto* result = field(*reply, "path");
-  if (!result || !result->is_string()) co_return malformed_result("fs/canonicalize");
-  auto parsed = parse_path(result->get_string());
-  if (!parsed) co_return malformed_result("fs/canonicalize");
-  co_return std::move(*parsed);
+  PathParams params{path};
+  auto result = co_await impl_->call(kFsCanonicalize, std::move(params));
+  if (!result) co_return result.error();
+  co_return std::move(result->path);
 }
 
 asio::awaitable<Expected<std::string>> ExecClient::environment_status() {
-  auto reply = co_await impl_->call("environment/status", json::object{});
-  if (!reply) co_return reply.error();
-  const auto* status = field(*reply, "status");
-  if (!status || !status->is_string()) co_return malformed_result("environment/status");
-  co_return std::string(status->get_string());
+  auto result = co_await impl_->call(kEnvironmentStatus, Empty());
+  if (!result) co_return result.error();
+  co_return std::move(result->status);
 }
 
 asio::awaitable<Expected<json::object>> ExecClient::environment_info() {
-  auto reply = co_await impl_->call("environment/info", json::object{});
-  if (!reply) co_return reply.error();
-  if (!reply->is_object()) co_return malformed_result("environment/info");
-  co_return reply->get_object();
+  co_return co_await impl_->call(kEnvironmentInfo, Empty());
 }
 
 const std::string& ExecClient::session_id() const {

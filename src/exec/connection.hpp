@@ -1,11 +1,12 @@
 // One client connection to the executor: the JSON-RPC method surface.
 //
 // Owns: the connection lifecycle (initialize once, then initialized), resume into an existing
-// session, dispatch of process/*, fs/* and environment/* to their implementations, and what
-// happens to the session when the connection ends (closed on purpose: end it; lost: detach).
+// session, the route table from each method to its typed handler (process/* and environment/*
+// here, fs/* in fs_methods), and what happens to the session when the connection ends (closed
+// on purpose: end it; lost: detach).
 // Does not own: the HTTP gate and listening (server.cpp), process state (ManagedProcess),
 // session lifetime rules (Session).
-// Data flows: Peer -> handle() -> Session / ManagedProcess / fs_methods -> Reply -> Peer.
+// Data flows: Peer -> handle() -> route -> decode -> handler -> encode -> Reply -> Peer.
 #pragma once
 
 #include <memory>
@@ -16,6 +17,7 @@
 
 #include "repeated_log.hpp"
 #include "session.hpp"
+#include <tether/exec/protocol.hpp>
 #include <tether/exec/server.hpp>
 #include <tether/jsonrpc/peer.hpp>
 
@@ -58,22 +60,38 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   enum class State { fresh, initialize_answered, ready };
+  // What a method needs the connection to have done first (named in the refusal).
+  enum class Needs { nothing, exec, filesystem };
+  struct Route;
+  static const Route* find_route(std::string_view method);
 
   // Every handler owns the connection until it returns: one still suspended (a long-poll
   // read, an fs call) resumes after the connection ended, and must find its members alive.
-  static boost::asio::awaitable<jsonrpc::Reply> handle_owned(std::shared_ptr<Connection> self,
-                                                             jsonrpc::Request request);
-  boost::asio::awaitable<jsonrpc::Reply> handle(jsonrpc::Request request);
+  static boost::asio::awaitable<jsonrpc::Reply> handle(std::shared_ptr<Connection> self,
+                                                       jsonrpc::Request request);
+  // A method's route: decodes its params, runs `Handler`, encodes its result.
+  template <const auto& M, auto Handler>
+  static boost::asio::awaitable<jsonrpc::Reply> serve(std::shared_ptr<Connection> self,
+                                                      jsonrpc::Request request);
+  // An fs/* method's route: `Fn` runs on the blocking pool.
+  template <const auto& M, auto Fn>
+  static boost::asio::awaitable<jsonrpc::Reply> serve_fs(std::shared_ptr<Connection> self,
+                                                         jsonrpc::Request request);
+  boost::asio::awaitable<jsonrpc::Reply> run_blocking(
+      boost::asio::awaitable<Expected<jsonrpc::json::value>> work);
   void handle_notification(const jsonrpc::Notification& notification);
-  jsonrpc::Reply initialize(const jsonrpc::json::value& params);
-  jsonrpc::Reply start_process(const jsonrpc::json::value& params);
-  boost::asio::awaitable<jsonrpc::Reply> read_process(const jsonrpc::Id& request_id,
-                                                      const jsonrpc::json::value& params);
-  boost::asio::awaitable<jsonrpc::Reply> write_process(const jsonrpc::json::value& params);
-  jsonrpc::Reply terminate_process(const jsonrpc::json::value& params);
-  jsonrpc::Reply signal_process(const jsonrpc::json::value& params);
-  boost::asio::awaitable<jsonrpc::Reply> fs_method(std::string method, jsonrpc::json::value params);
   void protocol_violation(std::string message);
+
+  // The handlers, one per method (docs/exec-server.md).
+  boost::asio::awaitable<Expected<InitializeResult>> initialize(InitializeParams params);
+  boost::asio::awaitable<Expected<EnvironmentStatus>> environment_status(Empty params);
+  boost::asio::awaitable<Expected<json::object>> environment_info(Empty params);
+  boost::asio::awaitable<Expected<StartResult>> start_process(StartParams params);
+  boost::asio::awaitable<Expected<ReadResult>> read_process(ReadParams params,
+                                                            jsonrpc::Id request_id);
+  boost::asio::awaitable<Expected<WriteResult>> write_process(WriteParams params);
+  boost::asio::awaitable<Expected<TerminateResult>> terminate_process(ProcessRef params);
+  boost::asio::awaitable<Expected<Empty>> signal_process(SignalParams params);
 
   std::shared_ptr<ServerContext> context_;
   std::shared_ptr<jsonrpc::Peer> peer_;

@@ -1,7 +1,9 @@
-// The child environment of `process/start`: `env` alone, or `envPolicy` applied to the
+// The child environment of `process/start`: `env` alone, or the envPolicy applied to the
 // executor's own environment and then overlaid by `env` (docs/exec-server.md "Environment").
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,8 +11,10 @@
 
 namespace tether::exec {
 
-// Returns "NAME=value" entries. `server_environment` is the executor's own (environ).
-Expected<std::vector<std::string>> build_child_environment(const Params& params,
-                                                           char** server_environment);
+// Returns "NAME=value" entries. `server_environment` is the executor's own (environ). Names and
+// values of `env` and the policy's `set` are checked here, for every placement.
+Expected<std::vector<std::string>> child_environment(const std::map<std::string, std::string>& env,
+                                                     const std::optional<EnvPolicy>& policy,
+                                                     char** server_environment);
 
 }  // namespace tether::exec

@@ -8,8 +8,6 @@
 
 #include <fmt/format.h>
 
-#include <tether/exec/base64.hpp>
-
 namespace tether::exec {
 namespace fs = std::filesystem;
 namespace {
@@ -23,13 +21,6 @@ Error os_error(const std::error_code& ec, std::string_view what, const std::stri
 
 std::error_code last_error() {
   return {errno, std::generic_category()};
-}
-
-Expected<Params> fs_params(const json::value& raw) {
-  auto params = Params::of(raw);
-  if (!params) return params;
-  if (params->find("sandbox")) return invalid_params("sandbox is not supported by this executor");
-  return params;
 }
 
 std::int64_t to_ms(const statx_timestamp& t) {
@@ -75,12 +66,11 @@ Expected<int> open_regular(const std::string& path, int flags, bool follow, std:
   return Expected<int>(boost::system::in_place_value, fd);
 }
 
-Expected<json::value> read_file(const Params& p) {
-  auto path = p.path("path");
-  if (!path) return path.error();
-  auto follow = p.optional_bool("followSymlinks");
-  if (!follow) return follow.error();
-  auto opened = open_regular(*path, O_RDONLY, follow->value_or(true), "cannot read");
+}  // namespace
+
+Expected<FileContents> fs_read_file(const ReadFileParams& p) {
+  const std::string& path = p.path;
+  auto opened = open_regular(path, O_RDONLY, p.follow_symlinks.value_or(true), "cannot read");
   if (!opened) return opened.error();
   const int fd = *opened;
   std::string data;
@@ -91,7 +81,7 @@ Expected<json::value> read_file(const Params& p) {
     if (n < 0) {
       auto ec = last_error();
       ::close(fd);
-      return os_error(ec, "cannot read", *path);
+      return os_error(ec, "cannot read", path);
     }
     if (n == 0) break;
     data.append(buffer, static_cast<std::size_t>(n));
@@ -99,178 +89,126 @@ Expected<json::value> read_file(const Params& p) {
       ::close(fd);
       return jsonrpc::make_error(
           jsonrpc::code::kInternalError,
-          fmt::format("cannot read '{}': file is larger than {} bytes", *path, kMaxReadFileBytes));
+          fmt::format("cannot read '{}': file is larger than {} bytes", path, kMaxReadFileBytes));
     }
   }
   ::close(fd);
-  return json::object{{"dataBase64", base64_encode(data)}};
+  return FileContents{std::move(data)};
 }
 
-Expected<json::value> write_file(const Params& p) {
-  auto path = p.path("path");
-  if (!path) return path.error();
-  auto encoded = p.string("dataBase64");
-  if (!encoded) return encoded.error();
-  auto data = base64_decode(*encoded);
-  if (!data) return invalid_params("dataBase64 is not valid base64");
-  auto opened = open_regular(*path, O_WRONLY | O_CREAT | O_TRUNC, true, "cannot write");
+Expected<Empty> fs_write_file(const WriteFileParams& p) {
+  const std::string& path = p.path;
+  const std::string& data = p.bytes;
+  auto opened = open_regular(path, O_WRONLY | O_CREAT | O_TRUNC, true, "cannot write");
   if (!opened) return opened.error();
   const int fd = *opened;
-  for (std::size_t written = 0; written < data->size();) {
-    const ssize_t n = ::write(fd, data->data() + written, data->size() - written);
+  for (std::size_t written = 0; written < data.size();) {
+    const ssize_t n = ::write(fd, data.data() + written, data.size() - written);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       auto ec = last_error();
       ::close(fd);
-      return os_error(ec, "cannot write", *path);
+      return os_error(ec, "cannot write", path);
     }
     written += static_cast<std::size_t>(n);
   }
-  if (::close(fd) != 0) return os_error(last_error(), "cannot write", *path);
-  return json::object{};
+  if (::close(fd) != 0) return os_error(last_error(), "cannot write", path);
+  return Empty{};
 }
 
-Expected<json::value> create_directory(const Params& p) {
-  auto path = p.path("path");
-  if (!path) return path.error();
-  auto recursive = p.optional_bool("recursive");
-  if (!recursive) return recursive.error();
+Expected<Empty> fs_create_directory(const CreateDirectoryParams& p) {
+  const std::string& path = p.path;
   std::error_code ec;
-  if (recursive->value_or(true)) {
-    fs::create_directories(*path, ec);
+  if (p.recursive) {
+    fs::create_directories(path, ec);
   } else {
-    fs::create_directory(*path, ec);
+    fs::create_directory(path, ec);
   }
-  if (ec) return os_error(ec, "cannot create directory", *path);
-  if (!fs::is_directory(*path, ec)) {
-    return os_error(std::make_error_code(std::errc::file_exists), "cannot create directory", *path);
+  if (ec) return os_error(ec, "cannot create directory", path);
+  if (!fs::is_directory(path, ec)) {
+    return os_error(std::make_error_code(std::errc::file_exists), "cannot create directory", path);
   }
-  return json::object{};
+  return Empty{};
 }
 
-Expected<json::value> get_metadata(const Params& p) {
-  auto path = p.path("path");
-  if (!path) return path.error();
+Expected<FileMetadata> fs_get_metadata(const PathParams& p) {
+  const std::string& path = p.path;
   struct statx link {};
-  if (::statx(AT_FDCWD, path->c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME,
+  if (::statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_BTIME,
               &link) != 0)
-    return os_error(last_error(), "cannot stat", *path);
+    return os_error(last_error(), "cannot stat", path);
   struct statx target = link;
   const bool is_symlink = S_ISLNK(link.stx_mode);
   if (is_symlink) {
     // A dangling link still has metadata of its own.
-    if (::statx(AT_FDCWD, path->c_str(), 0, STATX_BASIC_STATS | STATX_BTIME, &target) != 0)
+    if (::statx(AT_FDCWD, path.c_str(), 0, STATX_BASIC_STATS | STATX_BTIME, &target) != 0)
       target = link;
   }
-  return json::object{
-      {"isDirectory", S_ISDIR(target.stx_mode)},
-      {"isFile", S_ISREG(target.stx_mode)},
-      {"isSymlink", is_symlink},
-      {"createdAtMs", (target.stx_mask & STATX_BTIME) ? to_ms(target.stx_btime) : 0},
-      {"modifiedAtMs", to_ms(target.stx_mtime)},
-      {"size", target.stx_size}};
+  FileMetadata metadata;
+  metadata.is_directory = S_ISDIR(target.stx_mode);
+  metadata.is_file = S_ISREG(target.stx_mode);
+  metadata.is_symlink = is_symlink;
+  metadata.created_at_ms = (target.stx_mask & STATX_BTIME) ? to_ms(target.stx_btime) : 0;
+  metadata.modified_at_ms = to_ms(target.stx_mtime);
+  metadata.size = target.stx_size;
+  return metadata;
 }
 
-Expected<json::value> read_directory(const Params& p) {
-  auto path = p.path("path");
-  if (!path) return path.error();
+Expected<DirectoryListing> fs_read_directory(const PathParams& p) {
+  const std::string& path = p.path;
   std::error_code ec;
-  json::array entries;
-  for (fs::directory_iterator it(*path, ec), end; !ec && it != end; it.increment(ec)) {
+  DirectoryListing listing;
+  for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
     std::error_code type_ec;
     const auto status = it->status(type_ec);
-    entries.push_back(json::object{{"fileName", it->path().filename().string()},
-                                   {"isDirectory", fs::is_directory(status)},
-                                   {"isFile", fs::is_regular_file(status)}});
+    listing.entries.push_back(DirectoryEntry{
+        it->path().filename().string(), fs::is_directory(status), fs::is_regular_file(status)});
   }
-  if (ec) return os_error(ec, "cannot read directory", *path);
-  return json::object{{"entries", std::move(entries)}};
+  if (ec) return os_error(ec, "cannot read directory", path);
+  return listing;
 }
 
-Expected<json::value> remove(const Params& p) {
-  auto path = p.path("path");
-  if (!path) return path.error();
-  auto recursive = p.optional_bool("recursive");
-  if (!recursive) return recursive.error();
-  auto force = p.optional_bool("force");
-  if (!force) return force.error();
+Expected<Empty> fs_remove(const RemoveParams& p) {
+  const std::string& path = p.path;
   std::error_code ec;
-  const bool exists = fs::exists(fs::symlink_status(*path, ec));
+  const bool exists = fs::exists(fs::symlink_status(path, ec));
   if (!exists) {
-    if (force->value_or(true)) return json::object{};
+    if (p.force) return Empty{};
     return os_error(std::make_error_code(std::errc::no_such_file_or_directory), "cannot remove",
-                    *path);
+                    path);
   }
-  if (recursive->value_or(true)) {
-    fs::remove_all(*path, ec);
+  if (p.recursive) {
+    fs::remove_all(path, ec);
   } else {
-    fs::remove(*path, ec);
+    fs::remove(path, ec);
   }
-  if (ec) return os_error(ec, "cannot remove", *path);
-  return json::object{};
+  if (ec) return os_error(ec, "cannot remove", path);
+  return Empty{};
 }
 
-Expected<json::value> copy(const Params& p) {
-  auto source = p.path("sourcePath");
-  if (!source) return source.error();
-  auto destination = p.path("destinationPath");
-  if (!destination) return destination.error();
-  auto recursive = p.optional_bool("recursive");
-  if (!recursive) return recursive.error();
+Expected<Empty> fs_copy(const CopyParams& p) {
+  const std::string& source = p.source_path;
+  const std::string& destination = p.destination_path;
   std::error_code ec;
-  const auto status = fs::symlink_status(*source, ec);
-  if (ec) return os_error(ec, "cannot copy", *source);
-  if (fs::is_directory(status) && !recursive->value_or(false)) {
+  const auto status = fs::symlink_status(source, ec);
+  if (ec) return os_error(ec, "cannot copy", source);
+  if (fs::is_directory(status) && !p.recursive) {
     return invalid_params(fmt::format(
-        "fs/copy requires recursive: true when sourcePath is a directory: '{}'", *source));
+        "fs/copy requires recursive: true when sourcePath is a directory: '{}'", source));
   }
-  fs::copy(*source, *destination,
+  fs::copy(source, destination,
            fs::copy_options::recursive | fs::copy_options::overwrite_existing |
                fs::copy_options::copy_symlinks,
            ec);
-  if (ec) return os_error(ec, "cannot copy", *source);
-  return json::object{};
+  if (ec) return os_error(ec, "cannot copy", source);
+  return Empty{};
 }
 
-Expected<json::value> canonicalize(const Params& p) {
-  auto path = p.path("path");
-  if (!path) return path.error();
+Expected<PathParams> fs_canonicalize(const PathParams& p) {
   std::error_code ec;
-  const auto canonical = fs::canonical(*path, ec);
-  if (ec) return os_error(ec, "cannot canonicalize", *path);
-  return json::object{{"path", to_file_uri(canonical.string())}};
-}
-
-using Method = Expected<json::value> (*)(const Params&);
-struct Entry {
-  std::string_view name;
-  Method method;
-};
-constexpr Entry kMethods[] = {
-    {"fs/readFile", read_file},
-    {"fs/writeFile", write_file},
-    {"fs/createDirectory", create_directory},
-    {"fs/getMetadata", get_metadata},
-    {"fs/readDirectory", read_directory},
-    {"fs/remove", remove},
-    {"fs/copy", copy},
-    {"fs/canonicalize", canonicalize},
-};
-
-}  // namespace
-
-bool is_fs_method(std::string_view method) {
-  return std::any_of(std::begin(kMethods), std::end(kMethods),
-                     [&](const Entry& e) { return e.name == method; });
-}
-
-Expected<json::value> call_fs_method(std::string_view method, const json::value& raw) {
-  auto params = fs_params(raw);
-  if (!params) return params.error();
-  for (const auto& entry : kMethods) {
-    if (entry.name == method) return entry.method(*params);
-  }
-  return jsonrpc::make_error(jsonrpc::code::kMethodNotFound, "method not found");
+  const auto canonical = fs::canonical(p.path, ec);
+  if (ec) return os_error(ec, "cannot canonicalize", p.path);
+  return PathParams{canonical.string()};
 }
 
 }  // namespace tether::exec

@@ -13,11 +13,9 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json/object.hpp>
 
-#include "env_policy.hpp"
 #include "managed_process.hpp"
-#include "spawn_options.hpp"
+#include "start.hpp"
 #include <tether/exec/local_processes.hpp>
 
 extern char** environ;
@@ -76,19 +74,6 @@ ProcessLimits process_limits(const LocalProcessOptions& options) {
   limits.stdin_queue_bytes = options.stdin_queue_bytes;
   limits.kill_grace = options.kill_grace;
   return limits;
-}
-
-// StartParams' env and env_policy through the executor's own policy code (which validates
-// names and applies `env` on top of the policy's result).
-Expected<std::vector<std::string>> child_environment(const StartParams& params) {
-  json::object env;
-  for (const auto& [name, value] : params.env) env[name] = value;
-  json::object fields{{"env", std::move(env)}};
-  if (params.env_policy) fields["envPolicy"] = *params.env_policy;
-  const json::value request(std::move(fields));
-  auto parsed = Params::of(request);
-  if (!parsed) return parsed.error();
-  return build_child_environment(*parsed, environ);
 }
 
 }  // namespace
@@ -171,17 +156,9 @@ class LocalProcess final : public Process, public std::enable_shared_from_this<L
 
 Expected<std::shared_ptr<Process>> LocalProcesses::State::start(StartParams params) {
   if (closed) return invalid_request("local processes are closed");
-  // The executor's order of checks: argv, cwd, environment, then the id.
-  if (auto bad = argv_error(params.argv)) return *bad;
-  if (auto bad = nul_byte_error("arg0", params.arg0.value_or(""))) return *bad;
-  std::string cwd;
-  if (params.cwd) {
-    auto parsed = parse_path(*params.cwd);
-    if (!parsed) return parsed.error();
-    cwd = std::move(*parsed);
-  }
-  auto env = child_environment(params);
-  if (!env) return env.error();
+  // The executor's start path and order of checks, then the id.
+  auto spawn = spawn_options_for(params, environ);
+  if (!spawn) return spawn.error();
   if (used_ids.contains(params.process_id)) return process_exists_error(params.process_id);
 
   // The log exists before the process, so not even its first event can be missed; its
@@ -197,10 +174,7 @@ Expected<std::shared_ptr<Process>> LocalProcesses::State::start(StartParams para
       self->changed.notify_all();
     }
   };
-  const auto spawn =
-      make_spawn_options(std::move(params.argv), std::move(params.arg0), std::move(*env),
-                         std::move(cwd), params.tty, params.pipe_stdin);
-  auto process = ManagedProcess::start(executor, params.process_id, spawn, params.pipe_stdin,
+  auto process = ManagedProcess::start(executor, params.process_id, *spawn, params.pipe_stdin,
                                        std::move(outlet), limits, std::move(on_closed));
   if (!process) return process.error();
   *recover_from = *process;

@@ -10,7 +10,7 @@
 #include <boost/uuid/uuid_io.hpp>
 #include <spdlog/spdlog.h>
 
-#include <tether/exec/base64.hpp>
+#include <tether/exec/protocol.hpp>
 
 namespace tether::exec {
 namespace asio = boost::asio;
@@ -19,35 +19,19 @@ void ConnectionOutlet::output(const ManagedProcess& process, std::uint64_t seq,
                               std::string_view stream, std::string_view bytes,
                               std::function<void()> on_delivered) {
   if (!peer) return;
-  // Built by hand: this is the bulk path, and the chunk is base64-encoded straight into place.
-  std::string message;
-  message.reserve(bytes.size() / 3 * 4 + 128 + process.id_json().size());
-  message += R"({"jsonrpc":"2.0","method":"process/output","params":{"processId":)";
-  message += process.id_json();
-  message += R"(,"seq":)";
-  message += std::to_string(seq);
-  message += R"(,"stream":")";
-  message += stream;
-  message += R"(","chunk":")";
-  base64_encode_append(message, bytes);
-  message += R"("}})";
-  peer->send(std::move(message), std::move(on_delivered));
+  peer->send(output_notification(process.id_json(), seq, stream, bytes), std::move(on_delivered));
 }
 
 void ConnectionOutlet::exited(const ManagedProcess& process, std::uint64_t seq,
                               const process::ExitStatus& status) {
   if (!peer) return;
-  boost::json::object params{{"processId", process.id()},
-                             {"seq", seq},
-                             {"exitCode", status.code},
-                             {"sandboxDenied", false}};
-  if (status.signal) params["signal"] = *status.signal;
-  peer->notify("process/exited", std::move(params));
+  peer->notify(std::string(kProcessExited.name),
+               to_json(ExitedNotice{process.id(), seq, status.code, status.signal}));
 }
 
 void ConnectionOutlet::closed(const ManagedProcess& process, std::uint64_t seq) {
   if (!peer) return;
-  peer->notify("process/closed", boost::json::object{{"processId", process.id()}, {"seq", seq}});
+  peer->notify(std::string(kProcessClosed.name), to_json(ClosedNotice{process.id(), seq}));
 }
 
 asio::awaitable<void> ConnectionOutlet::wait_writable() {

@@ -247,15 +247,6 @@ std::optional<std::string> invalid_unicode(const StdioCommand& command,
   return std::nullopt;
 }
 
-// The executor host's own core variables apply (as codex does); ours travel only by name.
-boost::json::value env_policy() {
-  return boost::json::object{{"inherit", "core"},
-                             {"ignoreDefaultExcludes", true},
-                             {"exclude", boost::json::array{}},
-                             {"set", boost::json::object{}},
-                             {"includeOnly", boost::json::array{}}};
-}
-
 ServerConnection connect(const asio::any_io_executor& executor,
                          const std::shared_ptr<exec::Process>& process, const std::string& program,
                          const StdioOptions& options) {
@@ -282,7 +273,9 @@ asio::awaitable<Expected<ServerConnection>> launch_on_executor(
   params.argv.insert(params.argv.end(), command.args.begin(), command.args.end());
   params.cwd = command.cwd;
   params.env = std::move(env);
-  params.env_policy = env_policy();
+  // The executor host's own core variables apply (as codex does); ours travel only by name.
+  params.env_policy =
+      exec::EnvPolicy{.inherit = exec::EnvPolicy::Inherit::core, .ignore_default_excludes = true};
   params.tty = false;
   params.pipe_stdin = true;
 

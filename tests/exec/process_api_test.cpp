@@ -28,7 +28,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
@@ -551,13 +550,9 @@ std::vector<StartParams> nul_cases(const StartParams& base) {
   cases[2].env = {{nul, "x"}};
   cases[3].env = {{"NAME", nul}};
   for (std::size_t i : {4, 5}) {
-    boost::json::object set;
-    set[i == 4 ? std::string("NAME") : nul] = i == 4 ? nul : std::string("x");
-    cases[i].env_policy = boost::json::object{{"inherit", "none"},
-                                              {"ignoreDefaultExcludes", false},
-                                              {"exclude", boost::json::array{}},
-                                              {"includeOnly", boost::json::array{}},
-                                              {"set", std::move(set)}};
+    EnvPolicy policy{.inherit = EnvPolicy::Inherit::none};
+    policy.set[i == 4 ? std::string("NAME") : nul] = i == 4 ? nul : std::string("x");
+    cases[i].env_policy = std::move(policy);
   }
   return cases;
 }
@@ -580,15 +575,19 @@ TEST_P(ProcessApi, NulBytesAreRefused) {
   });
 }
 
+// Outside the coroutine, like nul_cases.
+EnvPolicy home_excluded_policy() {
+  return EnvPolicy{
+      .inherit = EnvPolicy::Inherit::core, .exclude = {"HOME"}, .set = {{"FROM_SET", "set-value"}}};
+}
+
 // envPolicy runs through the executor's policy code; `env` is applied on top.
 TEST_P(ProcessApi, EnvironmentPolicy) {
   run([this](StarterPtr& starter) -> asio::awaitable<void> {
     StartParams params =
         sh("proc-1", "printf '%s|%s|%s' \"$FROM_SET\" \"$FROM_ENV\" \"${HOME+x}\"");
     params.env = {{"FROM_ENV", "env-value"}};
-    params.env_policy =
-        boost::json::parse(R"({"inherit":"core","ignoreDefaultExcludes":false,"exclude":["HOME"],)"
-                           R"("includeOnly":[],"set":{"FROM_SET":"set-value"}})");
+    params.env_policy = home_excluded_policy();
     ProcessPtr process = co_await start_ok(*starter, std::move(params));
     CO_ASSERT_TRUE(process != nullptr);
     auto events = co_await collect(process->subscribe());

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "../../src/exec/env_policy.hpp"
+#include "../../src/exec/fields.hpp"
 #include "../../src/exec/http_gate.hpp"
 #include <tether/exec/base64.hpp>
 #include <tether/exec/protocol.hpp>
@@ -176,16 +177,20 @@ TEST(ParsePath, NulBytesAreRejected) {
   EXPECT_EQ(path_error("file:///a%00b").code, jsonrpc::code::kInvalidParams);
 }
 
-TEST(ParsePath, ParamsPathField) {
+TEST(ParsePath, FieldsPathField) {
   const json::value raw{{"cwd", "file:///w%20d"}, {"bad", 3}};
-  auto params = Params::of(raw);
-  ASSERT_TRUE(params);
-  auto cwd = params->path("cwd");
-  ASSERT_TRUE(cwd);
-  EXPECT_EQ(*cwd, "/w d");
-  EXPECT_EQ(params->path("missing").error().code, jsonrpc::code::kInvalidParams);
-  EXPECT_EQ(params->path("missing").error().message, "missing field `missing`");
-  EXPECT_EQ(params->path("bad").error().code, jsonrpc::code::kInvalidParams);
+  Fields fields(raw);
+  EXPECT_EQ(fields.path("cwd"), "/w d");
+  EXPECT_TRUE(fields.result());
+  Fields missing(raw);
+  missing.path("missing");
+  ASSERT_FALSE(missing.result());
+  EXPECT_EQ(missing.result().error().code, jsonrpc::code::kInvalidParams);
+  EXPECT_EQ(missing.result().error().message, "missing field `missing`");
+  Fields bad(raw);
+  bad.path("bad");
+  ASSERT_FALSE(bad.result());
+  EXPECT_EQ(bad.result().error().code, jsonrpc::code::kInvalidParams);
 }
 
 TEST(ToFileUri, PercentEncodes) {
@@ -248,14 +253,21 @@ json::object policy(std::string inherit, bool ignore_default_excludes = false,
                       {"set", std::move(set)}};
 }
 
+// `params` (env and envPolicy) decoded as process/start's, then the child environment built
+// from them against the fake environ.
+Expected<std::vector<std::string>> child_environment_of(const json::object& params) {
+  auto fake = server_environ();
+  json::object start = params;
+  start["processId"] = "p";
+  start["argv"] = json::array{"true"};
+  auto decoded = decode<StartParams>(start);
+  if (!decoded) return decoded.error();
+  return child_environment(decoded->env, decoded->env_policy, fake.get());
+}
+
 // The resulting environment as a map; fails the test on an error.
 std::map<std::string, std::string> environment(const json::object& params) {
-  auto fake = server_environ();
-  const json::value raw = params;
-  auto p = Params::of(raw);
-  EXPECT_TRUE(p);
-  if (!p) return {};
-  auto env = build_child_environment(*p, fake.get());
+  auto env = child_environment_of(params);
   EXPECT_TRUE(env) << (env ? "" : env.error().message);
   if (!env) return {};
   std::map<std::string, std::string> out;
@@ -269,12 +281,7 @@ std::map<std::string, std::string> environment(const json::object& params) {
 }
 
 jsonrpc::Error environment_error(const json::object& params) {
-  auto fake = server_environ();
-  const json::value raw = params;
-  auto p = Params::of(raw);
-  EXPECT_TRUE(p);
-  if (!p) return {};
-  auto env = build_child_environment(*p, fake.get());
+  auto env = child_environment_of(params);
   EXPECT_FALSE(env);
   return env ? jsonrpc::Error{} : env.error();
 }

@@ -66,21 +66,6 @@ struct ClientOptions {
   EventLogLimits event_limits;
 };
 
-struct FileMetadata {
-  bool is_directory = false;
-  bool is_file = false;
-  bool is_symlink = false;
-  std::int64_t created_at_ms = 0;
-  std::int64_t modified_at_ms = 0;
-  std::uint64_t size = 0;
-};
-
-struct DirectoryEntry {
-  std::string file_name;
-  bool is_directory = false;
-  bool is_file = false;
-};
-
 class ExecClient : public ProcessStarter, public std::enable_shared_from_this<ExecClient> {
  public:
   // Connects and initializes. Errors carry the spec's texts (`timed out connecting to

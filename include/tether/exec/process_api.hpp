@@ -1,8 +1,8 @@
 // tether::exec process API — "a process somewhere", the same for this machine and an executor.
 //
-// Owns: the vocabulary every placement shares (start parameters, events, read results, write
-// statuses) and the two interfaces MCP code is written against: ProcessStarter (where processes
-// start) and Process (one running process: stdin, output, lifetime).
+// Owns: the events every placement produces, and the two interfaces MCP code is written against:
+// ProcessStarter (where processes start) and Process (one running process: stdin, output,
+// lifetime). Start parameters, read results and write statuses are the protocol's types.
 // Does not own: how a backend runs the process (local_processes.hpp, client.hpp) or the replay
 // rules behind subscribe() (event_log.hpp).
 // Data flows: a backend produces events (output/exited/closed, or failed when its executor is
@@ -11,7 +11,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,7 +18,6 @@
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/json/value.hpp>
 
 #include <tether/exec/protocol.hpp>
 
@@ -27,23 +25,6 @@ namespace tether::exec {
 
 class Subscription;
 
-struct StartParams {
-  std::string process_id;
-  std::vector<std::string> argv;   // non-empty
-  std::optional<std::string> cwd;  // absolute; absent = the placement's default
-  std::map<std::string, std::string> env;
-  // The wire's `envPolicy` object (docs/exec-server.md); absent = `env` is the whole environment.
-  std::optional<boost::json::value> env_policy;
-  bool tty = false;
-  bool pipe_stdin = false;
-  std::optional<std::string> arg0;
-};
-
-struct OutputEvent {
-  std::uint64_t seq = 0;
-  std::string stream;  // "stdout", "stderr" or "pty"
-  std::string bytes;
-};
 struct ExitedEvent {
   std::uint64_t seq = 0;
   int exit_code = 0;  // 128 + N when killed by signal N
@@ -59,18 +40,6 @@ using ProcessEvent = std::variant<OutputEvent, ExitedEvent, ClosedEvent, FailedE
 
 // The seq of an event; 0 for FailedEvent, which has none.
 std::uint64_t seq_of(const ProcessEvent& event);
-
-struct ReadResult {
-  std::vector<OutputEvent> chunks;
-  std::uint64_t next_seq = 1;
-  bool exited = false;
-  std::optional<int> exit_code;
-  bool closed = false;
-  std::optional<std::string> failure;
-};
-
-enum class WriteStatus { accepted, unknown_process, starting, stdin_closed };
-std::string_view to_string(WriteStatus status);
 
 class Process {
  public:
