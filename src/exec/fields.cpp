@@ -1,6 +1,8 @@
 // Fields (fields.hpp).
 #include "fields.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <tether/exec/base64.hpp>
@@ -68,7 +70,8 @@ std::optional<std::int64_t> Fields::optional_int(std::string_view key) {
   const auto* v = field(key, false);
   if (!v) return std::nullopt;
   if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return INT64_MAX;
+  if (v->is_uint64())
+    return static_cast<std::int64_t>(std::min<std::uint64_t>(v->get_uint64(), INT64_MAX));
   wrong_type(key, "an integer");
   return std::nullopt;
 }
