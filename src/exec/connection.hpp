@@ -82,7 +82,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void handle_notification(const jsonrpc::Notification& notification);
   void protocol_violation(std::string message);
 
-  // The handlers, one per method (docs/exec-server.md).
+  // The handlers, one per method (docs/exec-protocol.md).
   boost::asio::awaitable<Expected<InitializeResult>> initialize(InitializeParams params);
   boost::asio::awaitable<Expected<EnvironmentStatus>> environment_status(Empty params);
   boost::asio::awaitable<Expected<json::object>> environment_info(Empty params);

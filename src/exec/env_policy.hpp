@@ -1,5 +1,5 @@
 // The child environment of `process/start`: `env` alone, or the envPolicy applied to the
-// executor's own environment and then overlaid by `env` (docs/exec-server.md "Environment").
+// executor's own environment and then overlaid by `env` (docs/exec-protocol.md "Environment").
 #pragma once
 
 #include <map>

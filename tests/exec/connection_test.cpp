@@ -1,6 +1,6 @@
 // The executor's wire protocol, request by request (the acceptance scenarios 16, 20 and 38),
 // against the real `tether exec-server` over real WebSockets on loopback:
-// - ExecProtocol: every request shape of docs/exec-server.md with its error codes and messages
+// - ExecProtocol: every request shape of docs/exec-protocol.md with its error codes and messages
 //   (lifecycle, environment/*, process/*, fs/*).
 // - ExecMalformed: malformed input on one connection (bad JSON, bad ids, binary frames, invalid
 //   UTF-8, a frame over the limit) leaves the executor and a second, streaming client healthy.
@@ -1624,7 +1624,7 @@ TEST(ExecDialects, AprilAndCodexClientsOnOneExecutor) {
     co_await expect_ok(*april, "initialize", J(R"({"clientName":"april"})"));
     april->peer().notify("initialized", json::object{});
 
-    // codex 0.169: exactly the closing example of docs/exec-server.md.
+    // codex 0.169: exactly the codex example of docs/exec-protocol.md "Example session".
     auto codex_connection = co_await TestClient::connect(server.port());
     CodexClient codex{codex_connection};
     auto init =
@@ -1993,7 +1993,7 @@ TEST_F(ExecEnvPolicy, InheritModesDefaultExcludesExcludeIncludeOnlySetAndEnv) {
             json::object()));
     EXPECT_EQ(env_dump(include_secrets), "MY_API_KEY=1\nMY_SECRET_X=2\nPROTO38_A=a\n");
 
-    // set comes after includeOnly (docs/exec-server.md's order), so what it sets is kept.
+    // set comes after includeOnly (docs/exec-protocol.md "Environment"), so what it sets is kept.
     auto include_then_set = co_await child_env(
         *c,
         env_start(

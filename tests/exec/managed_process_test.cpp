@@ -3,7 +3,7 @@
 //
 // Most scenarios are parameterized over the two transports the executor serves: a real
 // WebSocket on loopback (ExecServer + TestClient::connect) and `--listen stdio` (the executor as
-// a child with piped stdin/stdout). They follow docs/exec-server.md "Processes" and the executor
+// a child with piped stdin/stdout). They follow docs/exec-protocol.md "Processes" and the executor
 // side of the acceptance scenarios 1-8, 12, 13 and 15. Scenario 21 (a slow reader must not grow
 // the executor's memory, and loses nothing) needs a WebSocket whose reads the test controls, so
 // it runs on a raw beast WebSocket only.

@@ -1,8 +1,8 @@
-// The executor's security gate and startup rules (docs/exec-server.md "Security" and "Transport";
-// acceptance 17): bearer-token auth from every token source (--token-file, the environment,
-// codex's --ws-auth capability-token flags, the generated 0600 token file), the Origin and Host
-// checks, /readyz, refusing unsafe or malformed --listen settings at startup, the stdout URL
-// line, and the connection and process limits.
+// The executor's security gate and startup rules (docs/exec-protocol.md "Security" and
+// "Transport", docs/exec-server.md "Options"; acceptance 17): bearer-token auth from every token
+// source (--token-file, the environment, codex's --ws-auth capability-token flags, the generated
+// 0600 token file), the Origin and Host checks, /readyz, refusing unsafe or malformed --listen
+// settings at startup, the stdout URL line, and the connection and process limits.
 //
 // Startup checks run the real binary directly (process::Child) with every run bounded; the rest
 // goes through ExecServer and real sockets on 127.0.0.1.

@@ -1,6 +1,6 @@
-// Executor sessions (docs/exec-server.md "Sessions and resume"; acceptance 18 and 19): what happens
-// to a session's processes, and to every process in their groups, when the connection ends on
-// purpose (close 1000, stdin EOF of `--listen stdio`), when it is lost (kept for the TTL,
+// Executor sessions (docs/exec-protocol.md "Sessions and resume"; acceptance 18 and 19): what
+// happens to a session's processes, and to every process in their groups, when the connection
+// ends on purpose (close 1000, stdin EOF of `--listen stdio`), when it is lost (kept for the TTL,
 // resumable with `resumeSessionId`, writes deduplicated by `writeId`), when the server gets
 // SIGTERM (close 1001 to every client, exit 0) and when the executor is killed with SIGKILL
 // (parent-death signal for direct children, stdin EOF for well-behaved readers below them).
@@ -354,9 +354,9 @@ json::object codex_read(std::string id, std::int64_t after_seq) {
 
 constexpr std::string_view kCodexInitialized = R"({"method":"initialized","params":{}})";
 
-// Acceptance 38 / docs/exec-server.md's closing example: a codex 0.169 client loses its connection,
-// reconnects at once with resumeSessionId, catches up with process/read from its last seq, then
-// re-sends a write with its writeId: nothing is lost and nothing is written twice.
+// Acceptance 38 / docs/exec-protocol.md "Example session" (codex 0.169): a codex client loses its
+// connection, reconnects at once with resumeSessionId, catches up with process/read from its last
+// seq, then re-sends a write with its writeId: nothing is lost and nothing is written twice.
 TEST(ExecSession, CodexDialectResumeCatchesUpAndDeduplicatesWrites) {
   ExecServer server(server_options({"--session-ttl", "30"}));
   run_async([&]() -> asio::awaitable<void> {

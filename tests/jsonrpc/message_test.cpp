@@ -1,7 +1,7 @@
 // jsonrpc::parse and serialize: the three message kinds, the optional "jsonrpc" member, the id
-// rules of docs/exec-server.md (64-bit signed integers or strings; null, fractions and out-of-range
-// integers are invalid), error objects, non-object input (-32600), unparsable input (-32700),
-// and that serialize always writes "jsonrpc": "2.0" and round-trips through parse.
+// rules of docs/exec-protocol.md "Transport" (64-bit signed integers or strings; null, fractions
+// and out-of-range integers are invalid), error objects, non-object input (-32600), unparsable
+// input (-32700), and that serialize always writes "jsonrpc": "2.0" and round-trips through parse.
 #include <cstdint>
 #include <limits>
 #include <string>

@@ -34,7 +34,7 @@ StartOptions piped_stdin();
 json::object start_sleep(std::string id, std::string seconds);
 
 // process/start params exactly as the codex 0.169 client sends them for MCP servers
-// (docs/exec-server.md, closing example): file: URI cwd, envPolicy core, empty env.
+// (docs/exec-protocol.md "Example session"): file: URI cwd, envPolicy core, empty env.
 json::object codex_envpolicy_start(const std::string& id, const std::string& cwd_uri,
                                    json::array argv);
 

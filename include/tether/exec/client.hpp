@@ -1,4 +1,4 @@
-// tether::exec ExecClient — the client side of the executor protocol (docs/exec-server.md).
+// tether::exec ExecClient — the client side of the executor protocol (docs/exec-protocol.md).
 //
 // Owns: reaching an executor (ws:// or wss:// with a bearer token, or a command whose
 // stdin/stdout speak newline-delimited JSON), the initialize handshake, typed calls for every

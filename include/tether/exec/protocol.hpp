@@ -1,5 +1,5 @@
 // tether::exec protocol — every executor method's params and result, typed once and shared by
-// the executor server, its client and the local process backend (docs/exec-server.md).
+// the executor server, its client and the local process backend (docs/exec-protocol.md).
 //
 // Owns: one struct per params, result and notification shape; a descriptor per method (its name
 // and its two types); their conversions both ways (to_json, and decode<T>, which answers -32602
@@ -9,7 +9,7 @@
 //
 // Adding a method: write its params and result here with their to_json/from_json, a descriptor,
 // and one handler in the server's route table (src/exec/connection.cpp); the client calls it by
-// its descriptor.
+// its descriptor (docs/exec-protocol.md "Adding a method").
 #pragma once
 
 #include <cstdint>
@@ -84,7 +84,7 @@ inline constexpr Method<Empty, json::object> kEnvironmentInfo{"environment/info"
 
 // --- process/* -----------------------------------------------------------------------------
 
-// How the child's environment starts before `env` goes on top (docs/exec-server.md,
+// How the child's environment starts before `env` goes on top (docs/exec-protocol.md,
 // "Environment"): inherit, then the default excludes, exclude, includeOnly, then set.
 struct EnvPolicy {
   enum class Inherit { all, core, none };

@@ -27,7 +27,7 @@ inline constexpr int kInternalError = -32603;
 // HTTP failures answering an MCP request (the TypeScript SDK and server-everything use it for
 // transport-level failures too).
 inline constexpr int kServerError = -32000;
-// The executor protocol (docs/exec-server.md).
+// The executor protocol (docs/exec-protocol.md "Errors").
 inline constexpr int kNotFound = -32004;
 inline constexpr int kSessionAttached = -32010;
 // Local outcomes of a call that never travel on the wire.

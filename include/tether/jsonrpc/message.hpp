@@ -1,8 +1,8 @@
 // tether::jsonrpc messages — the JSON-RPC 2.0 message model on Boost.JSON.
 //
 // Owns: the three message kinds, request ids, parsing one message from text with the validation
-// rules of docs/exec-server.md ("jsonrpc" optional on input, ids are 64-bit integers or strings,
-// no batches) and serializing messages (always with "jsonrpc": "2.0").
+// rules of docs/exec-protocol.md "Transport" ("jsonrpc" optional on input, ids are 64-bit
+// integers or strings, no batches) and serializing messages (always with "jsonrpc": "2.0").
 // Does not own: error objects and codes (error.hpp), transports, correlation of requests and
 // responses (peer.hpp), method semantics.
 #pragma once
