@@ -5,8 +5,10 @@ BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 # `make fuzz`: seconds per fuzz target.
 FUZZ_SECONDS ?= 60
-# ccache hashes paths relative to the checkout, so a fresh clone elsewhere still hits the cache.
+# ccache hashes paths relative to the checkout and not the build directory (which -g would add),
+# so a fresh clone elsewhere still hits the cache, precompiled header included.
 export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
 # The precompiled header is only cacheable when ccache may ignore its defines and time macros.
 export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
 

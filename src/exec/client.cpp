@@ -181,10 +181,6 @@ asio::awaitable<Expected<ReadResult>> ExecClient::Impl::recover_read(std::weak_p
   co_return co_await self->read(id, after, std::nullopt, 0ms);
 }
 
-// GCC 12 reports a mismatched operator delete for this coroutine's frame (a false positive:
-// Asio allocates and frees its frames with its own pair).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 asio::awaitable<Expected<std::shared_ptr<Process>>> ExecClient::Impl::start(StartParams params) {
   if (disconnected_)
     co_return jsonrpc::make_error(jsonrpc::code::kConnectionClosed, *disconnected_);
@@ -235,8 +231,6 @@ asio::awaitable<Expected<std::shared_ptr<Process>>> ExecClient::Impl::start(Star
   abandon.active = false;
   co_return std::make_shared<RemoteProcess>(shared_from_this(), id, log);
 }
-
-#pragma GCC diagnostic pop
 
 // --- ExecClient ----------------------------------------------------------------------------
 

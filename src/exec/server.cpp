@@ -15,7 +15,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
-#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
 #include "connection.hpp"
@@ -27,14 +26,6 @@
 namespace tether::exec {
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
-
-std::optional<std::string> random_token() {
-  unsigned char raw[32];
-  if (RAND_bytes(raw, sizeof raw) != 1) return std::nullopt;
-  std::string token;
-  for (unsigned char b : raw) token += fmt::format("{:02x}", b);
-  return token;
-}
 
 namespace {
 

@@ -10,6 +10,8 @@
 #include <boost/url.hpp>
 #include <fmt/format.h>
 
+#include <tether/exec/token.hpp>
+
 namespace tether::exec {
 namespace asio = boost::asio;
 

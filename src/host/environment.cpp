@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <tether/exec/server.hpp>
+#include <tether/exec/token.hpp>
 #include <tether/host/environment.hpp>
 #include <tether/jsonrpc/async_signal.hpp>
 #include <tether/process/child.hpp>

@@ -54,7 +54,4 @@ struct ServerOptions {
 // option is reported on stderr with exit code 2.
 int run_server(const ServerOptions& options);
 
-// A fresh random 256-bit token, hex-encoded (nullopt when the system has no randomness).
-std::optional<std::string> random_token();
-
 }  // namespace tether::exec
