@@ -3,9 +3,9 @@
 // bound to a cancellation signal, so cancel_startup() and shutdown() can end it wherever it is
 // (Client::connect ends a half-started server itself); every other caller that needs the server
 // waits for that one attempt to settle. A session's death arrives through the client's on_closed
-// callback, tagged with the attempt's generation so a stale session's news is ignored.
+// callback, tagged with the attempt's generation so a stale session's news is ignored. When a
+// failed server may start again is RestartPolicy's to say.
 #include <algorithm>
-#include <deque>
 #include <map>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "restart_policy.hpp"
 #include <tether/host/manager.hpp>
 #include <tether/host/server_launch.hpp>
 #include <tether/host/tool_names.hpp>
@@ -29,8 +30,7 @@
 namespace tether::host {
 namespace asio = boost::asio;
 namespace json = boost::json;
-using Clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
+using Clock = RestartPolicy::Clock;
 
 std::string_view to_string(ServerState state) {
   switch (state) {
@@ -85,23 +85,21 @@ std::string describe(const EnvironmentConfig& environment) {
 
 struct Manager::State : std::enable_shared_from_this<State> {
   struct Server {
-    explicit Server(const asio::any_io_executor& executor, ServerConfig server)
+    Server(const asio::any_io_executor& executor, ServerConfig server,
+           RestartPolicy::Settings restart)
         : config(std::move(server)),
           filter{config.enabled_tools, config.disabled_tools},
           state(config.enabled ? ServerState::idle : ServerState::disabled),
+          restarts(restart),
           settled(executor) {}
 
     ServerConfig config;
     ToolFilter filter;
     ServerState state;
     std::string error;
-    // Failed before anything was started (placement, settings): a restart cannot help.
-    bool permanent = false;
-    bool crash_looping = false;
+    RestartPolicy restarts;
     std::shared_ptr<mcp::Client> client;
-    json::array tools;  // the server's own listing; filtered when offered
-    std::deque<Clock::time_point> deaths;
-    Clock::time_point restart_at{};
+    json::array tools;             // the server's own listing; filtered when offered
     std::uint64_t generation = 0;  // of the latest start attempt
     std::shared_ptr<asio::cancellation_signal> cancel;
     bool cancel_requested = false;
@@ -136,6 +134,11 @@ struct Manager::State : std::enable_shared_from_this<State> {
     client.resume_window = config.resume_window.value_or(client.resume_window);
     environments.add(
         Environment::create(executor, config.id, std::move(*placement), environment_options));
+  }
+
+  RestartPolicy::Settings restart_settings() const {
+    return {options.restart_backoff, options.restart_backoff_max, options.crash_loop_deaths,
+            options.crash_loop_window};
   }
 
   Server* find(std::string_view name) {
@@ -217,7 +220,7 @@ struct Manager::State : std::enable_shared_from_this<State> {
     auto launch = launch_of(server.config);
     if (auto placed = placement(server.config); !placed) launch = placed.error();
     if (!launch) {
-      server.permanent = true;
+      server.restarts.record_permanent_failure();
       co_return launch.error();
     }
     auto connection = co_await launch_server(executor, std::move(*launch), environments);
@@ -258,7 +261,7 @@ struct Manager::State : std::enable_shared_from_this<State> {
                    server->client->description());
     } else {
       auto error = startup_failure(server->config, outcome->error());
-      if (server->permanent) {
+      if (server->restarts.permanent()) {
         server->error = std::move(error);
       } else {
         self->record_death(*server, std::move(error));
@@ -279,7 +282,7 @@ struct Manager::State : std::enable_shared_from_this<State> {
     }
     server.state = ServerState::starting;
     server.error.clear();
-    server.permanent = false;
+    server.restarts.begin_attempt();
     server.cancel_requested = false;
     ++server.generation;
     auto signal = std::make_shared<asio::cancellation_signal>();
@@ -295,19 +298,11 @@ struct Manager::State : std::enable_shared_from_this<State> {
   }
 
   void record_death(Server& server, std::string error) {
-    const auto now = Clock::now();
-    server.deaths.push_back(now);
-    while (!server.deaths.empty() && now - server.deaths.front() > options.crash_loop_window)
-      server.deaths.pop_front();
-    if (server.deaths.size() >= options.crash_loop_deaths) {
-      server.crash_looping = true;
+    if (server.restarts.record_death(Clock::now())) {
       server.error = fmt::format("MCP server '{}' is crash-looping: {}", server.config.name, error);
-      return;
+    } else {
+      server.error = std::move(error);
     }
-    auto delay =
-        options.restart_backoff * (1LL << std::min<std::size_t>(server.deaths.size() - 1, 20));
-    server.restart_at = now + std::min<milliseconds>(delay, options.restart_backoff_max);
-    server.error = std::move(error);
   }
 
   // The session of `generation` ended by itself: failed, calls in flight already failed with
@@ -356,10 +351,10 @@ struct Manager::State : std::enable_shared_from_this<State> {
         case ServerState::cancelled:
           break;
       }
-      if (server->crash_looping || server->permanent)
+      if (!server->restarts.may_restart())
         co_return jsonrpc::make_error(jsonrpc::code::kInternalError, server->error);
-      if (server->state == ServerState::failed && Clock::now() < server->restart_at) {
-        asio::steady_timer timer(executor, server->restart_at);
+      if (server->state == ServerState::failed && Clock::now() < server->restarts.restart_at()) {
+        asio::steady_timer timer(executor, server->restarts.restart_at());
         boost::system::error_code ignored;
         co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
         continue;  // someone else may have restarted it meanwhile
@@ -426,7 +421,8 @@ std::shared_ptr<Manager> Manager::create(asio::any_io_executor executor, Config 
     state->environments.set_remote(remote.environment->id);
   }
   for (auto& server : config.servers)
-    state->servers.push_back(std::make_unique<State::Server>(state->executor, std::move(server)));
+    state->servers.push_back(std::make_unique<State::Server>(state->executor, std::move(server),
+                                                             state->restart_settings()));
   return std::shared_ptr<Manager>(new Manager(std::move(state)));
 }
 
@@ -502,7 +498,7 @@ asio::awaitable<Expected<StartupSummary>> Manager::start(std::vector<std::string
   }
   for (auto* server : targets) {
     if (server->state != ServerState::starting && server->state != ServerState::ready &&
-        !server->crash_looping)
+        !server->restarts.crash_looping())
       state->begin_start(*server);
   }
   for (auto* server : targets) co_await state->settle(*server);
@@ -593,10 +589,7 @@ asio::awaitable<Expected<void>> Manager::restart(std::string server) {
   }
   // The server leaves `ready` before anything suspends: no one may take the client being ended.
   auto old = std::move(record->client);
-  record->deaths.clear();
-  record->crash_looping = false;
-  record->permanent = false;
-  record->restart_at = {};
+  record->restarts.reset();
   if (record->state != ServerState::disabled && record->state != ServerState::starting)
     record->state = ServerState::idle;
   if (old) co_await old->shutdown();
