@@ -4,7 +4,7 @@
 // (Client::connect ends a half-started server itself); every other caller that needs the server
 // waits for that one attempt to settle. A session's death arrives through the client's on_closed
 // callback, tagged with the attempt's generation so a stale session's news is ignored. When a
-// failed server may start again is RestartPolicy's to say.
+// failed server may start again is RestartPolicy's to say; the texts it shows are server_texts'.
 #include <algorithm>
 #include <map>
 
@@ -21,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include "restart_policy.hpp"
+#include "server_texts.hpp"
 #include <tether/host/manager.hpp>
 #include <tether/host/server_launch.hpp>
 #include <tether/host/tool_names.hpp>
@@ -49,39 +50,6 @@ std::string_view to_string(ServerState state) {
   }
   return "unknown";
 }
-
-namespace {
-
-// docs/mcp.md's user-facing startup failure texts.
-std::string startup_failure(const ServerConfig& server, const jsonrpc::Error& error) {
-  if (error.code == jsonrpc::code::kRequestTimedOut)
-    return fmt::format(
-        "MCP client for '{}' timed out after {:g} seconds. Add or adjust 'startup_timeout_sec' in "
-        "your config: [mcp_servers.{}] startup_timeout_sec = XX",
-        server.name, static_cast<double>(server.startup_timeout.count()) / 1000, server.name);
-  return fmt::format("MCP client for '{}' failed to start: {}", server.name, error.message);
-}
-
-std::string join_words(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& word : words) {
-    if (!out.empty()) out += ' ';
-    bool plain = !word.empty() && word.find_first_of(" \t\n'\"\\$") == std::string::npos;
-    out += plain ? word : fmt::format("'{}'", word);
-  }
-  return out;
-}
-
-std::string describe(const EnvironmentConfig& environment) {
-  if (const auto* url = std::get_if<EnvironmentConfig::Url>(&environment.how))
-    return fmt::format("{}: {}", environment.id, url->url);
-  if (std::holds_alternative<EnvironmentConfig::Spawn>(environment.how))
-    return fmt::format("{}: spawned on loopback", environment.id);
-  return fmt::format("{}: command {}", environment.id,
-                     join_words(std::get<EnvironmentConfig::Command>(environment.how).argv));
-}
-
-}  // namespace
 
 struct Manager::State : std::enable_shared_from_this<State> {
   struct Server {
@@ -117,8 +85,9 @@ struct Manager::State : std::enable_shared_from_this<State> {
   QualifiedToolIndex index;
   bool shut_down = false;
 
-  void add_environment(const EnvironmentConfig& config) {
-    descriptions[config.id] = describe(config);
+  // `source`: where a definition that is not in the config came from (TETHER_EXEC_SERVER_URL).
+  void add_environment(const EnvironmentConfig& config, std::string_view source = {}) {
+    descriptions[config.id] = describe_environment(config, source);
     auto placement = placement_of(config, options.env);
     if (!placement) {
       environments.add_unavailable(config.id, placement.error());
@@ -260,7 +229,7 @@ struct Manager::State : std::enable_shared_from_this<State> {
       spdlog::info("MCP server '{}' ready ({})", server->config.name,
                    server->client->description());
     } else {
-      auto error = startup_failure(server->config, outcome->error());
+      auto error = startup_failure_text(server->config, outcome->error());
       if (server->restarts.permanent()) {
         server->error = std::move(error);
       } else {
@@ -299,7 +268,7 @@ struct Manager::State : std::enable_shared_from_this<State> {
 
   void record_death(Server& server, std::string error) {
     if (server.restarts.record_death(Clock::now())) {
-      server.error = fmt::format("MCP server '{}' is crash-looping: {}", server.config.name, error);
+      server.error = crash_loop_text(server.config.name, error);
     } else {
       server.error = std::move(error);
     }
@@ -311,8 +280,7 @@ struct Manager::State : std::enable_shared_from_this<State> {
     if (generation != server.generation || server.state != ServerState::ready) return;
     auto error = reason;
     if (server.client) {
-      if (auto tail = server.client->stderr_tail(); !tail.empty())
-        error += "\nMCP server stderr (last lines):\n" + tail;
+      error = death_text(std::move(error), server.client->stderr_tail());
       // Released later: this runs inside the client's own callback.
       asio::post(executor, [client = std::move(server.client)] {});
     }
@@ -414,10 +382,8 @@ std::shared_ptr<Manager> Manager::create(asio::any_io_executor executor, Config 
   for (const auto& environment : config.environments) state->add_environment(environment);
   auto remote = resolve_remote(config, state->options.env);
   if (remote.environment) {
-    if (find_environment(config, remote.environment->id) == nullptr) {
-      state->add_environment(*remote.environment);
-      state->descriptions[remote.environment->id] += " (" + remote.source + ")";
-    }
+    if (find_environment(config, remote.environment->id) == nullptr)
+      state->add_environment(*remote.environment, remote.source);
     state->environments.set_remote(remote.environment->id);
   }
   for (auto& server : config.servers)
@@ -443,15 +409,9 @@ std::vector<ServerInfo> Manager::servers() const {
     info.required = config.required;
     info.state = server->state;
     info.error = server->error;
-    if (const auto* stdio = std::get_if<mcp::StdioCommand>(&config.transport)) {
-      info.transport = "stdio";
-      std::vector<std::string> words{stdio->program};
-      words.insert(words.end(), stdio->args.begin(), stdio->args.end());
-      info.target = join_words(words);
-    } else {
-      info.transport = "streamable_http";
-      info.target = std::get<HttpServerSettings>(config.transport).url;
-    }
+    info.transport =
+        std::holds_alternative<mcp::StdioCommand>(config.transport) ? "stdio" : "streamable_http";
+    info.target = server_target(config);
     auto environment = state_->placement(config);
     if (!environment) {
       info.placement_ok = false;
@@ -504,7 +464,7 @@ asio::awaitable<Expected<StartupSummary>> Manager::start(std::vector<std::string
   for (auto* server : targets) co_await state->settle(*server);
 
   StartupSummary summary;
-  std::vector<std::string> required_failures;
+  std::vector<StartupSummary::Failure> required_failures;
   for (auto* server : targets) {
     const auto& name = server->config.name;
     if (server->state == ServerState::ready) {
@@ -513,14 +473,12 @@ asio::awaitable<Expected<StartupSummary>> Manager::start(std::vector<std::string
       summary.cancelled.push_back(name);
     } else {
       summary.failed.push_back({name, server->error});
-      if (server->config.required)
-        required_failures.push_back(fmt::format("{}: {}", name, server->error));
+      if (server->config.required) required_failures.push_back({name, server->error});
     }
   }
   if (!required_failures.empty())
     co_return jsonrpc::make_error(jsonrpc::code::kInternalError,
-                                  fmt::format("required MCP servers failed to initialize: {}",
-                                              fmt::join(required_failures, "; ")));
+                                  required_failures_text(required_failures));
   co_return summary;
 }
 

@@ -7,7 +7,7 @@
 // the user restarts it (reset). A start that failed before anything was started (placement,
 // settings) is permanent: retrying cannot help, and it is no death.
 // Does not own: starting, ending or waiting for anything, the clock (every time point is passed
-// in), or the words the user reads (the manager's).
+// in), or the words the user reads (server_texts.hpp).
 // Data flows: the manager's record of a death or failed start -> record_death |
 // record_permanent_failure -> may_restart / restart_at before a use starts the server again.
 #pragma once
