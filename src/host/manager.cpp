@@ -120,38 +120,6 @@ struct Manager::State : std::enable_shared_from_this<State> {
     if (options.on_status) options.on_status({server.config.name, server.state, server.error});
   }
 
-  // The server's launch settings; errors are the server's config problems.
-  Expected<ServerLaunch> launch_of(const ServerConfig& config) {
-    ServerLaunch launch{config.name, {}, config.environment, options.stdio};
-    if (const auto* stdio = std::get_if<mcp::StdioCommand>(&config.transport)) {
-      launch.transport = *stdio;
-      return launch;
-    }
-    const auto& settings = std::get<HttpServerSettings>(config.transport);
-    mcp::HttpServerConfig http;
-    http.url = settings.url;
-    if (settings.bearer_token_env_var) {
-      http.bearer_token = token_from_env(options.env, *settings.bearer_token_env_var);
-      if (!http.bearer_token)
-        return jsonrpc::make_error(
-            jsonrpc::code::kInternalError,
-            fmt::format("bearer_token_env_var {} for MCP server '{}' is not set",
-                        *settings.bearer_token_env_var, config.name));
-    }
-    for (const auto& header : settings.http_headers) http.headers.push_back(header);
-    for (const auto& [header, variable] : settings.env_http_headers) {
-      auto value = options.env(variable);
-      if (value && !value->empty()) {
-        http.headers.emplace_back(header, *value);
-      } else {
-        spdlog::debug("MCP server '{}': header {} skipped, {} is not set", config.name, header,
-                      variable);
-      }
-    }
-    launch.transport = std::move(http);
-    return launch;
-  }
-
   // The same resolution a launch makes (launch_server resolves through it too).
   Expected<std::shared_ptr<Environment>> placement(const ServerConfig& config) const {
     return resolve_placement(environments, config.name, config.environment,
@@ -186,7 +154,7 @@ struct Manager::State : std::enable_shared_from_this<State> {
 
   asio::awaitable<Expected<Session>> launch_and_list(Server& server) {
     // Placement and settings are checked before anything starts: such failures are permanent.
-    auto launch = launch_of(server.config);
+    auto launch = launch_of(server.config, options.env, options.stdio);
     if (auto placed = placement(server.config); !placed) launch = placed.error();
     if (!launch) {
       server.restarts.record_permanent_failure();
