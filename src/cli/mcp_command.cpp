@@ -1,15 +1,15 @@
 // `tether mcp ...`: the configured MCP servers from the command line.
 //
 // Owns: the subcommands (list, tools, call, resources, read, prompts, prompt, add, remove), their
-// options, which servers each one starts, what it prints (human or --json, failures included) and
-// its exit code: 0 ok, 1 the tool returned isError, 2 usage or config error, 3 a server failed,
+// options, which servers each one starts, what each asks the servers or the config file, and its
+// exit code: 0 ok, 1 the tool returned isError, 2 usage or config error, 3 a server failed,
 // 4 stdout or stderr could not be written, 130 interrupted, 141 the reader of stdout or stderr
 // went away (EPIPE).
 // Does not own: config, placement and server life cycles (host::Manager), config editing
-// (host/config_edit.hpp), or styling (output.hpp).
+// (host/config_edit.hpp), or how answers and failures look, human or --json (output.hpp).
 // Data flows: options -> load_config -> Manager::start(the servers needed) -> one operation ->
-// stdout; status and errors -> stderr; SIGINT/SIGTERM or a failed write cancel startup or the
-// operation, then every server is shut down before the process exits.
+// output.hpp -> stdout; status and errors -> stderr; SIGINT/SIGTERM or a failed write cancel
+// startup or the operation, then every server is shut down before the process exits.
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -25,7 +25,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 
 #include "commands.hpp"
@@ -110,16 +109,12 @@ class Errors {
     return kNames[static_cast<std::size_t>(kind)];
   }
   int report(Kind kind, std::string_view message, int code, bool on_stderr) const {
-    if (on_stderr) write_err(fmt::format("{} {}\n", Style(stderr).red("error:"), message));
+    if (on_stderr) print_error(message);
     if (json_ && !wrote_stdout()) print_json_error(name_of(kind), message, code);
     return code;
   }
   bool json_;
 };
-
-void print_json(const json::value& value) {
-  write_out(pretty_json(value) + "\n");
-}
 
 std::string config_path(const McpArgs& args) {
   if (!args.config_path.empty()) return args.config_path;
@@ -159,56 +154,6 @@ jsonrpc::Expected<json::value> tool_arguments(const McpArgs& args) {
   if (!pairs) return pairs.error();
   for (auto& [key, value] : *pairs) arguments[key] = std::move(value);
   return json::value(std::move(arguments));
-}
-
-std::string text_of(const json::object& object, std::string_view key) {
-  const auto* value = object.if_contains(key);
-  return value && value->is_string() ? std::string(value->get_string()) : std::string();
-}
-
-// The first line of a description, bounded for a table.
-std::string summary_of(const json::object& object) {
-  auto text = text_of(object, "description");
-  if (auto newline = text.find('\n'); newline != std::string::npos) text.resize(newline);
-  if (text.size() > 80) text = text.substr(0, 77) + "...";
-  return text;
-}
-
-// Content blocks (tool results, prompt messages, resource contents) as a person reads them.
-std::string render_content(const json::value& item) {
-  const auto* block = item.if_object();
-  if (block == nullptr) return pretty_json(item);
-  const auto type = text_of(*block, "type");
-  if (type == "text" || block->contains("text")) return text_of(*block, "text");
-  if (type == "image" || type == "audio")
-    return fmt::format("[{} {}, {} bytes of base64]", type, text_of(*block, "mimeType"),
-                       text_of(*block, "data").size());
-  if (type == "resource_link") return fmt::format("[resource link {}]", text_of(*block, "uri"));
-  if (const auto* resource = block->if_contains("resource"); resource && resource->is_object())
-    return render_content(*resource);
-  if (block->contains("blob"))
-    return fmt::format("[blob {} {}, {} bytes of base64]", text_of(*block, "uri"),
-                       text_of(*block, "mimeType"), text_of(*block, "blob").size());
-  return pretty_json(item);
-}
-
-void print_blocks(const json::value* blocks) {
-  if (blocks == nullptr || !blocks->is_array()) return;
-  for (const auto& item : blocks->get_array()) {
-    auto text = render_content(item);
-    if (!text.ends_with('\n')) text += '\n';
-    write_out(text);
-  }
-}
-
-// The part of a session's description a table needs beside its placement: `pid 4242` of
-// `local process 'node' (pid 4242)`, `mcp-stdio-1` of `executor process mcp-stdio-1`.
-std::string process_label(const std::string& description) {
-  if (auto pid = description.rfind("(pid "); pid != std::string::npos)
-    return description.substr(pid + 1, description.size() - pid - 2);
-  constexpr std::string_view kExecutor = "executor process ";
-  if (description.starts_with(kExecutor)) return description.substr(kExecutor.size());
-  return description;
 }
 
 Kind kind_of(const jsonrpc::Error& error) {
@@ -279,42 +224,7 @@ class Session {
   }
 
   int list() const {
-    const auto servers = manager_->servers();
-    if (args_.json) {
-      json::array out;
-      for (const auto& info : servers) {
-        json::object row{{"name", info.name},
-                         {"enabled", info.enabled},
-                         {"required", info.required},
-                         {"transport", info.transport},
-                         {"target", info.target},
-                         {"placement", info.placement},
-                         {"status", host::to_string(info.state)}};
-        row["environment"] =
-            info.environment_id.empty() ? json::value(nullptr) : json::value(info.environment_id);
-        row["tools"] = info.tools ? json::value(*info.tools) : json::value(nullptr);
-        row["error"] = info.error.empty() ? json::value(nullptr) : json::value(info.error);
-        row["process"] = info.process.empty() ? json::value(nullptr) : json::value(info.process);
-        out.push_back(std::move(row));
-      }
-      print_json(json::object{{"servers", std::move(out)}});
-      return partial();
-    }
-    Style style(stdout);
-    Table table({"SERVER", "STATUS", "TOOLS", "WHERE", "COMMAND"});
-    for (const auto& info : servers) {
-      const std::string state(host::to_string(info.state));
-      const auto shown_state = info.state == ServerState::ready    ? style.green(state)
-                               : info.state == ServerState::failed ? style.red(state)
-                                                                   : style.dim(state);
-      const std::string tools = info.tools ? std::to_string(*info.tools) : "-";
-      std::string where = info.placement_ok ? info.placement : "(no placement)";
-      if (!info.process.empty()) where += " (" + process_label(info.process) + ")";
-      table.add({info.name, shown_state, tools, where, info.target},
-                {info.name, state, tools, where, info.target});
-      if (!info.error.empty()) table.note(style.red("error: ") + info.error);
-    }
-    write_out(table.render(style));
+    print_servers(manager_->servers(), args_.json);
     return partial();
   }
 
@@ -322,18 +232,7 @@ class Session {
     std::vector<host::OfferedTool> offered;
     for (auto& tool : manager_->tools())
       if (args_.server.empty() || tool.server == args_.server) offered.push_back(std::move(tool));
-    if (args_.json) {
-      json::array out;
-      for (const auto& tool : offered)
-        out.push_back(
-            json::object{{"name", tool.name}, {"server", tool.server}, {"tool", tool.tool}});
-      print_json(json::object{{"tools", std::move(out)}});
-      co_return partial();
-    }
-    Style style(stdout);
-    Table table({"TOOL", "SERVER", "DESCRIPTION"});
-    for (const auto& tool : offered) table.add({tool.name, tool.server, summary_of(tool.tool)});
-    write_out(table.render(style));
+    print_tools(offered, args_.json);
     co_return partial();
   }
 
@@ -342,16 +241,7 @@ class Session {
     if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
     const auto* is_error = result->if_contains("isError");
     const bool tool_error = is_error && is_error->is_bool() && is_error->get_bool();
-    if (args_.json) {
-      print_json(*result);
-    } else {
-      const auto* content = result->if_contains("content");
-      const bool has_content = content && content->is_array() && !content->get_array().empty();
-      if (has_content) print_blocks(content);
-      if (const auto* structured = result->if_contains("structuredContent");
-          structured && !has_content)
-        print_json(*structured);
-    }
+    print_tool_result(*result, args_.json);
     co_return tool_error ? kToolError : kOk;
   }
 
@@ -390,24 +280,7 @@ class Session {
     if (!resources) co_return errors_.fail(Kind::server, resources.error().message);
     auto templates = co_await gather(Listing::templates);
     if (!templates) co_return errors_.fail(Kind::server, templates.error().message);
-    if (args_.json) {
-      print_json(json::object{{"resources", std::move(*resources)},
-                              {"resourceTemplates", std::move(*templates)}});
-      co_return partial();
-    }
-    Style style(stdout);
-    Table table({"URI", "SERVER", "NAME", "MIME"});
-    for (const auto& item : *resources) {
-      const auto& r = item.get_object();
-      table.add(
-          {text_of(r, "uri"), text_of(r, "server"), text_of(r, "name"), text_of(r, "mimeType")});
-    }
-    for (const auto& item : *templates) {
-      const auto& r = item.get_object();
-      table.add({text_of(r, "uriTemplate"), text_of(r, "server"),
-                 text_of(r, "name") + " (template)", text_of(r, "mimeType")});
-    }
-    write_out(table.render(style));
+    print_resources(std::move(*resources), std::move(*templates), args_.json);
     co_return partial();
   }
 
@@ -452,37 +325,14 @@ class Session {
     if (!client) co_return code;
     auto result = co_await client->read_resource(args_.uri);
     if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
-    if (args_.json) {
-      print_json(*result);
-    } else {
-      print_blocks(result->if_contains("contents"));
-    }
+    print_resource(*result, args_.json);
     co_return kOk;
   }
 
   asio::awaitable<int> prompts() {
     auto prompts = co_await gather(Listing::prompts);
     if (!prompts) co_return errors_.fail(Kind::server, prompts.error().message);
-    if (args_.json) {
-      print_json(json::object{{"prompts", std::move(*prompts)}});
-      co_return partial();
-    }
-    Style style(stdout);
-    Table table({"PROMPT", "SERVER", "ARGUMENTS", "DESCRIPTION"});
-    for (const auto& item : *prompts) {
-      const auto& p = item.get_object();
-      std::vector<std::string> names;
-      if (const auto* list = p.if_contains("arguments"); list && list->is_array())
-        for (const auto& argument : list->get_array())
-          if (argument.is_object()) {
-            const auto* required = argument.get_object().if_contains("required");
-            names.push_back(text_of(argument.get_object(), "name") +
-                            (required && required->is_bool() && required->get_bool() ? "" : "?"));
-          }
-      table.add({text_of(p, "name"), text_of(p, "server"), fmt::format("{}", fmt::join(names, " ")),
-                 summary_of(p)});
-    }
-    write_out(table.render(style));
+    print_prompts(std::move(*prompts), args_.json);
     co_return partial();
   }
 
@@ -494,20 +344,7 @@ class Session {
     if (!client) co_return code;
     auto result = co_await client->get_prompt(args_.prompt, std::move(*arguments));
     if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
-    if (args_.json) {
-      print_json(*result);
-      co_return kOk;
-    }
-    Style style(stdout);
-    if (const auto* messages = result->if_contains("messages"); messages && messages->is_array()) {
-      for (const auto& message : messages->get_array()) {
-        if (!message.is_object()) continue;
-        const auto& m = message.get_object();
-        write_out(style.bold(text_of(m, "role") + ":") + "\n");
-        if (const auto* content = m.if_contains("content"))
-          write_out(render_content(*content) + "\n");
-      }
-    }
+    print_prompt(*result, args_.json);
     co_return kOk;
   }
 
@@ -620,13 +457,8 @@ int run_edit(const McpArgs& args) {
         environments);
   }
   if (!edited) return errors.fail(Kind::config, edited.error().message);
-  if (args.json) {
-    print_json(
-        json::object{{args.command == "add" ? "added" : "removed", args.name}, {"config", path}});
-  } else {
-    write_out(fmt::format("{} MCP server '{}' {} {}\n", args.command == "add" ? "Added" : "Removed",
-                          args.name, args.command == "add" ? "to" : "from", path));
-  }
+  print_config_edit(args.command == "add" ? ConfigEdit::added : ConfigEdit::removed, args.name,
+                    path, args.json);
   return kOk;
 }
 
