@@ -1,18 +1,21 @@
 // `tether mcp ...`: the configured MCP servers from the command line.
 //
-// Owns: the subcommands (list, tools, call, resources, read, prompts, prompt, add, remove), their
-// options, which servers each one starts, what each asks the servers or the config file, and its
-// exit code: 0 ok, 1 the tool returned isError, 2 usage or config error, 3 a server failed,
-// 4 stdout or stderr could not be written, 130 interrupted, 141 the reader of stdout or stderr
-// went away (EPIPE).
+// Owns: the subcommands (list, tools, call, resources, read, prompts, prompt, add, remove) as one
+// table, which both builds the command line and runs the subcommand chosen: each one's help, its
+// arguments, which servers it starts and its handler; what each handler asks the servers or the
+// config file, and its exit code: 0 ok, 1 the tool returned isError, 2 usage or config error,
+// 3 a server failed, 4 stdout or stderr could not be written, 130 interrupted, 141 the reader of
+// stdout or stderr went away (EPIPE).
 // Does not own: config, placement and server life cycles (host::Manager), config editing
 // (host/config_edit.hpp), or how answers and failures look, human or --json (output.hpp).
-// Data flows: options -> load_config -> Manager::start(the servers needed) -> one operation ->
-// output.hpp -> stdout; status and errors -> stderr; SIGINT/SIGTERM or a failed write cancel
-// startup or the operation, then every server is shut down before the process exits.
+// Data flows: options -> the subcommand's entry -> load_config -> Manager::start(the servers it
+// needs) -> its handler -> output.hpp -> stdout; status and errors -> stderr; SIGINT/SIGTERM or a
+// failed write cancel startup or the handler, then every server is shut down before the process
+// exits. add and remove: options -> edit_config_file -> output.hpp.
+#include <cerrno>
 #include <csignal>
-#include <cstdio>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -52,8 +55,8 @@ enum Exit : int {
 // What went wrong, as --json names it.
 enum class Kind { usage, config, server, interrupted, output };
 
+// Every subcommand's arguments; each binds the ones it takes.
 struct McpArgs {
-  std::string command;  // the subcommand chosen
   std::string config_path;
   bool json = false;
   std::string server;
@@ -121,13 +124,17 @@ std::string config_path(const McpArgs& args) {
   return host::tether_home(host::process_env) + "/config.toml";
 }
 
+jsonrpc::Error usage_error(std::string message) {
+  return jsonrpc::make_error(jsonrpc::code::kInvalidParams, std::move(message));
+}
+
 // `k=v` pairs; values as JSON when they parse as JSON (numbers, true, {...}), else as text.
 jsonrpc::Expected<json::object> key_values(const std::vector<std::string>& pairs, bool typed) {
   json::object out;
   for (const auto& pair : pairs) {
     auto equals = pair.find('=');
     if (equals == std::string::npos || equals == 0)
-      return exec::invalid_params(fmt::format("--arg '{}' is not key=value", pair));
+      return usage_error(fmt::format("--arg '{}' is not key=value", pair));
     auto key = pair.substr(0, equals);
     auto text = pair.substr(equals + 1);
     boost::system::error_code ec;
@@ -142,12 +149,12 @@ jsonrpc::Expected<json::value> tool_arguments(const McpArgs& args) {
   if (!args.args_json.empty()) {
     boost::system::error_code ec;
     auto parsed = json::parse(args.args_json, ec);
-    if (ec) return exec::invalid_params(fmt::format("--args is not valid JSON: {}", ec.message()));
+    if (ec) return usage_error(fmt::format("--args is not valid JSON: {}", ec.message()));
     if (!parsed.is_object())
-      return exec::invalid_params(fmt::format("MCP tool arguments must be a JSON object, got {}",
-                                              parsed.is_array()    ? "an array"
-                                              : parsed.is_string() ? "a string"
-                                                                   : "a scalar"));
+      return usage_error(fmt::format("MCP tool arguments must be a JSON object, got {}",
+                                     parsed.is_array()    ? "an array"
+                                     : parsed.is_string() ? "a string"
+                                                          : "a scalar"));
     arguments = std::move(parsed.as_object());
   }
   auto pairs = key_values(args.args, true);
@@ -162,37 +169,61 @@ Kind kind_of(const jsonrpc::Error& error) {
              : Kind::server;
 }
 
-// One `tether mcp` run that needs servers: start them, run the operation, shut down.
+class Session;
+
+// Which servers a subcommand needs started before its handler runs.
+enum class Servers {
+  none,   // it edits the config file; nothing starts
+  every,  // every enabled server
+  named,  // the one SERVER (or --server) names; every enabled one when it names none
+};
+
+// One `tether mcp` subcommand, as the command line offers it and as it runs.
+struct Subcommand {
+  std::string_view name;
+  std::string_view help;
+  // Declares its positional arguments and options on its CLI11 subcommand (null: none).
+  void (*arguments)(CLI::App& command, McpArgs& args) = nullptr;
+  Servers servers = Servers::every;
+  // Its answer shows every server's status, failures included: the startup view does not print
+  // them again, and a startup that failed (a required server) still gets the answer.
+  bool shows_failures = false;
+  // It takes the words after `--` (add: the server's command line); this is the usage error when
+  // there are none. Empty: it takes none, and any are a usage error.
+  std::string_view missing_command;
+  // With servers: checks its arguments before any server starts (null: nothing to check) ...
+  jsonrpc::Expected<void> (Session::*check)() = nullptr;
+  // ... and answers once they are started.
+  asio::awaitable<int> (Session::*run)() = nullptr;
+  // Servers::none: the whole subcommand.
+  int (*edit)(const McpArgs& args, const Errors& errors) = nullptr;
+};
+
+// One `tether mcp` run that needs servers: start them, run the subcommand's handler, shut down.
 class Session {
  public:
-  Session(McpArgs args, std::shared_ptr<host::Manager> manager, StartupView& view)
-      : args_(std::move(args)), errors_(args_.json), manager_(std::move(manager)), view_(view) {}
-
-  // The servers this command needs started (empty: every enabled server).
-  std::vector<std::string> needed() const {
-    const auto& c = args_.command;
-    if (c == "call" ||
-        ((c == "tools" || c == "resources" || c == "prompts" || c == "read" || c == "prompt") &&
-         !args_.server.empty()))
-      return {args_.server};
-    return {};
-  }
+  Session(const Subcommand& subcommand, McpArgs args, std::shared_ptr<host::Manager> manager,
+          StartupView& view)
+      : subcommand_(subcommand),
+        args_(std::move(args)),
+        errors_(args_.json),
+        manager_(std::move(manager)),
+        view_(view) {}
 
   asio::awaitable<int> run() {
     // Arguments are checked before anything starts.
-    if (args_.command == "call") {
-      auto arguments = tool_arguments(args_);
-      if (!arguments) {
+    if (subcommand_.check) {
+      auto checked = (this->*subcommand_.check)();
+      if (!checked) {
         view_.finish();
-        co_return errors_.fail(Kind::usage, arguments.error().message);
+        co_return errors_.fail(Kind::usage, checked.error().message);
       }
-      arguments_ = std::move(*arguments);
     }
     auto summary = co_await manager_->start(needed());
     view_.finish();
     if (!summary) {
       // A status listing still shows every server, the required one's failure included.
-      if (args_.command == "list") list();
+      if (subcommand_.shows_failures) co_await (this->*subcommand_.run)();
       co_return errors_.fail(kind_of(summary.error()), summary.error().message);
     }
     failed_ = !summary->failed.empty() || !summary->cancelled.empty();
@@ -202,30 +233,21 @@ class Session {
       co_return summary->failed.empty()
           ? kInterrupted
           : errors_.shown(Kind::server, summary->failed.front().error);
-    const auto& c = args_.command;
-    if (c == "list") co_return list();
-    if (c == "tools") co_return co_await tools();
-    if (c == "call") co_return co_await call();
-    if (c == "resources") co_return co_await resources();
-    if (c == "read") co_return co_await read();
-    if (c == "prompts") co_return co_await prompts();
-    if (c == "prompt") co_return co_await prompt();
-    co_return kUsage;
+    co_return co_await (this->*subcommand_.run)();
   }
 
- private:
-  int partial() const { return failed_ ? kServerFailed : kOk; }
+  // The handlers the subcommand table names.
 
-  std::vector<std::string> ready_servers() const {
-    std::vector<std::string> out;
-    for (const auto& info : manager_->servers())
-      if (info.state == ServerState::ready) out.push_back(info.name);
-    return out;
+  jsonrpc::Expected<void> check_call() {
+    auto arguments = tool_arguments(args_);
+    if (!arguments) return arguments.error();
+    arguments_ = std::move(*arguments);
+    return {};
   }
 
-  int list() const {
+  asio::awaitable<int> list() {
     print_servers(manager_->servers(), args_.json);
-    return partial();
+    co_return partial();
   }
 
   asio::awaitable<int> tools() {
@@ -243,6 +265,60 @@ class Session {
     const bool tool_error = is_error && is_error->is_bool() && is_error->get_bool();
     print_tool_result(*result, args_.json);
     co_return tool_error ? kToolError : kOk;
+  }
+
+  asio::awaitable<int> resources() {
+    auto resources = co_await gather(Listing::resources);
+    if (!resources) co_return errors_.fail(Kind::server, resources.error().message);
+    auto templates = co_await gather(Listing::templates);
+    if (!templates) co_return errors_.fail(Kind::server, templates.error().message);
+    print_resources(std::move(*resources), std::move(*templates), args_.json);
+    co_return partial();
+  }
+
+  asio::awaitable<int> read() {
+    int code = kOk;
+    auto client = co_await owner_session("resource", "uri", args_.uri, code);
+    if (!client) co_return code;
+    auto result = co_await client->read_resource(args_.uri);
+    if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
+    print_resource(*result, args_.json);
+    co_return kOk;
+  }
+
+  asio::awaitable<int> prompts() {
+    auto prompts = co_await gather(Listing::prompts);
+    if (!prompts) co_return errors_.fail(Kind::server, prompts.error().message);
+    print_prompts(std::move(*prompts), args_.json);
+    co_return partial();
+  }
+
+  asio::awaitable<int> prompt() {
+    auto arguments = key_values(args_.args, false);
+    if (!arguments) co_return errors_.fail(Kind::usage, arguments.error().message);
+    int code = kOk;
+    auto client = co_await owner_session("prompt", "name", args_.prompt, code);
+    if (!client) co_return code;
+    auto result = co_await client->get_prompt(args_.prompt, std::move(*arguments));
+    if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
+    print_prompt(*result, args_.json);
+    co_return kOk;
+  }
+
+ private:
+  // The servers this subcommand needs started (empty: every enabled server).
+  std::vector<std::string> needed() const {
+    if (subcommand_.servers == Servers::named && !args_.server.empty()) return {args_.server};
+    return {};
+  }
+
+  int partial() const { return failed_ ? kServerFailed : kOk; }
+
+  std::vector<std::string> ready_servers() const {
+    std::vector<std::string> out;
+    for (const auto& info : manager_->servers())
+      if (info.state == ServerState::ready) out.push_back(info.name);
+    return out;
   }
 
   enum class Listing { resources, templates, prompts };
@@ -275,15 +351,6 @@ class Session {
     co_return out;
   }
 
-  asio::awaitable<int> resources() {
-    auto resources = co_await gather(Listing::resources);
-    if (!resources) co_return errors_.fail(Kind::server, resources.error().message);
-    auto templates = co_await gather(Listing::templates);
-    if (!templates) co_return errors_.fail(Kind::server, templates.error().message);
-    print_resources(std::move(*resources), std::move(*templates), args_.json);
-    co_return partial();
-  }
-
   // The server to ask for `uri` or prompt `name`: --server, else the one listing it.
   asio::awaitable<jsonrpc::Expected<std::string>> owner(std::string what, std::string key,
                                                         std::string wanted) {
@@ -297,10 +364,10 @@ class Session {
     if (owners.size() == 1) co_return owners[0];
     if (owners.empty() && ready_servers().size() == 1) co_return ready_servers()[0];
     if (owners.empty())
-      co_return exec::invalid_params(
+      co_return usage_error(
           fmt::format("no MCP server lists {} '{}': name one with --server", what, wanted));
-    co_return exec::invalid_params(fmt::format("{} '{}' is offered by {}: choose with --server",
-                                               what, wanted, fmt::join(owners, ", ")));
+    co_return usage_error(fmt::format("{} '{}' is offered by {}: choose with --server", what,
+                                      wanted, fmt::join(owners, ", ")));
   }
 
   // The session of owner(); null after printing why there is none (`code` says how to exit).
@@ -319,35 +386,7 @@ class Session {
     co_return *client;
   }
 
-  asio::awaitable<int> read() {
-    int code = kOk;
-    auto client = co_await owner_session("resource", "uri", args_.uri, code);
-    if (!client) co_return code;
-    auto result = co_await client->read_resource(args_.uri);
-    if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
-    print_resource(*result, args_.json);
-    co_return kOk;
-  }
-
-  asio::awaitable<int> prompts() {
-    auto prompts = co_await gather(Listing::prompts);
-    if (!prompts) co_return errors_.fail(Kind::server, prompts.error().message);
-    print_prompts(std::move(*prompts), args_.json);
-    co_return partial();
-  }
-
-  asio::awaitable<int> prompt() {
-    auto arguments = key_values(args_.args, false);
-    if (!arguments) co_return errors_.fail(Kind::usage, arguments.error().message);
-    int code = kOk;
-    auto client = co_await owner_session("prompt", "name", args_.prompt, code);
-    if (!client) co_return code;
-    auto result = co_await client->get_prompt(args_.prompt, std::move(*arguments));
-    if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
-    print_prompt(*result, args_.json);
-    co_return kOk;
-  }
-
+  const Subcommand& subcommand_;
   McpArgs args_;
   Errors errors_;
   std::shared_ptr<host::Manager> manager_;
@@ -356,7 +395,130 @@ class Session {
   bool failed_ = false;
 };
 
-int run_with_servers(const McpArgs& args) {
+// add and remove: the config file edited in place, checked as it will be loaded (with
+// environments.toml beside it).
+int edit_config(const McpArgs& args, const Errors& errors, ConfigEdit edit,
+                const std::function<jsonrpc::Expected<std::string>(
+                    std::string_view text, const std::string& path)>& change) {
+  const auto path = config_path(args);
+  const auto environments = host::tether_home(host::process_env) + "/environments.toml";
+  auto edited = host::edit_config_file(
+      path, [&](std::string_view text) { return change(text, path); }, environments);
+  if (!edited) return errors.fail(Kind::config, edited.error().message);
+  print_config_edit(edit, args.name, path, args.json);
+  return kOk;
+}
+
+int run_add(const McpArgs& args, const Errors& errors) {
+  host::NewServer server;
+  server.name = args.name;
+  server.command = args.argv.front();
+  server.args.assign(args.argv.begin() + 1, args.argv.end());
+  auto env = key_values(args.env, false);
+  if (!env) return errors.fail(Kind::usage, env.error().message);
+  for (const auto& [key, value] : *env) server.env[key] = std::string(value.get_string());
+  if (!args.environment.empty()) server.environment = args.environment;
+  return edit_config(args, errors, ConfigEdit::added,
+                     [&](std::string_view text, const std::string& path) {
+                       return host::add_server(text, path, server);
+                     });
+}
+
+int run_remove(const McpArgs& args, const Errors& errors) {
+  return edit_config(args, errors, ConfigEdit::removed,
+                     [&](std::string_view text, const std::string& path) {
+                       return host::remove_server(text, path, args.name);
+                     });
+}
+
+// The arguments some subcommands share.
+void only_server(CLI::App& command, McpArgs& args) {
+  command.add_option("server", args.server, "only this server");
+}
+
+void server_name(CLI::App& command, McpArgs& args) {
+  command.add_option("name", args.name)->required();
+}
+
+// Every subcommand, in the order `tether mcp --help` lists them.
+constexpr Subcommand kSubcommands[] = {
+    {.name = "list",
+     .help = "servers: where each runs, status, tool count, the error of failed ones",
+     .servers = Servers::every,
+     .shows_failures = true,
+     .run = &Session::list},
+    {.name = "tools",
+     .help = "tools with their qualified names",
+     .arguments = only_server,
+     .servers = Servers::named,
+     .run = &Session::tools},
+    {.name = "call",
+     .help = "call a tool",
+     .arguments =
+         [](CLI::App& command, McpArgs& args) {
+           command.add_option("server", args.server)->required();
+           command.add_option("tool", args.tool, "the tool's name on that server")->required();
+           command.add_option("--args", args.args_json, "arguments as a JSON object");
+           command
+               .add_option("--arg", args.args,
+                           "one argument, key=value (value as JSON when it parses)")
+               ->allow_extra_args(false);
+         },
+     .servers = Servers::named,
+     .check = &Session::check_call,
+     .run = &Session::call},
+    {.name = "resources",
+     .help = "resources and resource templates",
+     .arguments = only_server,
+     .servers = Servers::named,
+     .run = &Session::resources},
+    {.name = "read",
+     .help = "read a resource",
+     .arguments =
+         [](CLI::App& command, McpArgs& args) {
+           command.add_option("uri", args.uri)->required();
+           command.add_option("--server", args.server, "the server to ask");
+         },
+     .servers = Servers::named,
+     .run = &Session::read},
+    {.name = "prompts",
+     .help = "prompts",
+     .arguments = only_server,
+     .servers = Servers::named,
+     .run = &Session::prompts},
+    {.name = "prompt",
+     .help = "get a prompt",
+     .arguments =
+         [](CLI::App& command, McpArgs& args) {
+           command.add_option("name", args.prompt)->required();
+           command.add_option("--server", args.server, "the server to ask");
+           command.add_option("--arg", args.args, "one argument, key=value")
+               ->allow_extra_args(false);
+         },
+     .servers = Servers::named,
+     .run = &Session::prompt},
+    {.name = "add",
+     .help = "add a stdio server to the config file: add NAME [options] -- CMD ARGS",
+     .arguments =
+         [](CLI::App& command, McpArgs& args) {
+           server_name(command, args);
+           command.add_option("--env", args.env, "K=V for the server's environment")
+               ->allow_extra_args(false);
+           command.add_option("--environment", args.environment,
+                              "where it runs: local, remote or an id");
+         },
+     .servers = Servers::none,
+     .missing_command =
+         "add needs the server's command after --: tether mcp add NAME -- CMD ARGS...",
+     .edit = run_add},
+    {.name = "remove",
+     .help = "remove a server from the config file",
+     .arguments = server_name,
+     .servers = Servers::none,
+     .edit = run_remove},
+};
+
+int run_with_servers(const Subcommand& subcommand, const McpArgs& args) {
   const Errors errors(args.json);
   const auto home = host::tether_home(host::process_env);
   auto config =
@@ -364,7 +526,7 @@ int run_with_servers(const McpArgs& args) {
   if (!config) return errors.fail(Kind::config, config.error().message);
 
   asio::io_context io(1);
-  StartupView view(args.command != "list");
+  StartupView view(!subcommand.shows_failures);
   host::ManagerOptions options;
   options.on_status = [&view](const host::ServerStatus& status) { view.update(status); };
   auto manager = host::Manager::create(io.get_executor(), std::move(*config), std::move(options));
@@ -408,7 +570,7 @@ int run_with_servers(const McpArgs& args) {
     ~Unhook() { on_write_failure(nullptr); }
   } unhook;
 
-  Session session(args, manager, view);
+  Session session(subcommand, args, manager, view);
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
@@ -433,33 +595,12 @@ int run_with_servers(const McpArgs& args) {
   return code;
 }
 
-int run_edit(const McpArgs& args) {
-  const Errors errors(args.json);
-  const auto path = config_path(args);
-  // The edited file is checked as it will be loaded: with environments.toml beside it.
-  const auto environments = host::tether_home(host::process_env) + "/environments.toml";
-  jsonrpc::Expected<void> edited;
-  if (args.command == "add") {
-    host::NewServer server;
-    server.name = args.name;
-    server.command = args.argv.front();
-    server.args.assign(args.argv.begin() + 1, args.argv.end());
-    auto env = key_values(args.env, false);
-    if (!env) return errors.fail(Kind::usage, env.error().message);
-    for (const auto& [key, value] : *env) server.env[key] = std::string(value.get_string());
-    if (!args.environment.empty()) server.environment = args.environment;
-    edited = host::edit_config_file(
-        path, [&](std::string_view text) { return host::add_server(text, path, server); },
-        environments);
-  } else {
-    edited = host::edit_config_file(
-        path, [&](std::string_view text) { return host::remove_server(text, path, args.name); },
-        environments);
-  }
-  if (!edited) return errors.fail(Kind::config, edited.error().message);
-  print_config_edit(args.command == "add" ? ConfigEdit::added : ConfigEdit::removed, args.name,
-                    path, args.json);
-  return kOk;
+// The entry of the subcommand the command line chose; null only if CLI11 parsed none, which
+// require_subcommand(1) rules out.
+const Subcommand* chosen(const CLI::App& mcp) {
+  for (const auto& subcommand : kSubcommands)
+    if (mcp.got_subcommand(std::string(subcommand.name))) return &subcommand;
+  return nullptr;
 }
 
 }  // namespace
@@ -472,52 +613,28 @@ Run add_mcp_command(CLI::App& app, std::vector<std::string> command) {
   mcp->add_option("--config", args->config_path,
                   "config file (default: $TETHER_HOME/config.toml, ~/.tether/config.toml)");
   mcp->add_flag("--json", args->json, "machine-readable output on stdout");
-
-  auto sub = [&](const char* name, const char* what) {
-    auto* command = mcp->add_subcommand(name, what);
-    command->fallthrough();
-    return command;
-  };
-  sub("list", "servers: where each runs, status, tool count, the error of failed ones");
-  sub("tools", "tools with their qualified names")
-      ->add_option("server", args->server, "only this server");
-  auto* call = sub("call", "call a tool");
-  call->add_option("server", args->server)->required();
-  call->add_option("tool", args->tool, "the tool's name on that server")->required();
-  call->add_option("--args", args->args_json, "arguments as a JSON object");
-  call->add_option("--arg", args->args, "one argument, key=value (value as JSON when it parses)")
-      ->allow_extra_args(false);
-  sub("resources", "resources and resource templates")
-      ->add_option("server", args->server, "only this server");
-  auto* read = sub("read", "read a resource");
-  read->add_option("uri", args->uri)->required();
-  read->add_option("--server", args->server, "the server to ask");
-  sub("prompts", "prompts")->add_option("server", args->server, "only this server");
-  auto* prompt = sub("prompt", "get a prompt");
-  prompt->add_option("name", args->prompt)->required();
-  prompt->add_option("--server", args->server, "the server to ask");
-  prompt->add_option("--arg", args->args, "one argument, key=value")->allow_extra_args(false);
-  auto* add = sub("add", "add a stdio server to the config file: add NAME [options] -- CMD ARGS");
-  add->add_option("name", args->name)->required();
-  add->add_option("--env", args->env, "K=V for the server's environment")->allow_extra_args(false);
-  add->add_option("--environment", args->environment, "where it runs: local, remote or an id");
-  sub("remove", "remove a server from the config file")->add_option("name", args->name)->required();
+  for (const auto& subcommand : kSubcommands) {
+    auto* sub = mcp->add_subcommand(std::string(subcommand.name), std::string(subcommand.help));
+    sub->fallthrough();
+    if (subcommand.arguments) subcommand.arguments(*sub, *args);
+  }
 
   return [args, mcp] {
-    args->command = mcp->get_subcommands().front()->get_name();
+    const auto* entry = chosen(*mcp);
+    if (entry == nullptr) return static_cast<int>(kUsage);
+    const auto& subcommand = *entry;
     const Errors errors(args->json);
     int code = kOk;
-    if (args->command == "add" && args->argv.empty()) {
-      code = errors.fail(
-          Kind::usage,
-          "add needs the server's command after --: tether mcp add NAME -- CMD ARGS...");
-    } else if (args->command != "add" && !args->argv.empty()) {
+    const bool takes_command = !subcommand.missing_command.empty();
+    if (takes_command && args->argv.empty()) {
+      code = errors.fail(Kind::usage, subcommand.missing_command);
+    } else if (!takes_command && !args->argv.empty()) {
       code = errors.fail(Kind::usage, fmt::format("unexpected arguments after --: {}",
                                                   fmt::join(args->argv, " ")));
-    } else if (args->command == "add" || args->command == "remove") {
-      code = run_edit(*args);
+    } else if (subcommand.servers == Servers::none) {
+      code = subcommand.edit(*args, errors);
     } else {
-      code = run_with_servers(*args);
+      code = run_with_servers(subcommand, *args);
     }
     // Output that did not reach its reader fails the command, whatever it did.
     if (auto failure = write_failure()) return errors.output_failed(*failure);
