@@ -1,18 +1,21 @@
 // `tether mcp ...`: the configured MCP servers from the command line.
 //
-// Owns: the subcommands (list, tools, call, resources, read, prompts, prompt, add, remove), their
-// options, which servers each one starts, what it prints (human or --json, failures included) and
-// its exit code: 0 ok, 1 the tool returned isError, 2 usage or config error, 3 a server failed,
-// 4 stdout or stderr could not be written, 130 interrupted, 141 the reader of stdout or stderr
-// went away (EPIPE).
+// Owns: the subcommands (list, tools, call, resources, read, prompts, prompt, add, remove) as one
+// table, which both builds the command line and runs the subcommand chosen: each one's help, its
+// arguments, which servers it starts and its handler; what each handler asks the servers or the
+// config file, and its exit code: 0 ok, 1 the tool returned isError, 2 usage or config error,
+// 3 a server failed, 4 stdout or stderr could not be written, 130 interrupted, 141 the reader of
+// stdout or stderr went away (EPIPE).
 // Does not own: config, placement and server life cycles (host::Manager), config editing
-// (host/config_edit.hpp), or styling (output.hpp).
-// Data flows: options -> load_config -> Manager::start(the servers needed) -> one operation ->
-// stdout; status and errors -> stderr; SIGINT/SIGTERM or a failed write cancel startup or the
-// operation, then every server is shut down before the process exits.
+// (host/config_edit.hpp), or how answers and failures look, human or --json (output.hpp).
+// Data flows: options -> the subcommand's entry -> load_config -> Manager::start(the servers it
+// needs) -> its handler -> output.hpp -> stdout; status and errors -> stderr; SIGINT/SIGTERM or a
+// failed write cancel startup or the handler, then every server is shut down before the process
+// exits. add and remove: options -> edit_config_file -> output.hpp.
+#include <cerrno>
 #include <csignal>
-#include <cstdio>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <thread>
 
@@ -25,7 +28,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 
 #include "commands.hpp"
@@ -53,8 +55,8 @@ enum Exit : int {
 // What went wrong, as --json names it.
 enum class Kind { usage, config, server, interrupted, output };
 
+// Every subcommand's arguments; each binds the ones it takes.
 struct McpArgs {
-  std::string command;  // the subcommand chosen
   std::string config_path;
   bool json = false;
   std::string server;
@@ -110,20 +112,20 @@ class Errors {
     return kNames[static_cast<std::size_t>(kind)];
   }
   int report(Kind kind, std::string_view message, int code, bool on_stderr) const {
-    if (on_stderr) write_err(fmt::format("{} {}\n", Style(stderr).red("error:"), message));
+    if (on_stderr) print_error(message);
     if (json_ && !wrote_stdout()) print_json_error(name_of(kind), message, code);
     return code;
   }
   bool json_;
 };
 
-void print_json(const json::value& value) {
-  write_out(pretty_json(value) + "\n");
-}
-
 std::string config_path(const McpArgs& args) {
   if (!args.config_path.empty()) return args.config_path;
   return host::tether_home(host::process_env) + "/config.toml";
+}
+
+jsonrpc::Error usage_error(std::string message) {
+  return jsonrpc::make_error(jsonrpc::code::kInvalidParams, std::move(message));
 }
 
 // `k=v` pairs; values as JSON when they parse as JSON (numbers, true, {...}), else as text.
@@ -132,7 +134,7 @@ jsonrpc::Expected<json::object> key_values(const std::vector<std::string>& pairs
   for (const auto& pair : pairs) {
     auto equals = pair.find('=');
     if (equals == std::string::npos || equals == 0)
-      return exec::invalid_params(fmt::format("--arg '{}' is not key=value", pair));
+      return usage_error(fmt::format("--arg '{}' is not key=value", pair));
     auto key = pair.substr(0, equals);
     auto text = pair.substr(equals + 1);
     boost::system::error_code ec;
@@ -147,12 +149,12 @@ jsonrpc::Expected<json::value> tool_arguments(const McpArgs& args) {
   if (!args.args_json.empty()) {
     boost::system::error_code ec;
     auto parsed = json::parse(args.args_json, ec);
-    if (ec) return exec::invalid_params(fmt::format("--args is not valid JSON: {}", ec.message()));
+    if (ec) return usage_error(fmt::format("--args is not valid JSON: {}", ec.message()));
     if (!parsed.is_object())
-      return exec::invalid_params(fmt::format("MCP tool arguments must be a JSON object, got {}",
-                                              parsed.is_array()    ? "an array"
-                                              : parsed.is_string() ? "a string"
-                                                                   : "a scalar"));
+      return usage_error(fmt::format("MCP tool arguments must be a JSON object, got {}",
+                                     parsed.is_array()    ? "an array"
+                                     : parsed.is_string() ? "a string"
+                                                          : "a scalar"));
     arguments = std::move(parsed.as_object());
   }
   auto pairs = key_values(args.args, true);
@@ -161,93 +163,67 @@ jsonrpc::Expected<json::value> tool_arguments(const McpArgs& args) {
   return json::value(std::move(arguments));
 }
 
-std::string text_of(const json::object& object, std::string_view key) {
-  const auto* value = object.if_contains(key);
-  return value && value->is_string() ? std::string(value->get_string()) : std::string();
-}
-
-// The first line of a description, bounded for a table.
-std::string summary_of(const json::object& object) {
-  auto text = text_of(object, "description");
-  if (auto newline = text.find('\n'); newline != std::string::npos) text.resize(newline);
-  if (text.size() > 80) text = text.substr(0, 77) + "...";
-  return text;
-}
-
-// Content blocks (tool results, prompt messages, resource contents) as a person reads them.
-std::string render_content(const json::value& item) {
-  const auto* block = item.if_object();
-  if (block == nullptr) return pretty_json(item);
-  const auto type = text_of(*block, "type");
-  if (type == "text" || block->contains("text")) return text_of(*block, "text");
-  if (type == "image" || type == "audio")
-    return fmt::format("[{} {}, {} bytes of base64]", type, text_of(*block, "mimeType"),
-                       text_of(*block, "data").size());
-  if (type == "resource_link") return fmt::format("[resource link {}]", text_of(*block, "uri"));
-  if (const auto* resource = block->if_contains("resource"); resource && resource->is_object())
-    return render_content(*resource);
-  if (block->contains("blob"))
-    return fmt::format("[blob {} {}, {} bytes of base64]", text_of(*block, "uri"),
-                       text_of(*block, "mimeType"), text_of(*block, "blob").size());
-  return pretty_json(item);
-}
-
-void print_blocks(const json::value* blocks) {
-  if (blocks == nullptr || !blocks->is_array()) return;
-  for (const auto& item : blocks->get_array()) {
-    auto text = render_content(item);
-    if (!text.ends_with('\n')) text += '\n';
-    write_out(text);
-  }
-}
-
-// The part of a session's description a table needs beside its placement: `pid 4242` of
-// `local process 'node' (pid 4242)`, `mcp-stdio-1` of `executor process mcp-stdio-1`.
-std::string process_label(const std::string& description) {
-  if (auto pid = description.rfind("(pid "); pid != std::string::npos)
-    return description.substr(pid + 1, description.size() - pid - 2);
-  constexpr std::string_view kExecutor = "executor process ";
-  if (description.starts_with(kExecutor)) return description.substr(kExecutor.size());
-  return description;
-}
-
 Kind kind_of(const jsonrpc::Error& error) {
   return error.code == jsonrpc::code::kInvalidParams || error.code == jsonrpc::code::kMethodNotFound
              ? Kind::usage
              : Kind::server;
 }
 
-// One `tether mcp` run that needs servers: start them, run the operation, shut down.
+class Session;
+
+// Which servers a subcommand needs started before its handler runs.
+enum class Servers {
+  none,   // it edits the config file; nothing starts
+  every,  // every enabled server
+  named,  // the one SERVER (or --server) names; every enabled one when it names none
+};
+
+// One `tether mcp` subcommand, as the command line offers it and as it runs.
+struct Subcommand {
+  std::string_view name;
+  std::string_view help;
+  // Declares its positional arguments and options on its CLI11 subcommand (null: none).
+  void (*arguments)(CLI::App& command, McpArgs& args) = nullptr;
+  Servers servers = Servers::every;
+  // Its answer shows every server's status, failures included: the startup view does not print
+  // them again, and a startup that failed (a required server) still gets the answer.
+  bool shows_failures = false;
+  // It takes the words after `--` (add: the server's command line); this is the usage error when
+  // there are none. Empty: it takes none, and any are a usage error.
+  std::string_view missing_command;
+  // With servers: checks its arguments before any server starts (null: nothing to check) ...
+  jsonrpc::Expected<void> (Session::*check)() = nullptr;
+  // ... and answers once they are started.
+  asio::awaitable<int> (Session::*run)() = nullptr;
+  // Servers::none: the whole subcommand.
+  int (*edit)(const McpArgs& args, const Errors& errors) = nullptr;
+};
+
+// One `tether mcp` run that needs servers: start them, run the subcommand's handler, shut down.
 class Session {
  public:
-  Session(McpArgs args, std::shared_ptr<host::Manager> manager, StartupView& view)
-      : args_(std::move(args)), errors_(args_.json), manager_(std::move(manager)), view_(view) {}
-
-  // The servers this command needs started (empty: every enabled server).
-  std::vector<std::string> needed() const {
-    const auto& c = args_.command;
-    if (c == "call" ||
-        ((c == "tools" || c == "resources" || c == "prompts" || c == "read" || c == "prompt") &&
-         !args_.server.empty()))
-      return {args_.server};
-    return {};
-  }
+  Session(const Subcommand& subcommand, McpArgs args, std::shared_ptr<host::Manager> manager,
+          StartupView& view)
+      : subcommand_(subcommand),
+        args_(std::move(args)),
+        errors_(args_.json),
+        manager_(std::move(manager)),
+        view_(view) {}
 
   asio::awaitable<int> run() {
     // Arguments are checked before anything starts.
-    if (args_.command == "call") {
-      auto arguments = tool_arguments(args_);
-      if (!arguments) {
+    if (subcommand_.check) {
+      auto checked = (this->*subcommand_.check)();
+      if (!checked) {
         view_.finish();
-        co_return errors_.fail(Kind::usage, arguments.error().message);
+        co_return errors_.fail(Kind::usage, checked.error().message);
       }
-      arguments_ = std::move(*arguments);
     }
     auto summary = co_await manager_->start(needed());
     view_.finish();
     if (!summary) {
       // A status listing still shows every server, the required one's failure included.
-      if (args_.command == "list") list();
+      if (subcommand_.shows_failures) co_await (this->*subcommand_.run)();
       co_return errors_.fail(kind_of(summary.error()), summary.error().message);
     }
     failed_ = !summary->failed.empty() || !summary->cancelled.empty();
@@ -257,83 +233,28 @@ class Session {
       co_return summary->failed.empty()
           ? kInterrupted
           : errors_.shown(Kind::server, summary->failed.front().error);
-    const auto& c = args_.command;
-    if (c == "list") co_return list();
-    if (c == "tools") co_return co_await tools();
-    if (c == "call") co_return co_await call();
-    if (c == "resources") co_return co_await resources();
-    if (c == "read") co_return co_await read();
-    if (c == "prompts") co_return co_await prompts();
-    if (c == "prompt") co_return co_await prompt();
-    co_return kUsage;
+    co_return co_await (this->*subcommand_.run)();
   }
 
- private:
-  int partial() const { return failed_ ? kServerFailed : kOk; }
+  // The handlers the subcommand table names.
 
-  std::vector<std::string> ready_servers() const {
-    std::vector<std::string> out;
-    for (const auto& info : manager_->servers())
-      if (info.state == ServerState::ready) out.push_back(info.name);
-    return out;
+  jsonrpc::Expected<void> check_call() {
+    auto arguments = tool_arguments(args_);
+    if (!arguments) return arguments.error();
+    arguments_ = std::move(*arguments);
+    return {};
   }
 
-  int list() const {
-    const auto servers = manager_->servers();
-    if (args_.json) {
-      json::array out;
-      for (const auto& info : servers) {
-        json::object row{{"name", info.name},
-                         {"enabled", info.enabled},
-                         {"required", info.required},
-                         {"transport", info.transport},
-                         {"target", info.target},
-                         {"placement", info.placement},
-                         {"status", host::to_string(info.state)}};
-        row["environment"] =
-            info.environment_id.empty() ? json::value(nullptr) : json::value(info.environment_id);
-        row["tools"] = info.tools ? json::value(*info.tools) : json::value(nullptr);
-        row["error"] = info.error.empty() ? json::value(nullptr) : json::value(info.error);
-        row["process"] = info.process.empty() ? json::value(nullptr) : json::value(info.process);
-        out.push_back(std::move(row));
-      }
-      print_json(json::object{{"servers", std::move(out)}});
-      return partial();
-    }
-    Style style(stdout);
-    Table table({"SERVER", "STATUS", "TOOLS", "WHERE", "COMMAND"});
-    for (const auto& info : servers) {
-      const std::string state(host::to_string(info.state));
-      const auto shown_state = info.state == ServerState::ready    ? style.green(state)
-                               : info.state == ServerState::failed ? style.red(state)
-                                                                   : style.dim(state);
-      const std::string tools = info.tools ? std::to_string(*info.tools) : "-";
-      std::string where = info.placement_ok ? info.placement : "(no placement)";
-      if (!info.process.empty()) where += " (" + process_label(info.process) + ")";
-      table.add({info.name, shown_state, tools, where, info.target},
-                {info.name, state, tools, where, info.target});
-      if (!info.error.empty()) table.note(style.red("error: ") + info.error);
-    }
-    write_out(table.render(style));
-    return partial();
+  asio::awaitable<int> list() {
+    print_servers(manager_->servers(), args_.json);
+    co_return partial();
   }
 
   asio::awaitable<int> tools() {
     std::vector<host::OfferedTool> offered;
     for (auto& tool : manager_->tools())
       if (args_.server.empty() || tool.server == args_.server) offered.push_back(std::move(tool));
-    if (args_.json) {
-      json::array out;
-      for (const auto& tool : offered)
-        out.push_back(
-            json::object{{"name", tool.name}, {"server", tool.server}, {"tool", tool.tool}});
-      print_json(json::object{{"tools", std::move(out)}});
-      co_return partial();
-    }
-    Style style(stdout);
-    Table table({"TOOL", "SERVER", "DESCRIPTION"});
-    for (const auto& tool : offered) table.add({tool.name, tool.server, summary_of(tool.tool)});
-    write_out(table.render(style));
+    print_tools(offered, args_.json);
     co_return partial();
   }
 
@@ -342,17 +263,62 @@ class Session {
     if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
     const auto* is_error = result->if_contains("isError");
     const bool tool_error = is_error && is_error->is_bool() && is_error->get_bool();
-    if (args_.json) {
-      print_json(*result);
-    } else {
-      const auto* content = result->if_contains("content");
-      const bool has_content = content && content->is_array() && !content->get_array().empty();
-      if (has_content) print_blocks(content);
-      if (const auto* structured = result->if_contains("structuredContent");
-          structured && !has_content)
-        print_json(*structured);
-    }
+    print_tool_result(*result, args_.json);
     co_return tool_error ? kToolError : kOk;
+  }
+
+  asio::awaitable<int> resources() {
+    auto resources = co_await gather(Listing::resources);
+    if (!resources) co_return errors_.fail(Kind::server, resources.error().message);
+    auto templates = co_await gather(Listing::templates);
+    if (!templates) co_return errors_.fail(Kind::server, templates.error().message);
+    print_resources(std::move(*resources), std::move(*templates), args_.json);
+    co_return partial();
+  }
+
+  asio::awaitable<int> read() {
+    int code = kOk;
+    auto client = co_await owner_session("resource", "uri", args_.uri, code);
+    if (!client) co_return code;
+    auto result = co_await client->read_resource(args_.uri);
+    if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
+    print_resource(*result, args_.json);
+    co_return kOk;
+  }
+
+  asio::awaitable<int> prompts() {
+    auto prompts = co_await gather(Listing::prompts);
+    if (!prompts) co_return errors_.fail(Kind::server, prompts.error().message);
+    print_prompts(std::move(*prompts), args_.json);
+    co_return partial();
+  }
+
+  asio::awaitable<int> prompt() {
+    auto arguments = key_values(args_.args, false);
+    if (!arguments) co_return errors_.fail(Kind::usage, arguments.error().message);
+    int code = kOk;
+    auto client = co_await owner_session("prompt", "name", args_.prompt, code);
+    if (!client) co_return code;
+    auto result = co_await client->get_prompt(args_.prompt, std::move(*arguments));
+    if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
+    print_prompt(*result, args_.json);
+    co_return kOk;
+  }
+
+ private:
+  // The servers this subcommand needs started (empty: every enabled server).
+  std::vector<std::string> needed() const {
+    if (subcommand_.servers == Servers::named && !args_.server.empty()) return {args_.server};
+    return {};
+  }
+
+  int partial() const { return failed_ ? kServerFailed : kOk; }
+
+  std::vector<std::string> ready_servers() const {
+    std::vector<std::string> out;
+    for (const auto& info : manager_->servers())
+      if (info.state == ServerState::ready) out.push_back(info.name);
+    return out;
   }
 
   enum class Listing { resources, templates, prompts };
@@ -385,32 +351,6 @@ class Session {
     co_return out;
   }
 
-  asio::awaitable<int> resources() {
-    auto resources = co_await gather(Listing::resources);
-    if (!resources) co_return errors_.fail(Kind::server, resources.error().message);
-    auto templates = co_await gather(Listing::templates);
-    if (!templates) co_return errors_.fail(Kind::server, templates.error().message);
-    if (args_.json) {
-      print_json(json::object{{"resources", std::move(*resources)},
-                              {"resourceTemplates", std::move(*templates)}});
-      co_return partial();
-    }
-    Style style(stdout);
-    Table table({"URI", "SERVER", "NAME", "MIME"});
-    for (const auto& item : *resources) {
-      const auto& r = item.get_object();
-      table.add(
-          {text_of(r, "uri"), text_of(r, "server"), text_of(r, "name"), text_of(r, "mimeType")});
-    }
-    for (const auto& item : *templates) {
-      const auto& r = item.get_object();
-      table.add({text_of(r, "uriTemplate"), text_of(r, "server"),
-                 text_of(r, "name") + " (template)", text_of(r, "mimeType")});
-    }
-    write_out(table.render(style));
-    co_return partial();
-  }
-
   // The server to ask for `uri` or prompt `name`: --server, else the one listing it.
   asio::awaitable<jsonrpc::Expected<std::string>> owner(std::string what, std::string key,
                                                         std::string wanted) {
@@ -424,10 +364,10 @@ class Session {
     if (owners.size() == 1) co_return owners[0];
     if (owners.empty() && ready_servers().size() == 1) co_return ready_servers()[0];
     if (owners.empty())
-      co_return exec::invalid_params(
+      co_return usage_error(
           fmt::format("no MCP server lists {} '{}': name one with --server", what, wanted));
-    co_return exec::invalid_params(fmt::format("{} '{}' is offered by {}: choose with --server",
-                                               what, wanted, fmt::join(owners, ", ")));
+    co_return usage_error(fmt::format("{} '{}' is offered by {}: choose with --server", what,
+                                      wanted, fmt::join(owners, ", ")));
   }
 
   // The session of owner(); null after printing why there is none (`code` says how to exit).
@@ -446,71 +386,7 @@ class Session {
     co_return *client;
   }
 
-  asio::awaitable<int> read() {
-    int code = kOk;
-    auto client = co_await owner_session("resource", "uri", args_.uri, code);
-    if (!client) co_return code;
-    auto result = co_await client->read_resource(args_.uri);
-    if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
-    if (args_.json) {
-      print_json(*result);
-    } else {
-      print_blocks(result->if_contains("contents"));
-    }
-    co_return kOk;
-  }
-
-  asio::awaitable<int> prompts() {
-    auto prompts = co_await gather(Listing::prompts);
-    if (!prompts) co_return errors_.fail(Kind::server, prompts.error().message);
-    if (args_.json) {
-      print_json(json::object{{"prompts", std::move(*prompts)}});
-      co_return partial();
-    }
-    Style style(stdout);
-    Table table({"PROMPT", "SERVER", "ARGUMENTS", "DESCRIPTION"});
-    for (const auto& item : *prompts) {
-      const auto& p = item.get_object();
-      std::vector<std::string> names;
-      if (const auto* list = p.if_contains("arguments"); list && list->is_array())
-        for (const auto& argument : list->get_array())
-          if (argument.is_object()) {
-            const auto* required = argument.get_object().if_contains("required");
-            names.push_back(text_of(argument.get_object(), "name") +
-                            (required && required->is_bool() && required->get_bool() ? "" : "?"));
-          }
-      table.add({text_of(p, "name"), text_of(p, "server"), fmt::format("{}", fmt::join(names, " ")),
-                 summary_of(p)});
-    }
-    write_out(table.render(style));
-    co_return partial();
-  }
-
-  asio::awaitable<int> prompt() {
-    auto arguments = key_values(args_.args, false);
-    if (!arguments) co_return errors_.fail(Kind::usage, arguments.error().message);
-    int code = kOk;
-    auto client = co_await owner_session("prompt", "name", args_.prompt, code);
-    if (!client) co_return code;
-    auto result = co_await client->get_prompt(args_.prompt, std::move(*arguments));
-    if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
-    if (args_.json) {
-      print_json(*result);
-      co_return kOk;
-    }
-    Style style(stdout);
-    if (const auto* messages = result->if_contains("messages"); messages && messages->is_array()) {
-      for (const auto& message : messages->get_array()) {
-        if (!message.is_object()) continue;
-        const auto& m = message.get_object();
-        write_out(style.bold(text_of(m, "role") + ":") + "\n");
-        if (const auto* content = m.if_contains("content"))
-          write_out(render_content(*content) + "\n");
-      }
-    }
-    co_return kOk;
-  }
-
+  const Subcommand& subcommand_;
   McpArgs args_;
   Errors errors_;
   std::shared_ptr<host::Manager> manager_;
@@ -519,7 +395,130 @@ class Session {
   bool failed_ = false;
 };
 
-int run_with_servers(const McpArgs& args) {
+// add and remove: the config file edited in place, checked as it will be loaded (with
+// environments.toml beside it).
+int edit_config(const McpArgs& args, const Errors& errors, ConfigEdit edit,
+                const std::function<jsonrpc::Expected<std::string>(
+                    std::string_view text, const std::string& path)>& change) {
+  const auto path = config_path(args);
+  const auto environments = host::tether_home(host::process_env) + "/environments.toml";
+  auto edited = host::edit_config_file(
+      path, [&](std::string_view text) { return change(text, path); }, environments);
+  if (!edited) return errors.fail(Kind::config, edited.error().message);
+  print_config_edit(edit, args.name, path, args.json);
+  return kOk;
+}
+
+int run_add(const McpArgs& args, const Errors& errors) {
+  host::NewServer server;
+  server.name = args.name;
+  server.command = args.argv.front();
+  server.args.assign(args.argv.begin() + 1, args.argv.end());
+  auto env = key_values(args.env, false);
+  if (!env) return errors.fail(Kind::usage, env.error().message);
+  for (const auto& [key, value] : *env) server.env[key] = std::string(value.get_string());
+  if (!args.environment.empty()) server.environment = args.environment;
+  return edit_config(args, errors, ConfigEdit::added,
+                     [&](std::string_view text, const std::string& path) {
+                       return host::add_server(text, path, server);
+                     });
+}
+
+int run_remove(const McpArgs& args, const Errors& errors) {
+  return edit_config(args, errors, ConfigEdit::removed,
+                     [&](std::string_view text, const std::string& path) {
+                       return host::remove_server(text, path, args.name);
+                     });
+}
+
+// The arguments some subcommands share.
+void only_server(CLI::App& command, McpArgs& args) {
+  command.add_option("server", args.server, "only this server");
+}
+
+void server_name(CLI::App& command, McpArgs& args) {
+  command.add_option("name", args.name)->required();
+}
+
+// Every subcommand, in the order `tether mcp --help` lists them.
+constexpr Subcommand kSubcommands[] = {
+    {.name = "list",
+     .help = "servers: where each runs, status, tool count, the error of failed ones",
+     .servers = Servers::every,
+     .shows_failures = true,
+     .run = &Session::list},
+    {.name = "tools",
+     .help = "tools with their qualified names",
+     .arguments = only_server,
+     .servers = Servers::named,
+     .run = &Session::tools},
+    {.name = "call",
+     .help = "call a tool",
+     .arguments =
+         [](CLI::App& command, McpArgs& args) {
+           command.add_option("server", args.server)->required();
+           command.add_option("tool", args.tool, "the tool's name on that server")->required();
+           command.add_option("--args", args.args_json, "arguments as a JSON object");
+           command
+               .add_option("--arg", args.args,
+                           "one argument, key=value (value as JSON when it parses)")
+               ->allow_extra_args(false);
+         },
+     .servers = Servers::named,
+     .check = &Session::check_call,
+     .run = &Session::call},
+    {.name = "resources",
+     .help = "resources and resource templates",
+     .arguments = only_server,
+     .servers = Servers::named,
+     .run = &Session::resources},
+    {.name = "read",
+     .help = "read a resource",
+     .arguments =
+         [](CLI::App& command, McpArgs& args) {
+           command.add_option("uri", args.uri)->required();
+           command.add_option("--server", args.server, "the server to ask");
+         },
+     .servers = Servers::named,
+     .run = &Session::read},
+    {.name = "prompts",
+     .help = "prompts",
+     .arguments = only_server,
+     .servers = Servers::named,
+     .run = &Session::prompts},
+    {.name = "prompt",
+     .help = "get a prompt",
+     .arguments =
+         [](CLI::App& command, McpArgs& args) {
+           command.add_option("name", args.prompt)->required();
+           command.add_option("--server", args.server, "the server to ask");
+           command.add_option("--arg", args.args, "one argument, key=value")
+               ->allow_extra_args(false);
+         },
+     .servers = Servers::named,
+     .run = &Session::prompt},
+    {.name = "add",
+     .help = "add a stdio server to the config file: add NAME [options] -- CMD ARGS",
+     .arguments =
+         [](CLI::App& command, McpArgs& args) {
+           server_name(command, args);
+           command.add_option("--env", args.env, "K=V for the server's environment")
+               ->allow_extra_args(false);
+           command.add_option("--environment", args.environment,
+                              "where it runs: local, remote or an id");
+         },
+     .servers = Servers::none,
+     .missing_command =
+         "add needs the server's command after --: tether mcp add NAME -- CMD ARGS...",
+     .edit = run_add},
+    {.name = "remove",
+     .help = "remove a server from the config file",
+     .arguments = server_name,
+     .servers = Servers::none,
+     .edit = run_remove},
+};
+
+int run_with_servers(const Subcommand& subcommand, const McpArgs& args) {
   const Errors errors(args.json);
   const auto home = host::tether_home(host::process_env);
   auto config =
@@ -527,7 +526,7 @@ int run_with_servers(const McpArgs& args) {
   if (!config) return errors.fail(Kind::config, config.error().message);
 
   asio::io_context io(1);
-  StartupView view(args.command != "list");
+  StartupView view(!subcommand.shows_failures);
   host::ManagerOptions options;
   options.on_status = [&view](const host::ServerStatus& status) { view.update(status); };
   auto manager = host::Manager::create(io.get_executor(), std::move(*config), std::move(options));
@@ -571,7 +570,7 @@ int run_with_servers(const McpArgs& args) {
     ~Unhook() { on_write_failure(nullptr); }
   } unhook;
 
-  Session session(args, manager, view);
+  Session session(subcommand, args, manager, view);
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
@@ -596,38 +595,12 @@ int run_with_servers(const McpArgs& args) {
   return code;
 }
 
-int run_edit(const McpArgs& args) {
-  const Errors errors(args.json);
-  const auto path = config_path(args);
-  // The edited file is checked as it will be loaded: with environments.toml beside it.
-  const auto environments = host::tether_home(host::process_env) + "/environments.toml";
-  jsonrpc::Expected<void> edited;
-  if (args.command == "add") {
-    host::NewServer server;
-    server.name = args.name;
-    server.command = args.argv.front();
-    server.args.assign(args.argv.begin() + 1, args.argv.end());
-    auto env = key_values(args.env, false);
-    if (!env) return errors.fail(Kind::usage, env.error().message);
-    for (const auto& [key, value] : *env) server.env[key] = std::string(value.get_string());
-    if (!args.environment.empty()) server.environment = args.environment;
-    edited = host::edit_config_file(
-        path, [&](std::string_view text) { return host::add_server(text, path, server); },
-        environments);
-  } else {
-    edited = host::edit_config_file(
-        path, [&](std::string_view text) { return host::remove_server(text, path, args.name); },
-        environments);
-  }
-  if (!edited) return errors.fail(Kind::config, edited.error().message);
-  if (args.json) {
-    print_json(
-        json::object{{args.command == "add" ? "added" : "removed", args.name}, {"config", path}});
-  } else {
-    write_out(fmt::format("{} MCP server '{}' {} {}\n", args.command == "add" ? "Added" : "Removed",
-                          args.name, args.command == "add" ? "to" : "from", path));
-  }
-  return kOk;
+// The entry of the subcommand the command line chose; null only if CLI11 parsed none, which
+// require_subcommand(1) rules out.
+const Subcommand* chosen(const CLI::App& mcp) {
+  for (const auto& subcommand : kSubcommands)
+    if (mcp.got_subcommand(std::string(subcommand.name))) return &subcommand;
+  return nullptr;
 }
 
 }  // namespace
@@ -640,52 +613,28 @@ Run add_mcp_command(CLI::App& app, std::vector<std::string> command) {
   mcp->add_option("--config", args->config_path,
                   "config file (default: $TETHER_HOME/config.toml, ~/.tether/config.toml)");
   mcp->add_flag("--json", args->json, "machine-readable output on stdout");
-
-  auto sub = [&](const char* name, const char* what) {
-    auto* command = mcp->add_subcommand(name, what);
-    command->fallthrough();
-    return command;
-  };
-  sub("list", "servers: where each runs, status, tool count, the error of failed ones");
-  sub("tools", "tools with their qualified names")
-      ->add_option("server", args->server, "only this server");
-  auto* call = sub("call", "call a tool");
-  call->add_option("server", args->server)->required();
-  call->add_option("tool", args->tool, "the tool's name on that server")->required();
-  call->add_option("--args", args->args_json, "arguments as a JSON object");
-  call->add_option("--arg", args->args, "one argument, key=value (value as JSON when it parses)")
-      ->allow_extra_args(false);
-  sub("resources", "resources and resource templates")
-      ->add_option("server", args->server, "only this server");
-  auto* read = sub("read", "read a resource");
-  read->add_option("uri", args->uri)->required();
-  read->add_option("--server", args->server, "the server to ask");
-  sub("prompts", "prompts")->add_option("server", args->server, "only this server");
-  auto* prompt = sub("prompt", "get a prompt");
-  prompt->add_option("name", args->prompt)->required();
-  prompt->add_option("--server", args->server, "the server to ask");
-  prompt->add_option("--arg", args->args, "one argument, key=value")->allow_extra_args(false);
-  auto* add = sub("add", "add a stdio server to the config file: add NAME [options] -- CMD ARGS");
-  add->add_option("name", args->name)->required();
-  add->add_option("--env", args->env, "K=V for the server's environment")->allow_extra_args(false);
-  add->add_option("--environment", args->environment, "where it runs: local, remote or an id");
-  sub("remove", "remove a server from the config file")->add_option("name", args->name)->required();
+  for (const auto& subcommand : kSubcommands) {
+    auto* sub = mcp->add_subcommand(std::string(subcommand.name), std::string(subcommand.help));
+    sub->fallthrough();
+    if (subcommand.arguments) subcommand.arguments(*sub, *args);
+  }
 
   return [args, mcp] {
-    args->command = mcp->get_subcommands().front()->get_name();
+    const auto* entry = chosen(*mcp);
+    if (entry == nullptr) return static_cast<int>(kUsage);
+    const auto& subcommand = *entry;
     const Errors errors(args->json);
     int code = kOk;
-    if (args->command == "add" && args->argv.empty()) {
-      code = errors.fail(
-          Kind::usage,
-          "add needs the server's command after --: tether mcp add NAME -- CMD ARGS...");
-    } else if (args->command != "add" && !args->argv.empty()) {
+    const bool takes_command = !subcommand.missing_command.empty();
+    if (takes_command && args->argv.empty()) {
+      code = errors.fail(Kind::usage, subcommand.missing_command);
+    } else if (!takes_command && !args->argv.empty()) {
       code = errors.fail(Kind::usage, fmt::format("unexpected arguments after --: {}",
                                                   fmt::join(args->argv, " ")));
-    } else if (args->command == "add" || args->command == "remove") {
-      code = run_edit(*args);
+    } else if (subcommand.servers == Servers::none) {
+      code = subcommand.edit(*args, errors);
     } else {
-      code = run_with_servers(*args);
+      code = run_with_servers(subcommand, *args);
     }
     // Output that did not reach its reader fails the command, whatever it did.
     if (auto failure = write_failure()) return errors.output_failed(*failure);

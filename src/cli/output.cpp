@@ -1,4 +1,5 @@
-// Styling, tables, JSON and the startup view of `tether mcp` (see output.hpp).
+// Writes, styling, tables, JSON, the subcommands' answers and the startup view of `tether mcp`
+// (see output.hpp).
 #include "output.hpp"
 
 #include <algorithm>
@@ -190,6 +191,10 @@ void print_json_error(std::string_view kind, std::string_view message, int exit_
   write_out(pretty_json(json::object{{"error", error}}) + "\n");
 }
 
+void print_error(std::string_view message) {
+  write_err(fmt::format("{} {}\n", Style(stderr).red("error:"), message));
+}
+
 std::size_t terminal_columns(int fd) {
   winsize size{};
   if (::ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
@@ -246,6 +251,15 @@ std::string pretty_json(const json::value& value) {
   std::string out;
   pretty(value, out, 0);
   return out;
+}
+
+void print_json(const json::value& value) {
+  write_out(pretty_json(value) + "\n");
+}
+
+std::string text_of(const json::object& object, std::string_view key) {
+  const auto* value = object.if_contains(key);
+  return value && value->is_string() ? std::string(value->get_string()) : std::string();
 }
 
 void Table::add(std::vector<std::string> shown, std::vector<std::string> plain) {
@@ -331,9 +345,202 @@ void StartupView::finish() {
   if (!report_failures_) return;
   for (const auto& name : order_) {
     const auto& status = latest_[name];
-    if (status.state == host::ServerState::failed)
-      write_err(fmt::format("{} {}\n", style_.red("error:"), status.error));
+    if (status.state == host::ServerState::failed) print_error(status.error);
   }
+}
+
+namespace {
+
+// The first line of a description, bounded for a table.
+std::string summary_of(const json::object& object) {
+  auto text = text_of(object, "description");
+  if (auto newline = text.find('\n'); newline != std::string::npos) text.resize(newline);
+  if (text.size() > 80) text = text.substr(0, 77) + "...";
+  return text;
+}
+
+// Content blocks (tool results, prompt messages, resource contents) as a person reads them.
+std::string render_content(const json::value& item) {
+  const auto* block = item.if_object();
+  if (block == nullptr) return pretty_json(item);
+  const auto type = text_of(*block, "type");
+  if (type == "text" || block->contains("text")) return text_of(*block, "text");
+  if (type == "image" || type == "audio")
+    return fmt::format("[{} {}, {} bytes of base64]", type, text_of(*block, "mimeType"),
+                       text_of(*block, "data").size());
+  if (type == "resource_link") return fmt::format("[resource link {}]", text_of(*block, "uri"));
+  if (const auto* resource = block->if_contains("resource"); resource && resource->is_object())
+    return render_content(*resource);
+  if (block->contains("blob"))
+    return fmt::format("[blob {} {}, {} bytes of base64]", text_of(*block, "uri"),
+                       text_of(*block, "mimeType"), text_of(*block, "blob").size());
+  return pretty_json(item);
+}
+
+void print_blocks(const json::value* blocks) {
+  if (blocks == nullptr || !blocks->is_array()) return;
+  for (const auto& item : blocks->get_array()) {
+    auto text = render_content(item);
+    if (!text.ends_with('\n')) text += '\n';
+    write_out(text);
+  }
+}
+
+// The part of a session's description a table needs beside its placement: `pid 4242` of
+// `local process 'node' (pid 4242)`, `mcp-stdio-1` of `executor process mcp-stdio-1`.
+std::string process_label(const std::string& description) {
+  if (auto pid = description.rfind("(pid "); pid != std::string::npos)
+    return description.substr(pid + 1, description.size() - pid - 2);
+  constexpr std::string_view kExecutor = "executor process ";
+  if (description.starts_with(kExecutor)) return description.substr(kExecutor.size());
+  return description;
+}
+
+}  // namespace
+
+void print_servers(const std::vector<host::ServerInfo>& servers, bool as_json) {
+  if (as_json) {
+    json::array out;
+    for (const auto& info : servers) {
+      json::object row{{"name", info.name},
+                       {"enabled", info.enabled},
+                       {"required", info.required},
+                       {"transport", info.transport},
+                       {"target", info.target},
+                       {"placement", info.placement},
+                       {"status", host::to_string(info.state)}};
+      row["environment"] =
+          info.environment_id.empty() ? json::value(nullptr) : json::value(info.environment_id);
+      row["tools"] = info.tools ? json::value(*info.tools) : json::value(nullptr);
+      row["error"] = info.error.empty() ? json::value(nullptr) : json::value(info.error);
+      row["process"] = info.process.empty() ? json::value(nullptr) : json::value(info.process);
+      out.push_back(std::move(row));
+    }
+    print_json(json::object{{"servers", std::move(out)}});
+    return;
+  }
+  Style style(stdout);
+  Table table({"SERVER", "STATUS", "TOOLS", "WHERE", "COMMAND"});
+  for (const auto& info : servers) {
+    const std::string state(host::to_string(info.state));
+    const auto shown_state = info.state == host::ServerState::ready    ? style.green(state)
+                             : info.state == host::ServerState::failed ? style.red(state)
+                                                                       : style.dim(state);
+    const std::string tools = info.tools ? std::to_string(*info.tools) : "-";
+    std::string where = info.placement_ok ? info.placement : "(no placement)";
+    if (!info.process.empty()) where += " (" + process_label(info.process) + ")";
+    table.add({info.name, shown_state, tools, where, info.target},
+              {info.name, state, tools, where, info.target});
+    if (!info.error.empty()) table.note(style.red("error: ") + info.error);
+  }
+  write_out(table.render(style));
+}
+
+void print_tools(const std::vector<host::OfferedTool>& tools, bool as_json) {
+  if (as_json) {
+    json::array out;
+    for (const auto& tool : tools)
+      out.push_back(
+          json::object{{"name", tool.name}, {"server", tool.server}, {"tool", tool.tool}});
+    print_json(json::object{{"tools", std::move(out)}});
+    return;
+  }
+  Style style(stdout);
+  Table table({"TOOL", "SERVER", "DESCRIPTION"});
+  for (const auto& tool : tools) table.add({tool.name, tool.server, summary_of(tool.tool)});
+  write_out(table.render(style));
+}
+
+void print_tool_result(const json::object& result, bool as_json) {
+  if (as_json) {
+    print_json(result);
+    return;
+  }
+  const auto* content = result.if_contains("content");
+  const bool has_content = content && content->is_array() && !content->get_array().empty();
+  if (has_content) print_blocks(content);
+  if (const auto* structured = result.if_contains("structuredContent"); structured && !has_content)
+    print_json(*structured);
+}
+
+void print_resources(json::array resources, json::array templates, bool as_json) {
+  if (as_json) {
+    print_json(json::object{{"resources", std::move(resources)},
+                            {"resourceTemplates", std::move(templates)}});
+    return;
+  }
+  Style style(stdout);
+  Table table({"URI", "SERVER", "NAME", "MIME"});
+  for (const auto& item : resources) {
+    const auto& r = item.get_object();
+    table.add(
+        {text_of(r, "uri"), text_of(r, "server"), text_of(r, "name"), text_of(r, "mimeType")});
+  }
+  for (const auto& item : templates) {
+    const auto& r = item.get_object();
+    table.add({text_of(r, "uriTemplate"), text_of(r, "server"), text_of(r, "name") + " (template)",
+               text_of(r, "mimeType")});
+  }
+  write_out(table.render(style));
+}
+
+void print_resource(const json::object& result, bool as_json) {
+  if (as_json) {
+    print_json(result);
+    return;
+  }
+  print_blocks(result.if_contains("contents"));
+}
+
+void print_prompts(json::array prompts, bool as_json) {
+  if (as_json) {
+    print_json(json::object{{"prompts", std::move(prompts)}});
+    return;
+  }
+  Style style(stdout);
+  Table table({"PROMPT", "SERVER", "ARGUMENTS", "DESCRIPTION"});
+  for (const auto& item : prompts) {
+    const auto& p = item.get_object();
+    std::vector<std::string> names;
+    if (const auto* list = p.if_contains("arguments"); list && list->is_array())
+      for (const auto& argument : list->get_array())
+        if (argument.is_object()) {
+          const auto* required = argument.get_object().if_contains("required");
+          names.push_back(text_of(argument.get_object(), "name") +
+                          (required && required->is_bool() && required->get_bool() ? "" : "?"));
+        }
+    table.add({text_of(p, "name"), text_of(p, "server"), fmt::format("{}", fmt::join(names, " ")),
+               summary_of(p)});
+  }
+  write_out(table.render(style));
+}
+
+void print_prompt(const json::object& result, bool as_json) {
+  if (as_json) {
+    print_json(result);
+    return;
+  }
+  Style style(stdout);
+  if (const auto* messages = result.if_contains("messages"); messages && messages->is_array()) {
+    for (const auto& message : messages->get_array()) {
+      if (!message.is_object()) continue;
+      const auto& m = message.get_object();
+      write_out(style.bold(text_of(m, "role") + ":") + "\n");
+      if (const auto* content = m.if_contains("content"))
+        write_out(render_content(*content) + "\n");
+    }
+  }
+}
+
+void print_config_edit(ConfigEdit edit, const std::string& server, const std::string& path,
+                       bool as_json) {
+  const bool added = edit == ConfigEdit::added;
+  if (as_json) {
+    print_json(json::object{{added ? "added" : "removed", server}, {"config", path}});
+    return;
+  }
+  write_out(fmt::format("{} MCP server '{}' {} {}\n", added ? "Added" : "Removed", server,
+                        added ? "to" : "from", path));
 }
 
 }  // namespace tether::cli

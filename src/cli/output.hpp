@@ -1,9 +1,11 @@
 // What `tether mcp` shows a person or a script: styling that honours the terminal and NO_COLOR,
-// aligned tables, JSON (indented, for --json and structured results), the startup status (a live
-// line on a TTY, cut to its width, plain lines otherwise; always on stderr so stdout stays the
-// answer), and every write to stdout and stderr, logs included: a write that fails (the reader
-// went away, a closed or full stream) is recorded once and handed to the run, which then ends.
-// Does not own: what the commands do (mcp_command.cpp).
+// aligned tables, JSON (indented, for --json and structured results), each subcommand's answer
+// (a table or text for a person, one JSON document with --json), failures (`error: ...` on
+// stderr, an error object on stdout with --json), the startup status (a live line on a TTY, cut
+// to its width, plain lines otherwise; always on stderr so stdout stays the answer), and every
+// write to stdout and stderr, logs included: a write that fails (the reader went away, a closed
+// or full stream) is recorded once and handed to the run, which then ends.
+// Does not own: what the commands do or ask the servers, or exit codes (mcp_command.cpp).
 #pragma once
 
 #include <cstdio>
@@ -15,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <spdlog/sinks/sink.h>
 
@@ -64,6 +68,8 @@ std::shared_ptr<spdlog::sinks::sink> log_sink();
 
 // A failure as --json reports it on stdout: {"error": {"kind", "message", "exitCode"}}.
 void print_json_error(std::string_view kind, std::string_view message, int exit_code);
+// A failure on stderr: `error: <message>`, the label in red when styled.
+void print_error(std::string_view message);
 
 // The width of the terminal on `fd` (TIOCGWINSZ; else $COLUMNS; else 80).
 std::size_t terminal_columns(int fd);
@@ -87,6 +93,11 @@ class Style {
 
 // Indented JSON, two spaces a level.
 std::string pretty_json(const boost::json::value& value);
+// `value` on stdout as pretty_json, one line break after it.
+void print_json(const boost::json::value& value);
+
+// A string member of `object`; empty when it is absent or not a string.
+std::string text_of(const boost::json::object& object, std::string_view key);
 
 // Rows under a header, each column as wide as its widest cell; the last column is not padded.
 // Cells may carry styling: widths count what `plain` says each cell shows.
@@ -128,5 +139,30 @@ class StartupView {
   std::map<std::string, host::ServerStatus> latest_;
   bool finished_ = false;
 };
+
+// --- The answers of the `tether mcp` subcommands, on stdout. `as_json`: one JSON document (what
+// --json prints) instead of a table or text. Listings carry each item's server as `server`.
+
+// list: each server with its status, tool count, where it runs (and its session's process) and
+// command; a failed one's error under it. JSON: {"servers": [...]}, every field of ServerInfo.
+void print_servers(const std::vector<host::ServerInfo>& servers, bool as_json);
+// tools: qualified name, server, the first line of the description. JSON: {"tools": [...]}.
+void print_tools(const std::vector<host::OfferedTool>& tools, bool as_json);
+// call: the result's content blocks as text (its structured content when there are none). JSON:
+// the whole result.
+void print_tool_result(const boost::json::object& result, bool as_json);
+// resources: resources, then templates. JSON: {"resources", "resourceTemplates"}.
+void print_resources(boost::json::array resources, boost::json::array templates, bool as_json);
+// read: the contents as text. JSON: the whole result.
+void print_resource(const boost::json::object& result, bool as_json);
+// prompts: name, server, arguments (`?` after optional ones), description. JSON: {"prompts"}.
+void print_prompts(boost::json::array prompts, bool as_json);
+// prompt: each message as `role:` and its content. JSON: the whole result.
+void print_prompt(const boost::json::object& result, bool as_json);
+
+// add and remove: which server went into or out of which config file.
+enum class ConfigEdit { added, removed };
+void print_config_edit(ConfigEdit edit, const std::string& server, const std::string& path,
+                       bool as_json);
 
 }  // namespace tether::cli

@@ -3,9 +3,9 @@
 // bound to a cancellation signal, so cancel_startup() and shutdown() can end it wherever it is
 // (Client::connect ends a half-started server itself); every other caller that needs the server
 // waits for that one attempt to settle. A session's death arrives through the client's on_closed
-// callback, tagged with the attempt's generation so a stale session's news is ignored.
+// callback, tagged with the attempt's generation so a stale session's news is ignored. When a
+// failed server may start again is RestartPolicy's to say; the texts it shows are server_texts'.
 #include <algorithm>
-#include <deque>
 #include <map>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -20,6 +20,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "restart_policy.hpp"
+#include "server_texts.hpp"
 #include <tether/host/manager.hpp>
 #include <tether/host/server_launch.hpp>
 #include <tether/host/tool_names.hpp>
@@ -29,8 +31,7 @@
 namespace tether::host {
 namespace asio = boost::asio;
 namespace json = boost::json;
-using Clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
+using Clock = RestartPolicy::Clock;
 
 std::string_view to_string(ServerState state) {
   switch (state) {
@@ -50,58 +51,23 @@ std::string_view to_string(ServerState state) {
   return "unknown";
 }
 
-namespace {
-
-// docs/mcp.md's user-facing startup failure texts.
-std::string startup_failure(const ServerConfig& server, const jsonrpc::Error& error) {
-  if (error.code == jsonrpc::code::kRequestTimedOut)
-    return fmt::format(
-        "MCP client for '{}' timed out after {:g} seconds. Add or adjust 'startup_timeout_sec' in "
-        "your config: [mcp_servers.{}] startup_timeout_sec = XX",
-        server.name, static_cast<double>(server.startup_timeout.count()) / 1000, server.name);
-  return fmt::format("MCP client for '{}' failed to start: {}", server.name, error.message);
-}
-
-std::string join_words(const std::vector<std::string>& words) {
-  std::string out;
-  for (const auto& word : words) {
-    if (!out.empty()) out += ' ';
-    bool plain = !word.empty() && word.find_first_of(" \t\n'\"\\$") == std::string::npos;
-    out += plain ? word : fmt::format("'{}'", word);
-  }
-  return out;
-}
-
-std::string describe(const EnvironmentConfig& environment) {
-  if (const auto* url = std::get_if<EnvironmentConfig::Url>(&environment.how))
-    return fmt::format("{}: {}", environment.id, url->url);
-  if (std::holds_alternative<EnvironmentConfig::Spawn>(environment.how))
-    return fmt::format("{}: spawned on loopback", environment.id);
-  return fmt::format("{}: command {}", environment.id,
-                     join_words(std::get<EnvironmentConfig::Command>(environment.how).argv));
-}
-
-}  // namespace
-
 struct Manager::State : std::enable_shared_from_this<State> {
   struct Server {
-    explicit Server(const asio::any_io_executor& executor, ServerConfig server)
+    Server(const asio::any_io_executor& executor, ServerConfig server,
+           RestartPolicy::Settings restart)
         : config(std::move(server)),
           filter{config.enabled_tools, config.disabled_tools},
           state(config.enabled ? ServerState::idle : ServerState::disabled),
+          restarts(restart),
           settled(executor) {}
 
     ServerConfig config;
     ToolFilter filter;
     ServerState state;
     std::string error;
-    // Failed before anything was started (placement, settings): a restart cannot help.
-    bool permanent = false;
-    bool crash_looping = false;
+    RestartPolicy restarts;
     std::shared_ptr<mcp::Client> client;
-    json::array tools;  // the server's own listing; filtered when offered
-    std::deque<Clock::time_point> deaths;
-    Clock::time_point restart_at{};
+    json::array tools;             // the server's own listing; filtered when offered
     std::uint64_t generation = 0;  // of the latest start attempt
     std::shared_ptr<asio::cancellation_signal> cancel;
     bool cancel_requested = false;
@@ -119,8 +85,9 @@ struct Manager::State : std::enable_shared_from_this<State> {
   QualifiedToolIndex index;
   bool shut_down = false;
 
-  void add_environment(const EnvironmentConfig& config) {
-    descriptions[config.id] = describe(config);
+  // `source`: where a definition that is not in the config came from (TETHER_EXEC_SERVER_URL).
+  void add_environment(const EnvironmentConfig& config, std::string_view source = {}) {
+    descriptions[config.id] = describe_environment(config, source);
     auto placement = placement_of(config, options.env);
     if (!placement) {
       environments.add_unavailable(config.id, placement.error());
@@ -138,6 +105,11 @@ struct Manager::State : std::enable_shared_from_this<State> {
         Environment::create(executor, config.id, std::move(*placement), environment_options));
   }
 
+  RestartPolicy::Settings restart_settings() const {
+    return {options.restart_backoff, options.restart_backoff_max, options.crash_loop_deaths,
+            options.crash_loop_window};
+  }
+
   Server* find(std::string_view name) {
     for (auto& server : servers)
       if (server->config.name == name) return server.get();
@@ -146,38 +118,6 @@ struct Manager::State : std::enable_shared_from_this<State> {
 
   void emit(const Server& server) {
     if (options.on_status) options.on_status({server.config.name, server.state, server.error});
-  }
-
-  // The server's launch settings; errors are the server's config problems.
-  Expected<ServerLaunch> launch_of(const ServerConfig& config) {
-    ServerLaunch launch{config.name, {}, config.environment, options.stdio};
-    if (const auto* stdio = std::get_if<mcp::StdioCommand>(&config.transport)) {
-      launch.transport = *stdio;
-      return launch;
-    }
-    const auto& settings = std::get<HttpServerSettings>(config.transport);
-    mcp::HttpServerConfig http;
-    http.url = settings.url;
-    if (settings.bearer_token_env_var) {
-      http.bearer_token = token_from_env(options.env, *settings.bearer_token_env_var);
-      if (!http.bearer_token)
-        return jsonrpc::make_error(
-            jsonrpc::code::kInternalError,
-            fmt::format("bearer_token_env_var {} for MCP server '{}' is not set",
-                        *settings.bearer_token_env_var, config.name));
-    }
-    for (const auto& header : settings.http_headers) http.headers.push_back(header);
-    for (const auto& [header, variable] : settings.env_http_headers) {
-      auto value = options.env(variable);
-      if (value && !value->empty()) {
-        http.headers.emplace_back(header, *value);
-      } else {
-        spdlog::debug("MCP server '{}': header {} skipped, {} is not set", config.name, header,
-                      variable);
-      }
-    }
-    launch.transport = std::move(http);
-    return launch;
   }
 
   // The same resolution a launch makes (launch_server resolves through it too).
@@ -214,10 +154,10 @@ struct Manager::State : std::enable_shared_from_this<State> {
 
   asio::awaitable<Expected<Session>> launch_and_list(Server& server) {
     // Placement and settings are checked before anything starts: such failures are permanent.
-    auto launch = launch_of(server.config);
+    auto launch = launch_of(server.config, options.env, options.stdio);
     if (auto placed = placement(server.config); !placed) launch = placed.error();
     if (!launch) {
-      server.permanent = true;
+      server.restarts.record_permanent_failure();
       co_return launch.error();
     }
     auto connection = co_await launch_server(executor, std::move(*launch), environments);
@@ -257,8 +197,8 @@ struct Manager::State : std::enable_shared_from_this<State> {
       spdlog::info("MCP server '{}' ready ({})", server->config.name,
                    server->client->description());
     } else {
-      auto error = startup_failure(server->config, outcome->error());
-      if (server->permanent) {
+      auto error = startup_failure_text(server->config, outcome->error());
+      if (server->restarts.permanent()) {
         server->error = std::move(error);
       } else {
         self->record_death(*server, std::move(error));
@@ -279,7 +219,7 @@ struct Manager::State : std::enable_shared_from_this<State> {
     }
     server.state = ServerState::starting;
     server.error.clear();
-    server.permanent = false;
+    server.restarts.begin_attempt();
     server.cancel_requested = false;
     ++server.generation;
     auto signal = std::make_shared<asio::cancellation_signal>();
@@ -295,19 +235,11 @@ struct Manager::State : std::enable_shared_from_this<State> {
   }
 
   void record_death(Server& server, std::string error) {
-    const auto now = Clock::now();
-    server.deaths.push_back(now);
-    while (!server.deaths.empty() && now - server.deaths.front() > options.crash_loop_window)
-      server.deaths.pop_front();
-    if (server.deaths.size() >= options.crash_loop_deaths) {
-      server.crash_looping = true;
-      server.error = fmt::format("MCP server '{}' is crash-looping: {}", server.config.name, error);
-      return;
+    if (server.restarts.record_death(Clock::now())) {
+      server.error = crash_loop_text(server.config.name, error);
+    } else {
+      server.error = std::move(error);
     }
-    auto delay =
-        options.restart_backoff * (1LL << std::min<std::size_t>(server.deaths.size() - 1, 20));
-    server.restart_at = now + std::min<milliseconds>(delay, options.restart_backoff_max);
-    server.error = std::move(error);
   }
 
   // The session of `generation` ended by itself: failed, calls in flight already failed with
@@ -316,8 +248,7 @@ struct Manager::State : std::enable_shared_from_this<State> {
     if (generation != server.generation || server.state != ServerState::ready) return;
     auto error = reason;
     if (server.client) {
-      if (auto tail = server.client->stderr_tail(); !tail.empty())
-        error += "\nMCP server stderr (last lines):\n" + tail;
+      error = death_text(std::move(error), server.client->stderr_tail());
       // Released later: this runs inside the client's own callback.
       asio::post(executor, [client = std::move(server.client)] {});
     }
@@ -356,10 +287,10 @@ struct Manager::State : std::enable_shared_from_this<State> {
         case ServerState::cancelled:
           break;
       }
-      if (server->crash_looping || server->permanent)
+      if (!server->restarts.may_restart())
         co_return jsonrpc::make_error(jsonrpc::code::kInternalError, server->error);
-      if (server->state == ServerState::failed && Clock::now() < server->restart_at) {
-        asio::steady_timer timer(executor, server->restart_at);
+      if (server->state == ServerState::failed && Clock::now() < server->restarts.restart_at()) {
+        asio::steady_timer timer(executor, server->restarts.restart_at());
         boost::system::error_code ignored;
         co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
         continue;  // someone else may have restarted it meanwhile
@@ -419,14 +350,13 @@ std::shared_ptr<Manager> Manager::create(asio::any_io_executor executor, Config 
   for (const auto& environment : config.environments) state->add_environment(environment);
   auto remote = resolve_remote(config, state->options.env);
   if (remote.environment) {
-    if (find_environment(config, remote.environment->id) == nullptr) {
-      state->add_environment(*remote.environment);
-      state->descriptions[remote.environment->id] += " (" + remote.source + ")";
-    }
+    if (find_environment(config, remote.environment->id) == nullptr)
+      state->add_environment(*remote.environment, remote.source);
     state->environments.set_remote(remote.environment->id);
   }
   for (auto& server : config.servers)
-    state->servers.push_back(std::make_unique<State::Server>(state->executor, std::move(server)));
+    state->servers.push_back(std::make_unique<State::Server>(state->executor, std::move(server),
+                                                             state->restart_settings()));
   return std::shared_ptr<Manager>(new Manager(std::move(state)));
 }
 
@@ -447,15 +377,9 @@ std::vector<ServerInfo> Manager::servers() const {
     info.required = config.required;
     info.state = server->state;
     info.error = server->error;
-    if (const auto* stdio = std::get_if<mcp::StdioCommand>(&config.transport)) {
-      info.transport = "stdio";
-      std::vector<std::string> words{stdio->program};
-      words.insert(words.end(), stdio->args.begin(), stdio->args.end());
-      info.target = join_words(words);
-    } else {
-      info.transport = "streamable_http";
-      info.target = std::get<HttpServerSettings>(config.transport).url;
-    }
+    info.transport =
+        std::holds_alternative<mcp::StdioCommand>(config.transport) ? "stdio" : "streamable_http";
+    info.target = server_target(config);
     auto environment = state_->placement(config);
     if (!environment) {
       info.placement_ok = false;
@@ -502,13 +426,13 @@ asio::awaitable<Expected<StartupSummary>> Manager::start(std::vector<std::string
   }
   for (auto* server : targets) {
     if (server->state != ServerState::starting && server->state != ServerState::ready &&
-        !server->crash_looping)
+        !server->restarts.crash_looping())
       state->begin_start(*server);
   }
   for (auto* server : targets) co_await state->settle(*server);
 
   StartupSummary summary;
-  std::vector<std::string> required_failures;
+  std::vector<StartupSummary::Failure> required_failures;
   for (auto* server : targets) {
     const auto& name = server->config.name;
     if (server->state == ServerState::ready) {
@@ -517,14 +441,12 @@ asio::awaitable<Expected<StartupSummary>> Manager::start(std::vector<std::string
       summary.cancelled.push_back(name);
     } else {
       summary.failed.push_back({name, server->error});
-      if (server->config.required)
-        required_failures.push_back(fmt::format("{}: {}", name, server->error));
+      if (server->config.required) required_failures.push_back({name, server->error});
     }
   }
   if (!required_failures.empty())
     co_return jsonrpc::make_error(jsonrpc::code::kInternalError,
-                                  fmt::format("required MCP servers failed to initialize: {}",
-                                              fmt::join(required_failures, "; ")));
+                                  required_failures_text(required_failures));
   co_return summary;
 }
 
@@ -593,10 +515,7 @@ asio::awaitable<Expected<void>> Manager::restart(std::string server) {
   }
   // The server leaves `ready` before anything suspends: no one may take the client being ended.
   auto old = std::move(record->client);
-  record->deaths.clear();
-  record->crash_looping = false;
-  record->permanent = false;
-  record->restart_at = {};
+  record->restarts.reset();
   if (record->state != ServerState::disabled && record->state != ServerState::starting)
     record->state = ServerState::idle;
   if (old) co_await old->shutdown();

@@ -1,5 +1,5 @@
-// launch_server: placement first (no process is started for a placement that fails), then the
-// launcher that placement needs.
+// launch_of: a server's settings as its launch needs them. launch_server: placement first (no
+// process is started for a placement that fails), then the launcher that placement needs.
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -11,6 +11,7 @@
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <tether/host/server_launch.hpp>
 
@@ -21,6 +22,38 @@ std::optional<std::string> token_from_env(const EnvLookup& env, const std::strin
   auto token = env(name);
   if (!token || token->empty()) return std::nullopt;
   return token;
+}
+
+Expected<ServerLaunch> launch_of(const ServerConfig& server, const EnvLookup& env,
+                                 const mcp::StdioOptions& stdio) {
+  ServerLaunch launch{server.name, {}, server.environment, stdio};
+  if (const auto* command = std::get_if<mcp::StdioCommand>(&server.transport)) {
+    launch.transport = *command;
+    return launch;
+  }
+  const auto& settings = std::get<HttpServerSettings>(server.transport);
+  mcp::HttpServerConfig http;
+  http.url = settings.url;
+  if (settings.bearer_token_env_var) {
+    http.bearer_token = token_from_env(env, *settings.bearer_token_env_var);
+    if (!http.bearer_token)
+      return jsonrpc::make_error(
+          jsonrpc::code::kInternalError,
+          fmt::format("bearer_token_env_var {} for MCP server '{}' is not set",
+                      *settings.bearer_token_env_var, server.name));
+  }
+  for (const auto& header : settings.http_headers) http.headers.push_back(header);
+  for (const auto& [header, variable] : settings.env_http_headers) {
+    auto value = env(variable);
+    if (value && !value->empty()) {
+      http.headers.emplace_back(header, *value);
+    } else {
+      spdlog::debug("MCP server '{}': header {} skipped, {} is not set", server.name, header,
+                    variable);
+    }
+  }
+  launch.transport = std::move(http);
+  return launch;
 }
 
 Expected<Placement> placement_of(const EnvironmentConfig& config, const EnvLookup& env) {

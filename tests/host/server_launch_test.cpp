@@ -3,7 +3,8 @@
 // and 28 (remote streamable HTTP: not implemented, nothing connected), unknown environments,
 // and where a stdio server actually runs: a child of this process (local) or of the spawned
 // loopback executor (`remote` and the executor's own id), one executor shared by the servers
-// placed on it, spawn failures and the UTF-8 rule of remote commands.
+// placed on it, spawn failures and the UTF-8 rule of remote commands. Without processes: a
+// configured server's launch settings (launch_of) and an environment's placement (placement_of).
 // Does not own: MCP behaviour over those servers (tests/mcp/client_test.cpp).
 // Data flow: ServerLaunch + Environments -> launch_server -> error | ServerConnection -> Client;
 // where a process runs is read from /proc (its parent).
@@ -300,7 +301,58 @@ TEST_F(LaunchTest, RemoteCommandsMustBeValidUnicode) {
   });
 }
 
-// --- environments from config ---------------------------------------------------------------
+// --- servers and environments from config ---------------------------------------------------
+
+TEST(LaunchOf, StdioServersKeepTheirCommandPlacementAndOptions) {
+  ServerConfig server;
+  server.name = "docs";
+  server.environment = "remote";
+  server.transport = mcp::StdioCommand{"node", {"server.js"}, {{"A", "1"}}, {"HOME"}, "/srv"};
+  mcp::StdioOptions stdio;
+  stdio.stderr_tail_lines = 7;
+  auto launch = launch_of(server, process_env, stdio);
+  ASSERT_TRUE(launch.has_value()) << launch.error().message;
+  EXPECT_EQ(launch->name, "docs");
+  EXPECT_EQ(launch->environment, "remote");
+  EXPECT_EQ(launch->stdio.stderr_tail_lines, 7u);
+  const auto& command = std::get<mcp::StdioCommand>(launch->transport);
+  EXPECT_EQ(command.program, "node");
+  EXPECT_EQ(command.args, std::vector<std::string>{"server.js"});
+  EXPECT_EQ(command.cwd, "/srv");
+}
+
+TEST(LaunchOf, HttpTokenAndHeadersAreReadFromTheEnvironment) {
+  const EnvLookup env = [](std::string_view name) -> std::optional<std::string> {
+    if (name == "WEB_TOKEN") return "secret";
+    if (name == "TRACE_ID") return "t-1";
+    if (name == "EMPTY") return "";
+    return std::nullopt;
+  };
+  ServerConfig server;
+  server.name = "web";
+  server.transport =
+      HttpServerSettings{"https://example.com/mcp",
+                         "WEB_TOKEN",
+                         {{"X-Static", "s"}},
+                         {{"X-Trace", "TRACE_ID"}, {"X-Unset", "NOT_SET"}, {"X-Empty", "EMPTY"}}};
+  auto launch = launch_of(server, env, {});
+  ASSERT_TRUE(launch.has_value()) << launch.error().message;
+  const auto& http = std::get<mcp::HttpServerConfig>(launch->transport);
+  EXPECT_EQ(http.url, "https://example.com/mcp");
+  EXPECT_EQ(http.bearer_token, "secret");
+  // Unset and empty variables leave their header out.
+  const std::vector<std::pair<std::string, std::string>> headers{{"X-Static", "s"},
+                                                                 {"X-Trace", "t-1"}};
+  EXPECT_EQ(http.headers, headers);
+
+  for (const char* variable : {"NOT_SET", "EMPTY"}) {
+    std::get<HttpServerSettings>(server.transport).bearer_token_env_var = variable;
+    auto unset = launch_of(server, env, {});
+    ASSERT_FALSE(unset.has_value());
+    EXPECT_EQ(unset.error().message,
+              "bearer_token_env_var " + std::string(variable) + " for MCP server 'web' is not set");
+  }
+}
 
 EnvironmentConfig url_environment(EnvironmentConfig::Url url) {
   EnvironmentConfig config;

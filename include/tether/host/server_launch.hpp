@@ -4,12 +4,14 @@
 // runs the server here; `remote` means the remote executor environment when there is one, and
 // the server fails (nothing started anywhere) when there is none, never falling back to local;
 // any other name is that environment. Streamable HTTP servers run locally only. The set of
-// environments (each opened lazily and shared by all servers placed on it). Reading bearer
-// tokens from environment variables, for executor environments and HTTP servers alike.
+// environments (each opened lazily and shared by all servers placed on it). A configured server's
+// launch settings, and reading bearer tokens and headers from environment variables, for executor
+// environments and HTTP servers alike.
 // Does not own: reading config or the environment variables that define "remote" (config),
 // the launchers themselves (mcp/stdio.hpp, mcp/http.hpp), or MCP (mcp/client.hpp).
-// Data flows: ServerLaunch + Environments -> placement -> Environment::starter() ->
-// mcp::launch_on_executor | mcp::launch_local | mcp::connect_http -> ServerConnection.
+// Data flows: ServerConfig + env -> launch_of -> ServerLaunch; ServerLaunch + Environments ->
+// placement -> Environment::starter() -> mcp::launch_on_executor | mcp::launch_local |
+// mcp::connect_http -> ServerConnection.
 #pragma once
 
 #include <map>
@@ -43,6 +45,14 @@ struct ServerLaunch {
 // The bearer token in the variable `name`: nullopt when it is unset or empty (an empty token
 // would be sent as `Bearer ` and refused, so it is reported as not set).
 std::optional<std::string> token_from_env(const EnvLookup& env, const std::string& name);
+
+// A configured server's launch: its transport, placement name and `stdio` options. An HTTP
+// server's settings are read now: the bearer token from `bearer_token_env_var` (unset or empty is
+// an error: `bearer_token_env_var <VAR> for MCP server '<server>' is not set`), `http_headers` as
+// written, and each `env_http_headers` header from its variable (skipped when that is unset or
+// empty).
+Expected<ServerLaunch> launch_of(const ServerConfig& server, const EnvLookup& env,
+                                 const mcp::StdioOptions& stdio);
 
 // The placement an environment's config describes. A url environment's token is read now:
 // `token_env_var` through `env` (unset or empty is an error), `token_file` from disk (trailing

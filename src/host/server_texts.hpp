@@ -1,0 +1,43 @@
+// The manager's words for users: the failure texts docs/config.md quotes (a failed start, a
+// startup timeout, required servers that failed, a crash loop, a death with the server's last
+// stderr lines) and how a listing names a server's command line and an executor environment.
+// Does not own: when any of them is said (manager.cpp), or how a listing is laid out (cli).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <tether/host/config.hpp>
+#include <tether/host/manager.hpp>
+#include <tether/jsonrpc/error.hpp>
+
+namespace tether::host {
+
+// `MCP client for '<server>' failed to start: <error>`; for a startup timeout, which setting to
+// change: `MCP client for '<server>' timed out after <N> seconds. Add or adjust ...`.
+std::string startup_failure_text(const ServerConfig& server, const jsonrpc::Error& error);
+
+// `required MCP servers failed to initialize: <server>: <error>[; ...]`.
+std::string required_failures_text(const std::vector<StartupSummary::Failure>& failures);
+
+// `MCP server '<server>' is crash-looping: <last error>`.
+std::string crash_loop_text(std::string_view server, std::string_view last_error);
+
+// Why a ready server stopped: `reason`, then its last stderr lines when it left any.
+std::string death_text(std::string reason, std::string_view stderr_tail);
+
+// Words joined by spaces, for reading: a word that is empty or holds whitespace, a quote, a
+// backslash or `$` is shown in single quotes (as it is: nothing inside is escaped).
+std::string command_line(const std::vector<std::string>& words);
+
+// What a stdio server runs (its command line) or where an HTTP server is (its URL).
+std::string server_target(const ServerConfig& server);
+
+// An executor environment as a listing shows it: `<id>: <url>`, `<id>: spawned on loopback` or
+// `<id>: command <argv>`; followed by ` (<source>)` when `source` (where a definition that is not
+// in the config came from, e.g. `TETHER_EXEC_SERVER_URL`) is given.
+std::string describe_environment(const EnvironmentConfig& environment,
+                                 std::string_view source = {});
+
+}  // namespace tether::host
