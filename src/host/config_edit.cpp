@@ -24,6 +24,7 @@
 #include <toml++/toml.h>
 
 #include <tether/host/config_edit.hpp>
+#include <tether/jsonrpc/error.hpp>
 
 namespace tether::host {
 namespace {
@@ -89,7 +90,8 @@ Expected<toml::table> parse_toml(std::string_view text, const std::string& file)
   } catch (const toml::parse_error& error) {
     auto config = parse_config({text, file});
     if (!config) return config.error();
-    return exec::invalid_params(fmt::format("{}: {}", file, error.description()));
+    return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                               fmt::format("{}: {}", file, error.description()));
   }
 }
 
@@ -220,21 +222,26 @@ std::string read_error(const std::string& path) {
 Expected<std::string> add_server(std::string_view text, const std::string& file,
                                  const NewServer& server) {
   if (!bare_key(server.name))
-    return exec::invalid_params(fmt::format(
-        "Invalid MCP server name '{}': must match pattern ^[a-zA-Z0-9_-]+$", server.name));
+    return jsonrpc::make_error(
+        jsonrpc::code::kInvalidParams,
+        fmt::format("Invalid MCP server name '{}': must match pattern ^[a-zA-Z0-9_-]+$",
+                    server.name));
   auto root = parse_toml(text, file);
   if (!root) return root.error();
   if (const auto* servers = root->get("mcp_servers")) {
     const auto* table = servers->as_table();
     if (table != nullptr && table->contains(server.name))
-      return exec::invalid_params(
+      return jsonrpc::make_error(
+          jsonrpc::code::kInvalidParams,
           fmt::format("MCP server '{}' already exists in {}", server.name, file));
     // A closed inline table (or a non-table) cannot take a `[mcp_servers.<name>]` header.
     if (table == nullptr || table->is_inline())
-      return exec::invalid_params(fmt::format(
-          "cannot add MCP server '{}' to {}: mcp_servers is not a table [mcp_servers.{}] can "
-          "extend",
-          server.name, file, server.name));
+      return jsonrpc::make_error(
+          jsonrpc::code::kInvalidParams,
+          fmt::format(
+              "cannot add MCP server '{}' to {}: mcp_servers is not a table [mcp_servers.{}] can "
+              "extend",
+              server.name, file, server.name));
   }
 
   // Follow the file's own line endings.
@@ -273,15 +280,18 @@ Expected<std::string> remove_server(std::string_view text, const std::string& fi
   const toml::node* server = nullptr;
   if (const auto* servers = root->get_as<toml::table>("mcp_servers")) server = servers->get(name);
   if (server == nullptr)
-    return exec::invalid_params(fmt::format("no MCP server '{}' in {}", name, file));
+    return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                               fmt::format("no MCP server '{}' in {}", name, file));
 
   auto lines = split_lines(text);
   LineMap map(lines, server);
   map.walk(*root, false);
   auto remove = map.server_lines();
   if (!remove)
-    return exec::invalid_params(fmt::format(
-        "cannot remove MCP server '{}' from {}: it shares lines with other settings", name, file));
+    return jsonrpc::make_error(
+        jsonrpc::code::kInvalidParams,
+        fmt::format("cannot remove MCP server '{}' from {}: it shares lines with other settings",
+                    name, file));
 
   // Removing a table that sat between blank lines (or ended the file) would leave two blank
   // lines (or a trailing one): drop the blank lines before it, never those after it.
@@ -319,7 +329,9 @@ Expected<void> edit_config_file(const std::string& path,
   fs::path target = path;
   if (fs::is_symlink(target, error)) {
     target = fs::weakly_canonical(target, error);
-    if (error) return exec::invalid_params(fmt::format("{}: {}", path, error.message()));
+    if (error)
+      return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                                 fmt::format("{}: {}", path, error.message()));
   }
 
   std::string text;
@@ -327,16 +339,17 @@ Expected<void> edit_config_file(const std::string& path,
   struct stat info {};
   if (::stat(target.c_str(), &info) == 0) {
     if (!S_ISREG(info.st_mode))
-      return exec::invalid_params(fmt::format("{}: not a regular file", path));
+      return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                                 fmt::format("{}: not a regular file", path));
     mode = info.st_mode & 07777;
     std::ifstream in(target, std::ios::binary);
-    if (!in) return exec::invalid_params(read_error(path));
+    if (!in) return jsonrpc::make_error(jsonrpc::code::kInvalidParams, read_error(path));
     std::ostringstream content;
     content << in.rdbuf();
-    if (in.bad()) return exec::invalid_params(read_error(path));
+    if (in.bad()) return jsonrpc::make_error(jsonrpc::code::kInvalidParams, read_error(path));
     text = std::move(content).str();
   } else if (errno != ENOENT) {
-    return exec::invalid_params(read_error(path));
+    return jsonrpc::make_error(jsonrpc::code::kInvalidParams, read_error(path));
   }
 
   std::optional<std::string> environments_text;
@@ -347,7 +360,7 @@ Expected<void> edit_config_file(const std::string& path,
       content << in.rdbuf();
       environments_text = std::move(content).str();
     } else if (errno != ENOENT) {
-      return exec::invalid_params(read_error(environments_path));
+      return jsonrpc::make_error(jsonrpc::code::kInvalidParams, read_error(environments_path));
     }
   }
 
@@ -362,15 +375,17 @@ Expected<void> edit_config_file(const std::string& path,
   if (directory.empty()) directory = ".";
   fs::create_directories(directory, error);
   if (error)
-    return exec::invalid_params(fmt::format("{}: {}", directory.string(), error.message()));
+    return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                               fmt::format("{}: {}", directory.string(), error.message()));
   // Same directory, so the rename is atomic: readers see the old file or the new one, whole.
   auto temp = (directory / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
   int fd = ::mkostemp(temp.data(), O_CLOEXEC);
-  if (fd < 0) return exec::invalid_params(read_error(temp));
+  if (fd < 0) return jsonrpc::make_error(jsonrpc::code::kInvalidParams, read_error(temp));
   auto fail = [&](int code) {
     if (fd >= 0) ::close(fd);
     ::unlink(temp.c_str());
-    return exec::invalid_params(fmt::format("{}: {}", temp, std::strerror(code)));
+    return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                               fmt::format("{}: {}", temp, std::strerror(code)));
   };
   std::string_view rest = *edited;
   while (!rest.empty()) {
