@@ -38,18 +38,6 @@ std::uint64_t order_key(const ProcessEvent& event) {
 
 }  // namespace
 
-std::uint64_t seq_of(const ProcessEvent& event) {
-  return std::visit(
-      [](const auto& e) -> std::uint64_t {
-        if constexpr (std::is_same_v<std::decay_t<decltype(e)>, FailedEvent>) {
-          return 0;
-        } else {
-          return e.seq;
-        }
-      },
-      event);
-}
-
 std::vector<ProcessEvent> events_from_read(std::uint64_t after_seq, const ReadResult& result) {
   std::vector<ProcessEvent> events;
   std::set<std::uint64_t> used;

@@ -4,7 +4,7 @@
 // (Origin, Host, bearer token, /readyz, connection limit), one JSON-RPC connection per client,
 // sessions that survive lost connections for a TTL, and shutting everything down on
 // SIGTERM/SIGINT with every process group terminated.
-// Does not own: the CLI (cli/), the client side (client.hpp, next issue).
+// Does not own: the CLI (cli/), the client side (client.hpp).
 #pragma once
 
 #include <chrono>
