@@ -109,7 +109,7 @@ asio::awaitable<Expected<std::shared_ptr<jsonrpc::Peer>>> ExecClient::Impl::open
   peer_options.ping_interval = options_.ping_interval;
   auto peer = jsonrpc::Peer::create(executor_, std::move(transport), peer_options);
   std::weak_ptr<Impl> weak = weak_from_this();
-  peer->on_notification([weak](jsonrpc::Notification n) {
+  peer->on_notification([weak](const jsonrpc::Notification& n) {
     if (auto self = weak.lock()) self->route(n);
   });
   peer->on_request([weak, raw = peer.get()](jsonrpc::Request) -> asio::awaitable<jsonrpc::Reply> {
@@ -155,7 +155,12 @@ Expected<std::unique_ptr<jsonrpc::Transport>> ExecClient::Impl::spawn_command(
   process::SpawnOptions spawn;
   spawn.argv = command.argv;
   if (command.env) {
-    for (const auto& [name, value] : *command.env) spawn.env.push_back(name + "=" + value);
+    for (const auto& [name, value] : *command.env) {
+      std::string entry = name;
+      entry += '=';
+      entry += value;
+      spawn.env.push_back(std::move(entry));
+    }
   } else {
     for (char** e = environ; *e; ++e) spawn.env.emplace_back(*e);
   }
