@@ -37,6 +37,7 @@
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
+#include "build_paths.hpp"
 #include "codex_exec_server.hpp"
 #include "exec_server.hpp"
 #include "mcp_fixtures.hpp"
@@ -51,8 +52,8 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-constexpr const char* kServer = TETHER_TEST_MCP_SERVER;
-constexpr const char* kSource = TETHER_SOURCE_DIR;
+const char* const kServer = testing::test_mcp_server();
+const char* const kSource = testing::source_dir();
 
 struct Outcome {
   int code = -1;

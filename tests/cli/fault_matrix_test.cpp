@@ -38,6 +38,7 @@
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
+#include "build_paths.hpp"
 #include "cut_proxy.hpp"
 #include "exec_server.hpp"
 #include "mcp_fixtures.hpp"
@@ -54,7 +55,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using namespace asio::experimental::awaitable_operators;
 
-constexpr const char* kServer = TETHER_TEST_MCP_SERVER;
+const char* const kServer = testing::test_mcp_server();
 constexpr std::size_t kMiB = std::size_t{1} << 20;
 // Far above what the executor needs while a reader stalls, far below what an unbounded queue
 // would reach.

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
+#include "build_paths.hpp"
 #include "exec_server.hpp"
 #include <tether/host/environment.hpp>
 #include <tether/process/child.hpp>
@@ -217,7 +218,7 @@ void host_killed_takes_everything_down(const std::string& mode, const std::strin
   run_async([&]() -> asio::awaitable<void> {
     auto ex = co_await asio::this_coro::executor;
     process::SpawnOptions spawn;
-    spawn.argv = {TETHER_TEST_HOST, mode, testing::tether_binary(), marker};
+    spawn.argv = {testing::test_host(), mode, testing::tether_binary(), marker};
     spawn.env = testing::test_environment();
     spawn.stdin_mode = process::StdinMode::closed;
     spawn.contain = false;  // only the host's own mechanisms may end what it started

@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
+#include "build_paths.hpp"
 #include "exec_server.hpp"
 #include "mcp_fixtures.hpp"
 #include <tether/host/manager.hpp>
@@ -34,7 +35,7 @@ using namespace std::chrono_literals;
 using testing::McpPlacement;
 using testing::ok;
 
-constexpr const char* kServer = TETHER_TEST_MCP_SERVER;
+const char* const kServer = testing::test_mcp_server();
 constexpr auto kWait = 10s;
 
 // A TOML basic string.

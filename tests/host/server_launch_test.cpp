@@ -21,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
+#include "build_paths.hpp"
 #include "exec_server.hpp"
 #include "mcp_fixtures.hpp"
 #include <tether/host/server_launch.hpp>
@@ -38,7 +39,7 @@ using testing::McpSite;
 using testing::processes_matching;
 using testing::spawner_of;
 
-constexpr const char* kServer = TETHER_TEST_MCP_SERVER;
+const char* const kServer = testing::test_mcp_server();
 constexpr auto kWait = 10s;
 
 using testing::ok;

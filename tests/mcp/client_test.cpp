@@ -32,6 +32,7 @@
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
+#include "build_paths.hpp"
 #include "exec_server.hpp"
 #include "mcp_fixtures.hpp"
 #include <tether/jsonrpc/peer.hpp>
@@ -48,7 +49,7 @@ using testing::McpPlacement;
 using testing::McpSite;
 using testing::processes_matching;
 
-constexpr const char* kServer = TETHER_TEST_MCP_SERVER;
+const char* const kServer = testing::test_mcp_server();
 constexpr auto kWait = 10s;
 
 bool contains(const std::string& text, const std::string& part) {

@@ -75,10 +75,6 @@ std::string read_proc_file(const std::filesystem::path& path) {
 
 }  // namespace
 
-const char* tether_binary() {
-  return TETHER_BINARY;
-}
-
 std::vector<std::string> test_environment() {
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {

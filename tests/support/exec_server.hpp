@@ -18,13 +18,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http.hpp>
 
+#include "build_paths.hpp"
 #include <tether/jsonrpc/transport.hpp>
 #include <tether/process/child.hpp>
 
 namespace tether::testing {
 
-// Path of the tether binary under test.
-const char* tether_binary();
 // This test process's environment without variables that would change the executor's auth.
 std::vector<std::string> test_environment();
 // The environment for a `tether` host under test: TETHER_HOME=`home`, NO_COLOR=1, and this

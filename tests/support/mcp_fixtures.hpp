@@ -5,8 +5,8 @@
 //
 // Owns: one McpSite per test body (its Environments; the spawned executor is closed when the body
 // ends, failed or not), unique markers for server command lines, and MarkerReaper.
-// Does not own: the MCP client or the launchers under test; the test server's path (each test
-// binary gets it as TETHER_TEST_MCP_SERVER and passes it in).
+// Does not own: the MCP client or the launchers under test; the test server's path
+// (build_paths.hpp).
 // Data flows: test -> McpSite::connect(command) -> host::launch_server(local | remote) ->
 // ServerConnection -> mcp::Client::connect -> test.
 #pragma once

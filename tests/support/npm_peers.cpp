@@ -4,7 +4,10 @@
 #include <array>
 #include <cstdio>
 #include <stdexcept>
+#include <string>
 #include <unistd.h>
+
+#include "build_paths.hpp"
 
 namespace tether::testing {
 namespace fs = std::filesystem;
@@ -13,7 +16,7 @@ fs::path npm_root() {
   // The script owns the path rule (cache dir keyed by the lockfile's sha256); asking it keeps a
   // single definition and never points at an install for an older lockfile.
   const std::string command =
-      "'" TETHER_SOURCE_DIR "/scripts/install-test-packages' --print-root 2>&1";
+      "'" + std::string(source_dir()) + "/scripts/install-test-packages' --print-root 2>&1";
   FILE* pipe = ::popen(command.c_str(), "r");
   if (!pipe) throw std::runtime_error("cannot run " + command);
   std::string out;
