@@ -572,6 +572,35 @@ TEST(ExecClientFake, ARequestFromTheServerBreaksTheConnection) {
   });
 }
 
+// A read result whose chunks are not an array (built outside the coroutine: GCC 12).
+json::value malformed_read_result() {
+  return json::object{{"chunks", "not an array"}};
+}
+
+// A result that does not decode is the executor's fault: the call fails with -32603 naming the
+// method and what was wrong, and the connection stays up for the next call.
+TEST(ExecClientFake, AResultThatDoesNotDecodeFailsOnlyThatCall) {
+  run_with_fake_p1([](FakeExecutor& fake, std::shared_ptr<ExecClient> client,
+                      std::shared_ptr<exec::Subscription>) -> asio::awaitable<void> {
+    fake.answer("process/read", malformed_read_result());
+    auto read = co_await client->read("p1", 0, std::nullopt, 0ms);
+    CO_ASSERT_TRUE(!read);
+    EXPECT_EQ(read.error().code, jsonrpc::code::kInternalError);
+    EXPECT_EQ(read.error().message, "malformed process/read result: missing field `chunks`");
+    // The fake answers {} to process/write and environment/status: no `status` in either.
+    std::string bytes = "x";
+    auto write = co_await client->write("p1", std::move(bytes));
+    CO_ASSERT_TRUE(!write);
+    EXPECT_EQ(write.error().message, "malformed process/write result: missing field `status`");
+    auto status = co_await client->environment_status();
+    CO_ASSERT_TRUE(!status);
+    EXPECT_EQ(status.error().message,
+              "malformed environment/status result: missing field `status`");
+    EXPECT_FALSE(client->disconnected().has_value());
+    EXPECT_EQ(fake.connections(), 1u);
+  });
+}
+
 // --- scenario 39: resume ---------------------------------------------------------------------
 
 std::string seq_output(int last) {
