@@ -7,6 +7,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <tether/host/config.hpp>
+
 namespace tether::cli {
 
 using Run = std::function<int()>;
@@ -17,5 +19,13 @@ Run add_exec_server_command(CLI::App& app);
 // `tether mcp ...`: the configured MCP servers (list, tools, call, ..., add, remove).
 // `command`: the words after the command line's first `--` (what `add` runs).
 Run add_mcp_command(CLI::App& app, std::vector<std::string> command);
+
+// `tether mcp serve`, added to `mcp`: the gateway (docs/gateway.md). `config_option` is mcp's
+// --config, read when the command runs.
+Run add_serve_command(CLI::App& mcp, const std::string& config_option);
+
+// The config `tether mcp` uses: --config, else $TETHER_HOME/config.toml (with environments.toml
+// beside it).
+jsonrpc::Expected<host::Config> load_mcp_config(const std::string& config_option);
 
 }  // namespace tether::cli

@@ -119,8 +119,8 @@ class Errors {
   bool json_;
 };
 
-std::string config_path(const McpArgs& args) {
-  if (!args.config_path.empty()) return args.config_path;
+std::string config_path(const std::string& config_option) {
+  if (!config_option.empty()) return config_option;
   return host::tether_home(host::process_env) + "/config.toml";
 }
 
@@ -400,7 +400,7 @@ class Session {
 int edit_config(const McpArgs& args, const Errors& errors, ConfigEdit edit,
                 const std::function<jsonrpc::Expected<std::string>(
                     std::string_view text, const std::string& path)>& change) {
-  const auto path = config_path(args);
+  const auto path = config_path(args.config_path);
   const auto environments = host::tether_home(host::process_env) + "/environments.toml";
   auto edited = host::edit_config_file(
       path, [&](std::string_view text) { return change(text, path); }, environments);
@@ -520,9 +520,7 @@ constexpr Subcommand kSubcommands[] = {
 
 int run_with_servers(const Subcommand& subcommand, const McpArgs& args) {
   const Errors errors(args.json);
-  const auto home = host::tether_home(host::process_env);
-  auto config =
-      host::load_config(config_path(args), home + "/environments.toml", !args.config_path.empty());
+  auto config = load_mcp_config(args.config_path);
   if (!config) return errors.fail(Kind::config, config.error().message);
 
   asio::io_context io(1);
@@ -605,6 +603,12 @@ const Subcommand* chosen(const CLI::App& mcp) {
 
 }  // namespace
 
+jsonrpc::Expected<host::Config> load_mcp_config(const std::string& config_option) {
+  return host::load_config(config_path(config_option),
+                           host::tether_home(host::process_env) + "/environments.toml",
+                           !config_option.empty());
+}
+
 Run add_mcp_command(CLI::App& app, std::vector<std::string> command) {
   auto* mcp = app.add_subcommand("mcp", "Use the configured MCP servers");
   mcp->require_subcommand(1);
@@ -618,8 +622,10 @@ Run add_mcp_command(CLI::App& app, std::vector<std::string> command) {
     sub->fallthrough();
     if (subcommand.arguments) subcommand.arguments(*sub, *args);
   }
+  auto run_serve = add_serve_command(*mcp, args->config_path);
 
-  return [args, mcp] {
+  return [args, mcp, run_serve] {
+    if (mcp->got_subcommand("serve")) return run_serve();
     const auto* entry = chosen(*mcp);
     if (entry == nullptr) return static_cast<int>(kUsage);
     const auto& subcommand = *entry;

@@ -117,7 +117,9 @@ struct Manager::State : std::enable_shared_from_this<State> {
   }
 
   void emit(const Server& server) {
-    if (options.on_status) options.on_status({server.config.name, server.state, server.error});
+    if (options.on_status)
+      options.on_status({server.config.name, server.state, server.error,
+                         server.state == ServerState::failed && server.restarts.may_restart()});
   }
 
   // The same resolution a launch makes (launch_server resolves through it too).

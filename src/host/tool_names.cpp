@@ -71,15 +71,17 @@ jsonrpc::Error disabled_tool_error(std::string_view server, std::string_view too
       fmt::format("tool '{}' is disabled for MCP server '{}'", tool, server));
 }
 
-std::string sanitized_tool_name(std::string_view server, std::string_view tool) {
-  std::string name = "mcp__";
+std::string sanitized_tool_name(std::string_view server, std::string_view tool,
+                                std::string_view prefix) {
+  std::string name(prefix);
   append_sanitized(name, server);
   name += "__";
   append_sanitized(name, tool);
   return name;
 }
 
-std::vector<QualifiedTool> qualify(const std::vector<std::pair<std::string, std::string>>& tools) {
+std::vector<QualifiedTool> qualify(const std::vector<std::pair<std::string, std::string>>& tools,
+                                   std::string_view prefix) {
   struct Candidate {
     QualifiedTool tool;
     std::string sanitized;
@@ -89,7 +91,7 @@ std::vector<QualifiedTool> qualify(const std::vector<std::pair<std::string, std:
   std::set<std::pair<std::string, std::string>> seen;
   for (const auto& [server, tool] : tools) {
     if (!seen.emplace(server, tool).second) continue;
-    Candidate candidate{{{}, server, tool}, sanitized_tool_name(server, tool)};
+    Candidate candidate{{{}, server, tool}, sanitized_tool_name(server, tool, prefix)};
     candidate.hashed = candidate.sanitized.size() > kMaxQualifiedToolNameBytes;
     candidate.tool.name =
         candidate.hashed ? hashed_name(candidate.sanitized, server, tool) : candidate.sanitized;

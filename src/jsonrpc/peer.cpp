@@ -95,7 +95,8 @@ void Peer::dispatch(const std::string& text) {
           Reply reply{boost::system::in_place_error,
                       make_error(code::kMethodNotFound, "method not found")};
           if (self->on_request_) reply = co_await self->on_request_(std::move(request));
-          self->respond(Response{std::move(id), std::move(reply)});
+          if (reply || reply.error().code != code::kRequestCancelled)
+            self->respond(Response{std::move(id), std::move(reply)});
           --self->in_flight_;
           self->in_flight_bytes_ -= bytes;
           self->readable_.notify_all();

@@ -102,6 +102,17 @@ TEST(QualifiedNames, EveryCharacterOutsideTheSetBecomesOneUnderscore) {
   EXPECT_EQ(tools[0].tool, "get.weather") << "the raw name is kept for the wire";
 }
 
+TEST(QualifiedNames, TheGatewaysPrefixedNamesFollowTheSameRules) {
+  auto tools = qualify({{"my-server", "get.weather"}, {"s", "a.b"}, {"s", "a_b"}}, "");
+  ASSERT_EQ(tools.size(), 3u);
+  EXPECT_EQ(tools[0].name, "my_server__get_weather");
+  EXPECT_EQ(tools[1].name.substr(0, 5), "s__a_") << tools[1].name;
+  EXPECT_EQ(tools[1].name.size(), std::string("s__a_b_").size() + 12) << "hashed on collision";
+  QualifiedToolIndex index(std::move(tools));
+  ASSERT_NE(index.find("my_server__get_weather"), nullptr);
+  EXPECT_EQ(index.find("my_server__get_weather")->tool, "get.weather");
+}
+
 TEST(QualifiedNames, CollidingNamesAllGetTheirIdentityHash) {
   // printf 's/foo.bar' | sha1sum; printf 's/foo_bar' | sha1sum
   auto tools = qualify({{"s", "foo.bar"}, {"s", "foo_bar"}, {"s", "other"}});

@@ -3,7 +3,8 @@
 // Covers: responses in any order, concurrent calls, call timeouts (-32090) and the late response
 // going to on_unmatched_response, the end of the transport failing every pending call
 // (-32091), calls after the end, malformed input (-32700, id null, connection kept), invalid
-// requests (-32600), requests without a handler (-32601), handler ordering of notifications
+// requests (-32600), requests without a handler (-32601), a cancelled reply left unanswered,
+// handler ordering of notifications
 // relative to requests, send queue accounting (queued_bytes, wait_writable against a reader
 // that does not read), the read loop pausing at max_in_flight_requests, close() flushing the
 // queue first, and over WebSocket: a binary frame
@@ -429,6 +430,29 @@ TEST(Peer, RequestWithoutHandlerIsMethodNotFound) {
     pair.client->notify("nobody/listens", nullptr);
     auto again = co_await pair.client->call("anything", nullptr, 5000ms);
     EXPECT_EQ(error_code_of(again), code::kMethodNotFound);
+    pair.abort_both();
+  });
+}
+
+TEST(Peer, ACancelledReplyIsNotAnswered) {
+  run_async([]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    auto pair = make_peer_pair(ex);
+    pair.server->on_request([](Request r) -> asio::awaitable<Reply> {
+      if (r.method == "cancelled")
+        co_return Reply{boost::system::in_place_error,
+                        make_error(code::kRequestCancelled, "cancelled by the client")};
+      co_return json::value("answered");
+    });
+    auto unmatched = std::make_shared<Unmatched>();
+    collect_unmatched(*pair.client, unmatched);
+    pair.start_both();
+    pair.client->send(serialize(Request{Id{"c1"}, "cancelled", nullptr}));
+    // Answers come in order on one pipe: once the second is in, the first would have been too.
+    pair.client->send(serialize(Request{Id{"c2"}, "plain", nullptr}));
+    CO_ASSERT_TRUE(co_await eventually([&] { return !unmatched->responses.empty(); }, kWait));
+    EXPECT_EQ(unmatched->responses.size(), 1U);
+    EXPECT_EQ(to_string(*unmatched->responses.front().id), "c2");
     pair.abort_both();
   });
 }

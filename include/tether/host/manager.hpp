@@ -49,6 +49,8 @@ struct ServerStatus {
   std::string server;
   ServerState state = ServerState::idle;
   std::string error;  // failed: the user-facing text
+  // failed: a later use starts it again (not crash-looping, not a permanent failure).
+  bool restartable = false;
 };
 
 struct StartupSummary {

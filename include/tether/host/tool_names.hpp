@@ -47,14 +47,20 @@ struct QualifiedTool {
   std::string tool;    // the raw tool name, as the server listed it and as it goes on the wire
 };
 
-// `mcp__<server>__<tool>` with every character outside [A-Za-z0-9_] replaced by `_` (one `_` per
-// UTF-8 character), no length bound.
-std::string sanitized_tool_name(std::string_view server, std::string_view tool);
+// What a qualified name starts with: `mcp__` for the names `tether mcp tools` shows; the gateway
+// names tools and prompts without it (docs/gateway.md "Names").
+inline constexpr std::string_view kQualifiedPrefix = "mcp__";
+
+// `<prefix><server>__<tool>` with every character of server and tool outside [A-Za-z0-9_]
+// replaced by `_` (one `_` per UTF-8 character), no length bound.
+std::string sanitized_tool_name(std::string_view server, std::string_view tool,
+                                std::string_view prefix = kQualifiedPrefix);
 
 // One QualifiedTool per distinct (server, tool), in input order (repeats are dropped). The names
 // depend only on the set of pairs, never on their order: a name is hashed when it is longer than
 // 64 bytes or when another pair would get the same name, and then every pair sharing it is hashed.
-std::vector<QualifiedTool> qualify(const std::vector<std::pair<std::string, std::string>>& tools);
+std::vector<QualifiedTool> qualify(const std::vector<std::pair<std::string, std::string>>& tools,
+                                   std::string_view prefix = kQualifiedPrefix);
 
 // The way back from a qualified name to (server, raw tool).
 class QualifiedToolIndex {

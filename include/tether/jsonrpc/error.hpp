@@ -35,6 +35,9 @@ inline constexpr int kRequestTimedOut = -32090;
 inline constexpr int kConnectionClosed = -32091;
 inline constexpr int kHandshakeFailed = -32092;   // MCP initialize
 inline constexpr int kInvalidArguments = -32093;  // MCP tool arguments checked before sending
+// A request handler's reply for a request the remote cancelled: the Peer answers nothing (MCP:
+// the receiver of a cancellation should not respond).
+inline constexpr int kRequestCancelled = -32094;
 }  // namespace code
 
 struct Error {

@@ -63,7 +63,8 @@ class Peer : public std::enable_shared_from_this<Peer> {
   // Each request runs in its own coroutine, started inline (co_spawn dispatches on the peer's
   // executor); notification handlers run inline too. So handlers start in arrival order, and a
   // handler that acts before its first suspension observes messages in order.
-  // Without a request handler, requests are answered -32601.
+  // Without a request handler, requests are answered -32601. A reply with the error code
+  // code::kRequestCancelled is not sent at all.
   void on_request(RequestHandler handler) { on_request_ = std::move(handler); }
   void on_notification(NotificationHandler handler) { on_notification_ = std::move(handler); }
   // Responses that match no pending call.
