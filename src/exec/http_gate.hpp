@@ -3,7 +3,6 @@
 // /readyz, then the bearer token. Pure decisions, no I/O.
 #pragma once
 
-#include <array>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,11 +11,12 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/status.hpp>
 
+#include <tether/jsonrpc/http_auth.hpp>
+
 namespace tether::exec {
 
-using Sha256 = std::array<unsigned char, 32>;
-
-Sha256 sha256(std::string_view data);
+using jsonrpc::Sha256;
+using jsonrpc::sha256;
 
 struct GateConfig {
   std::optional<Sha256> token_digest;  // nullopt: auth disabled (--insecure-no-auth)

@@ -1,16 +1,8 @@
 // The exec-server's startup checks (server_setup.hpp).
 #include "server_setup.hpp"
 
-#include <cerrno>
-#include <cstring>
-#include <fcntl.h>
-#include <fstream>
-#include <unistd.h>
-
 #include <boost/url.hpp>
 #include <fmt/format.h>
-
-#include <tether/exec/token.hpp>
 
 namespace tether::exec {
 namespace asio = boost::asio;
@@ -19,54 +11,6 @@ namespace {
 
 jsonrpc::Error startup_error(std::string message) {
   return jsonrpc::make_error(jsonrpc::code::kServerError, std::move(message));
-}
-
-std::string trim(const std::string& s) {
-  const auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return {};
-  const auto last = s.find_last_not_of(" \t\r\n");
-  return s.substr(first, last - first + 1);
-}
-
-std::optional<Sha256> parse_hex_digest(std::string_view hex) {
-  if (hex.size() != 64) return std::nullopt;
-  Sha256 digest{};
-  for (std::size_t i = 0; i < digest.size(); ++i) {
-    unsigned value = 0;
-    for (char c : hex.substr(i * 2, 2)) {
-      value <<= 4;
-      if (c >= '0' && c <= '9')
-        value |= static_cast<unsigned>(c - '0');
-      else if (c >= 'a' && c <= 'f')
-        value |= static_cast<unsigned>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F')
-        value |= static_cast<unsigned>(c - 'A' + 10);
-      else
-        return std::nullopt;
-    }
-    digest[i] = static_cast<unsigned char>(value);
-  }
-  return digest;
-}
-
-// A random 256-bit token in a fresh 0700 directory, file mode 0600. Returns the directory.
-Expected<std::string> generate_token_file(Sha256& digest) {
-  auto token = random_token();
-  if (!token) return startup_error("cannot generate a random token");
-  const char* tmp = std::getenv("TMPDIR");
-  std::string dir_template = std::string(tmp && *tmp ? tmp : "/tmp") + "/tether-exec-server-XXXXXX";
-  if (!::mkdtemp(dir_template.data()))
-    return startup_error(fmt::format("cannot create a token directory: {}", std::strerror(errno)));
-  const std::string path = dir_template + "/token";
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0 || ::write(fd, token->data(), token->size()) != static_cast<ssize_t>(token->size())) {
-    if (fd >= 0) ::close(fd);
-    return startup_error(
-        fmt::format("cannot write the token file {}: {}", path, std::strerror(errno)));
-  }
-  ::close(fd);
-  digest = sha256(*token);
-  return {boost::system::in_place_value, dir_template};
 }
 
 }  // namespace
@@ -128,30 +72,29 @@ Expected<Auth> load_auth(const ServerOptions& options) {
   Auth auth;
   if (options.insecure_no_auth) return auth;
   if (options.token_file) {
-    std::ifstream in(*options.token_file);
-    if (!in) return startup_error(fmt::format("cannot read token file {}", *options.token_file));
-    std::string token = trim(std::string(std::istreambuf_iterator<char>(in), {}));
-    if (token.empty())
-      return startup_error(fmt::format("token file {} is empty", *options.token_file));
-    auth.digest = sha256(token);
+    auto digest = jsonrpc::read_token_file(*options.token_file);
+    if (!digest) return digest.error();
+    auth.digest = *digest;
     return auth;
   }
   if (options.token_sha256_hex) {
-    auth.digest = parse_hex_digest(*options.token_sha256_hex);
+    auth.digest = jsonrpc::parse_hex_digest(*options.token_sha256_hex);
     if (!auth.digest) return startup_error("--ws-token-sha256 must be 64 hex digits");
     return auth;
   }
-  if (const char* env = std::getenv("TETHER_EXEC_SERVER_TOKEN"); env && *trim(env).c_str()) {
-    auth.digest = sha256(trim(env));
-    return auth;
+  if (const char* env = std::getenv("TETHER_EXEC_SERVER_TOKEN")) {
+    if (auto digest = jsonrpc::token_digest(env)) {
+      auth.digest = *digest;
+      return auth;
+    }
   }
-  Sha256 digest{};
-  auto dir = generate_token_file(digest);
-  if (!dir) return dir.error();
-  auth.digest = digest;
-  auth.generated_dir = *dir;
+  auto generated = jsonrpc::generate_token_file("tether-exec-server");
+  if (!generated) return generated.error();
+  auth.digest = generated->digest;
+  auth.generated_dir = generated->directory;
   // Printed whatever the log level: without it nobody could connect.
-  fmt::print(stderr, "tether exec-server: generated a bearer token; it is in {}/token\n", *dir);
+  fmt::print(stderr, "tether exec-server: generated a bearer token; it is in {}/token\n",
+             auth.generated_dir);
   return auth;
 }
 

@@ -12,7 +12,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <tether/exec/token.hpp>
+#include <tether/jsonrpc/http_auth.hpp>
 #include <tether/host/environment.hpp>
 #include <tether/jsonrpc/async_signal.hpp>
 #include <tether/process/child.hpp>
@@ -137,7 +137,7 @@ struct Environment::State {
   }
 
   asio::awaitable<Expected<exec::Endpoint>> spawn(const SpawnedExecutor& how) {
-    auto token = exec::random_token();
+    auto token = jsonrpc::random_token();
     if (!token)
       co_return jsonrpc::make_error(jsonrpc::code::kInternalError,
                                     "cannot generate a random token");
