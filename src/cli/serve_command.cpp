@@ -269,6 +269,8 @@ int run_serve(const ServeArgs& args, const std::string& config_option) {
   asio::io_context io(1);
   gateway::GatewayOptions options;
   options.names = *names;
+  options.metrics = std::make_shared<gateway::Metrics>();
+  auto metrics = options.metrics;
   options.manager.on_status = [](const host::ServerStatus& status) {
     if (status.state == host::ServerState::failed)
       spdlog::warn("MCP server '{}' failed: {}", status.server, status.error);
@@ -296,8 +298,11 @@ int run_serve(const ServeArgs& args, const std::string& config_option) {
         run.close_gateway(std::static_pointer_cast<gateway::Gateway>(std::move(service)));
       };
     http.ready = [&run] { return run.ready(); };
+    http.metrics = [metrics] { return metrics->render(); };
     auto server = mcp_server::HttpServer::listen(io.get_executor(), *endpoint, std::move(http));
     if (!server) return fail(kUsage, server.error());
+    (*server)->on_sessions_changed(
+        [metrics, raw = server->get()] { metrics->set_sessions(raw->sessions()); });
     const auto bound = (*server)->local_endpoint();
     const auto host = bound.address().is_v6() ? "[" + bound.address().to_string() + "]"
                                               : bound.address().to_string();

@@ -19,6 +19,7 @@
 
 #include "catalog.hpp"
 #include <tether/gateway/gateway.hpp>
+#include <tether/host/server_launch.hpp>
 #include <tether/jsonrpc/async_signal.hpp>
 #include <tether/jsonrpc/duration.hpp>
 
@@ -103,6 +104,8 @@ struct Gateway::State : std::enable_shared_from_this<State> {
   std::list<Call> calls;                                          // oldest first
   std::map<std::string, std::set<const Session*>> subscriptions;  // uri -> sessions
   std::optional<std::string> log_level;
+  std::map<std::string, std::string> placements;  // server -> `local` or its environment
+  std::set<std::string> ever_ready;
   bool listed = false;  // the first listings are complete (start() finished)
   jsonrpc::AsyncSignal listed_signal;
   bool shut_down = false;
@@ -179,6 +182,12 @@ struct Gateway::State : std::enable_shared_from_this<State> {
   }
 
   void on_status(const host::ServerStatus& status) {
+    if (options.metrics) {
+      const bool up = status.state == host::ServerState::ready;
+      options.metrics->set_server_up(status.server, placements[status.server], up);
+      if (up && !ever_ready.insert(status.server).second)
+        options.metrics->record_restart(status.server);
+    }
     if (status.state == host::ServerState::ready && listed && !shut_down) {
       asio::co_spawn(executor, refresh(shared_from_this(), status.server), asio::detached);
     } else if (status.state == host::ServerState::failed && !status.restartable) {
@@ -280,6 +289,9 @@ struct Gateway::State : std::enable_shared_from_this<State> {
                                                   std::chrono::milliseconds timeout) {
     auto self = shared_from_this();
     auto client = co_await manager->use(server);
+    if (!client && options.metrics)
+      options.metrics->record_request(server, method, "unavailable",
+                                      std::chrono::steady_clock::duration::zero());
     if (!client)
       co_return make_error(
           jsonrpc::code::kConnectionClosed,
@@ -307,7 +319,17 @@ struct Gateway::State : std::enable_shared_from_this<State> {
       std::list<Call>::iterator entry;
       ~Forget() { calls.erase(entry); }
     } forget{calls, call_entry};
-    co_return co_await (*client)->request(std::move(method), std::move(params), std::move(call));
+    const auto started = std::chrono::steady_clock::now();
+    const bool tool_call = method == "tools/call";
+    auto result = co_await (*client)->request(method, std::move(params), std::move(call));
+    if (options.metrics) {
+      const auto* is_error = result ? result->if_contains("isError") : nullptr;
+      const bool tool_error = tool_call && is_error && is_error->is_bool() && is_error->get_bool();
+      options.metrics->record_request(server, method,
+                                      !result ? "error" : (tool_error ? "tool_error" : "ok"),
+                                      std::chrono::steady_clock::now() - started);
+    }
+    co_return result;
   }
 
   asio::awaitable<Reply> call_tool(std::shared_ptr<Session> session,
@@ -475,6 +497,12 @@ std::shared_ptr<Gateway> Gateway::create(asio::any_io_executor executor, host::C
       };
   state->manager =
       host::Manager::create(std::move(executor), std::move(config), std::move(manager_options));
+  for (const auto& info : state->manager->servers()) {
+    const auto& placement = state->placements[info.name] =
+        info.environment_id.empty() ? std::string(host::kLocalEnvironment) : info.environment_id;
+    if (state->options.metrics && info.enabled)
+      state->options.metrics->set_server_up(info.name, placement, false);
+  }
   return std::shared_ptr<Gateway>(new Gateway(std::move(state)));
 }
 

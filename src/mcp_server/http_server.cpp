@@ -73,6 +73,7 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
   asio::steady_timer sweeper;
   std::map<std::string, std::shared_ptr<HttpSession>> sessions;
   std::list<beast::tcp_stream*> connections;  // to close them all at stop()
+  std::function<void()> on_sessions_changed;
   bool stopped = false;
 
   // --- the answer to one request ---
@@ -181,7 +182,7 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
     sessions.erase(it);
     session->end();
     if (options.close_service) options.close_service(session->service());
-    if (options.on_sessions_changed) options.on_sessions_changed();
+    if (on_sessions_changed) on_sessions_changed();
   }
 
   static asio::awaitable<void> sweep(std::shared_ptr<State> self) {
@@ -364,7 +365,7 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
     auto session = std::make_shared<HttpSession>(executor, id, service, options.replay_bytes);
     session->open();
     sessions.emplace(id, session);
-    if (options.on_sessions_changed) options.on_sessions_changed();
+    if (on_sessions_changed) on_sessions_changed();
     auto stream = session->begin_request(std::move(message));
     const bool keep = co_await write_stream(connection, request, session, stream, 0, true, id);
     if (!session->session()->is_initialized()) end_session(id);  // initialize failed
@@ -542,6 +543,10 @@ void HttpServer::stop() {
   for (const auto& [id, session] : state.sessions) ids.push_back(id);
   for (const auto& id : ids) state.end_session(id);
   for (auto* connection : state.connections) connection->socket().close(ec);
+}
+
+void HttpServer::on_sessions_changed(std::function<void()> callback) {
+  state_->on_sessions_changed = std::move(callback);
 }
 
 std::size_t HttpServer::sessions() const {

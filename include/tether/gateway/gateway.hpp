@@ -19,6 +19,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <tether/gateway/metrics.hpp>
 #include <tether/host/config.hpp>
 #include <tether/host/manager.hpp>
 #include <tether/mcp_server/session.hpp>
@@ -40,6 +41,8 @@ struct GatewayOptions {
   // Passed to the Manager; the gateway sets `handlers` itself and calls `on_status` after its
   // own.
   host::ManagerOptions manager;
+  // Where requests, durations, server states and restarts are counted (none: not counted).
+  std::shared_ptr<Metrics> metrics;
 };
 
 class Gateway : public mcp_server::Service {

@@ -45,7 +45,6 @@ struct HttpServerOptions {
   std::function<void(std::shared_ptr<Service>)> close_service;
   std::function<bool()> ready;           // GET /readyz: 200 when true, else 503
   std::function<std::string()> metrics;  // GET /metrics: Prometheus text
-  std::function<void()> on_sessions_changed;
 };
 
 class HttpServer {
@@ -64,6 +63,8 @@ class HttpServer {
   // Stops accepting, ends every session (their services closed) and every connection.
   void stop();
   std::size_t sessions() const;
+  // Called after a session opened or ended.
+  void on_sessions_changed(std::function<void()> callback);
 
   struct State;
 
