@@ -6,6 +6,7 @@
 // loopback and refused on purpose, the token's source); and the end: stdin EOF (stdio), SIGTERM,
 // SIGINT or the death of the parent process end every server (both placements, whole process
 // groups) before exit 0.
+// The config's optional [gateway] table gives defaults for the options not given.
 // Exit codes: 0 after an orderly end, 2 usage or config error, 3 a required server failed.
 // Does not own: aggregation (gateway), sessions and transports (mcp_server), server life cycles
 // (host).
@@ -234,7 +235,32 @@ int fail(int code, const jsonrpc::Error& error) {
   return code;
 }
 
-int run_serve(const ServeArgs& args, const std::string& config_option) {
+// The options given on the command line; the config's [gateway] table fills the others.
+struct Given {
+  CLI::Option* listen;
+  CLI::Option* names;
+  CLI::Option* token_file;
+  CLI::Option* allowed_hosts;
+  CLI::Option* allowed_origins;
+  CLI::Option* isolate_sessions;
+};
+
+void apply_config(const host::GatewayConfig& config, const Given& given, ServeArgs& args) {
+  auto fill = [](CLI::Option* option, auto& value, const auto& from_config) {
+    if (option->count() == 0 && from_config) value = *from_config;
+  };
+  fill(given.listen, args.listen, config.listen);
+  fill(given.names, args.names, config.names);
+  fill(given.allowed_hosts, args.allowed_hosts, config.allow_hosts);
+  fill(given.allowed_origins, args.allowed_origins, config.allow_origins);
+  fill(given.isolate_sessions, args.isolate_sessions, config.isolate_sessions);
+  if (given.token_file->count() == 0 && config.token_file) args.token_file = config.token_file;
+}
+
+int run_serve(ServeArgs args, const Given& given, const std::string& config_option) {
+  auto config = load_mcp_config(config_option);
+  if (!config) return fail(kUsage, config.error());
+  apply_config(config->gateway, given, args);
   auto names = gateway::parse_names(args.names);
   if (!names) return fail(kUsage, names.error());
   std::optional<tcp::endpoint> endpoint;
@@ -245,8 +271,6 @@ int run_serve(const ServeArgs& args, const std::string& config_option) {
   } else if (args.isolate_sessions) {
     return fail(kUsage, usage("--isolate-sessions needs --listen http://..."));
   }
-  auto config = load_mcp_config(config_option);
-  if (!config) return fail(kUsage, config.error());
   Auth auth;
   if (endpoint) {
     auto checked = http_auth(args, *endpoint);
@@ -322,32 +346,35 @@ Run add_serve_command(CLI::App& mcp, const std::string& config_option) {
   auto* serve = mcp.add_subcommand("serve", "serve every configured server as one MCP server");
   serve->fallthrough();  // mcp's --config after `serve`
   auto args = std::make_shared<ServeArgs>();
-  serve->add_option(
+  Given given{};
+  given.listen = serve->add_option(
       "--listen", args->listen,
       "stdio (default) or http://IP:PORT (streamable HTTP at /mcp; port 0 picks one)");
-  serve->add_option("--names", args->names,
-                    "tool and prompt names: prefixed (<server>__<tool>, default), qualified "
-                    "(mcp__<server>__<tool>) or raw");
-  serve->add_option("--token-file", args->token_file,
-                    "HTTP: file holding the bearer token clients must send (else "
-                    "TETHER_GATEWAY_TOKEN, else a generated one)");
+  given.names = serve->add_option("--names", args->names,
+                                  "tool and prompt names: prefixed (<server>__<tool>, default), "
+                                  "qualified (mcp__<server>__<tool>) or raw");
+  given.token_file = serve->add_option("--token-file", args->token_file,
+                                       "HTTP: file holding the bearer token clients must send "
+                                       "(else TETHER_GATEWAY_TOKEN, else a generated one)");
   serve->add_flag("--insecure-no-auth", args->insecure_no_auth,
                   "HTTP: accept clients without a token (loopback addresses only)");
   serve->add_flag("--allow-non-loopback", args->allow_non_loopback,
                   "HTTP: allow a non-loopback listen address (auth stays on)");
-  serve
-      ->add_option("--allow-host", args->allowed_hosts,
-                   "HTTP: a Host header name to accept besides IP literals and localhost")
-      ->allow_extra_args(false);
-  serve
-      ->add_option("--allow-origin", args->allowed_origins,
-                   "HTTP: a browser Origin to accept (others get 403)")
-      ->allow_extra_args(false);
-  serve->add_flag("--isolate-sessions", args->isolate_sessions,
-                  "HTTP: each session gets its own servers, ended with the session");
+  given.allowed_hosts =
+      serve
+          ->add_option("--allow-host", args->allowed_hosts,
+                       "HTTP: a Host header name to accept besides IP literals and localhost")
+          ->allow_extra_args(false);
+  given.allowed_origins = serve
+                              ->add_option("--allow-origin", args->allowed_origins,
+                                           "HTTP: a browser Origin to accept (others get 403)")
+                              ->allow_extra_args(false);
+  given.isolate_sessions =
+      serve->add_flag("--isolate-sessions", args->isolate_sessions,
+                      "HTTP: each session gets its own servers, ended with the session");
   serve->add_option("--max-sessions", args->max_sessions, "HTTP: open sessions (default 64)")
       ->check(CLI::PositiveNumber);
-  return [args, &config_option] { return run_serve(*args, config_option); };
+  return [args, given, &config_option] { return run_serve(*args, given, config_option); };
 }
 
 }  // namespace tether::cli

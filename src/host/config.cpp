@@ -366,7 +366,29 @@ struct Parsed {
   std::vector<EnvironmentConfig> environments;
   std::optional<Default> default_id;
   std::vector<ServerConfig> servers;
+  GatewayConfig gateway;
 };
+
+GatewayConfig parse_gateway(const std::string& file, const toml::node& node,
+                            const toml::source_region& key_at) {
+  Scope scope{file, "[gateway]"};
+  const auto* table = node.as_table();
+  if (table == nullptr) fail(scope, key_at, "must be a table");
+  Fields fields(scope, *table);
+  GatewayConfig gateway;
+  gateway.listen = fields.string("listen");
+  gateway.names = fields.string("names");
+  if (gateway.names && *gateway.names != "prefixed" && *gateway.names != "qualified" &&
+      *gateway.names != "raw")
+    fields.fail_at("names", "names must be prefixed, qualified or raw");
+  gateway.allow_hosts = fields.strings("allow_hosts");
+  gateway.allow_origins = fields.strings("allow_origins");
+  gateway.isolate_sessions = fields.boolean("isolate_sessions");
+  gateway.token_file = fields.string("token_file");
+  fields.log_ignored(
+      {"listen", "names", "allow_hosts", "allow_origins", "isolate_sessions", "token_file"});
+  return gateway;
+}
 
 toml::table parse_toml(const ConfigText& input) {
   try {
@@ -402,7 +424,9 @@ Parsed parse_main(const ConfigText& input) {
       out.servers.push_back(
           parse_server(input.file, name, *server, node->as_table()->find(name)->first.source()));
   }
-  fields.log_ignored({"default_environment", "environments", "mcp_servers"});
+  if (const auto* node = fields.find("gateway"))
+    out.gateway = parse_gateway(input.file, *node, fields.key_source("gateway"));
+  fields.log_ignored({"default_environment", "environments", "mcp_servers", "gateway"});
   return out;
 }
 
@@ -466,6 +490,7 @@ Config combine(const ConfigText& input, Parsed main, std::optional<Parsed> extra
   config.file = input.file;
   config.servers = std::move(main.servers);
   config.environments = std::move(main.environments);
+  config.gateway = std::move(main.gateway);
   if (extra) {
     for (auto& env : extra->environments) {
       if (const auto* first = find_environment(config, env.id))

@@ -345,7 +345,32 @@ const BadConfig kBadConfigs[] = {
      "config.toml:1:1: default_environment 'nope' is not a defined environment"},
     {"mcp_servers not a table", "mcp_servers = 3\n",
      "config.toml:1:1: mcp_servers must be a table"},
+    {"gateway names", "[gateway]\nnames = \"short\"\n",
+     "config.toml:2:1: [gateway] names must be prefixed, qualified or raw"},
+    {"gateway hosts", "[gateway]\nallow_hosts = \"h\"\n",
+     "config.toml:2:1: [gateway] allow_hosts must be an array of strings"},
+    {"gateway not a table", "gateway = 1\n", "config.toml:1:1: [gateway] must be a table"},
 };
+
+TEST(HostConfig, GatewayTableGivesServesDefaults) {
+  auto config = parse_ok(R"(
+[gateway]
+listen = "http://127.0.0.1:7800"
+names = "raw"
+allow_hosts = ["gw.internal"]
+allow_origins = ["http://localhost:6274"]
+isolate_sessions = true
+token_file = "/etc/tether/token"
+)");
+  const auto& gateway = config.gateway;
+  EXPECT_EQ(gateway.listen, "http://127.0.0.1:7800");
+  EXPECT_EQ(gateway.names, "raw");
+  EXPECT_EQ(gateway.allow_hosts, std::vector<std::string>{"gw.internal"});
+  EXPECT_EQ(gateway.allow_origins, std::vector<std::string>{"http://localhost:6274"});
+  EXPECT_EQ(gateway.isolate_sessions, true);
+  EXPECT_EQ(gateway.token_file, "/etc/tether/token");
+  EXPECT_FALSE(parse_ok("").gateway.listen.has_value());
+}
 
 TEST(HostConfig, EachBadConfigHasItsExactMessage) {
   for (const auto& bad : kBadConfigs) EXPECT_EQ(parse_error(bad.toml), bad.message) << bad.what;

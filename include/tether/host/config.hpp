@@ -82,6 +82,16 @@ struct EnvironmentConfig {
   std::optional<std::chrono::milliseconds> resume_window;
 };
 
+// The optional `[gateway]` table: defaults for `tether mcp serve` (its flags win).
+struct GatewayConfig {
+  std::optional<std::string> listen;
+  std::optional<std::string> names;  // checked: prefixed, qualified or raw
+  std::optional<std::vector<std::string>> allow_hosts;
+  std::optional<std::vector<std::string>> allow_origins;
+  std::optional<bool> isolate_sessions;
+  std::optional<std::string> token_file;
+};
+
 struct Config {
   std::string file;  // the config file read (empty when none existed)
   // config.toml's `default_environment`, else environments.toml's `default`; always a defined
@@ -89,6 +99,7 @@ struct Config {
   std::optional<std::string> default_environment;
   std::vector<ServerConfig> servers;            // in file order, disabled ones included
   std::vector<EnvironmentConfig> environments;  // config.toml's, then environments.toml's
+  GatewayConfig gateway;
 };
 
 const EnvironmentConfig* find_environment(const Config& config, std::string_view id);
