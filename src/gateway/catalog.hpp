@@ -43,7 +43,11 @@ class Catalog {
 
   void set(const std::string& server, Listing listing);
   void remove(const std::string& server);
-  bool has(const std::string& server) const { return listings_.contains(server); }
+  // The listing set for `server` (nullptr when none is).
+  const Listing* listing(const std::string& server) const {
+    auto it = listings_.find(server);
+    return it == listings_.end() ? nullptr : &it->second;
+  }
 
   struct Changes {
     bool tools = false;

@@ -106,6 +106,7 @@ struct Gateway::State : std::enable_shared_from_this<State> {
   std::optional<std::string> log_level;
   std::map<std::string, std::string> placements;  // server -> `local` or its environment
   std::set<std::string> ever_ready;
+  std::set<std::string> warned_conflicts;
   bool listed = false;  // the first listings are complete (start() finished)
   jsonrpc::AsyncSignal listed_signal;
   bool shut_down = false;
@@ -122,10 +123,22 @@ struct Gateway::State : std::enable_shared_from_this<State> {
     for (const auto& session : live_sessions()) session->notify(method, params);
   }
 
+  // Sessions hear of changes once the first listings are done: before that none has listed.
   void publish(Catalog::Changes changes) {
+    warn_conflicts();
+    if (!listed) return;
     if (changes.tools) broadcast("notifications/tools/list_changed", json::object{});
     if (changes.prompts) broadcast("notifications/prompts/list_changed", json::object{});
     if (changes.resources) broadcast("notifications/resources/list_changed", json::object{});
+  }
+
+  // Raw names that two servers offer after startup (start() fails on those present then): the
+  // first server in config order keeps the name; said once per conflict.
+  void warn_conflicts() {
+    if (!listed) return;
+    for (const auto& conflict : catalog.conflicts())
+      if (warned_conflicts.insert(conflict).second)
+        spdlog::warn("gateway: {}; the first in config order serves it", conflict);
   }
 
   std::chrono::milliseconds tool_timeout(const std::string& server) const {
@@ -139,19 +152,25 @@ struct Gateway::State : std::enable_shared_from_this<State> {
     const auto generation = ++self->refreshes[server];
     auto client = co_await self->manager->use(server);
     if (!client) co_return;  // its status event says why
+    // A listing that fails keeps what was listed before (a passing failure must not make a
+    // server's offers vanish until its next list_changed).
     Listing listing;
-    auto tools = co_await self->manager->tools(server);
-    if (tools) listing.tools = std::move(*tools);
+    if (const auto* before = self->catalog.listing(server)) listing = *before;
+    auto keep = [&](auto listed, json::array& into, std::string_view what) {
+      if (listed) {
+        into = std::move(*listed);
+      } else {
+        spdlog::warn("gateway: listing the {} of MCP server '{}' failed: {}", what, server,
+                     listed.error().message);
+      }
+    };
+    keep(co_await self->manager->tools(server), listing.tools, "tools");
     const auto& capabilities = (*client)->server_capabilities();
-    if (capabilities.contains("prompts")) {
-      auto prompts = co_await (*client)->list_prompts();
-      if (prompts) listing.prompts = std::move(*prompts);
-    }
+    if (capabilities.contains("prompts"))
+      keep(co_await (*client)->list_prompts(), listing.prompts, "prompts");
     if (capabilities.contains("resources")) {
-      auto resources = co_await (*client)->list_resources();
-      if (resources) listing.resources = std::move(*resources);
-      auto templates = co_await (*client)->list_resource_templates();
-      if (templates) listing.templates = std::move(*templates);
+      keep(co_await (*client)->list_resources(), listing.resources, "resources");
+      keep(co_await (*client)->list_resource_templates(), listing.templates, "resource templates");
     }
     if (self->shut_down || self->refreshes[server] != generation) co_return;
     self->catalog.set(server, std::move(listing));
@@ -294,7 +313,7 @@ struct Gateway::State : std::enable_shared_from_this<State> {
                                       std::chrono::steady_clock::duration::zero());
     if (!client)
       co_return make_error(
-          jsonrpc::code::kConnectionClosed,
+          jsonrpc::code::kUnavailable,
           fmt::format("MCP server '{}' is unavailable: {}", server, client.error().message));
     mcp::CallOptions call;
     call.timeout = timeout;
@@ -346,9 +365,9 @@ struct Gateway::State : std::enable_shared_from_this<State> {
                                    std::move(request.params), tool_timeout(server));
     if (result) co_return json::value(std::move(*result));
     const auto& error = result.error();
+    if (error.code == jsonrpc::code::kUnavailable)
+      co_return json::value(tool_error_result(error.message));
     if (error.code == jsonrpc::code::kConnectionClosed) {
-      if (error.message.starts_with("MCP server '"))
-        co_return json::value(tool_error_result(error.message));
       co_return json::value(tool_error_result(
           fmt::format("MCP server '{}' exited during the call; the call was not retried\n{}",
                       server, error.message)));

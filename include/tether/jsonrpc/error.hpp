@@ -38,6 +38,8 @@ inline constexpr int kInvalidArguments = -32093;  // MCP tool arguments checked 
 // A request handler's reply for a request the remote cancelled: the Peer answers nothing (MCP:
 // the receiver of a cancellation should not respond).
 inline constexpr int kRequestCancelled = -32094;
+// The server a request was routed to could not be reached (not started, failed, crash-looping).
+inline constexpr int kUnavailable = -32095;
 }  // namespace code
 
 struct Error {
