@@ -32,6 +32,7 @@
 
 #include "commands.hpp"
 #include "output.hpp"
+#include "server_source.hpp"
 #include <tether/host/config_edit.hpp>
 #include <tether/host/manager.hpp>
 
@@ -69,6 +70,7 @@ struct McpArgs {
   std::vector<std::string> env;  // --env K=V
   std::string environment;
   std::vector<std::string> argv;  // add: -- CMD ARGS
+  std::string gateway;            // --gateway URL
 };
 
 // Failures as the user sees them: `error: <message>` on stderr and, with --json, one error object
@@ -202,12 +204,11 @@ struct Subcommand {
 // One `tether mcp` run that needs servers: start them, run the subcommand's handler, shut down.
 class Session {
  public:
-  Session(const Subcommand& subcommand, McpArgs args, std::shared_ptr<host::Manager> manager,
-          StartupView& view)
+  Session(const Subcommand& subcommand, McpArgs args, ServerSource& servers, StartupView& view)
       : subcommand_(subcommand),
         args_(std::move(args)),
         errors_(args_.json),
-        manager_(std::move(manager)),
+        servers_(servers),
         view_(view) {}
 
   asio::awaitable<int> run() {
@@ -219,7 +220,7 @@ class Session {
         co_return errors_.fail(Kind::usage, checked.error().message);
       }
     }
-    auto summary = co_await manager_->start(needed());
+    auto summary = co_await servers_.start(needed());
     view_.finish();
     if (!summary) {
       // A status listing still shows every server, the required one's failure included.
@@ -246,20 +247,20 @@ class Session {
   }
 
   asio::awaitable<int> list() {
-    print_servers(manager_->servers(), args_.json);
+    print_servers(servers_.servers(), args_.json);
     co_return partial();
   }
 
   asio::awaitable<int> tools() {
     std::vector<host::OfferedTool> offered;
-    for (auto& tool : manager_->tools())
+    for (auto& tool : servers_.tools())
       if (args_.server.empty() || tool.server == args_.server) offered.push_back(std::move(tool));
     print_tools(offered, args_.json);
     co_return partial();
   }
 
   asio::awaitable<int> call() {
-    auto result = co_await manager_->call_tool(args_.server, args_.tool, std::move(arguments_));
+    auto result = co_await servers_.call_tool(args_.server, args_.tool, std::move(arguments_));
     if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
     const auto* is_error = result->if_contains("isError");
     const bool tool_error = is_error && is_error->is_bool() && is_error->get_bool();
@@ -277,10 +278,9 @@ class Session {
   }
 
   asio::awaitable<int> read() {
-    int code = kOk;
-    auto client = co_await owner_session("resource", "uri", args_.uri, code);
-    if (!client) co_return code;
-    auto result = co_await client->read_resource(args_.uri);
+    auto server = co_await owner("resource", "uri", args_.uri);
+    if (!server) co_return errors_.fail(kind_of(server.error()), server.error().message);
+    auto result = co_await servers_.read(*server, args_.uri);
     if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
     print_resource(*result, args_.json);
     co_return kOk;
@@ -296,10 +296,9 @@ class Session {
   asio::awaitable<int> prompt() {
     auto arguments = key_values(args_.args, false);
     if (!arguments) co_return errors_.fail(Kind::usage, arguments.error().message);
-    int code = kOk;
-    auto client = co_await owner_session("prompt", "name", args_.prompt, code);
-    if (!client) co_return code;
-    auto result = co_await client->get_prompt(args_.prompt, std::move(*arguments));
+    auto server = co_await owner("prompt", "name", args_.prompt);
+    if (!server) co_return errors_.fail(kind_of(server.error()), server.error().message);
+    auto result = co_await servers_.prompt(*server, args_.prompt, std::move(*arguments));
     if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
     print_prompt(*result, args_.json);
     co_return kOk;
@@ -316,31 +315,18 @@ class Session {
 
   std::vector<std::string> ready_servers() const {
     std::vector<std::string> out;
-    for (const auto& info : manager_->servers())
+    for (const auto& info : servers_.servers())
       if (info.state == ServerState::ready) out.push_back(info.name);
     return out;
   }
 
-  enum class Listing { resources, templates, prompts };
-
   // One listing of every ready server (or only SERVER / --server) whose capabilities include
   // it, each item tagged with its server.
   asio::awaitable<jsonrpc::Expected<json::array>> gather(Listing listing) {
-    const std::string_view capability = listing == Listing::prompts ? "prompts" : "resources";
     json::array out;
     for (const auto& name : ready_servers()) {
       if (!args_.server.empty() && name != args_.server) continue;
-      auto client = co_await manager_->use(name);
-      if (!client) co_return client.error();
-      if (!(*client)->server_capabilities().contains(capability)) continue;
-      jsonrpc::Expected<json::array> items;
-      if (listing == Listing::resources) {
-        items = co_await (*client)->list_resources();
-      } else if (listing == Listing::templates) {
-        items = co_await (*client)->list_resource_templates();
-      } else {
-        items = co_await (*client)->list_prompts();
-      }
+      auto items = co_await servers_.list(name, listing);
       if (!items) co_return items.error();
       for (auto& item : *items) {
         if (!item.is_object()) continue;
@@ -370,26 +356,10 @@ class Session {
                                       wanted, fmt::join(owners, ", ")));
   }
 
-  // The session of owner(); null after printing why there is none (`code` says how to exit).
-  asio::awaitable<std::shared_ptr<mcp::Client>> owner_session(std::string what, std::string key,
-                                                              std::string wanted, int& code) {
-    auto server = co_await owner(std::move(what), std::move(key), std::move(wanted));
-    if (!server) {
-      code = errors_.fail(kind_of(server.error()), server.error().message);
-      co_return nullptr;
-    }
-    auto client = co_await manager_->use(*server);
-    if (!client) {
-      code = errors_.fail(Kind::server, client.error().message);
-      co_return nullptr;
-    }
-    co_return *client;
-  }
-
   const Subcommand& subcommand_;
   McpArgs args_;
   Errors errors_;
-  std::shared_ptr<host::Manager> manager_;
+  ServerSource& servers_;
   StartupView& view_;
   json::value arguments_;  // call's, checked before startup
   bool failed_ = false;
@@ -518,16 +488,25 @@ constexpr Subcommand kSubcommands[] = {
      .edit = run_remove},
 };
 
+// --gateway, else TETHER_GATEWAY_URL (empty: the servers are started here).
+std::string gateway_url(const McpArgs& args) {
+  if (!args.gateway.empty()) return args.gateway;
+  return host::process_env("TETHER_GATEWAY_URL").value_or("");
+}
+
 int run_with_servers(const Subcommand& subcommand, const McpArgs& args) {
   const Errors errors(args.json);
-  auto config = load_mcp_config(args.config_path);
-  if (!config) return errors.fail(Kind::config, config.error().message);
-
   asio::io_context io(1);
   StartupView view(!subcommand.shows_failures);
-  host::ManagerOptions options;
-  options.on_status = [&view](const host::ServerStatus& status) { view.update(status); };
-  auto manager = host::Manager::create(io.get_executor(), std::move(*config), std::move(options));
+  std::unique_ptr<ServerSource> servers;
+  if (const auto url = gateway_url(args); !url.empty()) {
+    servers = gateway_servers(io.get_executor(), url, host::process_env("TETHER_GATEWAY_TOKEN"));
+  } else {
+    auto config = load_mcp_config(args.config_path);
+    if (!config) return errors.fail(Kind::config, config.error().message);
+    servers = local_servers(io.get_executor(), std::move(*config),
+                            [&view](const host::ServerStatus& status) { view.update(status); });
+  }
 
   int code = kOk;
   bool interrupted = false;
@@ -538,7 +517,7 @@ int run_with_servers(const Subcommand& subcommand, const McpArgs& args) {
   auto stop = [&] {
     if (stopped) return;
     stopped = true;
-    manager->cancel_startup();
+    servers->cancel_startup();
     cancel.emit(asio::cancellation_type::terminal);
   };
   // Signals are awaited on a thread of their own: this one may be stuck writing to a reader that
@@ -568,7 +547,7 @@ int run_with_servers(const Subcommand& subcommand, const McpArgs& args) {
     ~Unhook() { on_write_failure(nullptr); }
   } unhook;
 
-  Session session(subcommand, args, manager, view);
+  Session session(subcommand, args, *servers, view);
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
@@ -581,7 +560,7 @@ int run_with_servers(const Subcommand& subcommand, const McpArgs& args) {
           code = kServerFailed;
         }
         view.finish();
-        co_await manager->shutdown();
+        co_await servers->shutdown();
         // Everything is gone; what is still queued (e.g. a SIGKILL timer for a group that
         // already ended) has nothing left to do.
         io.stop();
@@ -617,6 +596,9 @@ Run add_mcp_command(CLI::App& app, std::vector<std::string> command) {
   mcp->add_option("--config", args->config_path,
                   "config file (default: $TETHER_HOME/config.toml, ~/.tether/config.toml)");
   mcp->add_flag("--json", args->json, "machine-readable output on stdout");
+  mcp->add_option("--gateway", args->gateway,
+                  "use the servers of a running `tether mcp serve` at this URL (or "
+                  "TETHER_GATEWAY_URL; token from TETHER_GATEWAY_TOKEN) instead of starting them");
   for (const auto& subcommand : kSubcommands) {
     auto* sub = mcp->add_subcommand(std::string(subcommand.name), std::string(subcommand.help));
     sub->fallthrough();

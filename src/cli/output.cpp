@@ -401,21 +401,7 @@ std::string process_label(const std::string& description) {
 void print_servers(const std::vector<host::ServerInfo>& servers, bool as_json) {
   if (as_json) {
     json::array out;
-    for (const auto& info : servers) {
-      json::object row{{"name", info.name},
-                       {"enabled", info.enabled},
-                       {"required", info.required},
-                       {"transport", info.transport},
-                       {"target", info.target},
-                       {"placement", info.placement},
-                       {"status", host::to_string(info.state)}};
-      row["environment"] =
-          info.environment_id.empty() ? json::value(nullptr) : json::value(info.environment_id);
-      row["tools"] = info.tools ? json::value(*info.tools) : json::value(nullptr);
-      row["error"] = info.error.empty() ? json::value(nullptr) : json::value(info.error);
-      row["process"] = info.process.empty() ? json::value(nullptr) : json::value(info.process);
-      out.push_back(std::move(row));
-    }
+    for (const auto& info : servers) out.push_back(host::to_json(info));
     print_json(json::object{{"servers", std::move(out)}});
     return;
   }

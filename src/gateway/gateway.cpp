@@ -490,6 +490,48 @@ struct Gateway::State : std::enable_shared_from_this<State> {
     co_return json::value(json::object{});
   }
 
+  // `tether/catalog`, for tether's own command line (docs/gateway.md "tether/catalog"): the
+  // servers, and every offer with its server and the name it has there.
+  asio::awaitable<Reply> describe_catalog() {
+    auto self = shared_from_this();
+    co_await wait_listed();
+    json::array servers;
+    for (const auto& info : manager->servers()) servers.push_back(host::to_json(info));
+    auto routed = [](const json::array& items, auto route_of) {
+      json::array out;
+      for (const auto& item : items) {
+        const auto* route = route_of(string_at(item.get_object(), "name"));
+        if (route == nullptr) continue;
+        auto own = item.get_object();
+        own["name"] = route->name;
+        out.push_back(json::object{{"name", string_at(item.get_object(), "name")},
+                                   {"server", route->server},
+                                   {"item", std::move(own)}});
+      }
+      return out;
+    };
+    auto owned = [](const json::array& items, std::string_view key, auto owner_of) {
+      json::array out;
+      for (const auto& item : items) {
+        auto tagged = item.get_object();
+        tagged["server"] = owner_of(string_at(item.get_object(), key)).value_or("");
+        out.push_back(std::move(tagged));
+      }
+      return out;
+    };
+    json::object result;
+    result["servers"] = std::move(servers);
+    result["tools"] = routed(catalog.tools(), [&](std::string_view n) { return catalog.tool(n); });
+    result["prompts"] =
+        routed(catalog.prompts(), [&](std::string_view n) { return catalog.prompt(n); });
+    result["resources"] = owned(catalog.resources(), "uri",
+                                [&](std::string_view uri) { return catalog.resource_owner(uri); });
+    result["resourceTemplates"] =
+        owned(catalog.templates(), "uriTemplate",
+              [&](std::string_view uri) { return catalog.template_owner(uri); });
+    co_return json::value(std::move(result));
+  }
+
   static asio::awaitable<void> roots_changed(std::shared_ptr<State> self) {
     for (const auto& info : self->manager->servers()) {
       if (info.state != host::ServerState::ready) continue;
@@ -617,6 +659,7 @@ asio::awaitable<Reply> Gateway::handle(std::shared_ptr<Session> session,
   if (method == "completion/complete")
     co_return co_await state->complete(session, std::move(request));
   if (method == "logging/setLevel") co_return co_await state->set_level(std::move(request));
+  if (method == "tether/catalog") co_return co_await state->describe_catalog();
   co_return error_reply(jsonrpc::code::kMethodNotFound,
                         fmt::format("method not found: {}", method));
 }

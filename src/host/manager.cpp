@@ -51,6 +51,54 @@ std::string_view to_string(ServerState state) {
   return "unknown";
 }
 
+json::object to_json(const ServerInfo& info) {
+  auto text_or_null = [](const std::string& text) {
+    return text.empty() ? json::value(nullptr) : json::value(text);
+  };
+  json::object row;
+  row["name"] = info.name;
+  row["enabled"] = info.enabled;
+  row["required"] = info.required;
+  row["transport"] = info.transport;
+  row["target"] = info.target;
+  row["placement"] = info.placement;
+  row["status"] = to_string(info.state);
+  row["environment"] = text_or_null(info.environment_id);
+  row["tools"] = info.tools ? json::value(*info.tools) : json::value(nullptr);
+  row["error"] = text_or_null(info.error);
+  row["process"] = text_or_null(info.process);
+  return row;
+}
+
+ServerInfo server_info_from_json(const json::object& object) {
+  auto text = [&](std::string_view key) {
+    const auto* value = object.if_contains(key);
+    return value && value->is_string() ? std::string(value->get_string()) : std::string();
+  };
+  auto flag = [&](std::string_view key, bool fallback) {
+    const auto* value = object.if_contains(key);
+    return value && value->is_bool() ? value->get_bool() : fallback;
+  };
+  ServerInfo info;
+  info.name = text("name");
+  info.enabled = flag("enabled", true);
+  info.required = flag("required", false);
+  info.transport = text("transport");
+  info.target = text("target");
+  info.placement = text("placement");
+  for (auto state : {ServerState::disabled, ServerState::idle, ServerState::starting,
+                     ServerState::ready, ServerState::failed, ServerState::cancelled})
+    if (to_string(state) == text("status")) info.state = state;
+  info.environment_id = text("environment");
+  if (const auto* tools = object.if_contains("tools"); tools && tools->is_int64())
+    info.tools = static_cast<std::size_t>(tools->get_int64());
+  if (const auto* tools = object.if_contains("tools"); tools && tools->is_uint64())
+    info.tools = static_cast<std::size_t>(tools->get_uint64());
+  info.error = text("error");
+  info.process = text("process");
+  return info;
+}
+
 struct Manager::State : std::enable_shared_from_this<State> {
   struct Server {
     Server(const asio::any_io_executor& executor, ServerConfig server,

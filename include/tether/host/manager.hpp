@@ -84,6 +84,12 @@ struct ServerInfo {
   std::string process;
 };
 
+// A server as JSON (`tether mcp list --json`, and the gateway's `tether/catalog`): name,
+// enabled, required, transport, target, placement, status, environment, tools, error and
+// process (null when empty). from_json reads it back; a field of the wrong type reads as empty.
+boost::json::object to_json(const ServerInfo& info);
+ServerInfo server_info_from_json(const boost::json::object& object);
+
 // A tool offered to a model: its qualified name, its server, and the server's tool definition
 // (the raw name is `tool["name"]`).
 struct OfferedTool {
