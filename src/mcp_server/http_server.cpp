@@ -109,9 +109,16 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
                  {}};
   }
 
+  bool origin_allowed(std::string_view origin) const {
+    const auto& origins = options.allowed_origins;
+    return std::find(origins.begin(), origins.end(), origin) != origins.end();
+  }
+
+  // Only an allowed Origin gets CORS headers: a page whose Origin was refused must not be able to
+  // read even the refusal.
   void add_cors(http::response_header<>& response, const Request& request) const {
     const auto origin = header(request, "Origin");
-    if (origin.empty()) return;
+    if (origin.empty() || !origin_allowed(origin)) return;
     response.set(http::field::access_control_allow_origin, origin);
     response.set(http::field::access_control_expose_headers, kSessionHeader);
     response.set(http::field::vary, "Origin");
@@ -136,8 +143,7 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
   // clients only when allowed), then Host (DNS rebinding), then the token.
   std::optional<Reply> judge(const Request& request, std::string_view path) const {
     const auto origin = header(request, "Origin");
-    const auto& origins = options.allowed_origins;
-    if (!origin.empty() && std::find(origins.begin(), origins.end(), origin) == origins.end())
+    if (!origin.empty() && !origin_allowed(origin))
       return text(http::status::forbidden, "Origin is not allowed");
     const auto host = header(request, "Host");
     if (host.empty()) return text(http::status::bad_request, "missing Host header");

@@ -8,6 +8,11 @@
 // message goes through one write queue drained by one writer coroutine, so lines never interleave.
 // Requests this server sends to the client (ask_* tools) are tracked by id until the client
 // answers. Logs go to stderr, prefixed `test server: `. Stdin EOF ends the process with code 0.
+//
+// `--conformance-fixtures` swaps the test tools, resources, templates, prompts and completions
+// for the fixtures the server scenarios of @modelcontextprotocol/conformance 0.1.16 expect
+// (test_simple_text, test://static-text, test_simple_prompt, ...; tests/gateway/conformance runs
+// them through `tether mcp serve`); without it nothing changes.
 #include <algorithm>
 #include <csignal>
 #include <cstdint>
@@ -80,6 +85,7 @@ struct Options {
   int resources = 3;
   std::vector<std::string> stderr_lines;
   bool crash_on_start = false;
+  bool conformance_fixtures = false;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -125,6 +131,8 @@ Options parse_options(int argc, char** argv) {
       o.stderr_lines.push_back(value());
     } else if (flag == "--crash-on-start") {
       o.crash_on_start = true;
+    } else if (flag == "--conformance-fixtures") {
+      o.conformance_fixtures = true;
     } else {
       usage_error("unknown flag " + flag);
     }
@@ -275,6 +283,272 @@ constexpr std::string_view kPng =
 const std::vector<std::string_view> kLogLevels{"debug", "info",     "notice", "warning",
                                                "error", "critical", "alert",  "emergency"};
 
+// --- conformance fixtures (--conformance-fixtures) -----------------------------------------------
+// What the server scenarios of @modelcontextprotocol/conformance 0.1.16 (spec 2025-11-25) call,
+// with the names, arguments and contents their descriptions give. Plain functions: the
+// coroutines below only call them.
+
+// A 44-byte header and 8 silent samples: 8 kHz, mono, 8 bit.
+constexpr std::string_view kWav =
+    "UklGRiwAAABXQVZFZm10IBAAAAABAAEAQB8AAEAfAAABAAgAZGF0YQgAAACAgICAgICAgA==";
+
+json::object text_content(std::string text) {
+  return {{"type", "text"}, {"text", std::move(text)}};
+}
+
+json::object image_content() {
+  return {{"type", "image"}, {"data", kPng}, {"mimeType", "image/png"}};
+}
+
+json::object resource_content(std::string uri, std::string mime_type, std::string text) {
+  json::object resource{
+      {"uri", std::move(uri)}, {"mimeType", std::move(mime_type)}, {"text", std::move(text)}};
+  return {{"type", "resource"}, {"resource", std::move(resource)}};
+}
+
+json::object content_result(json::array content) {
+  return {{"content", std::move(content)}};
+}
+
+json::object described(std::string_view type, std::string_view description) {
+  return {{"type", type}, {"description", description}};
+}
+
+json::object json_schema_2020_12() {
+  json::object street_city{{"street", type_of("string")}, {"city", type_of("string")}};
+  json::object address{{"type", "object"}, {"properties", std::move(street_city)}};
+  json::object properties{{"name", type_of("string")}, {"address", {{"$ref", "#/$defs/address"}}}};
+  return {{"$schema", "https://json-schema.org/draft/2020-12/schema"},
+          {"type", "object"},
+          {"$defs", {{"address", std::move(address)}}},
+          {"properties", std::move(properties)},
+          {"additionalProperties", false}};
+}
+
+json::array fixture_tools() {
+  json::array t;
+  auto none = [] { return schema({}); };
+  t.push_back(tool("test_simple_text", "returns simple text content", none()));
+  t.push_back(tool("test_image_content", "returns a 1x1 PNG image", none()));
+  t.push_back(tool("test_audio_content", "returns a short WAV", none()));
+  t.push_back(tool("test_embedded_resource", "returns an embedded text resource", none()));
+  t.push_back(tool("test_multiple_content_types", "returns text, an image and a resource", none()));
+  t.push_back(tool("test_tool_with_logging", "sends three info logs ~50 ms apart", none()));
+  t.push_back(tool("test_error_handling", "always returns a tool error", none()));
+  t.push_back(tool("test_tool_with_progress", "reports progress 0, 50, 100 of 100", none()));
+  t.push_back(
+      tool("test_sampling", "asks the client for sampling/createMessage",
+           schema({{"prompt", described("string", "The prompt to send to the LLM")}}, {"prompt"})));
+  t.push_back(tool(
+      "test_elicitation", "asks the client for elicitation/create",
+      schema({{"message", described("string", "The message to show the user")}}, {"message"})));
+  t.push_back(tool("test_elicitation_sep1034_defaults",
+                   "elicitation with defaults for every primitive type (SEP-1034)", none()));
+  t.push_back(tool("test_elicitation_sep1330_enums",
+                   "elicitation with the five enum schema variants (SEP-1330)", none()));
+  json::object jsonschema_tool{{"name", "json_schema_2020_12_tool"},
+                               {"description", "Tool with JSON Schema 2020-12 features"},
+                               {"inputSchema", json_schema_2020_12()}};
+  t.push_back(std::move(jsonschema_tool));
+  t.push_back(tool("test_reconnection",
+                   "answers after 100 ms (SSE polling scenario; a stdio server has no stream "
+                   "to close)",
+                   none()));
+  return t;
+}
+
+json::object fixture_multiple_content() {
+  json::array content;
+  content.push_back(text_content("Multiple content types test:"));
+  content.push_back(image_content());
+  content.push_back(resource_content("test://mixed-content-resource", "application/json",
+                                     R"({"test":"data","value":123})"));
+  return content_result(std::move(content));
+}
+
+json::object fixture_audio() {
+  json::object audio{{"type", "audio"}, {"data", kWav}, {"mimeType", "audio/wav"}};
+  return content_result(json::array{std::move(audio)});
+}
+
+json::object fixture_log_params(std::string_view level, std::string_view text) {
+  return {{"level", level}, {"logger", "conformance"}, {"data", text}};
+}
+
+const std::vector<std::string>& fixture_log_texts() {
+  static const std::vector<std::string> texts{"Tool execution started", "Tool processing data",
+                                              "Tool execution completed"};
+  return texts;
+}
+
+json::object elicitation_request(std::string message, json::object properties,
+                                 json::array required) {
+  json::object requested{{"type", "object"}, {"properties", std::move(properties)}};
+  requested["required"] = std::move(required);
+  return {{"message", std::move(message)}, {"requestedSchema", std::move(requested)}};
+}
+
+json::object elicitation_user_params(std::string message) {
+  json::object properties{{"username", described("string", "User's response")},
+                          {"email", described("string", "User's email address")}};
+  return elicitation_request(std::move(message), std::move(properties),
+                             json::array{"username", "email"});
+}
+
+json::object with_default(std::string_view type, std::string_view description, json::value value) {
+  json::object field = described(type, description);
+  field["default"] = std::move(value);
+  return field;
+}
+
+json::object elicitation_defaults_params() {
+  json::object status = with_default("string", "User status", "active");
+  status["enum"] = json::array{"active", "inactive", "pending"};
+  json::object properties{{"name", with_default("string", "User name", "John Doe")},
+                          {"age", with_default("integer", "User age", 30)},
+                          {"score", with_default("number", "User score", 95.5)},
+                          {"status", std::move(status)},
+                          {"verified", with_default("boolean", "Verification status", true)}};
+  return elicitation_request("Test client default value handling - please accept with defaults",
+                             std::move(properties), json::array{});
+}
+
+json::array titled(std::string_view first, std::string_view second, std::string_view third) {
+  json::array options;
+  options.push_back({{"const", "value1"}, {"title", first}});
+  options.push_back({{"const", "value2"}, {"title", second}});
+  options.push_back({{"const", "value3"}, {"title", third}});
+  return options;
+}
+
+json::object elicitation_enums_params() {
+  json::array options{"option1", "option2", "option3"};
+  json::object untitled_single{{"type", "string"}, {"enum", options}};
+  json::object titled_single{{"type", "string"},
+                             {"oneOf", titled("First Option", "Second Option", "Third Option")}};
+  json::object legacy{{"type", "string"},
+                      {"enum", json::array{"opt1", "opt2", "opt3"}},
+                      {"enumNames", json::array{"Option One", "Option Two", "Option Three"}}};
+  json::object untitled_items{{"type", "string"}, {"enum", options}};
+  json::object untitled_multi{{"type", "array"}, {"items", std::move(untitled_items)}};
+  json::object titled_items{{"anyOf", titled("First Choice", "Second Choice", "Third Choice")}};
+  json::object titled_multi{{"type", "array"}, {"items", std::move(titled_items)}};
+  json::object properties{{"untitledSingle", std::move(untitled_single)},
+                          {"titledSingle", std::move(titled_single)},
+                          {"legacyEnum", std::move(legacy)},
+                          {"untitledMulti", std::move(untitled_multi)},
+                          {"titledMulti", std::move(titled_multi)}};
+  return elicitation_request("Test enum schema variants - please pick any options",
+                             std::move(properties), json::array{});
+}
+
+// "<prefix>action=accept, content={...}" from an elicitation/create result.
+std::string elicitation_text(std::string_view prefix, const json::value& result) {
+  std::string action = "?";
+  std::string content = "{}";
+  if (result.is_object()) {
+    if (auto a = get_string(result.get_object(), "action")) action = *a;
+    if (const json::value* c = result.get_object().if_contains("content")) {
+      content = json::serialize(*c);
+    }
+  }
+  return std::string(prefix) + "action=" + action + ", content=" + content;
+}
+
+// The text of a sampling/createMessage result's content, else the result as JSON.
+std::string sampling_text(const json::value& result) {
+  if (result.is_object()) {
+    json::object content = get_object(result.get_object(), "content");
+    if (auto text = get_string(content, "text")) return *text;
+  }
+  return json::serialize(result);
+}
+
+json::array fixture_resources() {
+  json::array list;
+  list.push_back({{"uri", "test://static-text"},
+                  {"name", "static-text"},
+                  {"description", "a static text resource"},
+                  {"mimeType", "text/plain"}});
+  list.push_back({{"uri", "test://static-binary"},
+                  {"name", "static-binary"},
+                  {"description", "a static binary resource (1x1 PNG)"},
+                  {"mimeType", "image/png"}});
+  list.push_back({{"uri", "test://watched-resource"},
+                  {"name", "watched-resource"},
+                  {"description", "a resource to subscribe to"},
+                  {"mimeType", "text/plain"}});
+  return list;
+}
+
+json::array fixture_templates() {
+  json::object entry{{"uriTemplate", "test://template/{id}/data"},
+                     {"name", "template-data"},
+                     {"description", "data for an id"},
+                     {"mimeType", "application/json"}};
+  return json::array{std::move(entry)};
+}
+
+json::object contents_of(json::object item) {
+  return {{"contents", json::array{std::move(item)}}};
+}
+
+// resources/read of a fixture URI; nullopt when there is none.
+std::optional<json::object> fixture_read(const std::string& uri) {
+  if (uri == "test://static-text") {
+    return contents_of({{"uri", uri},
+                        {"mimeType", "text/plain"},
+                        {"text", "This is the content of the static text resource."}});
+  }
+  if (uri == "test://static-binary") {
+    return contents_of({{"uri", uri}, {"mimeType", "image/png"}, {"blob", kPng}});
+  }
+  if (uri == "test://watched-resource") {
+    return contents_of(
+        {{"uri", uri}, {"mimeType", "text/plain"}, {"text", "The watched resource."}});
+  }
+  constexpr std::string_view prefix = "test://template/";
+  constexpr std::string_view suffix = "/data";
+  if (uri.size() > prefix.size() + suffix.size() && uri.rfind(prefix, 0) == 0 &&
+      uri.compare(uri.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    std::string id = uri.substr(prefix.size(), uri.size() - prefix.size() - suffix.size());
+    if (id.find('/') == std::string::npos) {
+      json::object data{{"id", id}, {"templateTest", true}, {"data", "Data for ID: " + id}};
+      return contents_of(
+          {{"uri", uri}, {"mimeType", "application/json"}, {"text", json::serialize(data)}});
+    }
+  }
+  return std::nullopt;
+}
+
+json::object prompt_argument(std::string_view name, std::string_view description) {
+  return {{"name", name}, {"description", description}, {"required", true}};
+}
+
+json::array fixture_prompts() {
+  json::array list;
+  list.push_back({{"name", "test_simple_prompt"}, {"description", "a prompt without arguments"}});
+  json::array two{prompt_argument("arg1", "First test argument"),
+                  prompt_argument("arg2", "Second test argument")};
+  list.push_back({{"name", "test_prompt_with_arguments"},
+                  {"description", "a prompt with two arguments"},
+                  {"arguments", std::move(two)}});
+  json::array uri{prompt_argument("resourceUri", "URI of the resource to embed")};
+  list.push_back({{"name", "test_prompt_with_embedded_resource"},
+                  {"description", "a prompt with an embedded resource"},
+                  {"arguments", std::move(uri)}});
+  list.push_back({{"name", "test_prompt_with_image"}, {"description", "a prompt with an image"}});
+  return list;
+}
+
+json::object user_message(json::object content) {
+  return {{"role", "user"}, {"content", std::move(content)}};
+}
+
+json::object messages_result(json::array messages) {
+  return {{"messages", std::move(messages)}};
+}
+
 // --- the server -------------------------------------------------------------------------------
 
 // What a request handler produced: a result or a JSON-RPC error, plus notifications that must
@@ -318,7 +592,7 @@ class Server {
         options_(std::move(options)),
         in_(io, ::dup(STDIN_FILENO)),
         out_(io, ::dup(STDOUT_FILENO)),
-        tools_(builtin_tools()) {
+        tools_(options_.conformance_fixtures ? fixture_tools() : builtin_tools()) {
     for (int i = 0; i < options_.extra_tools; ++i) {
       std::string name = "filler_" + std::to_string(i);
       tools_.push_back(tool(name, "filler tool", schema({})));
@@ -475,8 +749,12 @@ class Server {
     Reply reply;
     if (method == "initialize") {
       reply = co_await initialize(params, call);
+    } else if (method == "tools/call" && options_.conformance_fixtures) {
+      reply = co_await fixture_call_tool(params, call);
     } else if (method == "tools/call") {
       reply = co_await call_tool(params, call);
+    } else if (options_.conformance_fixtures && is_fixture_method(method)) {
+      reply = fixture_simple(method, params);
     } else {
       reply = handle_simple(method, params);
     }
@@ -606,6 +884,219 @@ class Server {
     json::object content{{"type", "text"}, {"text", "Hello, " + *who + "!"}};
     json::object message{{"role", "user"}, {"content", std::move(content)}};
     return result_reply({{"messages", json::array{std::move(message)}}});
+  }
+
+  // --- conformance fixtures ---
+
+  static bool is_fixture_method(const std::string& method) {
+    static const std::vector<std::string> methods{
+        "logging/setLevel", "resources/list",      "resources/templates/list",
+        "resources/read",   "resources/subscribe", "resources/unsubscribe",
+        "prompts/list",     "prompts/get",         "completion/complete"};
+    return std::find(methods.begin(), methods.end(), method) != methods.end();
+  }
+
+  Reply fixture_simple(const std::string& method, const json::object& params) {
+    if (method == "logging/setLevel") {
+      std::string level = get_string(params, "level").value_or("");
+      auto it = std::find(kLogLevels.begin(), kLogLevels.end(), level);
+      if (it == kLogLevels.end()) return error_reply(-32602, "invalid log level: " + level);
+      min_log_level_ = static_cast<std::size_t>(it - kLogLevels.begin());
+      return result_reply({});
+    }
+    if (method == "resources/list") return paged(fixture_resources(), params, "resources", false);
+    if (method == "resources/templates/list") {
+      return paged(fixture_templates(), params, "resourceTemplates", false);
+    }
+    std::string uri = get_string(params, "uri").value_or("");
+    if (method == "resources/read") {
+      if (std::optional<json::object> contents = fixture_read(uri)) {
+        return result_reply(std::move(*contents));
+      }
+      Reply r = error_reply(-32002, "resource not found");
+      (*r.error)["data"] = json::object{{"uri", uri}};
+      return r;
+    }
+    if (method == "resources/subscribe" || method == "resources/unsubscribe") {
+      if (uri.empty()) return error_reply(-32602, "invalid params: uri must be a string");
+      if (method == "resources/subscribe") {
+        subscriptions_.push_back(uri);
+      } else {
+        std::erase(subscriptions_, uri);
+      }
+      note(method + " " + uri);
+      return result_reply({});
+    }
+    if (method == "prompts/list") return paged(fixture_prompts(), params, "prompts", false);
+    if (method == "prompts/get") return fixture_prompt(params);
+    return fixture_complete(params);
+  }
+
+  static Reply fixture_prompt(const json::object& params) {
+    std::string name = get_string(params, "name").value_or("");
+    json::object args = get_object(params, "arguments");
+    json::array messages;
+    if (name == "test_simple_prompt") {
+      messages.push_back(user_message(text_content("This is a simple prompt for testing.")));
+    } else if (name == "test_prompt_with_arguments") {
+      std::optional<std::string> arg1 = get_string(args, "arg1");
+      std::optional<std::string> arg2 = get_string(args, "arg2");
+      if (!arg1 || !arg2) return error_reply(-32602, "missing required arguments: arg1, arg2");
+      messages.push_back(user_message(
+          text_content("Prompt with arguments: arg1='" + *arg1 + "', arg2='" + *arg2 + "'")));
+    } else if (name == "test_prompt_with_embedded_resource") {
+      std::optional<std::string> uri = get_string(args, "resourceUri");
+      if (!uri) return error_reply(-32602, "missing required argument: resourceUri");
+      messages.push_back(user_message(
+          resource_content(*uri, "text/plain", "Embedded resource content for testing.")));
+      messages.push_back(user_message(text_content("Please process the embedded resource above.")));
+    } else if (name == "test_prompt_with_image") {
+      messages.push_back(user_message(image_content()));
+      messages.push_back(user_message(text_content("Please analyze the image above.")));
+    } else {
+      return error_reply(-32602, "unknown prompt: " + name);
+    }
+    return result_reply(messages_result(std::move(messages)));
+  }
+
+  // Values for test_prompt_with_arguments' arguments and the template's id that start with
+  // what the client typed.
+  static Reply fixture_complete(const json::object& params) {
+    json::object ref = get_object(params, "ref");
+    std::string type = get_string(ref, "type").value_or("");
+    std::vector<std::string> candidates;
+    if (type == "ref/prompt" && get_string(ref, "name") == "test_prompt_with_arguments") {
+      candidates = {"paris", "park", "party"};
+    } else if (type == "ref/resource" && get_string(ref, "uri") == "test://template/{id}/data") {
+      candidates = {"1", "2", "3", "123"};
+    } else {
+      return error_reply(-32602, "no completions for " + json::serialize(ref));
+    }
+    std::string typed = get_string(get_object(params, "argument"), "value").value_or("");
+    json::array values;
+    for (const std::string& c : candidates) {
+      if (c.rfind(typed, 0) == 0) values.push_back(json::value(c));
+    }
+    json::object completion{{"values", values}, {"total", values.size()}, {"hasMore", false}};
+    return result_reply({{"completion", std::move(completion)}});
+  }
+
+  bool logs_enabled(std::string_view level) const {
+    auto it = std::find(kLogLevels.begin(), kLogLevels.end(), level);
+    return static_cast<std::size_t>(it - kLogLevels.begin()) >= min_log_level_;
+  }
+
+  bool client_declares(std::string_view capability) const {
+    return client_capabilities_.contains(capability);
+  }
+
+  awaitable<Reply> fixture_call_tool(json::object params, std::shared_ptr<Call> call) {
+    std::string name = get_string(params, "name").value_or("");
+    json::object args = get_object(params, "arguments");
+    if (name == "test_tool_with_logging") co_return co_await fixture_logging_tool(call);
+    if (name == "test_tool_with_progress") co_return co_await fixture_progress_tool(params, call);
+    if (name == "test_sampling") {
+      std::optional<std::string> prompt = get_string(args, "prompt");
+      if (!prompt) co_return error_reply(-32602, "invalid arguments: prompt must be a string");
+      if (!client_declares("sampling")) {
+        co_return result_reply(text_result("the client does not support sampling", true));
+      }
+      std::optional<json::object> answer =
+          co_await ask_client(call, "sampling/createMessage", sampling_params(*prompt));
+      co_return fixture_answer(answer, "LLM response: ", false);
+    }
+    if (name == "test_elicitation") {
+      std::optional<std::string> message = get_string(args, "message");
+      if (!message) co_return error_reply(-32602, "invalid arguments: message must be a string");
+      co_return co_await fixture_elicit(call, elicitation_user_params(*message), "User response: ");
+    }
+    if (name == "test_elicitation_sep1034_defaults") {
+      co_return co_await fixture_elicit(call, elicitation_defaults_params(),
+                                        "Elicitation completed: ");
+    }
+    if (name == "test_elicitation_sep1330_enums") {
+      co_return co_await fixture_elicit(call, elicitation_enums_params(),
+                                        "Elicitation completed: ");
+    }
+    if (name == "test_reconnection") {
+      co_await wait(call, std::chrono::milliseconds(100));
+      if (call->cancelled) co_return Reply{};
+      co_return result_reply(text_result("Reconnection test completed successfully"));
+    }
+    co_return fixture_sync_tool(name);
+  }
+
+  awaitable<Reply> fixture_elicit(std::shared_ptr<Call> call, json::object params,
+                                  std::string prefix) {
+    if (!client_declares("elicitation")) {
+      co_return result_reply(text_result("the client does not support elicitation", true));
+    }
+    std::optional<json::object> answer =
+        co_await ask_client(call, "elicitation/create", std::move(params));
+    co_return fixture_answer(answer, prefix, true);
+  }
+
+  // The tool result for a client's answer: `prefix` and the sampled text or the elicitation's
+  // action and content; the client's error as a tool error; nothing when cancelled.
+  static Reply fixture_answer(const std::optional<json::object>& answer, const std::string& prefix,
+                              bool elicitation) {
+    if (!answer) return Reply{};
+    if (const json::value* error = answer->if_contains("error")) {
+      return result_reply(text_result(json::serialize(*error), true));
+    }
+    const json::value* result = answer->if_contains("result");
+    if (result == nullptr) return result_reply(text_result("no result in the answer", true));
+    if (elicitation) return result_reply(text_result(elicitation_text(prefix, *result)));
+    return result_reply(text_result(prefix + sampling_text(*result)));
+  }
+
+  awaitable<Reply> fixture_logging_tool(std::shared_ptr<Call> call) {
+    const std::vector<std::string>& texts = fixture_log_texts();
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      if (i > 0) co_await wait(call, std::chrono::milliseconds(50));
+      if (call->cancelled) co_return Reply{};
+      if (logs_enabled("info")) {
+        send(notification("notifications/message", fixture_log_params("info", texts[i])));
+      }
+    }
+    co_return result_reply(text_result("Tool with logging executed successfully"));
+  }
+
+  awaitable<Reply> fixture_progress_tool(json::object params, std::shared_ptr<Call> call) {
+    std::optional<json::value> token;
+    json::object meta = get_object(params, "_meta");
+    if (const json::value* t = meta.if_contains("progressToken")) token = *t;
+    for (std::int64_t progress = 0; progress <= 100; progress += 50) {
+      if (progress > 0) co_await wait(call, std::chrono::milliseconds(50));
+      if (call->cancelled) co_return Reply{};
+      if (token) {
+        send(notification("notifications/progress", progress_params(*token, progress, 100)));
+      }
+    }
+    co_return result_reply(text_result("Tool with progress executed successfully"));
+  }
+
+  static Reply fixture_sync_tool(const std::string& name) {
+    if (name == "test_simple_text") {
+      return result_reply(text_result("This is a simple text response for testing."));
+    }
+    if (name == "test_image_content") {
+      return result_reply(content_result(json::array{image_content()}));
+    }
+    if (name == "test_audio_content") return result_reply(fixture_audio());
+    if (name == "test_embedded_resource") {
+      return result_reply(content_result(json::array{resource_content(
+          "test://embedded-resource", "text/plain", "This is an embedded resource content.")}));
+    }
+    if (name == "test_multiple_content_types") return result_reply(fixture_multiple_content());
+    if (name == "test_error_handling") {
+      return result_reply(
+          text_result("This tool intentionally returns an error for testing", true));
+    }
+    if (name == "json_schema_2020_12_tool") {
+      return result_reply(text_result("json_schema_2020_12_tool called"));
+    }
+    return error_reply(-32602, "unknown tool: " + name);
   }
 
   // --- tools ---
@@ -817,6 +1308,8 @@ class Server {
   bool writing_ = false;
   bool stdin_closed_ = false;
   json::object client_capabilities_;
+  std::size_t min_log_level_ = 0;           // fixtures: logging/setLevel's index in kLogLevels
+  std::vector<std::string> subscriptions_;  // fixtures: subscribed URIs
   json::array tools_;
   std::vector<std::string> added_tools_;
   std::map<std::string, std::shared_ptr<Call>> calls_;  // by serialized request id
