@@ -224,7 +224,8 @@ class Session {
     view_.finish();
     if (!summary) {
       // A status listing still shows every server, the required one's failure included.
-      if (subcommand_.shows_failures) co_await (this->*subcommand_.run)();
+      if (subcommand_.shows_failures && !servers_.servers().empty())
+        co_await (this->*subcommand_.run)();
       co_return errors_.fail(kind_of(summary.error()), summary.error().message);
     }
     failed_ = !summary->failed.empty() || !summary->cancelled.empty();

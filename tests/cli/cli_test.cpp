@@ -6,7 +6,7 @@
 // run with descriptors a shell may hand it: a reader that goes away, a closed or full stdout, a
 // terminal (a pseudo-terminal of a set width). Acceptance scenarios 33 (messages at the CLI, a
 // codex config.toml with extra keys), 37 (list shows where a server runs), 43 (codex
-// environments.toml + environment_id).
+// environments.toml + environment_id), and the commands through a running gateway (--gateway).
 // The census: this test process is a child subreaper, so anything tether leaves behind is
 // re-parented here; after each run no child of ours may be left (found ones are killed).
 #include <algorithm>
@@ -685,6 +685,67 @@ TEST_F(CliTest, NpmServerOnAStockCodexExecutorThroughTheConfig) {
   EXPECT_EQ(echo.code, 0) << echo.err;
   EXPECT_NE(echo.out.find("via codex"), std::string::npos) << echo.out;
   reaper.expect_none_left(5s);
+}
+
+// `--gateway`: the commands use the servers of a running `tether mcp serve` (one local, one on
+// a spawned executor), which keep their state between commands; a wrong token is refused with
+// the gateway's reason; stopping the gateway ends every server.
+TEST_F(CliTest, GatewayCommandsShareTheGatewaysServers) {
+  const auto token = write("token", "cli-gateway-token\n");
+  const auto config = write(
+      "config.toml", std::string("[environments.sandbox]\nspawn = true\n\n") + test_server("here") +
+                         test_server("there", "[]", "environment = \"sandbox\""));
+  auto output = cloexec_pipe();
+  const pid_t gateway = spawn_tether(
+      {"mcp", "--config", config, "serve", "--listen", "http://127.0.0.1:0", "--token-file", token},
+      [&](auto& actions) {
+        ::posix_spawn_file_actions_adddup2(&actions, output[1], STDOUT_FILENO);
+      });
+  ::close(output[1]);
+  ASSERT_GT(gateway, 0);
+  exempt_.push_back(gateway);
+  std::string url;
+  read_until(output[0], url, "\n");
+  ::close(output[0]);
+  ASSERT_TRUE(url.starts_with("http://127.0.0.1:")) << url;
+  url.pop_back();
+  set_env("TETHER_GATEWAY_URL", url);
+  set_env("TETHER_GATEWAY_TOKEN", "cli-gateway-token");
+
+  auto listed = tether({"mcp", "list", "--json"});
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  const auto list = listed.json();
+  ASSERT_TRUE(server_named(list, "there")) << listed.out;
+  EXPECT_EQ(server_named(list, "there")->at("status"), "ready");
+  EXPECT_EQ(server_named(list, "there")->at("environment"), "sandbox");
+  auto added = tether({"mcp", "call", "there", "add_tool", "--arg", "name=kept"});
+  EXPECT_EQ(added.code, 0) << added.err;
+  // The tool added by the previous command is still there: the same server answers.
+  auto tools = tether({"mcp", "tools", "there"});
+  EXPECT_EQ(tools.code, 0) << tools.err;
+  EXPECT_NE(tools.out.find("there__kept"), std::string::npos) << tools.out;
+  auto echo = tether({"mcp", "call", "here", "echo", "--arg", "message=through the gateway"});
+  EXPECT_EQ(echo.code, 0) << echo.err;
+  EXPECT_NE(echo.out.find("through the gateway"), std::string::npos) << echo.out;
+  auto prompt = tether({"mcp", "prompt", "greet", "--server", "there", "--arg", "name=Ada"});
+  EXPECT_EQ(prompt.code, 0) << prompt.err;
+  EXPECT_NE(prompt.out.find("Hello, Ada!"), std::string::npos) << prompt.out;
+  auto missing = tether({"mcp", "call", "here", "nope"});
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.err.find("MCP server 'here' offers no tool 'nope' through the gateway"),
+            std::string::npos)
+      << missing.err;
+
+  set_env("TETHER_GATEWAY_TOKEN", "wrong");
+  auto refused = tether({"mcp", "tools"});
+  EXPECT_EQ(refused.code, 3);
+  EXPECT_NE(refused.err.find("cannot use the gateway at " + url), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("invalid bearer token"), std::string::npos) << refused.err;
+
+  ::kill(gateway, SIGTERM);
+  EXPECT_EQ(wait_for_exit(gateway, "SIGTERM to the gateway"), 0);
+  exempt_.clear();
+  expect_no_leftovers();
 }
 
 // --- add and remove ------------------------------------------------------------------------
