@@ -79,14 +79,10 @@ jsonrpc::Expected<tcp::endpoint> parse_http_listen(const std::string& text) {
   return bad;
 }
 
-struct Auth {
-  std::optional<jsonrpc::Sha256> digest;
-  std::string generated_dir;  // removed at exit
-};
-
 // Non-loopback only when allowed and never without auth; the token from --token-file, else
 // TETHER_GATEWAY_TOKEN, else a generated one whose file's path goes to stderr.
-jsonrpc::Expected<Auth> http_auth(const ServeArgs& args, const tcp::endpoint& endpoint) {
+jsonrpc::Expected<jsonrpc::BearerAuth> http_auth(const ServeArgs& args,
+                                                 const tcp::endpoint& endpoint) {
   const bool loopback = endpoint.address().is_loopback();
   if (!loopback && !args.allow_non_loopback)
     return usage(
@@ -94,25 +90,13 @@ jsonrpc::Expected<Auth> http_auth(const ServeArgs& args, const tcp::endpoint& en
                     endpoint.address().to_string()));
   if (args.insecure_no_auth && !loopback)
     return usage("--insecure-no-auth is only allowed on a loopback address");
-  Auth auth;
-  if (args.insecure_no_auth) return auth;
-  if (args.token_file) {
-    auto digest = jsonrpc::read_token_file(*args.token_file);
-    if (!digest) return digest.error();
-    auth.digest = *digest;
-    return auth;
-  }
-  if (const char* env = std::getenv("TETHER_GATEWAY_TOKEN")) {
-    if ((auth.digest = jsonrpc::token_digest(env))) return auth;
-  }
-  auto generated = jsonrpc::generate_token_file("tether-gateway");
-  if (!generated) return generated.error();
-  auth.digest = generated->digest;
-  auth.generated_dir = generated->directory;
-  // Printed whatever the log level: without it nobody could connect.
-  fmt::print(stderr, "tether mcp serve: generated a bearer token; it is in {}/token\n",
-             auth.generated_dir);
-  return auth;
+  if (args.insecure_no_auth) return jsonrpc::BearerAuth{};
+  jsonrpc::TokenSources sources;
+  sources.file = args.token_file;
+  sources.env_var = "TETHER_GATEWAY_TOKEN";
+  sources.program = "tether mcp serve";
+  sources.generated_prefix = "tether-gateway";
+  return jsonrpc::resolve_bearer(sources);
 }
 
 // One run of the gateway: serves until stop() (a signal, the parent's death, or stdin EOF for
@@ -271,7 +255,7 @@ int run_serve(ServeArgs args, const Given& given, const std::string& config_opti
   } else if (args.isolate_sessions) {
     return fail(kUsage, usage("--isolate-sessions needs --listen http://..."));
   }
-  Auth auth;
+  jsonrpc::BearerAuth auth;
   if (endpoint) {
     auto checked = http_auth(args, *endpoint);
     if (!checked) return fail(kUsage, checked.error());

@@ -69,33 +69,17 @@ Expected<std::unique_ptr<asio::ssl::context>> make_tls_context(const ServerOptio
 }
 
 Expected<Auth> load_auth(const ServerOptions& options) {
-  Auth auth;
-  if (options.insecure_no_auth) return auth;
-  if (options.token_file) {
-    auto digest = jsonrpc::read_token_file(*options.token_file);
-    if (!digest) return digest.error();
-    auth.digest = *digest;
-    return auth;
-  }
+  if (options.insecure_no_auth) return Auth{};
+  jsonrpc::TokenSources sources;
+  sources.file = options.token_file;
   if (options.token_sha256_hex) {
-    auth.digest = jsonrpc::parse_hex_digest(*options.token_sha256_hex);
-    if (!auth.digest) return startup_error("--ws-token-sha256 must be 64 hex digits");
-    return auth;
+    sources.digest = jsonrpc::parse_hex_digest(*options.token_sha256_hex);
+    if (!sources.digest) return startup_error("--ws-token-sha256 must be 64 hex digits");
   }
-  if (const char* env = std::getenv("TETHER_EXEC_SERVER_TOKEN")) {
-    if (auto digest = jsonrpc::token_digest(env)) {
-      auth.digest = *digest;
-      return auth;
-    }
-  }
-  auto generated = jsonrpc::generate_token_file("tether-exec-server");
-  if (!generated) return generated.error();
-  auth.digest = generated->digest;
-  auth.generated_dir = generated->directory;
-  // Printed whatever the log level: without it nobody could connect.
-  fmt::print(stderr, "tether exec-server: generated a bearer token; it is in {}/token\n",
-             auth.generated_dir);
-  return auth;
+  sources.env_var = "TETHER_EXEC_SERVER_TOKEN";
+  sources.program = "tether exec-server";
+  sources.generated_prefix = "tether-exec-server";
+  return jsonrpc::resolve_bearer(sources);
 }
 
 }  // namespace tether::exec

@@ -32,10 +32,7 @@ Expected<Listen> parse_listen(const std::string& text);
 Expected<void> check_security(const ServerOptions& options, const SocketListen& listen);
 Expected<std::unique_ptr<boost::asio::ssl::context>> make_tls_context(const ServerOptions& options);
 
-struct Auth {
-  std::optional<Sha256> digest;  // absent: no auth
-  std::string generated_dir;     // removed at exit
-};
+using Auth = jsonrpc::BearerAuth;
 // The token's digest from the first source there is (ServerOptions says which); with none, a
 // generated token in a fresh 0600 file, whose path goes to stderr.
 Expected<Auth> load_auth(const ServerOptions& options);

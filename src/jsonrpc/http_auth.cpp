@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -105,6 +106,30 @@ Expected<GeneratedToken> generate_token_file(std::string_view prefix) {
   }
   ::close(fd);
   return GeneratedToken{sha256(*token), std::move(dir)};
+}
+
+Expected<BearerAuth> resolve_bearer(const TokenSources& sources) {
+  BearerAuth auth;
+  if (sources.file) {
+    auto digest = read_token_file(*sources.file);
+    if (!digest) return digest.error();
+    auth.digest = *digest;
+    return auth;
+  }
+  if (sources.digest) {
+    auth.digest = sources.digest;
+    return auth;
+  }
+  if (const char* env = std::getenv(sources.env_var.c_str())) {
+    if ((auth.digest = token_digest(env))) return auth;
+  }
+  auto generated = generate_token_file(sources.generated_prefix);
+  if (!generated) return generated.error();
+  auth.digest = generated->digest;
+  auth.generated_dir = generated->directory;
+  fmt::print(stderr, "{}: generated a bearer token; it is in {}/token\n", sources.program,
+             auth.generated_dir);
+  return auth;
 }
 
 bool host_allowed(std::string_view host, const std::vector<std::string>& allowed) {

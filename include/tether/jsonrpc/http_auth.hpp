@@ -42,6 +42,22 @@ struct GeneratedToken {
 // A random token in `<TMPDIR>/<prefix>-XXXXXX/token`: directory 0700, file 0600.
 Expected<GeneratedToken> generate_token_file(std::string_view prefix);
 
+// Where a listener's token comes from; the first source set wins, and with none a token is
+// generated (generate_token_file) and its file's path printed on stderr as
+// `<program>: generated a bearer token; it is in <dir>/token`, whatever the log level.
+struct TokenSources {
+  std::optional<std::string> file;
+  std::optional<Sha256> digest;  // given directly (e.g. --ws-token-sha256)
+  std::string env_var;           // a token in this environment variable
+  std::string program;           // for the message, e.g. `tether exec-server`
+  std::string generated_prefix;  // the generated token's directory name
+};
+struct BearerAuth {
+  std::optional<Sha256> digest;  // absent: no auth
+  std::string generated_dir;     // the generated token's directory; the caller removes it
+};
+Expected<BearerAuth> resolve_bearer(const TokenSources& sources);
+
 // Whether a Host header value (`name[:port]`, `[v6]:port`) names an IP literal, `localhost` or
 // one of `allowed` (case-insensitive).
 bool host_allowed(std::string_view host, const std::vector<std::string>& allowed);
