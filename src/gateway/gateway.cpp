@@ -278,7 +278,7 @@ struct Gateway::State : std::enable_shared_from_this<State> {
   mcp::ClientHandlers handlers_for(const std::string& server) {
     mcp::ClientHandlers handlers;
     std::weak_ptr<State> weak = shared_from_this();
-    auto asker = [weak, server](std::string method) {
+    auto asker = [weak, server](const std::string& method) {
       return [weak, server, method](json::value params) {
         return ask_client(weak, server, method, std::move(params));
       };
@@ -581,6 +581,7 @@ asio::awaitable<Expected<void>> Gateway::start() {
   using Op = decltype(asio::co_spawn(state->executor, std::declval<asio::awaitable<void>>(),
                                      asio::deferred));
   std::vector<Op> listings;
+  listings.reserve(ready.size());
   for (const auto& server : ready)
     listings.push_back(
         asio::co_spawn(state->executor, State::refresh(state, server), asio::deferred));
