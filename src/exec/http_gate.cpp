@@ -33,9 +33,9 @@ std::optional<GateAnswer> judge_request(const http::request<http::empty_body>& r
 
   if (!config.token_digest) return std::nullopt;
   const auto auth = request.find(http::field::authorization);
-  switch (jsonrpc::check_bearer(
-      auth == request.end() ? std::string_view() : std::string_view(auth->value()),
-      *config.token_digest)) {
+  std::optional<std::string_view> presented;
+  if (auth != request.end()) presented = auth->value();
+  switch (jsonrpc::check_bearer(presented, *config.token_digest)) {
     case jsonrpc::BearerCheck::ok:
       return std::nullopt;
     case jsonrpc::BearerCheck::missing:

@@ -150,13 +150,13 @@ bool host_allowed(std::string_view host, const std::vector<std::string>& allowed
                      [&](const std::string& a) { return iequals(a, name); });
 }
 
-BearerCheck check_bearer(std::string_view authorization, const Sha256& expected) {
-  if (authorization.empty()) return BearerCheck::missing;
+BearerCheck check_bearer(std::optional<std::string_view> authorization, const Sha256& expected) {
+  if (!authorization) return BearerCheck::missing;
   constexpr std::string_view kScheme = "bearer ";
-  if (authorization.size() < kScheme.size() ||
-      !iequals(authorization.substr(0, kScheme.size()), kScheme))
+  if (authorization->size() < kScheme.size() ||
+      !iequals(authorization->substr(0, kScheme.size()), kScheme))
     return BearerCheck::malformed;
-  std::string_view token = authorization.substr(kScheme.size());
+  std::string_view token = authorization->substr(kScheme.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   const Sha256 presented = sha256(token);
   if (CRYPTO_memcmp(presented.data(), expected.data(), presented.size()) != 0)

@@ -151,8 +151,10 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
       return text(http::status::forbidden, "Host header is not allowed");
     if (path == "/readyz" || request.method() == http::verb::options) return std::nullopt;
     if (!options.token_digest) return std::nullopt;
-    const auto check =
-        jsonrpc::check_bearer(header(request, "Authorization"), *options.token_digest);
+    std::optional<std::string_view> presented;
+    if (auto it = request.find(http::field::authorization); it != request.end())
+      presented = it->value();
+    const auto check = jsonrpc::check_bearer(presented, *options.token_digest);
     if (check == jsonrpc::BearerCheck::ok) return std::nullopt;
     auto refusal = text(http::status::unauthorized, check == jsonrpc::BearerCheck::missing
                                                         ? "missing bearer token"
@@ -229,13 +231,17 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
     auto self = shared_from_this();
     const auto writer = ++stream->writer;
     ++session->writers;
+    // A request's own POST was counted as its reader by begin_request, before the handler ran.
+    if (!json_allowed) ++stream->readers;
     struct Detach {
       HttpSession& session;
+      HttpSession::Stream& stream;
       ~Detach() {
         --session.writers;
+        --stream.readers;
         session.touch();
       }
-    } detach{*session};
+    } detach{*session, *stream};
 
     if (json_allowed) {
       while (stream->events.empty() && !stream->done && !session->is_ended())
@@ -247,9 +253,11 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
           reply.status = http::status::accepted;  // cancelled: nothing to answer
         } else {
           reply.body = stream->events.front().data;
-          stream->delivered = true;
         }
-        co_return co_await send(connection, request, std::move(reply));
+        const bool keep = co_await send(connection, request, std::move(reply));
+        if (!stream->events.empty())
+          session->mark_written(*stream, stream->events.front().seq, true);
+        co_return keep;
       }
     }
 
@@ -279,14 +287,12 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
             fmt::format("id: {}\ndata: {}\n\n", HttpSession::event_id(*stream, event), event.data);
         written = event.seq;
       }
-      if (stream->done && written + 1 >= stream->next_seq) {
-        stream->delivered = true;
-        finished = true;
-      }
+      finished = stream->done && written + 1 >= stream->next_seq;
       if (!chunk.empty()) {
         co_await asio::async_write(connection, http::make_chunk(asio::buffer(chunk)),
                                    asio::redirect_error(asio::use_awaitable, ec));
         if (ec) co_return false;
+        session->mark_written(*stream, written, stream->done && written + 1 >= stream->next_seq);
         continue;  // more may have come while writing
       }
       if (finished || session->is_ended() || stream->writer != writer) {

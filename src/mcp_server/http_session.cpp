@@ -1,8 +1,10 @@
 // HttpSession: every message to the client becomes an event on a stream; writers (the HTTP
 // connections) follow a stream by sequence number, so a connection that drops loses nothing the
 // history still holds, and a GET with Last-Event-ID picks up where it left. The history is
-// bounded by bytes: what goes first is whole streams already delivered, then notifications and
-// requests (oldest first), and last whole streams whose response no one has read.
+// bounded by bytes (trim): what goes first is events a reader has written or that no one reads
+// now (oldest first; responses stay), then streams delivered whole; a reader that falls four
+// budgets behind loses its oldest unread events; last go whole streams whose response no one
+// has read.
 #include "http_session.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -18,6 +20,9 @@ using jsonrpc::make_error;
 using jsonrpc::Reply;
 
 namespace {
+
+// How far past the replay budget a session may hold events a reader has not read yet.
+constexpr std::size_t kLaggingFactor = 4;
 
 class HttpOutbound : public Outbound {
  public:
@@ -84,11 +89,16 @@ HttpSession::find_event(std::string_view event_id) const {
   }
   auto it = streams_.find(stream);
   if (it == streams_.end() || seq >= it->second->next_seq) return std::nullopt;
+  // Events after `seq` that the history no longer holds cannot be replayed: not found.
+  const auto& events = it->second->events;
+  const auto first_kept = events.empty() ? it->second->next_seq : events.front().seq;
+  if (first_kept > seq + 1) return std::nullopt;
   return std::make_pair(it->second, seq);
 }
 
 std::shared_ptr<HttpSession::Stream> HttpSession::begin_request(jsonrpc::Request request) {
   auto stream = std::make_shared<Stream>(executor_, next_stream_++);
+  stream->readers = 1;  // the POST that carried the request; its writer counts it down
   streams_.emplace(stream->id, stream);
   request_streams_[request.id] = stream;
   asio::co_spawn(executor_, run_request(shared_from_this(), stream, std::move(request)),
@@ -111,7 +121,7 @@ asio::awaitable<void> HttpSession::run_request(std::shared_ptr<HttpSession> self
 
 void HttpSession::append(Stream& stream, std::string text) {
   retained_ += text.size();
-  stream.events.push_back(Event{stream.next_seq++, std::move(text)});
+  stream.events.push_back(Event{stream.next_seq++, next_order_++, std::move(text)});
   stream.changed.notify_all();
   trim();
 }
@@ -126,31 +136,55 @@ void HttpSession::push(const std::optional<jsonrpc::Id>& related, std::string te
   append(*target, std::move(text));
 }
 
-void HttpSession::trim() {
-  auto drop_stream = [&](auto it) {
-    for (const auto& event : it->second->events) retained_ -= event.data.size();
-    return streams_.erase(it);
-  };
-  for (auto it = streams_.begin(); retained_ > replay_bytes_ && it != streams_.end();)
-    it = it->second->done && it->second->delivered ? drop_stream(it) : std::next(it);
-  // Notifications and requests, oldest first; a response stays while its stream is kept.
-  for (bool dropped = true; retained_ > replay_bytes_ && dropped;) {
-    dropped = false;
+void HttpSession::mark_written(Stream& stream, std::uint64_t seq, bool delivered) {
+  stream.written = std::max(stream.written, seq);
+  stream.delivered = stream.delivered || delivered;
+  trim();
+}
+
+void HttpSession::drop_oldest(std::size_t budget, bool (*droppable)(const Stream&, const Event&)) {
+  while (retained_ > budget) {
     Stream* oldest = nullptr;
     for (const auto& [id, stream] : streams_) {
-      auto& events = stream->events;
-      const bool only_response = stream->done && events.size() <= 1;
-      if (events.empty() || only_response) continue;
-      if (!oldest || events.front().seq < oldest->events.front().seq) oldest = stream.get();
+      const auto& events = stream->events;
+      const bool response_next = stream->done && events.size() <= 1;
+      if (events.empty() || response_next || !droppable(*stream, events.front())) continue;
+      if (!oldest || events.front().order < oldest->events.front().order) oldest = stream.get();
     }
-    if (oldest) {
-      retained_ -= oldest->events.front().data.size();
-      oldest->events.pop_front();
-      dropped = true;
-    }
+    if (oldest == nullptr) return;
+    retained_ -= oldest->events.front().data.size();
+    oldest->events.pop_front();
   }
-  for (auto it = streams_.begin(); retained_ > replay_bytes_ && it != streams_.end();)
-    it = it->second->done ? drop_stream(it) : std::next(it);
+}
+
+void HttpSession::trim() {
+  if (retained_ <= replay_bytes_) return;
+  auto drop_streams = [&](bool delivered_only) {
+    for (auto it = streams_.begin(); retained_ > replay_bytes_ && it != streams_.end();) {
+      const auto& stream = *it->second;
+      if (!stream.done || (delivered_only && !stream.delivered) ||
+          (!delivered_only && stream.readers > 0)) {
+        ++it;
+        continue;
+      }
+      for (const auto& event : stream.events) retained_ -= event.data.size();
+      it = streams_.erase(it);
+    }
+  };
+  // What a reader has seen, or what no one is reading now (a client that may come back); then
+  // the responses of streams delivered whole.
+  drop_oldest(replay_bytes_, [](const Stream& stream, const Event& event) {
+    return event.seq <= stream.written || stream.readers == 0;
+  });
+  drop_streams(true);
+  // A reader far behind (a client that stopped reading) loses its oldest unread events too.
+  if (retained_ > kLaggingFactor * replay_bytes_ && !warned_lagging_) {
+    warned_lagging_ = true;
+    spdlog::warn("gateway: session {}...: a client reads too slowly; its oldest events are dropped",
+                 id_.substr(0, 8));
+  }
+  drop_oldest(kLaggingFactor * replay_bytes_, [](const Stream&, const Event&) { return true; });
+  drop_streams(false);
 }
 
 void HttpSession::deliver(jsonrpc::Response response) {

@@ -27,8 +27,9 @@ namespace tether::mcp_server {
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   struct Event {
-    std::uint64_t seq;
-    std::string data;  // one JSON-RPC message
+    std::uint64_t seq;    // in its stream
+    std::uint64_t order;  // in the session, across streams: which is older
+    std::string data;     // one JSON-RPC message
   };
   struct Stream {
     explicit Stream(const boost::asio::any_io_executor& executor, std::uint64_t id)
@@ -36,9 +37,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::uint64_t id;
     std::deque<Event> events;  // kept for writers and replay, oldest first
     std::uint64_t next_seq = 1;
-    bool done = false;         // the response is the last event (never for stream 0)
-    bool delivered = false;    // a writer wrote the response
-    std::uint64_t writer = 0;  // the latest writer attached; an older one stops
+    bool done = false;          // the response is the last event (never for stream 0)
+    bool delivered = false;     // a writer wrote the response
+    std::uint64_t writer = 0;   // the latest writer attached; an older one stops
+    int readers = 0;            // writers attached now
+    std::uint64_t written = 0;  // the last seq a writer wrote
     jsonrpc::AsyncSignal changed;
   };
 
@@ -54,14 +57,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   const std::shared_ptr<Service>& service() const { return service_; }
 
   // A request the client POSTed: its stream, which ends with the response once the handler
-  // answered (a cancelled request's stream ends without one).
+  // answered (a cancelled request's stream ends without one). The POST counts as its reader
+  // from the start: write it with json_allowed (http_server.cpp).
   std::shared_ptr<Stream> begin_request(jsonrpc::Request request);
   // An answer the client POSTed to a request this session sent.
   void deliver(jsonrpc::Response response);
   void notify(const jsonrpc::Notification& notification);
 
   const std::shared_ptr<Stream>& own_stream() const { return own_stream_; }
-  // The stream and sequence number a Last-Event-ID names (nullopt when none is kept).
+  // The stream and sequence number a Last-Event-ID names (nullopt when that stream is not kept,
+  // or no longer holds every event after it).
   std::optional<std::pair<std::shared_ptr<Stream>, std::uint64_t>> find_event(
       std::string_view event_id) const;
   static std::string event_id(const Stream& stream, const Event& event);
@@ -75,6 +80,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void touch() { last_active_ = std::chrono::steady_clock::now(); }
   std::chrono::steady_clock::time_point last_active() const { return last_active_; }
   int writers = 0;
+
+  // A writer wrote `stream` up to `seq` (and its response, when `delivered`).
+  void mark_written(Stream& stream, std::uint64_t seq, bool delivered);
 
   // Outbound, for the Session.
   void push(const std::optional<jsonrpc::Id>& related, std::string text);
@@ -94,6 +102,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                                                   jsonrpc::Request request);
   void append(Stream& stream, std::string text);
   void trim();
+  // Drops the oldest event `droppable` allows (never a response) while more than `budget` bytes
+  // are kept.
+  void drop_oldest(std::size_t budget, bool (*droppable)(const Stream&, const Event&));
 
   boost::asio::any_io_executor executor_;
   std::string id_;
@@ -105,6 +116,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::map<jsonrpc::Id, std::shared_ptr<Stream>> request_streams_;  // requests in flight
   std::uint64_t next_stream_ = 1;
   std::size_t retained_ = 0;  // bytes of every kept event
+  std::uint64_t next_order_ = 0;
+  bool warned_lagging_ = false;
   std::int64_t next_request_id_ = 1;
   std::unordered_map<std::int64_t, std::shared_ptr<Pending>> pending_;
   std::chrono::steady_clock::time_point last_active_;

@@ -63,7 +63,7 @@ Expected<BearerAuth> resolve_bearer(const TokenSources& sources);
 bool host_allowed(std::string_view host, const std::vector<std::string>& allowed);
 
 enum class BearerCheck { ok, missing, malformed, wrong };
-// An Authorization header value (empty when absent) against the expected digest.
-BearerCheck check_bearer(std::string_view authorization, const Sha256& expected);
+// An Authorization header's value (nullopt when there is none) against the expected digest.
+BearerCheck check_bearer(std::optional<std::string_view> authorization, const Sha256& expected);
 
 }  // namespace tether::jsonrpc

@@ -1,0 +1,175 @@
+// mcp_server::HttpServer's caps, on a real listener on 127.0.0.1 with small limits, behind a
+// service written here (the one fake: a Service that answers `spam` with N notifications on the
+// request's stream, to fill the replay history without an upstream). Each cap docs/gateway.md
+// names for the transport: connections (one more is closed at once), idle sessions (ended after
+// the timeout, 404 after), the replay history (the oldest events go, the newest stay).
+// Body size and the session count are shown end to end in tests/gateway/http_test.cpp.
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
+
+#include "async_test.hpp"
+#include "http_probe.hpp"
+#include <tether/mcp_server/http.hpp>
+
+namespace tether::mcp_server {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using namespace testing::http_probe;
+
+constexpr auto kWait = 10s;
+
+class SpamService : public Service {
+ public:
+  json::object describe() override { return json::object{{"serverInfo", server_info()}}; }
+  void attach(const std::shared_ptr<Session>& /*session*/) override {}
+  void detach(Session& /*session*/) override {}
+  void notified(const std::shared_ptr<Session>& /*session*/,
+                const jsonrpc::Notification& /*notification*/) override {}
+
+  asio::awaitable<jsonrpc::Reply> handle(std::shared_ptr<Session> session,
+                                         IncomingRequest request) override {
+    const auto* count = request.params.if_contains("count");
+    const auto n = count && count->is_int64() ? count->get_int64() : 0;
+    for (std::int64_t i = 0; i < n; ++i)
+      session->notify(request.id, "notifications/message", log_params(i));
+    co_return json::value(json::object{});
+  }
+
+ private:
+  static json::object server_info() { return json::object{{"name", "spam"}}; }
+  static json::object log_params(std::int64_t i) {
+    return json::object{{"level", "info"}, {"data", std::string(100, 'x') + std::to_string(i)}};
+  }
+};
+
+std::string initialize_body() {
+  return R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}})";
+}
+
+std::string spam_body(int count) {
+  return R"({"jsonrpc":"2.0","id":2,"method":"spam","params":{"count":)" + std::to_string(count) +
+         "}}";
+}
+
+struct Listening {
+  std::shared_ptr<HttpServer> server;
+  unsigned short port = 0;
+};
+
+Listening listen(const asio::any_io_executor& executor, HttpServerOptions options) {
+  options.open_service = [] { return std::make_shared<SpamService>(); };
+  auto server = HttpServer::listen(
+      executor, asio::ip::tcp::endpoint(asio::ip::make_address_v4("127.0.0.1"), 0),
+      std::move(options));
+  if (!server) throw std::runtime_error(server.error().message);
+  (*server)->start();
+  return {*server, (*server)->local_endpoint().port()};
+}
+
+Probe session_probe(std::string session, std::string body) {
+  return with(post_as("", std::move(body)), "Mcp-Session-Id", std::move(session));
+}
+
+// A connection past the cap is closed before anything is read from it.
+asio::awaitable<bool> closed_at_once(unsigned short port) {
+  asio::ip::tcp::socket socket(co_await asio::this_coro::executor);
+  boost::system::error_code ec;
+  co_await socket.async_connect({asio::ip::make_address_v4("127.0.0.1"), port},
+                                asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return true;
+  char byte = 0;
+  co_await asio::async_read(socket, asio::buffer(&byte, 1),
+                            asio::redirect_error(asio::use_awaitable, ec));
+  co_return ec == asio::error::eof || ec == asio::error::connection_reset;
+}
+
+TEST(HttpServerCaps, AConnectionPastTheCapIsClosed) {
+  testing::run_async([]() -> asio::awaitable<void> {
+    HttpServerOptions options;
+    options.max_connections = 2;
+    auto listening = listen(co_await asio::this_coro::executor, std::move(options));
+    // Two connections that stay open (idle keep-alive) hold the two places.
+    asio::ip::tcp::socket first(co_await asio::this_coro::executor);
+    asio::ip::tcp::socket second(co_await asio::this_coro::executor);
+    const asio::ip::tcp::endpoint endpoint(asio::ip::make_address_v4("127.0.0.1"), listening.port);
+    co_await first.async_connect(endpoint, asio::use_awaitable);
+    co_await second.async_connect(endpoint, asio::use_awaitable);
+    CO_ASSERT_TRUE(
+        co_await testing::eventually([&] { return true; }, 100ms));  // let the server accept both
+    EXPECT_TRUE(co_await closed_at_once(listening.port));
+    first.close();
+    second.close();
+    // Once they are gone a new one is served.
+    auto answer = co_await poll(
+        listening.port, plain(boost::beast::http::verb::get, "/readyz"),
+        [](const Answer& a) { return a.status == 200; }, 10s);
+    EXPECT_EQ(answer.status, 200U) << answer;
+    listening.server->stop();
+  });
+}
+
+TEST(HttpServerCaps, AnIdleSessionEnds) {
+  testing::run_async([]() -> asio::awaitable<void> {
+    HttpServerOptions options;
+    options.session_idle_timeout = 200ms;
+    auto listening = listen(co_await asio::this_coro::executor, std::move(options));
+    auto opened = co_await exchange(listening.port, post_as("", initialize_body()));
+    CO_ASSERT_EQ(opened.status, 200U);
+    const auto session = opened.header("Mcp-Session-Id");
+    CO_ASSERT_TRUE(!session.empty());
+    EXPECT_EQ(listening.server->sessions(), 1U);
+    CO_ASSERT_TRUE(
+        co_await testing::eventually([&] { return listening.server->sessions() == 0; }, kWait));
+    auto after = co_await exchange(listening.port, session_probe(session, spam_body(0)));
+    EXPECT_EQ(after.status, 404U) << after;
+    listening.server->stop();
+  });
+}
+
+TEST(HttpServerCaps, TheReplayHistoryKeepsTheNewestEventsWithinItsBytes) {
+  testing::run_async([]() -> asio::awaitable<void> {
+    HttpServerOptions options;
+    // About 50 of the 160-byte events; a reader may fall four times that far behind.
+    options.replay_bytes = 8192;
+    auto listening = listen(co_await asio::this_coro::executor, std::move(options));
+    auto opened = co_await exchange(listening.port, post_as("", initialize_body()));
+    const auto session = opened.header("Mcp-Session-Id");
+    CO_ASSERT_TRUE(!session.empty());
+    auto spammed = co_await exchange(listening.port, session_probe(session, spam_body(100)));
+    CO_ASSERT_EQ(spammed.status, 200U);
+    // (Stream 1 was initialize's.) Every notification and the response reached the client that
+    // was reading...
+    const auto& body = spammed.body();
+    for (int seq = 1; seq <= 101; ++seq)
+      EXPECT_NE(body.find("id: 2-" + std::to_string(seq) + "\n"), std::string::npos) << seq;
+    // ... but a resume can only go back as far as the history holds.
+    auto probe_from = [&](const std::string& event) {
+      return with(with(plain(boost::beast::http::verb::get, "/mcp"), "Mcp-Session-Id", session),
+                  "Last-Event-ID", event);
+    };
+    auto too_old =
+        co_await exchange(listening.port, with(probe_from("2-1"), "Accept", "text/event-stream"));
+    EXPECT_EQ(too_old.status, 400U) << too_old;
+    auto recent =
+        co_await exchange(listening.port, with(probe_from("2-99"), "Accept", "text/event-stream"));
+    EXPECT_EQ(recent.status, 200U) << recent;
+    EXPECT_NE(recent.body().find("id: 2-101\n"), std::string::npos) << recent;
+    EXPECT_EQ(recent.body().find("id: 2-99\n"), std::string::npos) << "from after the id";
+    listening.server->stop();
+  });
+}
+
+}  // namespace
+}  // namespace tether::mcp_server
