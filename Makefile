@@ -44,7 +44,10 @@ test: build
 	@scripts/install-test-packages
 	@ctest --test-dir $(BUILD) --output-on-failure --timeout 300 -j $(JOBS)
 
+# The benchmark peers (supergateway, for the gateway bench) are pinned in bench/npm and installed
+# like the test peers, outside the clone.
 bench: build
+	@scripts/install-test-packages --dir bench/npm
 	@scripts/bench $(BUILD)
 
 # Every libFuzzer target for FUZZ_SECONDS each, in build-fuzz/ (clang), on a corpus that grows
