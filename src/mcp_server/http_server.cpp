@@ -254,10 +254,8 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
         } else {
           reply.body = stream->events.front().data;
         }
-        const bool keep = co_await send(connection, request, std::move(reply));
-        if (!stream->events.empty())
-          session->mark_written(*stream, stream->events.front().seq, true);
-        co_return keep;
+        session->forget(*stream);
+        co_return co_await send(connection, request, std::move(reply));
       }
     }
 

@@ -4,7 +4,8 @@
 // bounded by bytes (trim): what goes first is events a reader has written or that no one reads
 // now (oldest first; responses stay), then streams delivered whole; a reader that falls four
 // budgets behind loses its oldest unread events; last go whole streams whose response no one
-// has read.
+// has read. A stream answered as plain JSON is not kept at all (no event id was given out), and
+// at most 64 finished streams are kept, whatever their bytes.
 #include "http_session.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -23,6 +24,8 @@ namespace {
 
 // How far past the replay budget a session may hold events a reader has not read yet.
 constexpr std::size_t kLaggingFactor = 4;
+// Finished streams kept for replay, whatever their bytes.
+constexpr std::size_t kMaxKeptStreams = 64;
 
 class HttpOutbound : public Outbound {
  public:
@@ -142,6 +145,13 @@ void HttpSession::mark_written(Stream& stream, std::uint64_t seq, bool delivered
   trim();
 }
 
+void HttpSession::forget(const Stream& stream) {
+  auto it = streams_.find(stream.id);
+  if (it == streams_.end() || it->second.get() != &stream) return;
+  for (const auto& event : stream.events) retained_ -= event.data.size();
+  streams_.erase(it);
+}
+
 void HttpSession::drop_oldest(std::size_t budget, bool (*droppable)(const Stream&, const Event&)) {
   while (retained_ > budget) {
     Stream* oldest = nullptr;
@@ -158,6 +168,20 @@ void HttpSession::drop_oldest(std::size_t budget, bool (*droppable)(const Stream
 }
 
 void HttpSession::trim() {
+  // Finished streams cost memory beyond their bytes: at most kMaxKeptStreams are kept, the
+  // oldest delivered ones going first.
+  std::size_t finished = 0;
+  for (const auto& [id, stream] : streams_) finished += stream->done ? 1 : 0;
+  for (auto it = streams_.begin(); finished > kMaxKeptStreams && it != streams_.end();) {
+    const auto& stream = *it->second;
+    if (!stream.done || !stream.delivered || stream.readers > 0) {
+      ++it;
+      continue;
+    }
+    for (const auto& event : stream.events) retained_ -= event.data.size();
+    it = streams_.erase(it);
+    --finished;
+  }
   if (retained_ <= replay_bytes_) return;
   auto drop_streams = [&](bool delivered_only) {
     for (auto it = streams_.begin(); retained_ > replay_bytes_ && it != streams_.end();) {

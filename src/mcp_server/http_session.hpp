@@ -83,6 +83,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   // A writer wrote `stream` up to `seq` (and its response, when `delivered`).
   void mark_written(Stream& stream, std::uint64_t seq, bool delivered);
+  // The stream was answered as plain JSON: no event id was given out, so nothing can be
+  // replayed and it is not kept.
+  void forget(const Stream& stream);
 
   // Outbound, for the Session.
   void push(const std::optional<jsonrpc::Id>& related, std::string text);
