@@ -294,8 +294,8 @@ async function tour(opts) {
       result => { throw new Error(`the aborted call answered ${JSON.stringify(result)}`); },
       e => e,
     );
+    // Recorded, not checked: tests never assert on wall time (the step's bound is the limit).
     const rejectedAfterMs = Date.now() - abortedAt;
-    check(rejectedAfterMs < 2000, `the aborted call rejected only after ${rejectedAfterMs} ms`);
     const echo = await callText(client, `${p}echo`, { message: 'hi' });
     check(echo.includes('hi'), `echo after the cancel answered ${JSON.stringify(echo)}`);
     return { error: errorInfo(error), rejectedAfterMs, echo };

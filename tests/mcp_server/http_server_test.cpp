@@ -13,6 +13,8 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
@@ -95,22 +97,42 @@ asio::awaitable<bool> closed_at_once(unsigned short port) {
   co_return ec == asio::error::eof || ec == asio::error::connection_reset;
 }
 
+// A connection that got one answer to a keep-alive GET /readyz and stays open; null on failure.
+asio::awaitable<std::unique_ptr<boost::beast::tcp_stream>> held_connection(unsigned short port) {
+  namespace http = boost::beast::http;
+  auto stream = std::make_unique<boost::beast::tcp_stream>(co_await asio::this_coro::executor);
+  stream->expires_after(kWait);
+  boost::system::error_code ec;
+  co_await stream->async_connect({asio::ip::make_address_v4("127.0.0.1"), port},
+                                 asio::redirect_error(asio::use_awaitable, ec));
+  http::request<http::empty_body> request{http::verb::get, "/readyz", 11};
+  request.set(http::field::host, "127.0.0.1");
+  request.keep_alive(true);
+  if (!ec)
+    co_await http::async_write(*stream, request, asio::redirect_error(asio::use_awaitable, ec));
+  boost::beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  if (!ec)
+    co_await http::async_read(*stream, buffer, response,
+                              asio::redirect_error(asio::use_awaitable, ec));
+  if (ec || response.result_int() != 200) co_return nullptr;
+  stream->expires_never();
+  co_return stream;
+}
+
 TEST(HttpServerCaps, AConnectionPastTheCapIsClosed) {
   testing::run_async([]() -> asio::awaitable<void> {
     HttpServerOptions options;
     options.max_connections = 2;
     auto listening = listen(co_await asio::this_coro::executor, std::move(options));
-    // Two connections that stay open (idle keep-alive) hold the two places.
-    asio::ip::tcp::socket first(co_await asio::this_coro::executor);
-    asio::ip::tcp::socket second(co_await asio::this_coro::executor);
-    const asio::ip::tcp::endpoint endpoint(asio::ip::make_address_v4("127.0.0.1"), listening.port);
-    co_await first.async_connect(endpoint, asio::use_awaitable);
-    co_await second.async_connect(endpoint, asio::use_awaitable);
-    CO_ASSERT_TRUE(
-        co_await testing::eventually([&] { return true; }, 100ms));  // let the server accept both
+    // Two kept-alive connections, each answered once (so the server holds both), take the two
+    // places.
+    auto first = co_await held_connection(listening.port);
+    auto second = co_await held_connection(listening.port);
+    CO_ASSERT_TRUE(first && second);
     EXPECT_TRUE(co_await closed_at_once(listening.port));
-    first.close();
-    second.close();
+    first->close();
+    second->close();
     // Once they are gone a new one is served.
     auto answer = co_await poll(
         listening.port, plain(boost::beast::http::verb::get, "/readyz"),
