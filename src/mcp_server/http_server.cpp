@@ -38,6 +38,8 @@ constexpr auto kRequestTimeout = std::chrono::seconds(60);
 constexpr std::string_view kSessionHeader = "Mcp-Session-Id";
 constexpr std::string_view kVersionHeader = "MCP-Protocol-Version";
 constexpr std::string_view kLastEventHeader = "Last-Event-ID";
+// The SSE `retry` a stream announces: how long a client waits before it resumes a dropped one.
+constexpr int kRetryMilliseconds = 1000;
 
 using Request = http::request<http::string_body>;
 
@@ -276,8 +278,11 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
 
     asio::steady_timer keepalive(executor);
     std::uint64_t written = from;
+    // The priming event: an id before anything else, so a client whose connection drops can
+    // resume this stream from its start (with Last-Event-ID), and how soon to try.
+    std::string chunk =
+        fmt::format("id: {}-{}\nretry: {}\ndata: \n\n", stream->id, from, kRetryMilliseconds);
     for (;;) {
-      std::string chunk;
       bool finished = false;
       for (const auto& event : stream->events) {
         if (event.seq <= written) continue;
@@ -291,6 +296,7 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
                                    asio::redirect_error(asio::use_awaitable, ec));
         if (ec) co_return false;
         session->mark_written(*stream, written, stream->done && written + 1 >= stream->next_seq);
+        chunk.clear();
         continue;  // more may have come while writing
       }
       if (finished || session->is_ended() || stream->writer != writer) {

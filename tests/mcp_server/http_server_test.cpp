@@ -188,7 +188,9 @@ TEST(HttpServerCaps, TheReplayHistoryKeepsTheNewestEventsWithinItsBytes) {
         co_await exchange(listening.port, with(probe_from("2-99"), "Accept", "text/event-stream"));
     EXPECT_EQ(recent.status, 200U) << recent;
     EXPECT_NE(recent.body().find("id: 2-101\n"), std::string::npos) << recent;
-    EXPECT_EQ(recent.body().find("id: 2-99\n"), std::string::npos) << "from after the id";
+    EXPECT_EQ(recent.body().find("id: 2-99\ndata: {"), std::string::npos) << "from after the id";
+    // Every stream starts with a priming event: the id to resume from, and the retry delay.
+    EXPECT_TRUE(recent.body().starts_with("id: 2-99\nretry: 1000\ndata: \n\n")) << recent;
     listening.server->stop();
   });
 }
