@@ -12,9 +12,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <tether/jsonrpc/http_auth.hpp>
 #include <tether/host/environment.hpp>
 #include <tether/jsonrpc/async_signal.hpp>
+#include <tether/jsonrpc/http_auth.hpp>
 #include <tether/process/child.hpp>
 
 extern char** environ;
