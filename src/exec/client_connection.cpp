@@ -152,6 +152,8 @@ asio::awaitable<Expected<std::shared_ptr<jsonrpc::Peer>>> ExecClient::Impl::open
 
 Expected<std::unique_ptr<jsonrpc::Transport>> ExecClient::Impl::spawn_command(
     const CommandEndpoint& command) {
+  // The command may die before it reads what is written to it (e.g. the initialize request).
+  process::ignore_sigpipe_unless_handled();
   process::SpawnOptions spawn;
   spawn.argv = command.argv;
   if (command.env) {

@@ -13,8 +13,6 @@
 // Everything lives in a shared State, so a read still pending when the transport is destroyed
 // resumes on valid (closed) state.
 #include <array>
-#include <mutex>
-#include <signal.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -198,21 +196,9 @@ std::vector<std::string> child_environment(const StdioCommand& command) {
 
 }  // namespace
 
-// A write to a server that just died raises SIGPIPE, whose default action would end the host;
-// the write's EPIPE is the error we report instead. A disposition the host chose is left alone
-// (children always start with every signal at its default).
-void ignore_sigpipe_unless_handled() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    struct sigaction current {};
-    if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL)
-      ::signal(SIGPIPE, SIG_IGN);
-  });
-}
-
 Expected<ServerConnection> launch_local(const asio::any_io_executor& executor,
                                         const StdioCommand& command, const StdioOptions& options) {
-  ignore_sigpipe_unless_handled();
+  process::ignore_sigpipe_unless_handled();
   process::SpawnOptions spawn;
   spawn.argv.push_back(command.program);
   spawn.argv.insert(spawn.argv.end(), command.args.begin(), command.args.end());

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <mutex>
 #include <signal.h>
 #include <string_view>
 #include <sys/ioctl.h>
@@ -708,6 +709,15 @@ void Child::terminate(std::chrono::milliseconds grace) {
     }
     if (::kill(-pgid, 0) != 0 && errno == ESRCH) return;
     ::kill(-pgid, SIGKILL);
+  });
+}
+
+void ignore_sigpipe_unless_handled() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction current {};
+    if (::sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL)
+      ::signal(SIGPIPE, SIG_IGN);
   });
 }
 

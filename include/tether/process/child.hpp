@@ -124,6 +124,12 @@ class Child {
   bool tty_ = false;
 };
 
+// For a program that writes to a child's stdin: a write to a child that just died raises
+// SIGPIPE, whose default action would end the program; the write's EPIPE is then the error to
+// report instead. Sets SIGPIPE to ignored once, unless the program chose a disposition of its
+// own (children always start with every signal at its default).
+void ignore_sigpipe_unless_handled();
+
 // True for the errors that mean "this output stream has ended": EOF, and EIO from a pty master
 // once the child side is closed.
 bool is_end_of_stream(const boost::system::error_code& ec);
