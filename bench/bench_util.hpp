@@ -1,15 +1,18 @@
-// Helpers the end-to-end benchmarks share (tether-exec-bench, tether-process-api-bench).
+// Helpers the end-to-end benchmarks share (exec, process API, MCP client, gateway).
 //
-// Owns: the common flags, the child argv lists, percentile and time conversions, the latency
-// rows both print (round trip, start), the Markdown table, and running a benchmark coroutine to
-// completion.
+// Owns: the common flags, the child argv lists, shell helpers (command_output, quoted, checked),
+// percentile and time conversions, the latency rows (round trip, start), the Markdown table,
+// and running a benchmark coroutine to completion.
 // Does not own: any measurement (each benchmark file does its own).
 // Data flows: main -> parse_options -> run_bench(coroutine) -> rows -> print_table -> stdout.
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstdio>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -19,6 +22,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <fmt/format.h>
+
+#include <tether/jsonrpc/error.hpp>
 
 namespace tether::bench {
 
@@ -58,6 +63,32 @@ inline std::vector<std::string> cat_argv() {
 }
 inline std::vector<std::string> echo_argv() {
   return {"echo", "hi"};
+}
+
+// A value, or an exception naming `what` and the error.
+template <class T>
+T checked(tether::jsonrpc::Expected<T> value, std::string_view what) {
+  if (!value) throw std::runtime_error(fmt::format("{}: {}", what, value.error().message));
+  return std::move(*value);
+}
+
+// The output of a shell command, trailing newlines dropped; nullopt when it fails.
+inline std::optional<std::string> command_output(const std::string& command) {
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (!pipe) return std::nullopt;
+  std::string out;
+  std::array<char, 4096> buffer{};
+  while (std::fgets(buffer.data(), buffer.size(), pipe)) out += buffer.data();
+  if (::pclose(pipe) != 0) return std::nullopt;
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+// `s` as one shell word.
+inline std::string quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
 }
 
 inline double micros(Clock::duration d) {

@@ -121,31 +121,6 @@ GatewayOptions parse_gateway_options(int argc, char** argv) {
   return options;
 }
 
-template <class T>
-T checked(jsonrpc::Expected<T> value, std::string_view what) {
-  if (!value) throw std::runtime_error(fmt::format("{}: {}", what, value.error().message));
-  return std::move(*value);
-}
-
-// --- files and the npm peer (plain functions) ---------------------------------------------------
-
-std::optional<std::string> command_output(const std::string& command) {
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return std::nullopt;
-  std::string out;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe)) out += buffer.data();
-  if (::pclose(pipe) != 0) return std::nullopt;
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
-}
-
-std::string quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // supergateway and its Node 22, pinned in bench/npm (installed outside the clone, keyed by the
 // lockfile, like the test peers). Absent when not installed.
 struct Supergateway {

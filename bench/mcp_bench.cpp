@@ -95,30 +95,6 @@ McpOptions parse_mcp_options(int argc, char** argv) {
   return options;
 }
 
-template <class T>
-T checked(jsonrpc::Expected<T> value, std::string_view what) {
-  if (!value) throw std::runtime_error(fmt::format("{}: {}", what, value.error().message));
-  return std::move(*value);
-}
-
-// The output of a shell command; nullopt when it fails.
-std::optional<std::string> command_output(const std::string& command) {
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return std::nullopt;
-  std::string out;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe)) out += buffer.data();
-  if (::pclose(pipe) != 0) return std::nullopt;
-  while (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
-}
-
-std::string quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // The npm test peers (as tests/support/npm_peers.cpp finds them): Node 22, the SDK and
 // server-everything. Absent when not installed.
 struct NpmPeers {
