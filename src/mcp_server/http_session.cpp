@@ -230,10 +230,8 @@ void HttpSession::notify(const jsonrpc::Notification& notification) {
 asio::awaitable<Reply> HttpSession::request(std::string method, json::value params,
                                             std::optional<jsonrpc::Id> related,
                                             std::chrono::milliseconds timeout) {
+  // (Only Session::request calls this, and it checks first that the session has not ended.)
   auto self = shared_from_this();
-  if (ended_)
-    co_return Reply{boost::system::in_place_error,
-                    make_error(jsonrpc::code::kConnectionClosed, "the client session has ended")};
   const std::int64_t id = next_request_id_++;
   auto pending = std::make_shared<Pending>(executor_);
   pending_.emplace(id, pending);
