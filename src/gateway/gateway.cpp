@@ -414,10 +414,14 @@ struct Gateway::State : std::enable_shared_from_this<State> {
                             fmt::format("{}: uri must be a string", request.method));
     auto owner = catalog.resource_owner(uri);
     if (!owner) co_return resource_not_found(uri);
-    auto reply =
-        co_await routed(session, request.id, *owner, request.method, std::move(request.params));
-    if (reply && request.method == "resources/subscribe") subscriptions[uri].insert(session.get());
-    if (reply && request.method == "resources/unsubscribe") unsubscribe(*session, uri);
+    // Subscribed before the server answers: it may send an update right after its answer, and
+    // the update can be relayed before this coroutine resumes.
+    const bool subscribing = request.method == "resources/subscribe";
+    const bool fresh = subscribing && subscriptions[uri].insert(session.get()).second;
+    const std::string method = request.method;
+    auto reply = co_await routed(session, request.id, *owner, method, std::move(request.params));
+    if (!reply && fresh) unsubscribe(*session, uri);
+    if (reply && method == "resources/unsubscribe") unsubscribe(*session, uri);
     co_return reply;
   }
 

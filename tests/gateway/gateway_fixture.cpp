@@ -246,6 +246,8 @@ void expect_tour_report(const json::value& report) {
   EXPECT_TRUE(std::string(step.at("list_changed").at("tool").as_string()).starts_with("local__"))
       << step.at("list_changed");
   EXPECT_EQ(step.at("logging").at("logger"), "local/test");
+  ASSERT_TRUE(step.contains("subscribe")) << json::serialize(report);
+  EXPECT_EQ(step.at("subscribe"), "test://resource/1");
   EXPECT_EQ(step.at("tool_error").at("code"), -32602);
 }
 

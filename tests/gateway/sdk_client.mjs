@@ -339,6 +339,18 @@ async function tour(opts) {
     return { level: params.level, logger: params.logger, data: params.data };
   });
 
+  // The test server sends resources/updated for a URI as soon as it is subscribed: the gateway
+  // must route the subscription to the owner and relay the update to this session.
+  await step('subscribe', async () => {
+    const uri = 'test://resource/1';
+    const updated = nextNotification(client, sdk.ResourceUpdatedNotificationSchema, n =>
+      n.params.uri === uri);
+    await client.subscribeResource({ uri });
+    const { params } = await updated;
+    await client.unsubscribeResource({ uri });
+    return params.uri;
+  });
+
   await step('tool_error', async () => {
     const error = await client.callTool({ name: 'unknown__nothing', arguments: {} }).then(
       result => { throw new Error(`unknown__nothing answered ${JSON.stringify(result)}`); },
