@@ -3,7 +3,7 @@
 #include <benchmark/benchmark.h>
 #include <boost/json.hpp>
 
-#include <tether/exec/base64.hpp>
+#include <tether/jsonrpc/base64.hpp>
 #include <tether/jsonrpc/message.hpp>
 
 namespace {
@@ -16,14 +16,14 @@ std::string payload(std::size_t n) {
 
 void Base64Encode(benchmark::State& state) {
   const auto data = payload(static_cast<std::size_t>(state.range(0)));
-  for (auto _ : state) benchmark::DoNotOptimize(tether::exec::base64_encode(data));
+  for (auto _ : state) benchmark::DoNotOptimize(tether::jsonrpc::base64_encode(data));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
 }
 BENCHMARK(Base64Encode)->Arg(64 << 10)->Arg(256 << 10);
 
 void Base64Decode(benchmark::State& state) {
-  const auto text = tether::exec::base64_encode(payload(static_cast<std::size_t>(state.range(0))));
-  for (auto _ : state) benchmark::DoNotOptimize(tether::exec::base64_decode(text));
+  const auto text = tether::jsonrpc::base64_encode(payload(static_cast<std::size_t>(state.range(0))));
+  for (auto _ : state) benchmark::DoNotOptimize(tether::jsonrpc::base64_decode(text));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
 }
 BENCHMARK(Base64Decode)->Arg(64 << 10)->Arg(256 << 10);
@@ -31,7 +31,7 @@ BENCHMARK(Base64Decode)->Arg(64 << 10)->Arg(256 << 10);
 void ParseOutputMessage(benchmark::State& state) {
   const std::string message =
       R"({"jsonrpc":"2.0","method":"process/output","params":{"processId":"p","seq":1,"stream":"stdout","chunk":")" +
-      tether::exec::base64_encode(payload(static_cast<std::size_t>(state.range(0)))) + R"("}})";
+      tether::jsonrpc::base64_encode(payload(static_cast<std::size_t>(state.range(0)))) + R"("}})";
   for (auto _ : state) benchmark::DoNotOptimize(tether::jsonrpc::parse(message));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
 }

@@ -24,7 +24,7 @@
 #include <fmt/format.h>
 
 #include "bench_util.hpp"
-#include <tether/exec/base64.hpp>
+#include <tether/jsonrpc/base64.hpp>
 #include <tether/jsonrpc/async_signal.hpp>
 #include <tether/jsonrpc/peer.hpp>
 #include <tether/process/child.hpp>
@@ -82,7 +82,7 @@ json::value start_params(std::string id, std::vector<std::string> argv, bool pip
 
 json::value write_params(const std::string& id, std::string_view bytes, std::uint64_t write_id) {
   return json::object{{"processId", id},
-                      {"chunk", exec::base64_encode(bytes)},
+                      {"chunk", jsonrpc::base64_encode(bytes)},
                       {"writeId", std::to_string(write_id)}};
 }
 
@@ -154,7 +154,7 @@ asio::awaitable<Clock::duration> relay_remote(Client& client, const std::string&
   bool closed = false;
   client.routes[id] = [&](const json::object& p) {
     if (const auto* chunk = p.if_contains("chunk")) {
-      bytes += exec::base64_decode(chunk->as_string()).value_or("").size();
+      bytes += jsonrpc::base64_decode(chunk->as_string()).value_or("").size();
     } else if (!p.contains("exitCode")) {
       closed = true;  // process/closed carries only processId and seq
       done.notify_all();
@@ -213,7 +213,7 @@ asio::awaitable<std::vector<Row>> bench_roundtrip(Client& client, const Config& 
   std::size_t pending = 0;
   client.routes["rt"] = [&](const json::object& p) {
     if (const auto* chunk = p.if_contains("chunk")) {
-      pending += exec::base64_decode(chunk->as_string()).value_or("").size();
+      pending += jsonrpc::base64_decode(chunk->as_string()).value_or("").size();
       arrived.notify_all();
     }
   };

@@ -5,7 +5,7 @@
 
 #include <fmt/format.h>
 
-#include <tether/exec/base64.hpp>
+#include <tether/jsonrpc/base64.hpp>
 
 namespace tether::exec {
 
@@ -160,7 +160,7 @@ std::optional<std::string> Fields::optional_path(std::string_view key) {
 std::string Fields::base64(std::string_view key) {
   auto text = string(key);
   if (failed()) return {};
-  auto bytes = base64_decode(text);
+  auto bytes = jsonrpc::base64_decode(text);
   if (!bytes) {
     fail(invalid_params(in(fmt::format("{} is not valid base64", key))));
     return {};

@@ -8,8 +8,8 @@
 #include <fmt/format.h>
 
 #include "fields.hpp"
-#include <tether/exec/base64.hpp>
 #include <tether/exec/protocol.hpp>
+#include <tether/jsonrpc/base64.hpp>
 
 namespace tether::exec {
 namespace {
@@ -254,8 +254,9 @@ json::value to_json(const ReadResult& value) {
   json::array chunks;
   chunks.reserve(value.chunks.size());
   for (const auto& chunk : value.chunks) {
-    chunks.push_back(json::object{
-        {"seq", chunk.seq}, {"stream", chunk.stream}, {"chunk", base64_encode(chunk.bytes)}});
+    chunks.push_back(json::object{{"seq", chunk.seq},
+                                  {"stream", chunk.stream},
+                                  {"chunk", jsonrpc::base64_encode(chunk.bytes)}});
   }
   return json::object{{"chunks", std::move(chunks)},
                       {"nextSeq", value.next_seq},
@@ -288,7 +289,7 @@ Expected<void> from_json(const json::value& json, ReadResult& out) {
 
 json::value to_json(const WriteParams& value) {
   return json::object{{"processId", value.process_id},
-                      {"chunk", base64_encode(value.bytes)},
+                      {"chunk", jsonrpc::base64_encode(value.bytes)},
                       {"writeId", optional_value(value.write_id)}};
 }
 Expected<void> from_json(const json::value& json, WriteParams& out) {
@@ -357,7 +358,7 @@ std::string output_notification(std::string_view process_id_json, std::uint64_t 
   message += R"(,"stream":")";
   message += stream;
   message += R"(","chunk":")";
-  base64_encode_append(message, bytes);
+  jsonrpc::base64_encode_append(message, bytes);
   message += R"("}})";
   return message;
 }
@@ -422,7 +423,7 @@ Expected<void> from_json(const json::value& json, ReadFileParams& out) {
 }
 
 json::value to_json(const FileContents& value) {
-  return json::object{{"dataBase64", base64_encode(value.bytes)}};
+  return json::object{{"dataBase64", jsonrpc::base64_encode(value.bytes)}};
 }
 Expected<void> from_json(const json::value& json, FileContents& out) {
   Fields f(json);
@@ -432,7 +433,7 @@ Expected<void> from_json(const json::value& json, FileContents& out) {
 
 json::value to_json(const WriteFileParams& value) {
   return json::object{{"path", to_file_uri(value.path)},
-                      {"dataBase64", base64_encode(value.bytes)}};
+                      {"dataBase64", jsonrpc::base64_encode(value.bytes)}};
 }
 Expected<void> from_json(const json::value& json, WriteFileParams& out) {
   Fields f(json);

@@ -40,7 +40,6 @@
 #include <vector>
 
 #include <boost/asio/this_coro.hpp>
-#include <boost/beast/core/detail/base64.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
@@ -52,6 +51,7 @@
 #include "npm_peers.hpp"
 #include <tether/host/environment.hpp>
 #include <tether/host/server_launch.hpp>
+#include <tether/jsonrpc/base64.hpp>
 #include <tether/mcp/client.hpp>
 
 namespace tether::testing {
@@ -113,19 +113,6 @@ std::vector<std::string> strings_of(const json::array& items, std::string_view k
 
 bool has(const std::vector<std::string>& names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
-}
-
-std::string base64_decode(std::string_view text) {
-  std::string out(boost::beast::detail::base64::decoded_size(text.size()), '\0');
-  const auto used = boost::beast::detail::base64::decode(out.data(), text.data(), text.size());
-  out.resize(used.first);
-  return out;
-}
-
-std::string base64_encode(std::string_view bytes) {
-  std::string out(boost::beast::detail::base64::encoded_size(bytes.size()), '\0');
-  out.resize(boost::beast::detail::base64::encode(out.data(), bytes.data(), bytes.size()));
-  return out;
 }
 
 std::string file_contents(const std::filesystem::path& path) {
@@ -364,8 +351,9 @@ asio::awaitable<void> everything_tools(mcp::Client& client, HostSide&) {
   const json::value image_result = *image;
   EXPECT_EQ(string_at(image_result, "/content/1/type"), "image");
   EXPECT_EQ(string_at(image_result, "/content/1/mimeType"), "image/png");
-  EXPECT_EQ(base64_decode(string_at(image_result, "/content/1/data")).substr(0, 8),
-            std::string("\x89PNG\r\n\x1a\n", 8));
+  EXPECT_EQ(
+      jsonrpc::base64_decode(string_at(image_result, "/content/1/data")).value_or("").substr(0, 8),
+      std::string("\x89PNG\r\n\x1a\n", 8));
 
   json::object weather_args{{"location", "Chicago"}};
   auto weather = co_await client.call_tool("get-structured-content", std::move(weather_args));
@@ -471,7 +459,8 @@ asio::awaitable<void> everything_resources(mcp::Client& client, HostSide&) {
 
   auto blob = co_await client.read_resource("demo://resource/dynamic/blob/4");
   CO_ASSERT_TRUE(blob.has_value());
-  EXPECT_EQ(base64_decode(string_at(*blob, "/contents/0/blob"))
+  EXPECT_EQ(jsonrpc::base64_decode(string_at(*blob, "/contents/0/blob"))
+                .value_or("")
                 .rfind("Resource 4: This is a "
                        "base64 blob",
                        0),
@@ -509,7 +498,7 @@ TEST_P(NpmEverything, ResourceSubscriptionDeliversUpdates) {
 
 json::object gzip_arguments(const std::string& name, const std::string& payload) {
   return json::object{{"name", name},
-                      {"data", "data:text/plain;base64," + base64_encode(payload)},
+                      {"data", "data:text/plain;base64," + jsonrpc::base64_encode(payload)},
                       {"outputType", "resourceLink"}};
 }
 
@@ -535,7 +524,9 @@ asio::awaitable<void> everything_resource_list_changed(mcp::Client& client, Host
   auto gzipped = co_await client.read_resource(uri);
   CO_ASSERT_TRUE(gzipped.has_value());
   EXPECT_EQ(string_at(*gzipped, "/contents/0/mimeType"), "application/gzip");
-  EXPECT_EQ(base64_decode(string_at(*gzipped, "/contents/0/blob")).substr(0, 2), "\x1f\x8b");
+  EXPECT_EQ(
+      jsonrpc::base64_decode(string_at(*gzipped, "/contents/0/blob")).value_or("").substr(0, 2),
+      "\x1f\x8b");
 }
 
 TEST_P(NpmEverything, ResourceListChangedBringsAFreshListing) {

@@ -9,18 +9,18 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <tether/exec/base64.hpp>
+#include <tether/jsonrpc/base64.hpp>
 
 namespace tether::testing {
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 
 std::string b64(std::string_view bytes) {
-  return exec::base64_encode(bytes);
+  return jsonrpc::base64_encode(bytes);
 }
 
 std::string unb64(std::string_view text) {
-  auto decoded = exec::base64_decode(text);
+  auto decoded = jsonrpc::base64_decode(text);
   if (!decoded) throw std::runtime_error("invalid base64 from the server: " + std::string(text));
   return *decoded;
 }

@@ -4,9 +4,9 @@
 
 #include <openssl/evp.h>
 
-#include <tether/exec/base64.hpp>
+#include <tether/jsonrpc/base64.hpp>
 
-namespace tether::exec {
+namespace tether::jsonrpc {
 namespace {
 
 constexpr std::array<bool, 256> make_alphabet() {
@@ -58,4 +58,4 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
-}  // namespace tether::exec
+}  // namespace tether::jsonrpc

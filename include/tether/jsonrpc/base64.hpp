@@ -1,4 +1,5 @@
-// tether::exec base64 — the standard alphabet with padding, as the wire protocol carries bytes.
+// tether::jsonrpc base64 — the standard alphabet with padding, as the executor protocol carries
+// bytes and MCP HTTP headers carry unsafe values.
 // Encoding and decoding run on OpenSSL's block codec; decoding is strict (no whitespace, padding
 // only at the end) so that malformed chunks are rejected rather than guessed at.
 #pragma once
@@ -7,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace tether::exec {
+namespace tether::jsonrpc {
 
 std::string base64_encode(std::string_view bytes);
 // Appends the encoding to `out` (avoids a copy when building a message).
@@ -15,4 +16,4 @@ void base64_encode_append(std::string& out, std::string_view bytes);
 // nullopt when `text` is not valid padded base64.
 std::optional<std::string> base64_decode(std::string_view text);
 
-}  // namespace tether::exec
+}  // namespace tether::jsonrpc

@@ -4,9 +4,9 @@
 
 #include <gtest/gtest.h>
 
-#include <tether/exec/base64.hpp>
+#include <tether/jsonrpc/base64.hpp>
 
-namespace tether::exec {
+namespace tether::jsonrpc {
 namespace {
 
 TEST(Base64, Rfc4648Vectors) {
@@ -87,4 +87,4 @@ TEST(Base64, PaddingInsideTheTextIsRejected) {
 }
 
 }  // namespace
-}  // namespace tether::exec
+}  // namespace tether::jsonrpc
