@@ -174,7 +174,7 @@ struct Gateway::State : std::enable_shared_from_this<State> {
     }
     if (self->shut_down || self->refreshes[server] != generation) co_return;
     self->catalog.set(server, std::move(listing));
-    const auto text = string_at((*client)->initialize_result(), "instructions");
+    const auto text = string_at((*client)->handshake_result(), "instructions");
     self->instructions[server] = std::string(text);
     self->publish(self->catalog.rebuild());
     if (self->listed_clients[server] != client->get()) {

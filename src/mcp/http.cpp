@@ -18,6 +18,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -35,6 +36,8 @@
 #include "sse.hpp"
 #include <tether/jsonrpc/url_target.hpp>
 #include <tether/mcp/http.hpp>
+#include <tether/mcp_protocol/http_headers.hpp>
+#include <tether/mcp_protocol/revision.hpp>
 
 namespace tether::mcp {
 namespace {
@@ -145,6 +148,12 @@ struct Outgoing {
   std::optional<std::string> initialize_id;
   bool initialized_notification = false;
   std::optional<std::string> cancelled_id;  // notifications/cancelled: the request it names
+  // 2026-07-28: the version the request's `_meta` claims, and its headers.
+  std::optional<std::string> modern_version;
+  std::string method;
+  std::optional<std::string> name;  // Mcp-Name
+  std::optional<std::string> tools_list_id;
+  json::object call;  // tools/call params, for Mcp-Param-* headers
 };
 
 void classify_one(const json::value& message, Outgoing& out) {
@@ -153,6 +162,12 @@ void classify_one(const json::value& message, Outgoing& out) {
   const auto* method = object->if_contains("method");
   const auto* id = object->if_contains("id");
   if (!method || !method->is_string()) return;
+  out.method = method->as_string();
+  out.modern_version = mcp_protocol::request_version(message);
+  if (const auto* params = object->if_contains("params"); params && params->is_object()) {
+    out.name = mcp_protocol::name_header(out.method, params->as_object());
+    if (out.method == "tools/call") out.call = params->as_object();
+  }
   if (!id || id->is_null()) {
     if (*method == "notifications/initialized") out.initialized_notification = true;
     const auto* params = object->if_contains("params");
@@ -164,6 +179,7 @@ void classify_one(const json::value& message, Outgoing& out) {
   }
   out.request_ids.emplace(json::serialize(*id), *id);
   if (*method == "initialize") out.initialize_id = json::serialize(*id);
+  if (*method == "tools/list") out.tools_list_id = json::serialize(*id);
 }
 
 Outgoing classify(const std::string& text) {
@@ -173,6 +189,7 @@ Outgoing classify(const std::string& text) {
   if (ec) return out;  // sent as is; the server answers what it can
   if (const auto* batch = message.if_array()) {
     for (const auto& item : *batch) classify_one(item, out);
+    out.modern_version.reset();  // the 2026-07-28 revision has no batches
   } else {
     classify_one(message, out);
   }
@@ -237,6 +254,12 @@ struct State : std::enable_shared_from_this<State> {
   std::optional<std::string> session_id;
   std::optional<std::string> protocol_version;
   std::optional<std::string> initialize_id;  // of the initialize request awaiting its answer
+  // The client speaks 2026-07-28 (its last request claimed it): no session, per-request headers.
+  bool modern = false;
+  // 2026-07-28: tools/list requests awaiting their answer, and what their answers declared as
+  // `x-mcp-header` parameters (tool name -> parameters), for the Mcp-Param-* headers of calls.
+  std::set<std::string> tools_list_ids;
+  std::map<std::string, std::vector<mcp_protocol::HeaderParam>> tool_headers;
   bool get_stream_started = false;
   bool closing = false;
 
@@ -252,8 +275,10 @@ struct State : std::enable_shared_from_this<State> {
   bool ended() const { return end != End::open; }
   bool stopping() const { return ended() || closing; }
 
-  // Sniffs the negotiated protocol version from the initialize answer, then queues `text`.
+  // Sniffs the negotiated protocol version from the initialize answer and the x-mcp-header
+  // declarations from tools/list answers, then queues `text`.
   void deliver(std::string text, const json::value& message) {
+    if (!tools_list_ids.empty()) learn_tool_headers(message);
     if (initialize_id) {
       const auto* object = message.if_object();
       const auto* id = object ? object->if_contains("id") : nullptr;
@@ -274,6 +299,23 @@ struct State : std::enable_shared_from_this<State> {
   void deliver_error(const json::value& id, std::string_view message) {
     auto text = error_answer(id, message);
     deliver(std::move(text), json::value());
+  }
+
+  void learn_tool_headers(const json::value& message) {
+    const auto* object = message.if_object();
+    const auto* id = object ? object->if_contains("id") : nullptr;
+    if (!id || !tools_list_ids.erase(json::serialize(*id))) return;
+    const auto* result = object->if_contains("result");
+    const auto* tools = result && result->is_object() ? result->as_object().if_contains("tools")
+                                                      : nullptr;
+    if (!tools || !tools->is_array()) return;
+    for (const auto& tool : tools->as_array()) {
+      const auto* name = tool.is_object() ? tool.as_object().if_contains("name") : nullptr;
+      if (!name || !name->is_string()) continue;
+      // A tool with invalid declarations is left out by the client; it is never called.
+      auto params = mcp_protocol::header_params(tool.as_object());
+      if (params) tool_headers[std::string(name->as_string())] = std::move(*params);
+    }
   }
 
   void track(const std::shared_ptr<Conn>& conn) {
@@ -312,11 +354,32 @@ struct State : std::enable_shared_from_this<State> {
     req.set(http::field::host, target.host_header);
     req.set(http::field::user_agent, "tether/" TETHER_VERSION);
     if (config.bearer_token) req.set(http::field::authorization, "Bearer " + *config.bearer_token);
-    if (session_id) req.set("Mcp-Session-Id", *session_id);
-    if (protocol_version) req.set("MCP-Protocol-Version", *protocol_version);
+    if (session_id && !modern) req.set("Mcp-Session-Id", *session_id);
+    if (protocol_version && !modern) req.set("MCP-Protocol-Version", *protocol_version);
     for (const auto& [name, value] : config.headers) req.set(name, value);
     req.keep_alive(false);
     return req;
+  }
+
+  // The 2026-07-28 headers of a POST: the version its `_meta` claims, the method, the name, and
+  // the tool's x-mcp-header parameters.
+  void set_modern_headers(http::request<http::string_body>& req, const Outgoing& out) const {
+    if (out.modern_version && is_visible_ascii(*out.modern_version))
+      req.set("MCP-Protocol-Version", *out.modern_version);
+    if (!out.method.empty())
+      req.set(mcp_protocol::kMethodHeader, mcp_protocol::encode_header_text(out.method));
+    if (out.name) req.set(mcp_protocol::kNameHeader, *out.name);
+    const auto* name = out.call.if_contains("name");
+    const auto* arguments = out.call.if_contains("arguments");
+    if (!name || !name->is_string() || !arguments || !arguments->is_object()) return;
+    const auto declared = tool_headers.find(std::string(name->as_string()));
+    if (declared == tool_headers.end()) return;
+    for (const auto& param : declared->second) {
+      const auto* argument = arguments->as_object().if_contains(param.property);
+      if (!argument) continue;
+      if (auto value = mcp_protocol::header_value(*argument))
+        req.set(std::string(mcp_protocol::kParamHeaderPrefix) + param.header, *value);
+    }
   }
 };
 
@@ -392,6 +455,44 @@ void fail_pending(State& state, std::map<std::string, json::value>& pending,
   pending.clear();
 }
 
+// An HTTP error whose body is a JSON-RPC error answer (the 2026-07-28 revision answers its
+// protocol errors so, e.g. 400 with -32022 and the supported versions): the pending requests it
+// names (all of them for a null id) get that error, code and data kept, so the client can act
+// on it. Returns false when the body is no such answer.
+bool deliver_error_body(State& state, std::map<std::string, json::value>& pending,
+                        const Response& response, const std::string& body) {
+  error_code ec;
+  const auto answer = json::parse(body, ec);
+  const auto* object = answer.if_object();
+  const auto* error = object ? object->if_contains("error") : nullptr;
+  if (!error || !error->is_object()) return false;
+  const auto* code = error->as_object().if_contains("code");
+  if (!code || !code->is_int64()) return false;
+  const auto* id = object->if_contains("id");
+  const auto* text = error->as_object().if_contains("message");
+  json::object relayed = error->as_object();
+  relayed["message"] = valid_utf8(http_failure(
+      response, text && text->is_string() ? std::string(text->as_string()) : std::string(),
+      false));
+  const auto relay = [&](const json::value& to) {
+    json::object message;
+    message["jsonrpc"] = "2.0";
+    message["id"] = to;
+    message["error"] = relayed;
+    state.deliver(json::serialize(message), json::value());
+  };
+  if (id && !id->is_null()) {
+    auto it = pending.find(json::serialize(*id));
+    if (it == pending.end()) return false;
+    relay(it->second);
+    pending.erase(it);
+    return true;
+  }
+  for (const auto& [key, to] : pending) relay(to);
+  pending.clear();
+  return true;
+}
+
 // Where an SSE stream continues after a reconnect: the WHATWG "last event ID" and retry.
 struct Cursor {
   std::string last_event_id;
@@ -449,6 +550,14 @@ asio::awaitable<StreamEnd> read_events(std::shared_ptr<State> state, Conn& conn,
 
 asio::awaitable<void> get_stream(std::shared_ptr<State> state);
 
+// Closes the connection a cancelled request's answer would come on.
+void cancel_request(State& state, const std::string& id) {
+  if (auto it = state.request_conns.find(id); it != state.request_conns.end()) {
+    if (auto conn = it->second.lock()) conn->close();
+    state.request_conns.erase(it);
+  }
+}
+
 // The answer to one POST. `pending` holds the requests it carried that still need an answer.
 asio::awaitable<void> post_answer(std::shared_ptr<State> state, std::shared_ptr<Conn> conn,
                                   Outgoing out, bool had_session) {
@@ -462,12 +571,13 @@ asio::awaitable<void> post_answer(std::shared_ptr<State> state, std::shared_ptr<
     co_return;
   }
   const auto& head = response.get();
-  if (auto session = head.find("Mcp-Session-Id"); session != head.end())
+  if (auto session = head.find("Mcp-Session-Id"); session != head.end() && !out.modern_version)
     state->session_id = std::string(session->value());
   const unsigned status = head.result_int();
   if (status < 200 || status >= 300) {
     auto body = co_await error_body(*conn, response);
     if (status == 404 && had_session) state->session_id.reset();
+    if (!pending.empty() && deliver_error_body(*state, pending, response, body)) co_return;
     const auto message = http_failure(response, body, had_session);
     if (pending.empty()) spdlog::warn("mcp http: the MCP server refused a message: {}", message);
     fail_pending(*state, pending, message);
@@ -531,7 +641,12 @@ asio::awaitable<void> post_answer(std::shared_ptr<State> state, std::shared_ptr<
   Cursor cursor;
   auto end = co_await read_events(state, *conn, response, cursor, pending);
   conn->close();
-  // The stream ended before every answer arrived: resume it with GET + Last-Event-ID.
+  // The stream ended before every answer arrived: resume it with GET + Last-Event-ID. A
+  // 2026-07-28 stream belongs to its request alone and cannot be resumed.
+  if (out.modern_version) {
+    fail_pending(*state, pending, "the MCP server ended its SSE stream before answering");
+    co_return;
+  }
   int attempts = 0;
   while (!pending.empty() && !state->stopping()) {
     attempts = end.progressed ? 1 : attempts + 1;
@@ -642,12 +757,24 @@ class HttpTransport final : public jsonrpc::Transport {
     auto state = state_;
     if (state->stopping()) co_return asio::error::not_connected;
     auto out = classify(message);
-    if (out.initialize_id) state->initialize_id = out.initialize_id;
+    if (out.initialize_id) {
+      state->initialize_id = out.initialize_id;
+      state->modern = false;
+    }
+    if (out.modern_version) state->modern = true;
+    if (state->modern && out.cancelled_id) {
+      // 2026-07-28: closing the request's stream is the cancellation; there is no session that
+      // could take a notification naming it.
+      cancel_request(*state, *out.cancelled_id);
+      co_return error_code{};
+    }
+    if (out.tools_list_id && state->modern) state->tools_list_ids.insert(*out.tools_list_id);
     auto request = state->request(http::verb::post);
     request.set(http::field::content_type, "application/json");
     request.set(http::field::accept, "application/json, text/event-stream");
+    if (state->modern) state->set_modern_headers(request, out);
     request.body() = message;
-    const bool had_session = state->session_id.has_value();
+    const bool had_session = state->session_id.has_value() && !state->modern;
     auto opened = co_await open_and_send(state, request);
     if (state->ended()) co_return state->end_code;
     if (!opened) {
@@ -659,13 +786,7 @@ class HttpTransport final : public jsonrpc::Transport {
     }
     std::erase_if(state->request_conns, [](const auto& entry) { return entry.second.expired(); });
     for (const auto& [id, value] : out.request_ids) state->request_conns[id] = *opened;
-    if (out.cancelled_id) {
-      if (auto it = state->request_conns.find(*out.cancelled_id);
-          it != state->request_conns.end()) {
-        if (auto conn = it->second.lock()) conn->close();
-        state->request_conns.erase(it);
-      }
-    }
+    if (out.cancelled_id) cancel_request(*state, *out.cancelled_id);
     asio::co_spawn(state->executor,
                    post_answer(state, std::move(*opened), std::move(out), had_session),
                    asio::detached);

@@ -710,7 +710,7 @@ TEST_P(McpClient, ResourcesPromptsCompletionLoggingAndSubscriptions) {
     auto client = co_await site.connect(command, std::move(options));
     CO_ASSERT_TRUE(ok(client));
     EXPECT_EQ((*client)->protocol_version(), kProtocolVersion);
-    EXPECT_EQ((*client)->initialize_result().at("serverInfo").at("name"), "tether-test-mcp-server");
+    EXPECT_EQ((*client)->handshake_result().at("serverInfo").at("name"), "tether-test-mcp-server");
     EXPECT_TRUE((*client)->server_capabilities().contains("tools"));
     EXPECT_FALSE((*client)->description().empty());
 

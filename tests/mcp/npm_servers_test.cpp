@@ -286,7 +286,7 @@ class NpmEverything : public ::testing::TestWithParam<McpPlacement> {
 
 asio::awaitable<void> everything_listings(mcp::Client& client, HostSide&) {
   EXPECT_EQ(client.protocol_version(), mcp::kProtocolVersion);
-  EXPECT_EQ(string_at(client.initialize_result(), "/serverInfo/name"), "mcp-servers/everything");
+  EXPECT_EQ(string_at(client.handshake_result(), "/serverInfo/name"), "mcp-servers/everything");
   const json::value capabilities = client.server_capabilities();
   EXPECT_NE(at(capabilities, "/tools"), nullptr);
   EXPECT_NE(at(capabilities, "/prompts"), nullptr);

@@ -1,22 +1,30 @@
 // tether::mcp Client — one MCP session with one server, wherever the server runs.
 //
-// Owns: the handshake (protocol version negotiation, capabilities offered only for the
-// handlers the host gives), every client operation (tools, resources, templates, prompts,
-// completion, logging level, ping, subscriptions), following list cursors, re-listing on
-// list_changed, progress, per-request timeouts with `notifications/cancelled`, dispatching the
-// server's requests and notifications to host callbacks, and failing everything pending when
-// the connection ends. Handshake failure, timeout, shutdown() or destroying the Client ends the
-// server (through ServerConnection's contract).
-// Does not own: transports and launching (connection.hpp, stdio.hpp, http.hpp), config,
-// placement, tool filtering or naming (host).
-// Data flows: host call -> request (own id, timer) -> jsonrpc::Peer -> transport -> server;
-// server -> Peer -> {pending call | request handler -> answer | notification -> callback}.
+// Owns: finding the server's protocol revision (docs/mcp.md "Protocol revisions": the
+// `server/discover` probe, falling back to `initialize`; 2026-07-28 or a session revision),
+// capabilities offered only for the handlers the host gives, every client operation (tools,
+// resources, templates, prompts, completion, logging level, ping, subscriptions) in the
+// server's revision (per-request `_meta`, `subscriptions/listen`, multi-round-trip requests
+// answered through the host's handlers, list results cached for their `ttlMs`), following list
+// cursors, re-listing on list_changed, progress, per-request timeouts with
+// `notifications/cancelled`, dispatching the server's requests and notifications to host
+// callbacks, and failing everything pending when the connection ends. Handshake failure,
+// timeout, shutdown() or destroying the Client ends the server (through ServerConnection's
+// contract).
+// Does not own: transports and launching (connection.hpp, stdio.hpp, http.hpp; the HTTP
+// transport derives its per-request headers from the messages), config, placement, tool
+// filtering or naming (host).
+// Data flows: host call -> request (own id, timer, `_meta`) -> jsonrpc::Peer -> transport ->
+// server; server -> Peer -> {pending call [input_required -> handlers -> retry] | request
+// handler -> answer | notification -> callback}.
 // Threading: one executor; every call runs on it.
 #pragma once
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,19 +39,38 @@
 
 namespace tether::mcp {
 
+// The version offered in initialize; the answer may name any of mcp_protocol::kLegacyVersions.
 inline constexpr std::string_view kProtocolVersion = "2025-11-25";
-// The versions accepted in the server's initialize answer, newest first.
-inline constexpr std::string_view kSupportedProtocolVersions[] = {"2025-11-25", "2025-06-18",
-                                                                  "2025-03-26", "2024-11-05"};
+
+// The two kinds of MCP server: 2026-07-28 and later (no session, `_meta` on every request), and
+// the session revisions (initialize).
+enum class ProtocolEra { legacy, modern };
+
+// Which era each server spoke, by a key the host chooses (its name): the next connect to it
+// tries that era first. Safe to share between clients on any threads.
+class EraMemory {
+ public:
+  std::optional<ProtocolEra> recall(const std::string& key) const;
+  void remember(const std::string& key, ProtocolEra era);
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, ProtocolEra> eras_;
+};
 
 // Answers a server request: its params in, a result (or a JSON-RPC error) out.
 using ServerRequestHandler = std::function<boost::asio::awaitable<jsonrpc::Reply>(json::value)>;
 
 enum class ListKind { tools, resources, prompts };
 
+// Rounds of input_required answers one request may take before it fails.
+inline constexpr int kMaxInputRounds = 16;
+
 struct ClientHandlers {
-  // Each set handler adds its capability to initialize and answers its method; an unset one
-  // leaves the capability out and the method is answered -32601.
+  // Each set handler adds its capability to initialize (or to every 2026-07-28 request's
+  // `_meta`) and answers its method, whether the server asks with a request (session revisions)
+  // or in an input_required result (2026-07-28); an unset one leaves the capability out, and
+  // the method is answered -32601 or the call fails.
   ServerRequestHandler roots;        // roots/list (capability roots.listChanged)
   ServerRequestHandler sampling;     // sampling/createMessage
   ServerRequestHandler elicitation;  // elicitation/create (form, with applyDefaults: an accepted
@@ -58,11 +85,19 @@ struct ClientHandlers {
 };
 
 struct ClientOptions {
-  // Handshake (initialize and its answer); also the timeout of requests other than tools/call.
+  // Handshake (server/discover or initialize and the answer); also the timeout of requests other
+  // than tools/call.
   std::chrono::milliseconds startup_timeout{30'000};
   std::chrono::milliseconds tool_timeout{120'000};
+  // How long `server/discover` may go unanswered before `initialize` is sent too (a server of a
+  // session revision may ignore requests before initialize); the first success decides.
+  std::chrono::milliseconds discover_timeout{5'000};
   ClientHandlers handlers;
   std::string client_name = "tether";
+  // Optional: where the era found is remembered, under `era_key`, and recalled on the next
+  // connect (a server remembered as legacy gets initialize first, without the probe).
+  std::shared_ptr<EraMemory> eras;
+  std::string era_key;
 };
 
 struct CallOptions {
@@ -75,9 +110,10 @@ struct CallOptions {
 
 class Client : public std::enable_shared_from_this<Client> {
  public:
-  // Runs the handshake on `connection`. Errors: `timed out handshaking with MCP server after
-  // <d>`, `handshaking with MCP server failed: <err>` (the stderr tail appended for a server
-  // that died), `unsupported MCP protocol version '<v>'`. On error the server has been ended.
+  // Finds the server's revision and runs its handshake on `connection`. Errors: `timed out
+  // handshaking with MCP server after <d>`, `handshaking with MCP server failed: <err>` (the
+  // stderr tail appended for a server that died), `unsupported MCP protocol version '<v>'`. On
+  // error the server has been ended.
   // The error code is jsonrpc::code::kRequestTimedOut for the timeout, kHandshakeFailed else
   // (local outcomes: the wire never carries them).
   static boost::asio::awaitable<Expected<std::shared_ptr<Client>>> connect(
@@ -88,12 +124,16 @@ class Client : public std::enable_shared_from_this<Client> {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  const json::object& initialize_result() const { return initialize_result_; }
+  // The initialize result; for a 2026-07-28 server, its server/discover result in the same shape
+  // (protocolVersion, capabilities, serverInfo, instructions).
+  const json::object& handshake_result() const { return handshake_result_; }
   const std::string& protocol_version() const { return protocol_version_; }
+  ProtocolEra era() const { return era_; }
   const json::object& server_capabilities() const { return server_capabilities_; }
 
   // Full listings (cursors followed to the end; a repeated cursor is `<method> returned
-  // duplicate cursor`).
+  // duplicate cursor`). A 2026-07-28 listing is served from cache for its `ttlMs` (until a
+  // list_changed), and leaves out tools whose `x-mcp-header` declarations are invalid.
   boost::asio::awaitable<Expected<json::array>> list_tools();
   boost::asio::awaitable<Expected<json::array>> list_resources();
   boost::asio::awaitable<Expected<json::array>> list_resource_templates();
@@ -113,14 +153,20 @@ class Client : public std::enable_shared_from_this<Client> {
                                                             json::object arguments);
   boost::asio::awaitable<Expected<json::object>> complete(json::object params);
   // (The string_view arguments are copied into the request before these return.)
+  // 2026-07-28: the level goes in every later request's `_meta`; ping is a server/discover; a
+  // subscription joins the resourceSubscriptions of the session's `subscriptions/listen`, and
+  // returns once the server acknowledged it.
   boost::asio::awaitable<Expected<void>> set_logging_level(std::string_view level);
   boost::asio::awaitable<Expected<void>> ping();
   boost::asio::awaitable<Expected<void>> subscribe(std::string_view uri);
   boost::asio::awaitable<Expected<void>> unsubscribe(std::string_view uri);
-  // notifications/roots/list_changed.
+  // notifications/roots/list_changed (session revisions; a 2026-07-28 server asks for roots
+  // when it needs them).
   void notify_roots_changed();
 
-  // Any request: its result object.
+  // Any request: its result object. For a 2026-07-28 server, logging/setLevel, ping and
+  // resources/(un)subscribe are carried out as above, and an input_required result is answered
+  // through the handlers and the request retried (at most kMaxInputRounds times).
   boost::asio::awaitable<Expected<json::object>> request(std::string method, json::object params,
                                                          CallOptions options);
   boost::asio::awaitable<Expected<json::object>> request(std::string method, json::object params) {
@@ -143,7 +189,8 @@ class Client : public std::enable_shared_from_this<Client> {
  private:
   explicit Client(std::shared_ptr<State> state);
   std::shared_ptr<State> state_;
-  json::object initialize_result_;
+  json::object handshake_result_;
+  ProtocolEra era_ = ProtocolEra::legacy;
   json::object server_capabilities_;
   std::string protocol_version_;
   std::string description_;
