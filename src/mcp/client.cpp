@@ -16,6 +16,8 @@
 #include <set>
 #include <unordered_map>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -25,9 +27,6 @@
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-
-#include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/cancellation_signal.hpp>
 
 #include <tether/jsonrpc/async_signal.hpp>
 #include <tether/jsonrpc/duration.hpp>
@@ -128,8 +127,7 @@ bool lists_version(const json::value* versions, std::string_view version) {
 // A server/discover answer this client can use: one that lists 2026-07-28.
 bool is_modern_discovery(const Expected<json::value>& answer) {
   if (!answer || !answer->is_object()) return false;
-  return lists_version(answer->as_object().if_contains("supportedVersions"),
-                       proto::kModernVersion);
+  return lists_version(answer->as_object().if_contains("supportedVersions"), proto::kModernVersion);
 }
 
 // -32022 naming 2026-07-28 among the versions the server supports: the request may be sent
@@ -448,8 +446,7 @@ struct Client::State : std::enable_shared_from_this<State> {
                                                  bool modern_request) {
     auto self = shared_from_this();
     stamp_meta(params, modern_request);
-    const std::optional<milliseconds> timeout =
-        call.timeout ? call.timeout : default_timeout;
+    const std::optional<milliseconds> timeout = call.timeout ? call.timeout : default_timeout;
     for (bool retried = false;; retried = true) {
       auto reply = co_await request_once(method, params, call, timeout);
       // A 2026-07-28 server that refused the version while listing it as supported gets the
@@ -592,8 +589,8 @@ struct Client::State : std::enable_shared_from_this<State> {
       auto reply = co_await serve(self, name, std::move(given));
       if (!reply) {
         auto error = reply.error();
-        error.message = fmt::format("MCP server ({}) asked for {} during {}: {}", description,
-                                    name, call_method,
+        error.message = fmt::format("MCP server ({}) asked for {} during {}: {}", description, name,
+                                    call_method,
                                     error.code == jsonrpc::code::kMethodNotFound
                                         ? std::string("this host does not provide it")
                                         : error.message);
@@ -701,15 +698,15 @@ struct Client::State : std::enable_shared_from_this<State> {
     milliseconds backoff = kListenBackoff;
     while (!self->is_closed() && self->listen_generation == generation) {
       CallOptions plain;
-      auto ended =
-          co_await self->request("subscriptions/listen", params, std::move(plain), std::nullopt,
-                                 true);
+      auto ended = co_await self->request("subscriptions/listen", params, std::move(plain),
+                                          std::nullopt, true);
       if (self->listen_generation != generation) co_return;
       self->listen_acknowledged = false;
       if (!ended && ended.error().code == jsonrpc::code::kMethodNotFound) {
-        spdlog::warn("MCP server ({}) does not offer subscriptions/listen: no list changes or "
-                     "resource updates will arrive",
-                     self->description);
+        spdlog::warn(
+            "MCP server ({}) does not offer subscriptions/listen: no list changes or "
+            "resource updates will arrive",
+            self->description);
         self->listen_failure = ended.error();
         self->listen_progress.notify_all();
         co_return;
@@ -756,8 +753,7 @@ struct Client::State : std::enable_shared_from_this<State> {
       co_await listen_progress.wait();
     limit.cancel();
     if (is_closed()) co_return Expected<void>{boost::system::in_place_error, closed_error()};
-    if (listen_failure)
-      co_return Expected<void>{boost::system::in_place_error, *listen_failure};
+    if (listen_failure) co_return Expected<void>{boost::system::in_place_error, *listen_failure};
     if (*timed_out)
       co_return Expected<void>{
           boost::system::in_place_error,
@@ -880,8 +876,8 @@ asio::awaitable<Expected<std::shared_ptr<Client>>> Client::connect(asio::any_io_
       start_discover();
       continue;
     }
-    const bool pending = (discover->started && !discover->answer) ||
-                         (initialize->started && !initialize->answer);
+    const bool pending =
+        (discover->started && !discover->answer) || (initialize->started && !initialize->answer);
     if (!pending || now >= deadline) break;
     auto until = deadline;
     if (race && !initialize->started)
@@ -1003,13 +999,14 @@ asio::awaitable<Expected<json::object>> Client::request(std::string method, json
     const bool subscribing = method == "resources/subscribe";
     if (subscribing || method == "resources/unsubscribe") {
       auto changed = co_await state->change_subscription(string_param(params, "uri"), subscribing);
-      if (!changed) co_return Expected<json::object>{boost::system::in_place_error, changed.error()};
+      if (!changed)
+        co_return Expected<json::object>{boost::system::in_place_error, changed.error()};
       co_return Expected<json::object>{json::object()};
     }
     if (method == "ping") method = "server/discover";
   }
-  co_return co_await state->request_object(std::move(method), std::move(params),
-                                           std::move(options), state->options.startup_timeout);
+  co_return co_await state->request_object(std::move(method), std::move(params), std::move(options),
+                                           state->options.startup_timeout);
 }
 
 asio::awaitable<Expected<json::object>> Client::read_resource(std::string_view uri) {

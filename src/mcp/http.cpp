@@ -306,8 +306,8 @@ struct State : std::enable_shared_from_this<State> {
     const auto* id = object ? object->if_contains("id") : nullptr;
     if (!id || !tools_list_ids.erase(json::serialize(*id))) return;
     const auto* result = object->if_contains("result");
-    const auto* tools = result && result->is_object() ? result->as_object().if_contains("tools")
-                                                      : nullptr;
+    const auto* tools =
+        result && result->is_object() ? result->as_object().if_contains("tools") : nullptr;
     if (!tools || !tools->is_array()) return;
     for (const auto& tool : tools->as_array()) {
       const auto* name = tool.is_object() ? tool.as_object().if_contains("name") : nullptr;
@@ -472,8 +472,7 @@ bool deliver_error_body(State& state, std::map<std::string, json::value>& pendin
   const auto* text = error->as_object().if_contains("message");
   json::object relayed = error->as_object();
   relayed["message"] = valid_utf8(http_failure(
-      response, text && text->is_string() ? std::string(text->as_string()) : std::string(),
-      false));
+      response, text && text->is_string() ? std::string(text->as_string()) : std::string(), false));
   const auto relay = [&](const json::value& to) {
     json::object message;
     message["jsonrpc"] = "2.0";

@@ -54,9 +54,10 @@ std::optional<std::string> name_header(std::string_view method, const json::obje
 }
 
 std::string encode_header_text(std::string_view text) {
-  const bool plain = std::all_of(text.begin(), text.end(),
-                                 [](char c) { return is_visible(static_cast<unsigned char>(c)); }) &&
-                     (text.empty() || (text.front() != ' ' && text.back() != ' '));
+  const bool plain =
+      std::all_of(text.begin(), text.end(),
+                  [](char c) { return is_visible(static_cast<unsigned char>(c)); }) &&
+      (text.empty() || (text.front() != ' ' && text.back() != ' '));
   if (plain) return std::string(text);
   return fmt::format("{}{}{}", kBase64Open, jsonrpc::base64_encode(text), kBase64Close);
 }
@@ -82,8 +83,8 @@ std::optional<std::string> header_value(const json::value& argument) {
       return std::to_string(argument.get_uint64());
     case json::kind::double_: {
       std::array<char, 32> buffer{};
-      const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(),
-                                           argument.get_double());
+      const auto [end, ec] =
+          std::to_chars(buffer.data(), buffer.data() + buffer.size(), argument.get_double());
       if (ec != std::errc{}) return std::nullopt;
       return std::string(buffer.data(), end);
     }
@@ -116,15 +117,16 @@ jsonrpc::Expected<std::vector<HeaderParam>> header_params(const json::object& to
                                         "token (letters, digits and !#$%&'*+-.^_`|~ only)",
                                         name, std::string_view(property)))};
     if (!seen.insert(lower(name)).second)
-      return Result{boost::system::in_place_error,
-                    invalid(fmt::format("x-mcp-header '{}' is declared twice (names ignore case)",
-                                        name))};
+      return Result{
+          boost::system::in_place_error,
+          invalid(fmt::format("x-mcp-header '{}' is declared twice (names ignore case)", name))};
     const auto type = string_at(definition.as_object(), "type");
-    if (type != "string" && type != "number" && type != "integer" && type != "boolean")
+    // Not `number`: its text form is not one value across languages (1e21, 0.1 + 0.2).
+    if (type != "string" && type != "integer" && type != "boolean")
       return Result{
           boost::system::in_place_error,
           invalid(fmt::format("x-mcp-header '{}' is on property '{}' of type '{}'; only string, "
-                              "number, integer and boolean properties can be headers",
+                              "integer and boolean properties can be headers",
                               name, std::string_view(property), type))};
     params.push_back(HeaderParam{std::string(property), std::string(name)});
   }

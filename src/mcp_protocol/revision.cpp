@@ -11,9 +11,8 @@ bool is_modern_version(std::string_view version) {
 
 std::optional<std::string> request_version(const json::object& params) {
   const auto* meta = params.if_contains("_meta");
-  const auto* version = meta && meta->is_object()
-                            ? meta->as_object().if_contains(meta::kProtocolVersion)
-                            : nullptr;
+  const auto* version =
+      meta && meta->is_object() ? meta->as_object().if_contains(meta::kProtocolVersion) : nullptr;
   if (!version || !version->is_string()) return std::nullopt;
   return std::string(version->as_string());
 }
@@ -36,9 +35,9 @@ bool accepts_input_responses(std::string_view method) {
 }
 
 bool is_cacheable(std::string_view method) {
-  constexpr std::string_view kCacheable[] = {"server/discover", "tools/list",
-                                             "prompts/list",    "resources/list",
-                                             "resources/templates/list", "resources/read"};
+  constexpr std::string_view kCacheable[] = {
+      "server/discover",          "tools/list",    "prompts/list", "resources/list",
+      "resources/templates/list", "resources/read"};
   return std::find(std::begin(kCacheable), std::end(kCacheable), method) != std::end(kCacheable);
 }
 

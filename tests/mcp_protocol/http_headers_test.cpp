@@ -69,6 +69,7 @@ TEST(McpHttpHeaders, InvalidDeclarationsAreRefused) {
       {R"({"v":{"type":"object","x-mcp-header":"Data"}})", "of type 'object'"},
       {R"({"v":{"type":"array","x-mcp-header":"Items"}})", "of type 'array'"},
       {R"({"v":{"type":"null","x-mcp-header":"Nil"}})", "of type 'null'"},
+      {R"({"v":{"type":"number","x-mcp-header":"Score"}})", "of type 'number'"},
       {R"({"a":{"type":"string","x-mcp-header":"Region"},)"
        R"("b":{"type":"string","x-mcp-header":"Region"}})",
        "declared twice"},

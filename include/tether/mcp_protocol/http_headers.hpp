@@ -46,9 +46,9 @@ struct HeaderParam {
 };
 
 // A tool's declarations, checked: a name is a non-empty HTTP token (no spaces, colons, control
-// or non-ASCII characters), unique ignoring case, on a string, number, integer or boolean
-// property. The error names the property and the rule it breaks; a tool with one is unusable
-// over HTTP and clients leave it out.
+// or non-ASCII characters), unique ignoring case, on a string, integer or boolean property. The
+// error names the property and the rule it breaks; a tool with one is unusable over HTTP and
+// clients leave it out.
 jsonrpc::Expected<std::vector<HeaderParam>> header_params(const json::object& tool);
 
 }  // namespace tether::mcp_protocol
