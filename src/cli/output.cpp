@@ -406,17 +406,18 @@ void print_servers(const std::vector<host::ServerInfo>& servers, bool as_json) {
     return;
   }
   Style style(stdout);
-  Table table({"SERVER", "STATUS", "TOOLS", "WHERE", "COMMAND"});
+  Table table({"SERVER", "STATUS", "TOOLS", "MCP", "WHERE", "COMMAND"});
   for (const auto& info : servers) {
     const std::string state(host::to_string(info.state));
     const auto shown_state = info.state == host::ServerState::ready    ? style.green(state)
                              : info.state == host::ServerState::failed ? style.red(state)
                                                                        : style.dim(state);
     const std::string tools = info.tools ? std::to_string(*info.tools) : "-";
+    const std::string protocol = info.protocol.empty() ? "-" : info.protocol;
     std::string where = info.placement_ok ? info.placement : "(no placement)";
     if (!info.process.empty()) where += " (" + process_label(info.process) + ")";
-    table.add({info.name, shown_state, tools, where, info.target},
-              {info.name, state, tools, where, info.target});
+    table.add({info.name, shown_state, tools, protocol, where, info.target},
+              {info.name, state, tools, protocol, where, info.target});
     if (!info.error.empty()) table.note(style.red("error: ") + info.error);
   }
   write_out(table.render(style));

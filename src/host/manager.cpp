@@ -67,6 +67,7 @@ json::object to_json(const ServerInfo& info) {
   row["tools"] = info.tools ? json::value(*info.tools) : json::value(nullptr);
   row["error"] = text_or_null(info.error);
   row["process"] = text_or_null(info.process);
+  row["protocol"] = text_or_null(info.protocol);
   return row;
 }
 
@@ -96,6 +97,7 @@ ServerInfo server_info_from_json(const json::object& object) {
     info.tools = static_cast<std::size_t>(tools->get_uint64());
   info.error = text("error");
   info.process = text("process");
+  info.protocol = text("protocol");
   return info;
 }
 
@@ -131,6 +133,8 @@ struct Manager::State : std::enable_shared_from_this<State> {
   std::map<std::string, std::string> descriptions;  // environment id -> placement text
   std::vector<std::unique_ptr<Server>> servers;     // config order; addresses stay put
   QualifiedToolIndex index;
+  // The MCP era each server spoke (by name), tried first when it starts again.
+  std::shared_ptr<mcp::EraMemory> eras = std::make_shared<mcp::EraMemory>();
   bool shut_down = false;
 
   // `source`: where a definition that is not in the config came from (TETHER_EXEC_SERVER_URL).
@@ -216,6 +220,9 @@ struct Manager::State : std::enable_shared_from_this<State> {
     client_options.startup_timeout = server.config.startup_timeout;
     client_options.tool_timeout = server.config.tool_timeout;
     client_options.handlers = handlers_for(server);
+    // A restart goes straight to the era the server spoke before.
+    client_options.eras = eras;
+    client_options.era_key = server.config.name;
     auto client =
         co_await mcp::Client::connect(executor, std::move(*connection), std::move(client_options));
     if (!client) co_return client.error();
@@ -442,6 +449,7 @@ std::vector<ServerInfo> Manager::servers() const {
     }
     if (server->state == ServerState::ready && server->client) {
       info.process = server->client->description();
+      info.protocol = server->client->protocol_version();
       info.tools = static_cast<std::size_t>(
           std::count_if(server->tools.begin(), server->tools.end(), [&](const json::value& tool) {
             const auto* name = tool.is_object() ? tool.get_object().if_contains("name") : nullptr;

@@ -322,6 +322,7 @@ TEST_F(CliTest, DemoListShowsWhereEachServerRuns) {
   EXPECT_EQ(everything->at("status"), "ready");
   EXPECT_EQ(everything->at("placement"), "local");
   EXPECT_EQ(everything->at("tools"), 3);
+  EXPECT_EQ(everything->at("protocol"), "2025-11-25");  // a session-revision server
   EXPECT_TRUE(everything->at("process").as_string().starts_with(
       "local process 'mcp-server-everything' (pid "))
       << run.out;
@@ -611,6 +612,32 @@ oauth_resource = "https://example.invalid"
   const auto structured = run.json().at("structuredContent");
   EXPECT_EQ(structured.at("message"), "codex") << run.out;
   EXPECT_EQ(structured.at("env").at("TETHER_TEST_GREETING"), "hi") << run.out;
+}
+
+// A server of each MCP era side by side: the list shows the revision each speaks, and calls work
+// in both (the 2026-07-28 one is tests/mcp/sdk_v2_server.mjs on the SDK v2).
+TEST_F(CliTest, ListShowsEachServersRevisionAndBothErasWork) {
+  const auto node = testing::node_binary().string();
+  const auto config = write(
+      "config.toml", "[mcp_servers.legacy]\ncommand = \"" + std::string(kServer) + "\"\n\n" +
+                         "[mcp_servers.modern]\ncommand = \"" + node + "\"\nargs = [\"" +
+                         testing::source_dir() + "/tests/mcp/sdk_v2_server.mjs\", \"stdio\"]\n" +
+                         "env = { TETHER_NPM_ROOT = \"" + testing::npm_root().string() + "\" }\n");
+  auto list = tether({"mcp", "--config", config, "list", "--json"});
+  ASSERT_EQ(list.code, 0) << list.err;
+  const auto listing = list.json();
+  const auto* legacy = server_named(listing, "legacy");
+  const auto* modern = server_named(listing, "modern");
+  ASSERT_TRUE(legacy && modern) << list.out;
+  EXPECT_EQ(legacy->at("protocol"), "2025-11-25") << list.out;
+  EXPECT_EQ(modern->at("protocol"), "2026-07-28") << list.out;
+  auto table = tether({"mcp", "--config", config, "list"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find("2026-07-28"), std::string::npos) << table.out;
+
+  auto echo = tether({"mcp", "--config", config, "call", "modern", "echo", "--arg", "text=both"});
+  EXPECT_EQ(echo.code, 0) << echo.err;
+  EXPECT_NE(echo.out.find("both"), std::string::npos) << echo.out;
 }
 
 // --- 43 and 37: codex environments.toml, environment_id, remote placement ----------------------

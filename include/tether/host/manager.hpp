@@ -80,13 +80,15 @@ struct ServerInfo {
   std::string error;
   std::optional<std::size_t> tools;  // offered tools (after filtering), once listed
   // While ready: the session's process (`local process 'node' (pid 4242)`, `executor process
-  // mcp-stdio-1`) or URL.
+  // mcp-stdio-1`) or URL, and the MCP revision it speaks (`2026-07-28`, `2025-11-25`, ...).
   std::string process;
+  std::string protocol;
 };
 
 // A server as JSON (`tether mcp list --json`, and the gateway's `tether/catalog`): name,
-// enabled, required, transport, target, placement, status, environment, tools, error and
-// process (null when empty). from_json reads it back; a field of the wrong type reads as empty.
+// enabled, required, transport, target, placement, status, environment, tools, error, process
+// and protocol (null when empty). from_json reads it back; a field of the wrong type reads as
+// empty.
 boost::json::object to_json(const ServerInfo& info);
 ServerInfo server_info_from_json(const boost::json::object& object);
 
