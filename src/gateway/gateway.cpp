@@ -22,11 +22,13 @@
 #include <tether/host/server_launch.hpp>
 #include <tether/jsonrpc/async_signal.hpp>
 #include <tether/jsonrpc/duration.hpp>
+#include <tether/mcp_protocol/revision.hpp>
 
 namespace tether::gateway {
 namespace asio = boost::asio;
 using jsonrpc::make_error;
 using jsonrpc::Reply;
+using mcp_protocol::capability_for;
 using mcp_server::Session;
 
 Expected<Names> parse_names(std::string_view text) {
@@ -59,13 +61,6 @@ json::object tool_error_result(std::string text) {
 std::string_view string_at(const json::object& object, std::string_view key) {
   const auto* value = object.if_contains(key);
   return value && value->is_string() ? std::string_view(value->get_string()) : std::string_view();
-}
-
-// The capability a client declares for a server-to-client request.
-std::string_view capability_for(std::string_view method) {
-  if (method == "sampling/createMessage") return "sampling";
-  if (method == "elicitation/create") return "elicitation";
-  return "roots";
 }
 
 }  // namespace
@@ -247,7 +242,8 @@ struct Gateway::State : std::enable_shared_from_this<State> {
     if (!session)
       co_return error_reply(jsonrpc::code::kMethodNotFound,
                             fmt::format("no MCP client is connected to answer {}", method));
-    if (!session->declares(capability_for(method)))
+    // A 2026-07-28 session answers for itself (-32021 to its client when it lacks the capability).
+    if (!session->is_modern() && !session->declares(capability_for(method)))
       co_return error_reply(
           jsonrpc::code::kMethodNotFound,
           fmt::format("the MCP client does not support {} (capability '{}' not declared)", method,
@@ -317,6 +313,20 @@ struct Gateway::State : std::enable_shared_from_this<State> {
           fmt::format("MCP server '{}' is unavailable: {}", server, client.error().message));
     mcp::CallOptions call;
     call.timeout = timeout;
+    // A 2026-07-28 client's multi-round-trip request: relayed as it is to a server of that
+    // revision; a session revision's server asks by request instead (Session turns those into
+    // rounds), so a requestState here is one the gateway never gave out or no longer keeps.
+    const bool relay = session->is_modern() && (*client)->era() == mcp::ProtocolEra::modern;
+    if (relay) {
+      call.relay_input_required = true;
+      call.client_capabilities = session->client_capabilities();
+    } else if (session->is_modern()) {
+      if (params.contains("requestState"))
+        co_return make_error(jsonrpc::code::kInvalidParams,
+                             "requestState is unknown or has expired; send the request again "
+                             "without it");
+      params.erase("inputResponses");
+    }
     if (auto* meta = params.if_contains("_meta"); meta && meta->is_object()) {
       auto& fields = meta->get_object();
       if (auto* token = fields.if_contains("progressToken")) {
@@ -341,6 +351,9 @@ struct Gateway::State : std::enable_shared_from_this<State> {
     const auto started = std::chrono::steady_clock::now();
     const bool tool_call = method == "tools/call";
     auto result = co_await (*client)->request(method, std::move(params), std::move(call));
+    if (relay && result) {
+      if (auto lacking = undeclared_input(*session, *result)) co_return std::move(*lacking);
+    }
     if (options.metrics) {
       const auto* is_error = result ? result->if_contains("isError") : nullptr;
       const bool tool_error = tool_call && is_error && is_error->is_bool() && is_error->get_bool();
@@ -349,6 +362,19 @@ struct Gateway::State : std::enable_shared_from_this<State> {
                                       std::chrono::steady_clock::now() - started);
     }
     co_return result;
+  }
+
+  // -32021 when a relayed input_required result asks for what the client did not declare.
+  static std::optional<jsonrpc::Error> undeclared_input(const Session& session,
+                                                        const json::object& result) {
+    const auto* requests = result.if_contains("inputRequests");
+    if (!requests || !requests->is_object()) return std::nullopt;
+    for (const auto& [key, asked] : requests->get_object()) {
+      const auto method = asked.is_object() ? string_at(asked.get_object(), "method") : "";
+      if (!session.declares(capability_for(method)))
+        return mcp_protocol::missing_capability(capability_for(method));
+    }
+    return std::nullopt;
   }
 
   asio::awaitable<Reply> call_tool(std::shared_ptr<Session> session,
@@ -398,8 +424,10 @@ struct Gateway::State : std::enable_shared_from_this<State> {
     co_return json::value(std::move(result));
   }
 
-  static Reply resource_not_found(std::string_view uri) {
-    auto error = make_error(-32002, "resource not found");
+  // -32002 for the session revisions, -32602 (invalid params) for 2026-07-28.
+  static Reply resource_not_found(const Session& session, std::string_view uri) {
+    auto error = make_error(session.is_modern() ? jsonrpc::code::kInvalidParams : -32002,
+                            "resource not found");
     error.data = json::object{{"uri", uri}};
     return Reply{boost::system::in_place_error, std::move(error)};
   }
@@ -413,7 +441,7 @@ struct Gateway::State : std::enable_shared_from_this<State> {
       co_return error_reply(jsonrpc::code::kInvalidParams,
                             fmt::format("{}: uri must be a string", request.method));
     auto owner = catalog.resource_owner(uri);
-    if (!owner) co_return resource_not_found(uri);
+    if (!owner) co_return resource_not_found(*session, uri);
     // Subscribed before the server answers: it may send an update right after its answer, and
     // the update can be relayed before this coroutine resumes.
     const bool subscribing = request.method == "resources/subscribe";
@@ -452,7 +480,7 @@ struct Gateway::State : std::enable_shared_from_this<State> {
       reference["name"] = route->name;
     } else if (type == "ref/resource") {
       server = catalog.template_owner(string_at(reference, "uri"));
-      if (!server) co_return resource_not_found(string_at(reference, "uri"));
+      if (!server) co_return resource_not_found(*session, string_at(reference, "uri"));
     } else {
       co_return error_reply(jsonrpc::code::kInvalidParams,
                             fmt::format("completion/complete: unknown ref type '{}'", type));

@@ -418,7 +418,8 @@ struct Client::State : std::enable_shared_from_this<State> {
   // `_meta` as this client's revision wants it: the 2026-07-28 keys set on every request of a
   // modern session, and removed from a legacy one's (a gateway may forward a request that a
   // 2026-07-28 host made).
-  void stamp_meta(json::object& params, bool modern_request) const {
+  void stamp_meta(json::object& params, bool modern_request,
+                  const std::optional<json::object>& declared) const {
     auto* meta = params.if_contains("_meta");
     if (!modern_request) {
       if (!meta || !meta->is_object()) return;
@@ -432,7 +433,7 @@ struct Client::State : std::enable_shared_from_this<State> {
     if (!meta || !meta->is_object()) meta = &(params["_meta"] = json::object{});
     auto& fields = meta->as_object();
     fields[proto::meta::kProtocolVersion] = proto::kModernVersion;
-    fields[proto::meta::kClientCapabilities] = capabilities;
+    fields[proto::meta::kClientCapabilities] = declared ? *declared : capabilities;
     fields[proto::meta::kClientInfo] = info;
     if (log_level) fields[proto::meta::kLogLevel] = *log_level;
   }
@@ -445,7 +446,7 @@ struct Client::State : std::enable_shared_from_this<State> {
                                                  std::optional<milliseconds> default_timeout,
                                                  bool modern_request) {
     auto self = shared_from_this();
-    stamp_meta(params, modern_request);
+    stamp_meta(params, modern_request, call.client_capabilities);
     const std::optional<milliseconds> timeout = call.timeout ? call.timeout : default_timeout;
     for (bool retried = false;; retried = true) {
       auto reply = co_await request_once(method, params, call, timeout);
@@ -529,7 +530,8 @@ struct Client::State : std::enable_shared_from_this<State> {
       if (!result->is_object()) co_return invalid_result(method, *result);
       auto& object = result->as_object();
       const auto type = modern() ? proto::result_type(object) : proto::kComplete;
-      if (type == proto::kComplete) co_return Expected<json::object>{std::move(object)};
+      if (type == proto::kComplete || (type == proto::kInputRequired && call.relay_input_required))
+        co_return Expected<json::object>{std::move(object)};
       auto failure = input_round_failure(method, type, round);
       if (!failure) {
         auto responses = co_await answer_input_requests(method, object);

@@ -1,6 +1,9 @@
 // The 2026-07-28 revision's markers, read back from messages (see revision.hpp).
 #include <algorithm>
 
+#include <boost/json/array.hpp>
+#include <fmt/format.h>
+
 #include <tether/mcp_protocol/revision.hpp>
 
 namespace tether::mcp_protocol {
@@ -39,6 +42,63 @@ bool is_cacheable(std::string_view method) {
       "server/discover",          "tools/list",    "prompts/list", "resources/list",
       "resources/templates/list", "resources/read"};
   return std::find(std::begin(kCacheable), std::end(kCacheable), method) != std::end(kCacheable);
+}
+
+std::optional<jsonrpc::Error> check_request_meta(const json::object& params) {
+  const auto* meta = params.if_contains("_meta");
+  if (!meta || !meta->is_object())
+    return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                               fmt::format("Invalid params: missing _meta keys: {}, {}",
+                                           meta::kProtocolVersion, meta::kClientCapabilities));
+  const auto& fields = meta->as_object();
+  const auto* version = fields.if_contains(meta::kProtocolVersion);
+  const auto* capabilities = fields.if_contains(meta::kClientCapabilities);
+  std::string missing;
+  if (!version || !version->is_string()) missing = meta::kProtocolVersion;
+  if (!capabilities || !capabilities->is_object())
+    missing += fmt::format("{}{}", missing.empty() ? "" : ", ", meta::kClientCapabilities);
+  if (!missing.empty())
+    return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                               "Invalid params: missing _meta keys: " + missing);
+  if (!is_modern_version(version->as_string())) return unsupported_version(version->as_string());
+  return std::nullopt;
+}
+
+jsonrpc::Error unsupported_version(std::string_view requested) {
+  auto error = jsonrpc::make_error(code::kUnsupportedProtocolVersion,
+                                   fmt::format("Unsupported protocol version: {}", requested));
+  error.data = json::object{{"supported", json::array{json::string(kModernVersion)}},
+                            {"requested", requested}};
+  return error;
+}
+
+bool is_removed_method(std::string_view method) {
+  return method == "initialize" || method == "ping" || method == "logging/setLevel" ||
+         method == "resources/subscribe" || method == "resources/unsubscribe";
+}
+
+std::string_view capability_for(std::string_view client_method) {
+  if (client_method == "sampling/createMessage") return "sampling";
+  if (client_method == "elicitation/create") return "elicitation";
+  return "roots";
+}
+
+jsonrpc::Error missing_capability(std::string_view capability) {
+  auto error = jsonrpc::make_error(
+      code::kMissingRequiredClientCapability,
+      fmt::format("the request needs the client capability '{}', which it did not declare",
+                  capability));
+  json::object required;
+  required[capability] = json::object();
+  error.data = json::object{{"requiredCapabilities", std::move(required)}};
+  return error;
+}
+
+void stamp_result(std::string_view method, json::object& result) {
+  if (!result.contains("resultType")) result["resultType"] = kComplete;
+  if (!is_cacheable(method) || result_type(result) != kComplete) return;
+  if (!result.contains("ttlMs")) result["ttlMs"] = 0;
+  if (!result.contains("cacheScope")) result["cacheScope"] = "private";
 }
 
 }  // namespace tether::mcp_protocol

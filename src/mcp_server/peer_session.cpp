@@ -51,8 +51,9 @@ PeerSession::PeerSession(const asio::any_io_executor& executor, std::shared_ptr<
   peer_options.max_in_flight_requests = options.max_in_flight_requests;
   peer_options.send_high_water = options.send_high_water;
   peer_ = jsonrpc::Peer::create(executor, std::move(transport), peer_options);
-  session_ = std::make_shared<Session>(executor, std::move(service),
-                                       std::make_unique<PeerOutbound>(peer_), "stdio");
+  session_ = std::make_shared<Session>(
+      executor, std::move(service), std::make_unique<PeerOutbound>(peer_), "stdio",
+      std::make_shared<Parking>(executor, options.max_parked, options.parked_lifetime));
   std::weak_ptr<Session> weak = session_;
   peer_->on_request([weak](jsonrpc::Request request) { return answer(weak, std::move(request)); });
   peer_->on_notification([weak](const jsonrpc::Notification& notification) {

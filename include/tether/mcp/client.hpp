@@ -106,6 +106,11 @@ struct CallOptions {
   // When set, the request carries a progressToken; each progress notification for it is passed
   // here and restarts the timeout.
   std::function<void(const json::object& progress)> on_progress;
+  // 2026-07-28 only: an input_required result is returned as it is, for a caller that relays it
+  // to a client of its own (a gateway), instead of being answered through the handlers; and the
+  // clientCapabilities `_meta` names instead of the handlers' (that client's).
+  bool relay_input_required = false;
+  std::optional<json::object> client_capabilities;
 };
 
 class Client : public std::enable_shared_from_this<Client> {

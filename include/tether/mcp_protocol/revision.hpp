@@ -14,6 +14,8 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include <tether/jsonrpc/error.hpp>
+
 namespace tether::mcp_protocol {
 
 namespace json = boost::json;
@@ -55,5 +57,20 @@ std::string_view result_type(const json::object& result);
 bool accepts_input_responses(std::string_view method);
 // The methods whose complete results carry ttlMs and cacheScope.
 bool is_cacheable(std::string_view method);
+
+// A server's checks of a request's `_meta`, in the revision's order: -32602 when `_meta`, its
+// protocolVersion or its clientCapabilities is missing, then -32022 (data: supported,
+// requested) for a version other than kModernVersion.
+std::optional<jsonrpc::Error> check_request_meta(const json::object& params);
+jsonrpc::Error unsupported_version(std::string_view requested);
+// The session revisions' methods the 2026-07-28 revision removed (answered -32601).
+bool is_removed_method(std::string_view method);
+// The client capability a server-to-client request needs: sampling, elicitation or roots.
+std::string_view capability_for(std::string_view client_method);
+// -32021 naming that capability (data: requiredCapabilities).
+jsonrpc::Error missing_capability(std::string_view capability);
+// What a server's result must carry: `resultType` (complete unless set) and, for a cacheable
+// method, `ttlMs` and `cacheScope` (0 and private unless set).
+void stamp_result(std::string_view method, json::object& result);
 
 }  // namespace tether::mcp_protocol

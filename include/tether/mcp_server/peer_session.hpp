@@ -7,6 +7,7 @@
 // Does not own: MCP semantics (session.hpp) or framing (jsonrpc transports).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 
@@ -22,6 +23,9 @@ namespace tether::mcp_server {
 struct PeerSessionOptions {
   std::size_t max_in_flight_requests = 256;
   std::size_t send_high_water = std::size_t{16} << 20;
+  // 2026-07-28 requests waiting for the client's next round (exchange.hpp).
+  std::size_t max_parked = 256;
+  std::chrono::milliseconds parked_lifetime{600'000};
 };
 
 class PeerSession {
