@@ -305,6 +305,8 @@ int run_serve(ServeArgs args, const Given& given, const std::string& config_opti
       http.close_service = [&run](std::shared_ptr<mcp_server::Service> service) {
         run.close_gateway(std::static_pointer_cast<gateway::Gateway>(std::move(service)));
       };
+    else
+      http.stateless_service = [&run] { return run.open_gateway(true); };
     http.ready = [&run] { return run.ready(); };
     http.metrics = [metrics] { return metrics->render(); };
     auto server = mcp_server::HttpServer::listen(io.get_executor(), *endpoint, std::move(http));

@@ -21,6 +21,8 @@
 #include <spdlog/spdlog.h>
 
 #include "http_session.hpp"
+#include <tether/mcp_protocol/http_headers.hpp>
+#include <tether/mcp_protocol/revision.hpp>
 #include <tether/mcp_server/http.hpp>
 
 namespace tether::mcp_server {
@@ -28,6 +30,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using namespace asio::experimental::awaitable_operators;
+using jsonrpc::make_error;
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -58,6 +61,53 @@ std::string rpc_error_body(int code, std::string_view message) {
                                    jsonrpc::make_error(code, std::string(message))}});
 }
 
+// A 2026-07-28 answer's HTTP status: its protocol errors are not 200.
+http::status stateless_status(std::string_view answer) {
+  boost::system::error_code ec;
+  const auto message = json::parse(answer, ec);
+  const auto* error = !ec && message.is_object() ? message.get_object().if_contains("error")
+                                                  : nullptr;
+  const auto* code = error && error->is_object() ? error->get_object().if_contains("code")
+                                                 : nullptr;
+  if (!code || !code->is_int64()) return http::status::ok;
+  switch (code->get_int64()) {
+    case jsonrpc::code::kMethodNotFound:
+      return http::status::not_found;
+    case mcp_protocol::code::kHeaderMismatch:
+    case mcp_protocol::code::kMissingRequiredClientCapability:
+    case mcp_protocol::code::kUnsupportedProtocolVersion:
+      return http::status::bad_request;
+    default:
+      return http::status::ok;
+  }
+}
+
+// The header checks of a 2026-07-28 request (-32020), before its `_meta` ones.
+std::optional<std::string> header_mismatch(const Request& request, const jsonrpc::Request& message) {
+  const auto version = header(request, kVersionHeader);
+  if (version.empty()) return "Missing MCP-Protocol-Version header";
+  const auto method = header(request, mcp_protocol::kMethodHeader);
+  if (method.empty()) return "Missing Mcp-Method header";
+  if (mcp_protocol::decode_header_text(method) != message.method)
+    return fmt::format("Mcp-Method header '{}' does not match the body's method '{}'", method,
+                       message.method);
+  const auto* params = message.params.if_object();
+  const auto expected =
+      params ? mcp_protocol::name_header(message.method, *params) : std::optional<std::string>();
+  if (expected) {
+    const auto name = header(request, mcp_protocol::kNameHeader);
+    if (name.empty()) return "Missing Mcp-Name header";
+    if (mcp_protocol::decode_header_text(name) != mcp_protocol::decode_header_text(*expected))
+      return fmt::format("Mcp-Name header '{}' does not match the body", name);
+  }
+  return std::nullopt;
+}
+
+std::string stateless_error(const jsonrpc::Id& id, jsonrpc::Error error) {
+  return jsonrpc::serialize(
+      jsonrpc::Response{id, jsonrpc::Reply{boost::system::in_place_error, std::move(error)}});
+}
+
 std::string random_session_id() {
   // The token's 256 bits make a session id no one can guess.
   return jsonrpc::random_token().value_or("");
@@ -67,13 +117,20 @@ std::string random_session_id() {
 
 struct HttpServer::State : std::enable_shared_from_this<State> {
   State(const asio::any_io_executor& ex, HttpServerOptions opts)
-      : executor(ex), options(std::move(opts)), acceptor(ex), sweeper(ex) {}
+      : executor(ex),
+        options(std::move(opts)),
+        acceptor(ex),
+        sweeper(ex),
+        parking(std::make_shared<Parking>(ex, options.max_parked, options.parked_lifetime)) {}
 
   asio::any_io_executor executor;
   HttpServerOptions options;
   tcp::acceptor acceptor;
   asio::steady_timer sweeper;
   std::map<std::string, std::shared_ptr<HttpSession>> sessions;
+  // 2026-07-28 requests between rounds; a retry comes on any connection.
+  std::shared_ptr<Parking> parking;
+  std::uint64_t next_stateless = 1;
   std::list<beast::tcp_stream*> connections;  // to close them all at stop()
   std::function<void()> on_sessions_changed;
   bool stopped = false;
@@ -224,12 +281,14 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
   // --- streams ---
 
   // Writes `stream` from after `from` (a sequence number) to `stream`'s end; the first event
-  // alone, when it is the response and `json_allowed`, goes as a plain JSON answer.
+  // alone, when it is the response and `json_allowed`, goes as a plain JSON answer. A
+  // `stateless` (2026-07-28) stream has no event ids and no priming event (it cannot be
+  // resumed), and its JSON answer's status follows its error.
   asio::awaitable<bool> write_stream(beast::tcp_stream& connection, const Request& request,
                                      std::shared_ptr<HttpSession> session,
                                      std::shared_ptr<HttpSession::Stream> stream,
                                      std::uint64_t from, bool json_allowed,
-                                     std::string session_header) {
+                                     std::string session_header, bool stateless) {
     auto self = shared_from_this();
     const auto writer = ++stream->writer;
     ++session->writers;
@@ -255,6 +314,7 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
           reply.status = http::status::accepted;  // cancelled: nothing to answer
         } else {
           reply.body = stream->events.front().data;
+          if (stateless) reply.status = stateless_status(reply.body);
         }
         session->forget(*stream);
         co_return co_await send(connection, request, std::move(reply));
@@ -281,13 +341,18 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
     // The priming event: an id before anything else, so a client whose connection drops can
     // resume this stream from its start (with Last-Event-ID), and how soon to try.
     std::string chunk =
-        fmt::format("id: {}-{}\nretry: {}\ndata: \n\n", stream->id, from, kRetryMilliseconds);
+        stateless ? std::string()
+                  : fmt::format("id: {}-{}\nretry: {}\ndata: \n\n", stream->id, from,
+                                kRetryMilliseconds);
     for (;;) {
       bool finished = false;
       for (const auto& event : stream->events) {
         if (event.seq <= written) continue;
-        chunk +=
-            fmt::format("id: {}\ndata: {}\n\n", HttpSession::event_id(*stream, event), event.data);
+        if (stateless)
+          chunk += fmt::format("event: message\ndata: {}\n\n", event.data);
+        else
+          chunk += fmt::format("id: {}\ndata: {}\n\n", HttpSession::event_id(*stream, event),
+                               event.data);
         written = event.seq;
       }
       finished = stream->done && written + 1 >= stream->next_seq;
@@ -339,6 +404,12 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
     auto* message = std::get_if<jsonrpc::Request>(&*parsed);
     if (message && message->method == "initialize")
       co_return co_await initialize(connection, request, std::move(*message));
+    if (is_stateless(request, message)) {
+      if (message) co_return co_await stateless(connection, request, std::move(*message));
+      // Notifications (a cancellation is the closing of a request's stream) and answers (no
+      // request is ever sent) have nothing to act on.
+      co_return co_await send(connection, request, empty(http::status::accepted));
+    }
 
     Reply refusal;
     auto session = find_session(request, refusal);
@@ -351,7 +422,7 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
                     fmt::format("Bad Request: Unsupported protocol version: {}", version)));
     if (message) {
       auto stream = session->begin_request(std::move(*message));
-      co_return co_await write_stream(connection, request, session, stream, 0, true, "");
+      co_return co_await write_stream(connection, request, session, stream, 0, true, "", false);
     }
     if (auto* notification = std::get_if<jsonrpc::Notification>(&*parsed)) {
       session->notify(*notification);
@@ -359,6 +430,66 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
       session->deliver(std::move(std::get<jsonrpc::Response>(*parsed)));
     }
     co_return co_await send(connection, request, empty(http::status::accepted));
+  }
+
+  // 2026-07-28: no session, and the version header or the request's `_meta` claims it.
+  static bool is_stateless(const Request& request, const jsonrpc::Request* message) {
+    if (!header(request, kSessionHeader).empty()) return false;
+    const auto version = header(request, kVersionHeader);
+    if (!version.empty()) return !is_served_version(version);
+    if (!message) return false;
+    const auto* params = message->params.if_object();
+    return message->method == "server/discover" ||
+           (params && mcp_protocol::request_version(*params).has_value());
+  }
+
+  Reply stateless_refusal(http::status status, const jsonrpc::Id& id, jsonrpc::Error error) {
+    return Reply{status, stateless_error(id, std::move(error)), "application/json", {}};
+  }
+
+  // A 2026-07-28 request: checked, then served by a Session of its own whose stream is this
+  // POST's answer. The session ends with the answer; a request waiting for the client's next
+  // round stays parked (exchange.hpp), and its retry may come on any connection.
+  asio::awaitable<bool> stateless(beast::tcp_stream& connection, const Request& request,
+                                  jsonrpc::Request message) {
+    auto self = shared_from_this();
+    if (auto mismatch = header_mismatch(request, message))
+      co_return co_await send(
+          connection, request,
+          stateless_refusal(http::status::bad_request, message.id,
+                            make_error(mcp_protocol::code::kHeaderMismatch, std::move(*mismatch))));
+    const auto* params = message.params.if_object();
+    const json::object none;
+    if (auto error = mcp_protocol::check_request_meta(params ? *params : none))
+      co_return co_await send(
+          connection, request,
+          stateless_refusal(http::status::bad_request, message.id, std::move(*error)));
+    if (mcp_protocol::request_version(*params) != header(request, kVersionHeader))
+      co_return co_await send(
+          connection, request,
+          stateless_refusal(http::status::bad_request, message.id,
+                            make_error(mcp_protocol::code::kHeaderMismatch,
+                                       "MCP-Protocol-Version header does not match "
+                                       "_meta.io.modelcontextprotocol/protocolVersion")));
+    auto service = options.stateless_service ? options.stateless_service() : nullptr;
+    if (!service)
+      co_return co_await send(
+          connection, request,
+          stateless_refusal(http::status::bad_request, message.id,
+                            make_error(jsonrpc::code::kInvalidRequest,
+                                       "this server gives each session a service of its own "
+                                       "(--isolate-sessions), which MCP 2026-07-28 requests "
+                                       "cannot have; use MCP 2025-11-25")));
+    auto session = std::make_shared<HttpSession>(
+        executor, fmt::format("stateless-{}", next_stateless++), std::move(service),
+        options.replay_bytes, parking);
+    session->open();
+    session->session()->make_modern();
+    auto stream = session->begin_request(std::move(message));
+    const bool keep =
+        co_await write_stream(connection, request, session, stream, 0, true, "", true);
+    session->end();
+    co_return keep;
   }
 
   asio::awaitable<bool> initialize(beast::tcp_stream& connection, const Request& request,
@@ -378,12 +509,14 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
           connection, request,
           rpc_error(http::status::service_unavailable, jsonrpc::code::kServerError,
                     "Service Unavailable: cannot open a session"));
-    auto session = std::make_shared<HttpSession>(executor, id, service, options.replay_bytes);
+    auto session =
+        std::make_shared<HttpSession>(executor, id, service, options.replay_bytes, parking);
     session->open();
     sessions.emplace(id, session);
     if (on_sessions_changed) on_sessions_changed();
     auto stream = session->begin_request(std::move(message));
-    const bool keep = co_await write_stream(connection, request, session, stream, 0, true, id);
+    const bool keep =
+        co_await write_stream(connection, request, session, stream, 0, true, id, false);
     if (!session->session()->is_initialized()) end_session(id);  // initialize failed
     co_return keep;
   }
@@ -401,7 +534,7 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
     if (last.empty()) {
       auto stream = session->own_stream();
       co_return co_await write_stream(connection, request, session, stream, stream->next_seq - 1,
-                                      false, "");
+                                      false, "", false);
     }
     auto found = session->find_event(last);
     if (!found)
@@ -409,7 +542,7 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
                               rpc_error(http::status::bad_request, jsonrpc::code::kServerError,
                                         "Bad Request: unknown Last-Event-ID"));
     co_return co_await write_stream(connection, request, session, found->first, found->second,
-                                    false, "");
+                                    false, "", false);
   }
 
   asio::awaitable<bool> remove(beast::tcp_stream& connection, const Request& request) {

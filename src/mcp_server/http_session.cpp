@@ -54,19 +54,21 @@ class HttpOutbound : public Outbound {
 }  // namespace
 
 HttpSession::HttpSession(asio::any_io_executor executor, std::string id,
-                         std::shared_ptr<Service> service, std::size_t replay_bytes)
+                         std::shared_ptr<Service> service, std::size_t replay_bytes,
+                         std::shared_ptr<Parking> parking)
     : executor_(std::move(executor)),
       id_(std::move(id)),
       service_(std::move(service)),
       replay_bytes_(replay_bytes),
+      parking_(std::move(parking)),
       own_stream_(std::make_shared<Stream>(executor_, 0)),
       last_active_(std::chrono::steady_clock::now()) {
   streams_.emplace(0, own_stream_);
 }
 
 void HttpSession::open() {
-  session_ = std::make_shared<Session>(executor_, service_,
-                                       std::make_unique<HttpOutbound>(weak_from_this()), id_);
+  session_ = std::make_shared<Session>(
+      executor_, service_, std::make_unique<HttpOutbound>(weak_from_this()), id_, parking_);
 }
 
 std::string HttpSession::event_id(const Stream& stream, const Event& event) {

@@ -46,7 +46,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   };
 
   HttpSession(boost::asio::any_io_executor executor, std::string id,
-              std::shared_ptr<Service> service, std::size_t replay_bytes);
+              std::shared_ptr<Service> service, std::size_t replay_bytes,
+              std::shared_ptr<Parking> parking);
   HttpSession(const HttpSession&) = delete;
   HttpSession& operator=(const HttpSession&) = delete;
   // Makes the Session (it needs a weak pointer to this).
@@ -113,6 +114,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::string id_;
   std::shared_ptr<Service> service_;
   std::size_t replay_bytes_;
+  std::shared_ptr<Parking> parking_;
   std::shared_ptr<Session> session_;
   std::shared_ptr<Stream> own_stream_;
   std::map<std::uint64_t, std::shared_ptr<Stream>> streams_;        // by id, oldest first

@@ -1,11 +1,16 @@
-// tether::mcp_server HttpServer — MCP sessions over streamable HTTP (MCP 2025-11-25 transport).
+// tether::mcp_server HttpServer — MCP over streamable HTTP, the session revisions' transport
+// (2025-11-25) and 2026-07-28's, side by side.
 //
 // Owns: the listener and its connections (capped), the gate before anything is served (Origin,
 // Host, bearer token, body size; docs/gateway.md "HTTP security"), `/readyz` and `/metrics`,
 // and the MCP endpoint: POST answered with JSON or an SSE stream, `Mcp-Session-Id` issued on
 // initialize and required after, `MCP-Protocol-Version` checked, GET for the session's own
 // stream, DELETE to end a session, event ids and replay after `Last-Event-ID` (a bounded
-// history per session), capped sessions that expire when idle.
+// history per session), capped sessions that expire when idle. A POST without a session that
+// claims 2026-07-28 (its MCP-Protocol-Version, or its `_meta`) is served on its own: the
+// MCP-Protocol-Version, Mcp-Method and Mcp-Name headers checked against the body (400, -32020),
+// then the `_meta` rules (400), a Session of its own whose answer is that POST's JSON or SSE
+// stream (404 for an unknown method, 400 for a missing capability), no resumption.
 // Does not own: what requests mean (Service) or the session rules (session.hpp).
 // Threading: one executor; every call runs on it.
 #pragma once
@@ -43,6 +48,12 @@ struct HttpServerOptions {
   // The service of a new session (at its initialize), and its end (DELETE, expiry, stop()).
   std::function<std::shared_ptr<Service>()> open_service;
   std::function<void(std::shared_ptr<Service>)> close_service;
+  // The service of 2026-07-28 requests, which have no session: null (or unset) refuses them
+  // (a server whose sessions each have a service of their own cannot serve them).
+  std::function<std::shared_ptr<Service>()> stateless_service;
+  // 2026-07-28 requests waiting for the client's next round (exchange.hpp).
+  std::size_t max_parked = 256;
+  std::chrono::milliseconds parked_lifetime{600'000};
   std::function<bool()> ready;           // GET /readyz: 200 when true, else 503
   std::function<std::string()> metrics;  // GET /metrics: Prometheus text
 };
