@@ -1,9 +1,11 @@
-// mcp_server::HttpServer's caps, on a real listener on 127.0.0.1 with small limits, behind a
-// service written here (the one fake: a Service that answers `spam` with N notifications on the
-// request's stream, to fill the replay history without an upstream). Each cap docs/gateway.md
-// names for the transport: connections (one more is closed at once), idle sessions (ended after
-// the timeout, 404 after), the replay history (the oldest events go, the newest stay).
-// Body size and the session count are shown end to end in tests/gateway/http_test.cpp.
+// mcp_server::HttpServer's caps, on a real listener on 127.0.0.1 with small limits, behind
+// services written here (the fakes: a Service that answers `spam` with N notifications on the
+// request's stream, to fill the replay history without an upstream; one whose tool `ask` asks
+// the client a question and returns the answer, to park 2026-07-28 requests). Each cap
+// docs/gateway.md names for the transport: connections (one more is closed at once), idle
+// sessions (ended after the timeout, 404 after), the replay history (the oldest events go, the
+// newest stay), the 2026-07-28 requests waiting for the client's next round (in number and in
+// time). Body size and the session count are shown end to end in tests/gateway/http_test.cpp.
 #include <chrono>
 #include <memory>
 #include <string>
@@ -55,6 +57,60 @@ class SpamService : public Service {
     return json::object{{"level", "info"}, {"data", std::string(100, 'x') + std::to_string(i)}};
   }
 };
+
+// `tools/call ask`: asks the client (elicitation/create) and returns the answer; counts the
+// questions that ended without one.
+class AskService : public Service {
+ public:
+  json::object describe() override { return json::object{{"serverInfo", server_info()}}; }
+  void attach(const std::shared_ptr<Session>& /*session*/) override {}
+  void detach(Session& /*session*/) override {}
+  void notified(const std::shared_ptr<Session>& /*session*/,
+                const jsonrpc::Notification& /*notification*/) override {}
+
+  asio::awaitable<jsonrpc::Reply> handle(std::shared_ptr<Session> session,
+                                         IncomingRequest request) override {
+    auto answer = co_await session->request("elicitation/create", question(), request.id, 60s);
+    if (!answer) ++unanswered;
+    co_return answer;
+  }
+
+  int unanswered = 0;
+
+ private:
+  static json::object server_info() { return json::object{{"name", "ask"}}; }
+  static json::value question() { return json::object{{"message", "Proceed?"}}; }
+};
+
+// A 2026-07-28 `tools/call ask`, headers and `_meta` as a client sends them; `extra` goes into
+// params (a retry's requestState and inputResponses).
+Probe ask_probe(const json::object& extra) {
+  json::object params = extra;
+  params["name"] = "ask";
+  params["_meta"] = json::object{{"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
+                                 {"io.modelcontextprotocol/clientCapabilities",
+                                  json::object{{"elicitation", json::object{}}}}};
+  const json::object body{
+      {"jsonrpc", "2.0"}, {"id", 7}, {"method", "tools/call"}, {"params", std::move(params)}};
+  auto probe = with(with(post_as("", json::serialize(body)), "MCP-Protocol-Version", "2026-07-28"),
+                    "Mcp-Method", "tools/call");
+  return with(std::move(probe), "Mcp-Name", "ask");
+}
+
+json::object retry_params(const std::string& token) {
+  return json::object{
+      {"requestState", token},
+      {"inputResponses", json::object{{"input-1", json::object{{"action", "accept"}}}}}};
+}
+
+// The result of an answer's JSON body (null when it is not one).
+json::value result_of(const Answer& answer) {
+  boost::system::error_code ec;
+  auto message = json::parse(answer.body(), ec);
+  const auto* result =
+      !ec && message.is_object() ? message.get_object().if_contains("result") : nullptr;
+  return result ? *result : json::value();
+}
 
 std::string initialize_body() {
   return R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}})";
@@ -192,6 +248,70 @@ TEST(HttpServerCaps, TheReplayHistoryKeepsTheNewestEventsWithinItsBytes) {
     // Every stream starts with a priming event: the id to resume from, and the retry delay.
     EXPECT_TRUE(recent.body().starts_with("id: 2-99\nretry: 1000\ndata: \n\n")) << recent;
     listening.server->stop();
+  });
+}
+
+struct AskListening {
+  std::shared_ptr<AskService> service = std::make_shared<AskService>();
+  Listening listening;
+};
+
+AskListening listen_asking(const asio::any_io_executor& executor, HttpServerOptions options) {
+  AskListening out;
+  options.stateless_service = [service = out.service] { return service; };
+  out.listening = listen(executor, std::move(options));
+  return out;
+}
+
+TEST(HttpServerStateless, AnAnswerComesBackInTheNextRound) {
+  testing::run_async([]() -> asio::awaitable<void> {
+    // A named options object: GCC 12 mishandles a temporary in a co_await expression.
+    auto executor = co_await asio::this_coro::executor;
+    HttpServerOptions defaults;
+    auto asking = listen_asking(executor, std::move(defaults));
+    const auto port = asking.listening.port;
+    auto first = co_await exchange(port, ask_probe(json::object()));
+    CO_ASSERT_EQ(first.status, 200U);
+    const auto asked = result_of(first);
+    CO_ASSERT_TRUE(asked.is_object());
+    EXPECT_EQ(asked.at("resultType"), "input_required") << first;
+    EXPECT_EQ(asked.at("inputRequests").at("input-1").at("method"), "elicitation/create");
+    const std::string token(asked.at("requestState").as_string());
+    auto second = co_await exchange(port, ask_probe(retry_params(token)));
+    EXPECT_EQ(second.status, 200U) << second;
+    const auto done = result_of(second);
+    CO_ASSERT_TRUE(done.is_object());
+    EXPECT_EQ(done.at("action"), "accept") << second;
+    EXPECT_EQ(done.at("resultType"), "complete");
+    // A token is used once.
+    auto again = co_await exchange(port, ask_probe(retry_params(token)));
+    EXPECT_NE(json::serialize(result_of(again)).find("input_required"), std::string::npos)
+        << "a used token started a new call" << again;
+    asking.listening.server->stop();
+  });
+}
+
+TEST(HttpServerCaps, RequestsWaitingForTheNextRoundAreCappedInNumberAndTime) {
+  testing::run_async([]() -> asio::awaitable<void> {
+    HttpServerOptions options;
+    options.max_parked = 1;
+    options.parked_lifetime = 300ms;
+    auto asking = listen_asking(co_await asio::this_coro::executor, std::move(options));
+    const auto port = asking.listening.port;
+    auto first = co_await exchange(port, ask_probe(json::object()));
+    EXPECT_EQ(result_of(first).at("resultType"), "input_required") << first;
+    // The one place is taken: the next request that asks fails, and its question ends.
+    auto second = co_await exchange(port, ask_probe(json::object()));
+    EXPECT_NE(second.body().find("too many requests are waiting"), std::string::npos) << second;
+    // The parked one is abandoned once its lifetime is over: its question ends unanswered.
+    const bool expired =
+        co_await testing::eventually([&] { return asking.service->unanswered == 2; }, kWait);
+    EXPECT_TRUE(expired) << "unanswered questions: " << asking.service->unanswered;
+    const std::string token(result_of(first).at("requestState").as_string());
+    auto late = co_await exchange(port, ask_probe(retry_params(token)));
+    EXPECT_NE(json::serialize(result_of(late)).find("input_required"), std::string::npos)
+        << "an expired token was taken" << late;
+    asking.listening.server->stop();
   });
 }
 
