@@ -258,7 +258,9 @@ struct Client::State : std::enable_shared_from_this<State> {
   // The listen in force: its generation, the signal that cancels it, whether the server
   // acknowledged it, and whether it ended for good (the server does not offer it).
   std::uint64_t listen_generation = 0;
-  std::unique_ptr<asio::cancellation_signal> listen_cancel;
+  // Shared with the listen's completion handler: the coroutine's frames refer to it until the
+  // handler is gone.
+  std::shared_ptr<asio::cancellation_signal> listen_cancel;
   std::optional<std::int64_t> listen_id;
   bool listen_acknowledged = false;
   std::optional<jsonrpc::Error> listen_failure;
@@ -690,9 +692,10 @@ struct Client::State : std::enable_shared_from_this<State> {
       listen_progress.notify_all();
       return;
     }
-    listen_cancel = std::make_unique<asio::cancellation_signal>();
+    listen_cancel = std::make_shared<asio::cancellation_signal>();
     asio::co_spawn(executor, keep_listening(shared_from_this(), std::move(params), generation),
-                   asio::bind_cancellation_slot(listen_cancel->slot(), asio::detached));
+                   asio::bind_cancellation_slot(listen_cancel->slot(),
+                                                [signal = listen_cancel](std::exception_ptr) {}));
   }
 
   static asio::awaitable<void> keep_listening(std::shared_ptr<State> self, json::object params,

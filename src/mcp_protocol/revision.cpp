@@ -60,7 +60,12 @@ std::optional<jsonrpc::Error> check_request_meta(const json::object& params) {
   if (!missing.empty())
     return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
                                "Invalid params: missing _meta keys: " + missing);
-  if (!is_modern_version(version->as_string())) return unsupported_version(version->as_string());
+  return std::nullopt;
+}
+
+std::optional<jsonrpc::Error> check_request_version(const json::object& params) {
+  const auto version = request_version(params);
+  if (version && !is_modern_version(*version)) return unsupported_version(*version);
   return std::nullopt;
 }
 

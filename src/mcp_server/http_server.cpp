@@ -65,10 +65,10 @@ std::string rpc_error_body(int code, std::string_view message) {
 http::status stateless_status(std::string_view answer) {
   boost::system::error_code ec;
   const auto message = json::parse(answer, ec);
-  const auto* error = !ec && message.is_object() ? message.get_object().if_contains("error")
-                                                  : nullptr;
-  const auto* code = error && error->is_object() ? error->get_object().if_contains("code")
-                                                 : nullptr;
+  const auto* error =
+      !ec && message.is_object() ? message.get_object().if_contains("error") : nullptr;
+  const auto* code =
+      error && error->is_object() ? error->get_object().if_contains("code") : nullptr;
   if (!code || !code->is_int64()) return http::status::ok;
   switch (code->get_int64()) {
     case jsonrpc::code::kMethodNotFound:
@@ -83,7 +83,8 @@ http::status stateless_status(std::string_view answer) {
 }
 
 // The header checks of a 2026-07-28 request (-32020), before its `_meta` ones.
-std::optional<std::string> header_mismatch(const Request& request, const jsonrpc::Request& message) {
+std::optional<std::string> header_mismatch(const Request& request,
+                                           const jsonrpc::Request& message) {
   const auto version = header(request, kVersionHeader);
   if (version.empty()) return "Missing MCP-Protocol-Version header";
   const auto method = header(request, mcp_protocol::kMethodHeader);
@@ -340,10 +341,9 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
     std::uint64_t written = from;
     // The priming event: an id before anything else, so a client whose connection drops can
     // resume this stream from its start (with Last-Event-ID), and how soon to try.
-    std::string chunk =
-        stateless ? std::string()
-                  : fmt::format("id: {}-{}\nretry: {}\ndata: \n\n", stream->id, from,
-                                kRetryMilliseconds);
+    std::string chunk = stateless ? std::string()
+                                  : fmt::format("id: {}-{}\nretry: {}\ndata: \n\n", stream->id,
+                                                from, kRetryMilliseconds);
     for (;;) {
       bool finished = false;
       for (const auto& event : stream->events) {
@@ -402,14 +402,14 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
       co_return co_await send(connection, request, invalid_message(parsed.error()));
     }
     auto* message = std::get_if<jsonrpc::Request>(&*parsed);
-    if (message && message->method == "initialize")
-      co_return co_await initialize(connection, request, std::move(*message));
     if (is_stateless(request, message)) {
       if (message) co_return co_await stateless(connection, request, std::move(*message));
       // Notifications (a cancellation is the closing of a request's stream) and answers (no
       // request is ever sent) have nothing to act on.
       co_return co_await send(connection, request, empty(http::status::accepted));
     }
+    if (message && message->method == "initialize")
+      co_return co_await initialize(connection, request, std::move(*message));
 
     Reply refusal;
     auto session = find_session(request, refusal);
@@ -471,6 +471,10 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
                             make_error(mcp_protocol::code::kHeaderMismatch,
                                        "MCP-Protocol-Version header does not match "
                                        "_meta.io.modelcontextprotocol/protocolVersion")));
+    if (auto error = mcp_protocol::check_request_version(*params))
+      co_return co_await send(
+          connection, request,
+          stateless_refusal(http::status::bad_request, message.id, std::move(*error)));
     auto service = options.stateless_service ? options.stateless_service() : nullptr;
     if (!service)
       co_return co_await send(
@@ -480,9 +484,9 @@ struct HttpServer::State : std::enable_shared_from_this<State> {
                                        "this server gives each session a service of its own "
                                        "(--isolate-sessions), which MCP 2026-07-28 requests "
                                        "cannot have; use MCP 2025-11-25")));
-    auto session = std::make_shared<HttpSession>(
-        executor, fmt::format("stateless-{}", next_stateless++), std::move(service),
-        options.replay_bytes, parking);
+    auto session =
+        std::make_shared<HttpSession>(executor, fmt::format("stateless-{}", next_stateless++),
+                                      std::move(service), options.replay_bytes, parking);
     session->open();
     session->session()->make_modern();
     auto stream = session->begin_request(std::move(message));

@@ -146,25 +146,31 @@ asio::awaitable<Reply> Session::handle_request(jsonrpc::Request request) {
     co_return Reply{boost::system::in_place_error,
                     make_error(jsonrpc::code::kInvalidParams,
                                fmt::format("{}: params must be an object", request.method))};
-  if (in_flight_.contains(request.id))
-    co_return Reply{
-        boost::system::in_place_error,
-        make_error(jsonrpc::code::kInvalidRequest,
-                   fmt::format("request id {} is already in use", jsonrpc::to_string(request.id)))};
-
-  auto flight = std::make_shared<InFlight>();
-  const jsonrpc::Id id = request.id;
-  in_flight_.emplace(id, flight);
-  struct Forget {
-    Session* session;
-    const jsonrpc::Id& id;
-    ~Forget() { session->in_flight_.erase(id); }
-  } forget{this, id};
+  auto flight = enter(request.id);
+  if (!flight) co_return id_in_use(request.id);
+  Leave leave{this, request.id};
 
   IncomingRequest incoming{
       request.id, std::move(request.method),
       request.params.is_object() ? std::move(request.params.get_object()) : json::object{}};
   co_return co_await run_cancellable(flight, service_->handle(self, std::move(incoming)));
+}
+
+std::shared_ptr<Session::InFlight> Session::enter(const jsonrpc::Id& id) {
+  if (in_flight_.contains(id)) return nullptr;
+  auto flight = std::make_shared<InFlight>();
+  in_flight_.emplace(id, flight);
+  return flight;
+}
+
+Session::Leave::~Leave() {
+  session->in_flight_.erase(id);
+}
+
+Reply Session::id_in_use(const jsonrpc::Id& id) {
+  return error_reply(
+      make_error(jsonrpc::code::kInvalidRequest,
+                 fmt::format("request id {} is already in use", jsonrpc::to_string(id))));
 }
 
 asio::awaitable<Reply> Session::run_cancellable(std::shared_ptr<InFlight> flight,
@@ -194,6 +200,7 @@ asio::awaitable<Reply> Session::handle_modern(jsonrpc::Request request) {
   json::object params =
       request.params.is_object() ? std::move(request.params.get_object()) : json::object();
   if (auto error = proto::check_request_meta(params)) co_return error_reply(std::move(*error));
+  if (auto error = proto::check_request_version(params)) co_return error_reply(std::move(*error));
   if (const auto* meta = object_at(params, "_meta"))
     if (const auto* declared = object_at(*meta, proto::meta::kClientCapabilities))
       client_capabilities_ = *declared;
@@ -203,19 +210,10 @@ asio::awaitable<Reply> Session::handle_modern(jsonrpc::Request request) {
     co_return error_reply(make_error(
         jsonrpc::code::kMethodNotFound,
         fmt::format("method not found: {} (not part of MCP {})", method, proto::kModernVersion)));
-  if (in_flight_.contains(request.id))
-    co_return error_reply(
-        make_error(jsonrpc::code::kInvalidRequest,
-                   fmt::format("request id {} is already in use", jsonrpc::to_string(request.id))));
-
-  auto flight = std::make_shared<InFlight>();
-  const jsonrpc::Id id = request.id;
-  in_flight_.emplace(id, flight);
-  struct Forget {
-    Session* session;
-    const jsonrpc::Id& id;
-    ~Forget() { session->in_flight_.erase(id); }
-  } forget{this, id};
+  auto flight = enter(request.id);
+  if (!flight) co_return id_in_use(request.id);
+  Leave leave{this, request.id};
+  const jsonrpc::Id& id = request.id;
 
   if (method == "subscriptions/listen")
     co_return co_await run_cancellable(flight, listen(id, std::move(params)));

@@ -72,10 +72,6 @@ json::value last_line_json(const std::string& out) {
   return ec ? json::value() : report;
 }
 
-bool report_ok(const json::value& report) {
-  return report.is_object() && report.as_object().if_contains("ok") && report.at("ok") == true;
-}
-
 json::value empty_object() {
   return json::object();
 }
@@ -90,6 +86,10 @@ const json::object* steps_of(const json::value& report) {
 }
 
 }  // namespace
+
+bool report_ok(const json::value& report) {
+  return report.is_object() && report.as_object().if_contains("ok") && report.at("ok") == true;
+}
 
 std::optional<Running> start(const asio::any_io_executor& executor, std::vector<std::string> argv,
                              std::vector<std::string> env, bool speak_on_stdio,
@@ -299,11 +299,14 @@ GatewayFixture::Exit GatewayFixture::run_unattended(const std::string& config,
 
 asio::awaitable<json::value> GatewayFixture::sdk_report(const std::string& scenario,
                                                         const std::vector<std::string>& transport) {
+  return node_report(sdk_argv(scenario, transport), "node sdk_client.mjs " + scenario);
+}
+
+asio::awaitable<json::value> GatewayFixture::node_report(std::vector<std::string> argv,
+                                                         std::string what) {
   const auto executor = co_await asio::this_coro::executor;
-  auto running =
-      start(executor, sdk_argv(scenario, transport), env_, false, process::StdinMode::closed);
+  auto running = start(executor, argv, env_, false, process::StdinMode::closed);
   if (!running) co_return empty_object();
-  const std::string what = "node sdk_client.mjs " + scenario;
   auto status = co_await exit_of(*running, 180s, what.c_str());
   if (!status) co_return empty_object();
   const std::string& out = running->out->text;

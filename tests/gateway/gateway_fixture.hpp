@@ -106,11 +106,17 @@ class GatewayFixture : public ::testing::Test {
   // there is none; a report that is not ok, or a non-zero exit, is a test failure.
   boost::asio::awaitable<boost::json::value> sdk_report(const std::string& scenario,
                                                         const std::vector<std::string>& transport);
+  // The same for any Node peer that prints such a report: `argv` runs it, `what` names it.
+  boost::asio::awaitable<boost::json::value> node_report(std::vector<std::string> argv,
+                                                         std::string what);
   // sdk_report over stdio, with the gateway for `config` as Node's child.
   boost::json::value sdk_client(const std::string& scenario, const std::string& config);
 
   std::filesystem::path dir_;
   std::vector<std::string> env_;
 };
+
+// A Node peer's report says every step passed.
+bool report_ok(const boost::json::value& report);
 
 }  // namespace tether::gateway::fixture

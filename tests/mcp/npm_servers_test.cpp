@@ -102,15 +102,6 @@ std::string all_text(const json::object& result) {
   return text;
 }
 
-std::vector<std::string> strings_of(const json::array& items, std::string_view key) {
-  std::vector<std::string> out;
-  for (const auto& item : items)
-    if (item.is_object())
-      if (const auto* field = item.as_object().if_contains(key); field && field->is_string())
-        out.emplace_back(field->as_string());
-  return out;
-}
-
 bool has(const std::vector<std::string>& names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();
 }

@@ -21,23 +21,11 @@
 // elicitation/create via the SDK's legacy shim in 2025), add_tool (tools list_changed), slow
 // (progress + cancellation), header_echo (x-mcp-header Region -> Mcp-Param-Region); resource
 // test://static, template test://item/{id}; prompt greet; logging.
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { loadPackage, modulesFromEnvironment } from '../support/npm_package.mjs';
 
-const modules = process.env.TETHER_NPM_ROOT ? join(process.env.TETHER_NPM_ROOT, 'node_modules') : process.env.NODE_PATH?.split(':')[0];
-if (!modules) throw new Error('set TETHER_NPM_ROOT (the dir holding node_modules/) or NODE_PATH');
-// Resolves `pkg` or `pkg/sub` through the package's "exports" import condition.
-async function load(spec) {
-    const parts = spec.split('/');
-    const name = parts.slice(0, spec.startsWith('@') ? 2 : 1).join('/');
-    const sub = parts.slice(name.split('/').length).join('/');
-    const manifest = JSON.parse(readFileSync(join(modules, name, 'package.json'), 'utf8'));
-    let entry = manifest.exports[sub ? `./${sub}` : '.'];
-    while (typeof entry === 'object') entry = entry.import ?? entry.default;
-    return import(pathToFileURL(join(modules, name, entry)).href);
-}
+const modules = modulesFromEnvironment();
+const load = (spec) => loadPackage(modules, spec);
 const { McpServer, ResourceTemplate, createMcpHandler, inputRequired, inputResponse } = await load('@modelcontextprotocol/server');
 const { serveStdio } = await load('@modelcontextprotocol/server/stdio');
 const { toNodeHandler } = await load('@modelcontextprotocol/node');

@@ -46,15 +46,6 @@ std::string server_script() {
   return std::string(source_dir()) + "/tests/mcp/sdk_v2_server.mjs";
 }
 
-std::vector<std::string> names_of(const json::array& items) {
-  std::vector<std::string> names;
-  for (const auto& item : items)
-    if (const auto* name = item.is_object() ? item.as_object().if_contains("name") : nullptr;
-        name && name->is_string())
-      names.emplace_back(name->as_string());
-  return names;
-}
-
 // {key: value}, built outside coroutine bodies (GCC 12 miscompiles braced lists inside them).
 json::object arg(std::string_view key, json::value value) {
   json::object object;
@@ -63,6 +54,10 @@ json::object arg(std::string_view key, json::value value) {
 }
 
 constexpr std::string_view kServerTools[] = {"echo", "confirm", "add_tool", "slow", "header_echo"};
+
+std::vector<std::string> names_of(const json::array& items) {
+  return strings_of(items, "name");
+}
 
 bool has(const std::vector<std::string>& names, std::string_view name) {
   return std::find(names.begin(), names.end(), name) != names.end();

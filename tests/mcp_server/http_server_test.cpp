@@ -34,14 +34,29 @@ using namespace testing::http_probe;
 
 constexpr auto kWait = 10s;
 
-class SpamService : public Service {
+// What both fakes share: a name, and nothing to do on attach, detach or notifications.
+class FakeService : public Service {
  public:
-  json::object describe() override { return json::object{{"serverInfo", server_info()}}; }
+  explicit FakeService(std::string name) : name_(std::move(name)) {}
+  json::object describe() override {
+    json::object info;
+    info["name"] = name_;
+    json::object description;
+    description["serverInfo"] = std::move(info);
+    return description;
+  }
   void attach(const std::shared_ptr<Session>& /*session*/) override {}
   void detach(Session& /*session*/) override {}
   void notified(const std::shared_ptr<Session>& /*session*/,
                 const jsonrpc::Notification& /*notification*/) override {}
 
+ private:
+  std::string name_;
+};
+
+class SpamService : public FakeService {
+ public:
+  SpamService() : FakeService("spam") {}
   asio::awaitable<jsonrpc::Reply> handle(std::shared_ptr<Session> session,
                                          IncomingRequest request) override {
     const auto* count = request.params.if_contains("count");
@@ -52,7 +67,6 @@ class SpamService : public Service {
   }
 
  private:
-  static json::object server_info() { return json::object{{"name", "spam"}}; }
   static json::object log_params(std::int64_t i) {
     return json::object{{"level", "info"}, {"data", std::string(100, 'x') + std::to_string(i)}};
   }
@@ -60,14 +74,9 @@ class SpamService : public Service {
 
 // `tools/call ask`: asks the client (elicitation/create) and returns the answer; counts the
 // questions that ended without one.
-class AskService : public Service {
+class AskService : public FakeService {
  public:
-  json::object describe() override { return json::object{{"serverInfo", server_info()}}; }
-  void attach(const std::shared_ptr<Session>& /*session*/) override {}
-  void detach(Session& /*session*/) override {}
-  void notified(const std::shared_ptr<Session>& /*session*/,
-                const jsonrpc::Notification& /*notification*/) override {}
-
+  AskService() : FakeService("ask") {}
   asio::awaitable<jsonrpc::Reply> handle(std::shared_ptr<Session> session,
                                          IncomingRequest request) override {
     auto answer = co_await session->request("elicitation/create", question(), request.id, 60s);
@@ -78,7 +87,6 @@ class AskService : public Service {
   int unanswered = 0;
 
  private:
-  static json::object server_info() { return json::object{{"name", "ask"}}; }
   static json::value question() { return json::object{{"message", "Proceed?"}}; }
 };
 

@@ -127,6 +127,15 @@ mcp::StdioCommand stdio_command(std::string program, std::vector<std::string> ar
   return command;
 }
 
+std::vector<std::string> strings_of(const json::array& items, std::string_view key) {
+  std::vector<std::string> out;
+  for (const auto& item : items)
+    if (item.is_object())
+      if (const auto* field = item.as_object().if_contains(key); field && field->is_string())
+        out.emplace_back(field->as_string());
+  return out;
+}
+
 std::string first_text(const json::object& result) {
   const auto* content = result.if_contains("content");
   if (!content || !content->is_array()) return {};

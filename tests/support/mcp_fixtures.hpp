@@ -115,5 +115,7 @@ mcp::StdioCommand stdio_command(std::string program, std::vector<std::string> ar
 
 // The first text content of a tools/call result ("" when there is none).
 std::string first_text(const boost::json::object& result);
+// The string field `key` of each object in `items` (a listing's names, URIs...).
+std::vector<std::string> strings_of(const boost::json::array& items, std::string_view key);
 
 }  // namespace tether::testing

@@ -58,10 +58,12 @@ bool accepts_input_responses(std::string_view method);
 // The methods whose complete results carry ttlMs and cacheScope.
 bool is_cacheable(std::string_view method);
 
-// A server's checks of a request's `_meta`, in the revision's order: -32602 when `_meta`, its
-// protocolVersion or its clientCapabilities is missing, then -32022 (data: supported,
+// A server's checks of a request's `_meta`, in the revision's order (over HTTP the
+// MCP-Protocol-Version header is compared with the version in between): -32602 when `_meta`, its
+// protocolVersion or its clientCapabilities is missing; then -32022 (data: supported,
 // requested) for a version other than kModernVersion.
 std::optional<jsonrpc::Error> check_request_meta(const json::object& params);
+std::optional<jsonrpc::Error> check_request_version(const json::object& params);
 jsonrpc::Error unsupported_version(std::string_view requested);
 // The session revisions' methods the 2026-07-28 revision removed (answered -32601).
 bool is_removed_method(std::string_view method);

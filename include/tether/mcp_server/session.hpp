@@ -138,6 +138,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   jsonrpc::Reply initialize(const json::value& params);
   void cancel(const jsonrpc::Id& id);
+  // A request in flight under `id` until its Leave ends (null when the id is in use).
+  std::shared_ptr<InFlight> enter(const jsonrpc::Id& id);
+  struct Leave {
+    Session* session;
+    jsonrpc::Id id;
+    ~Leave();
+  };
+  static jsonrpc::Reply id_in_use(const jsonrpc::Id& id);
   boost::asio::awaitable<jsonrpc::Reply> handle_modern(jsonrpc::Request request);
   jsonrpc::Reply discover();
   boost::asio::awaitable<jsonrpc::Reply> run_cancellable(std::shared_ptr<InFlight> flight,
