@@ -695,7 +695,7 @@ struct Client::State : std::enable_shared_from_this<State> {
     listen_cancel = std::make_shared<asio::cancellation_signal>();
     asio::co_spawn(executor, keep_listening(shared_from_this(), std::move(params), generation),
                    asio::bind_cancellation_slot(listen_cancel->slot(),
-                                                [signal = listen_cancel](std::exception_ptr) {}));
+                                                [signal = listen_cancel](const std::exception_ptr&) {}));
   }
 
   static asio::awaitable<void> keep_listening(std::shared_ptr<State> self, json::object params,

@@ -266,7 +266,7 @@ std::shared_ptr<Exchange> Session::start_exchange(const jsonrpc::Id& id, std::st
       executor_, service_->handle(shared_from_this(), std::move(incoming)),
       asio::bind_cancellation_slot(
           exchange->cancel.slot(),
-          [self = shared_from_this(), exchange, id](std::exception_ptr error, Reply reply) {
+          [self = shared_from_this(), exchange, id](const std::exception_ptr& error, Reply reply) {
             if (error)
               reply = make_error(jsonrpc::code::kRequestCancelled, "the request was abandoned");
             if (!exchange->done()) exchange->outcome = std::move(reply);

@@ -275,19 +275,20 @@ int main(int argc, char** argv) {
     exit_code = 3;
     io.stop();
   });
-  asio::co_spawn(io, run(argv[argc - 1], *scenario), [&](std::exception_ptr error, int code) {
-    deadline.cancel();
-    if (!error) {
-      exit_code = code;
-      return;
-    }
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      spdlog::error("scenario {} failed: {}", scenario->name, e.what());
-    }
-    exit_code = 1;
-  });
+  asio::co_spawn(io, run(argv[argc - 1], *scenario),
+                 [&](const std::exception_ptr& error, int code) {
+                   deadline.cancel();
+                   if (!error) {
+                     exit_code = code;
+                     return;
+                   }
+                   try {
+                     std::rethrow_exception(error);
+                   } catch (const std::exception& e) {
+                     spdlog::error("scenario {} failed: {}", scenario->name, e.what());
+                   }
+                   exit_code = 1;
+                 });
   io.run();
   if (exit_code == 0) spdlog::info("scenario {} done", scenario->name);
   return exit_code.value_or(1);
