@@ -873,6 +873,38 @@ TEST_P(McpClient, UnsupportedProtocolVersionFailsAndEndsTheServer) {
   });
 }
 
+// A session-revision server that ignores requests before initialize: the client's
+// server/discover probe gets no answer, initialize follows after discover_timeout, and the era
+// found is remembered so the next connect sends initialize first (no probe at all).
+TEST_P(McpClient, ASilentLegacyServerIsReachedAfterTheDiscoverTimeoutAndRemembered) {
+  run([&](McpSite& site) -> asio::awaitable<void> {
+    auto eras = std::make_shared<mcp::EraMemory>();
+    mcp::ClientOptions options;
+    options.discover_timeout = 200ms;
+    options.eras = eras;
+    options.era_key = "silent";
+    auto command = server({"--silent-before-initialize"});
+    auto client = co_await site.connect(command, options);
+    CO_ASSERT_TRUE(ok(client));
+    EXPECT_EQ((*client)->era(), mcp::ProtocolEra::legacy);
+    EXPECT_EQ((*client)->protocol_version(), kProtocolVersion);
+    EXPECT_NE((*client)->stderr_tail().find("ignoring server/discover before initialize"),
+              std::string::npos)
+        << (*client)->stderr_tail();
+    EXPECT_EQ(eras->recall("silent"), std::optional<mcp::ProtocolEra>(mcp::ProtocolEra::legacy));
+    co_await (*client)->shutdown();
+
+    // Remembered: initialize goes first, and a long discover_timeout costs nothing.
+    options.discover_timeout = 60s;
+    auto again = co_await site.connect(command, options);
+    CO_ASSERT_TRUE(ok(again));
+    EXPECT_EQ((*again)->era(), mcp::ProtocolEra::legacy);
+    EXPECT_EQ((*again)->stderr_tail().find("server/discover"), std::string::npos)
+        << (*again)->stderr_tail();
+    co_await (*again)->shutdown();
+  });
+}
+
 // --- shutdown -------------------------------------------------------------------------------
 
 TEST_P(McpClient, ShutdownFailsPendingCallsAndLeavesNothingRunning) {

@@ -76,6 +76,9 @@ void note(std::string_view text) {
 
 struct Options {
   bool never_initialize = false;
+  // Requests before initialize get no answer at all (some servers of the session revisions do
+  // this), which a client probing for 2026-07-28 must outwait.
+  bool silent_before_initialize = false;
   bool exit_during_initialize = false;
   int initialize_delay_ms = 0;
   std::optional<std::string> protocol_version;
@@ -113,6 +116,8 @@ Options parse_options(int argc, char** argv) {
     };
     if (flag == "--never-initialize") {
       o.never_initialize = true;
+    } else if (flag == "--silent-before-initialize") {
+      o.silent_before_initialize = true;
     } else if (flag == "--exit-during-initialize") {
       o.exit_during_initialize = true;
     } else if (flag == "--initialize-delay-ms") {
@@ -743,11 +748,17 @@ class Server {
 
   // --- requests ---
 
-  // Lenient: requests before initialize are answered like any other.
+  // Lenient: requests before initialize are answered like any other (unless
+  // --silent-before-initialize).
   awaitable<void> handle_request(json::value id, std::string method, json::object params,
                                  std::shared_ptr<Call> call) {
     Reply reply;
+    if (method != "initialize" && options_.silent_before_initialize && !initialized_) {
+      note("ignoring " + method + " before initialize");
+      co_return;
+    }
     if (method == "initialize") {
+      initialized_ = true;
       reply = co_await initialize(params, call);
     } else if (method == "tools/call" && options_.conformance_fixtures) {
       reply = co_await fixture_call_tool(params, call);
@@ -1307,6 +1318,7 @@ class Server {
   std::deque<std::string> queue_;  // deque: push_back keeps the front's buffer valid
   bool writing_ = false;
   bool stdin_closed_ = false;
+  bool initialized_ = false;  // an initialize request arrived
   json::object client_capabilities_;
   std::size_t min_log_level_ = 0;           // fixtures: logging/setLevel's index in kLogLevels
   std::vector<std::string> subscriptions_;  // fixtures: subscribed URIs
