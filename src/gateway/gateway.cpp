@@ -85,6 +85,8 @@ struct Gateway::State : std::enable_shared_from_this<State> {
     std::weak_ptr<Session> session;
     std::string server;
     jsonrpc::Id id;
+    // A 2026-07-28 request whose `_meta` asked for log messages (they belong to requests there).
+    bool wants_logs = false;
   };
 
   asio::any_io_executor executor;
@@ -260,6 +262,13 @@ struct Gateway::State : std::enable_shared_from_this<State> {
       const auto logger = string_at(message, "logger");
       message["logger"] = logger.empty() ? server : fmt::format("{}/{}", server, logger);
       broadcast(method, message);
+      // A 2026-07-28 client hears only the logs of its requests: those in flight to this
+      // server that asked for them.
+      for (const auto& call : calls) {
+        auto session = call.session.lock();
+        if (call.wants_logs && call.server == server && session && !session->is_ended())
+          session->notify(call.id, method, message);
+      }
     } else if (method == "notifications/resources/updated" && params.is_object()) {
       const std::string uri(string_at(params.get_object(), "uri"));
       auto subscribers = subscriptions.find(uri);
@@ -342,7 +351,8 @@ struct Gateway::State : std::enable_shared_from_this<State> {
       }
       if (fields.empty()) params.erase("_meta");
     }
-    auto call_entry = calls.insert(calls.end(), Call{session, server, id});
+    auto call_entry =
+        calls.insert(calls.end(), Call{session, server, id, asks_for_logs(*session, params)});
     struct Forget {
       std::list<Call>& calls;
       std::list<Call>::iterator entry;
@@ -362,6 +372,12 @@ struct Gateway::State : std::enable_shared_from_this<State> {
                                       std::chrono::steady_clock::now() - started);
     }
     co_return result;
+  }
+
+  static bool asks_for_logs(const Session& session, const json::object& params) {
+    const auto* meta = params.if_contains("_meta");
+    return session.is_modern() && meta && meta->is_object() &&
+           meta->get_object().contains(mcp_protocol::meta::kLogLevel);
   }
 
   // -32021 when a relayed input_required result asks for what the client did not declare.

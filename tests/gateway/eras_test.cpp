@@ -30,6 +30,7 @@
 #include "async_test.hpp"
 #include "build_paths.hpp"
 #include "gateway_fixture.hpp"
+#include "http_probe.hpp"
 #include "mcp_fixtures.hpp"
 #include "npm_peers.hpp"
 
@@ -219,6 +220,51 @@ class Eras : public GatewayFixture {
     }
   }
 
+  // Two raw 2026-07-28 calls of modern__slow over HTTP, with and without a logLevel in `_meta`:
+  // the answers' bodies.
+  void slow_calls(std::string& with_level, std::string& without_level) {
+    testing::run_async(
+        std::bind_front(&Eras::logs_session, this, std::ref(with_level), std::ref(without_level)),
+        120s, "modern__slow with and without a logLevel over HTTP");
+  }
+
+  asio::awaitable<void> logs_session(std::string& with_level, std::string& without_level) {
+    const auto executor = co_await asio::this_coro::executor;
+    auto running = start(executor, http_serve(), env_, false);
+    CO_ASSERT_TRUE(running.has_value());
+    const auto url = co_await endpoint_url(*running);
+    if (!url.empty()) {
+      const auto port = static_cast<unsigned short>(
+          std::stoi(url.substr(url.rfind(':') + 1, url.rfind('/') - url.rfind(':') - 1)));
+      auto logged = co_await testing::http_probe::exchange(port, slow_call("info"));
+      EXPECT_EQ(logged.status, 200U) << logged;
+      with_level = logged.body();
+      auto quiet = co_await testing::http_probe::exchange(port, slow_call(""));
+      EXPECT_EQ(quiet.status, 200U) << quiet;
+      without_level = quiet.body();
+      ::kill(running->child->pid(), SIGTERM);
+    } else {
+      running->child->signal_group(SIGKILL);
+    }
+    co_await exit_of(*running, 60s, "the gateway after SIGTERM");
+  }
+
+  static testing::http_probe::Probe slow_call(const std::string& log_level) {
+    json::object meta{{"io.modelcontextprotocol/protocolVersion", kModernVersion},
+                      {"io.modelcontextprotocol/clientCapabilities", json::object()}};
+    if (!log_level.empty()) meta["io.modelcontextprotocol/logLevel"] = log_level;
+    const json::object body{{"jsonrpc", "2.0"},
+                            {"id", 1},
+                            {"method", "tools/call"},
+                            {"params", json::object{{"name", "modern__slow"},
+                                                    {"arguments", json::object{{"ms", 40}}},
+                                                    {"_meta", std::move(meta)}}}};
+    using testing::http_probe::with;
+    auto probe = with(testing::http_probe::post_as("", json::serialize(body)),
+                      "MCP-Protocol-Version", kModernVersion);
+    return with(with(std::move(probe), "Mcp-Method", "tools/call"), "Mcp-Name", "modern__slow");
+  }
+
   // `tether mcp serve` on a port of 127.0.0.1, without authentication (loopback only).
   std::vector<std::string> http_serve() const {
     return serve(config_, {"--listen", "http://127.0.0.1:0", "--insecure-no-auth"});
@@ -276,6 +322,18 @@ TEST_F(Eras, LegacyHostAnswersModernServersInputRequiredOverStdio) {
 
 TEST_F(Eras, LegacyHostAnswersModernServersInputRequiredOverHttp) {
   expect_legacy_to_modern(over_http("legacy_to_modern"));
+}
+
+// A 2026-07-28 host gets the log messages of the requests whose `_meta` asked for them (on that
+// request's stream), and no others.
+TEST_F(Eras, ModernHostGetsTheLogsItsRequestAskedFor) {
+  std::string with_level;
+  std::string without_level;
+  slow_calls(with_level, without_level);
+  EXPECT_NE(with_level.find("notifications/message"), std::string::npos) << with_level;
+  EXPECT_NE(with_level.find("slow: step"), std::string::npos) << with_level;
+  EXPECT_NE(without_level.find("\"done\""), std::string::npos) << without_level;
+  EXPECT_EQ(without_level.find("notifications/message"), std::string::npos) << without_level;
 }
 
 }  // namespace
