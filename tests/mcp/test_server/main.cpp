@@ -707,7 +707,7 @@ class Server {
     auto call = std::make_shared<Call>(io_.get_executor());
     calls_[json::serialize(*id)] = call;
     asio::co_spawn(io_, handle_request(*id, std::move(name), std::move(params), call),
-                   [](std::exception_ptr e) {
+                   [](const std::exception_ptr& e) {
                      if (!e) return;
                      try {
                        std::rethrow_exception(e);
