@@ -26,11 +26,10 @@
 //
 // The SDKs are loaded from the node_modules directory given on the command line: it lives
 // outside the repository, where bare specifiers do not resolve.
-import { join } from 'node:path';
 import process from 'node:process';
-import { pathToFileURL } from 'node:url';
 
 import { loadPackage } from '../support/npm_package.mjs';
+import { Report, bounded, check, loadLegacySdk, usage } from './peer_report.mjs';
 
 const STEP_MS = 30000;
 const MODERN_VERSION = '2026-07-28';
@@ -41,22 +40,10 @@ const SCENARIOS = {
   legacy_to_modern: legacyToModern,
 };
 
-const steps = {};
-const clients = [];
-
-class StepError extends Error {
-  constructor(step, cause) {
-    super(`${step}: ${cause instanceof Error ? cause.message : String(cause)}`);
-  }
-}
-
-function log(text) {
-  process.stderr.write(`eras_client: ${text}\n`);
-}
-
-function usage(message) {
-  return new Error(`usage: ${message}`);
-}
+const report = new Report('eras_client', STEP_MS);
+const { steps, clients } = report;
+const log = text => report.log(text);
+const step = (name, fn) => report.step(name, fn);
 
 function parseArgs(argv) {
   const [modules, scenario, ...rest] = argv;
@@ -92,40 +79,7 @@ async function loadModernSdk(modules) {
   return { ...client, ...stdio };
 }
 
-// SDK 1.32: a 2025-11-25 client.
-async function loadLegacySdk(modules) {
-  const root = join(modules, '@modelcontextprotocol/sdk/dist/esm');
-  const load = file => import(pathToFileURL(join(root, file)).href);
-  const [client, stdio, http, types] = await Promise.all([
-    load('client/index.js'),
-    load('client/stdio.js'),
-    load('client/streamableHttp.js'),
-    load('types.js'),
-  ]);
-  return { ...types, ...client, ...stdio, ...http };
-}
-
 // --- helpers ----------------------------------------------------------------------------------
-
-function bounded(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function step(name, fn) {
-  try {
-    steps[name] = await bounded(Promise.resolve().then(fn), STEP_MS, 'step');
-  } catch (error) {
-    throw new StepError(name, error);
-  }
-}
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 function textOf(result) {
   return (result.content ?? [])
@@ -144,11 +98,6 @@ async function callText(client, name, args) {
 
 // Closing aborts the HTTP transport's fetches, which the SDK reports as errors; expected here,
 // so not logged.
-async function closeQuietly(client) {
-  client.onerror = () => {};
-  await client.close();
-}
-
 // The whole environment, not the SDK's short default list: the test configures the gateway
 // through it.
 function stdioParams(opts) {
@@ -289,23 +238,7 @@ async function legacyToModern(opts) {
 
 // --- main -------------------------------------------------------------------------------------
 
-async function main() {
-  let error;
-  try {
-    const opts = parseArgs(process.argv.slice(2));
-    await SCENARIOS[opts.scenario](opts);
-  } catch (e) {
-    error = e instanceof Error ? e.message : String(e);
-    log(`failed: ${error}`);
-  }
-  for (const client of clients) {
-    // Closing stdio ends the child's stdin; the SDKs escalate to SIGTERM/SIGKILL after 2 s each.
-    await bounded(closeQuietly(client), 10000, 'close').catch(e => log(`close: ${e.message}`));
-  }
-  const report = { ok: error === undefined, steps };
-  if (error !== undefined) report.error = error;
-  // process.exit: lingering keep-alive sockets or timers must not keep the process up.
-  process.stdout.write(`${JSON.stringify(report)}\n`, () => process.exit(report.ok ? 0 : 1));
-}
-
-await main();
+await report.finish(async () => {
+  const opts = parseArgs(process.argv.slice(2));
+  await SCENARIOS[opts.scenario](opts);
+});

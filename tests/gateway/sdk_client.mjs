@@ -17,29 +17,17 @@
 // outside the repository, where bare specifiers do not resolve.
 import { randomBytes } from 'node:crypto';
 import process from 'node:process';
-import { pathToFileURL } from 'node:url';
+import { Report, bounded, check, closeQuietly, loadLegacySdk, usage } from './peer_report.mjs';
 
 const STEP_MS = 20000;
 const SCENARIOS = { list, tour, resume, session_end: sessionEnd };
 const HTTP_ONLY = new Set(['resume', 'session_end']);
 
-const steps = {};
-const clients = [];
+const report = new Report('sdk_client', STEP_MS);
+const { steps, clients } = report;
+const log = text => report.log(text);
+const step = (name, fn) => report.step(name, fn);
 let sdk;
-
-class StepError extends Error {
-  constructor(step, cause) {
-    super(`${step}: ${cause instanceof Error ? cause.message : String(cause)}`);
-  }
-}
-
-function log(text) {
-  process.stderr.write(`sdk_client: ${text}\n`);
-}
-
-function usage(message) {
-  return new Error(`usage: ${message}`);
-}
 
 function parseArgs(argv) {
   const [modules, scenario, ...rest] = argv;
@@ -71,39 +59,7 @@ function parseArgs(argv) {
   return opts;
 }
 
-async function loadSdk(modules) {
-  const root = `${modules}/@modelcontextprotocol/sdk/dist/esm`;
-  const load = file => import(pathToFileURL(`${root}/${file}`).href);
-  const [client, stdio, http, types] = await Promise.all([
-    load('client/index.js'),
-    load('client/stdio.js'),
-    load('client/streamableHttp.js'),
-    load('types.js'),
-  ]);
-  return { ...types, ...client, ...stdio, ...http };
-}
-
 // --- helpers ----------------------------------------------------------------------------------
-
-function bounded(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-async function step(name, fn) {
-  try {
-    steps[name] = await bounded(Promise.resolve().then(fn), STEP_MS, 'step');
-  } catch (error) {
-    throw new StepError(name, error);
-  }
-}
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 const random = () => randomBytes(4).toString('hex');
 
@@ -139,11 +95,6 @@ function nextNotification(client, schema, match) {
 
 // Closing aborts the HTTP transport's fetches, which it reports as "SSE stream disconnected";
 // expected here, so not logged.
-async function closeQuietly(client) {
-  client.onerror = () => {};
-  await client.close();
-}
-
 function makeClient() {
   const client = new sdk.Client(
     { name: 'tether-sdk-test-client', version: '1.0.0' },
@@ -479,24 +430,8 @@ async function sessionEnd(opts) {
 
 // --- main -------------------------------------------------------------------------------------
 
-async function main() {
-  let error;
-  try {
-    const opts = parseArgs(process.argv.slice(2));
-    sdk = await loadSdk(opts.modules);
-    await SCENARIOS[opts.scenario](opts);
-  } catch (e) {
-    error = e instanceof Error ? e.message : String(e);
-    log(`failed: ${error}`);
-  }
-  for (const client of clients) {
-    // Closing stdio ends the child's stdin; the SDK escalates to SIGTERM/SIGKILL after 2 s each.
-    await bounded(closeQuietly(client), 10000, 'close').catch(e => log(`close: ${e.message}`));
-  }
-  const report = { ok: error === undefined, steps };
-  if (error !== undefined) report.error = error;
-  // process.exit: lingering keep-alive sockets or timers must not keep the process up.
-  process.stdout.write(`${JSON.stringify(report)}\n`, () => process.exit(report.ok ? 0 : 1));
-}
-
-await main();
+await report.finish(async () => {
+  const opts = parseArgs(process.argv.slice(2));
+  sdk = await loadLegacySdk(opts.modules);
+  await SCENARIOS[opts.scenario](opts);
+});
