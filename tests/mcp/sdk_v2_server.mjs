@@ -17,10 +17,11 @@
 // Diagnostics (rejections, `slow aborted at step i/4`) go to stderr, prefixed `sdk_v2_server:`.
 // Packages: @modelcontextprotocol/server 2.4.0, @modelcontextprotocol/node 2.1.2, zod 4 (4.6.7).
 //
-// Offers: tools echo, confirm (elicitation: input_required in 2026, server->client
+// Offers: tools requests {method} (how many of them arrived), echo, confirm (elicitation: input_required in 2026, server->client
 // elicitation/create via the SDK's legacy shim in 2025), add_tool (tools list_changed), slow
 // (progress + cancellation), header_echo (x-mcp-header Region -> Mcp-Param-Region); resource
-// test://static, template test://item/{id}; prompt greet; logging.
+// test://static, template test://item/{id} (its listing cacheable for 10 minutes); prompt greet;
+// logging.
 import { createServer } from 'node:http';
 import { loadPackage, modulesFromEnvironment } from '../support/npm_package.mjs';
 
@@ -41,9 +42,24 @@ function registerEcho(server, name) {
         async ({ text: t }) => text(t ?? name));
 }
 
+const requests = new Map(); // method -> how many requests of it arrived (tool `requests`)
+
 function makeServer() {
+    // resources/templates/list may be cached for 10 minutes (the others: ttlMs 0).
     const server = new McpServer({ name: 'tether-sdk-v2-peer', version: '1.0.0' },
-        { capabilities: { logging: {}, tools: { listChanged: true }, resources: { subscribe: true, listChanged: true }, prompts: { listChanged: true } } });
+        { capabilities: { logging: {}, tools: { listChanged: true }, resources: { subscribe: true, listChanged: true }, prompts: { listChanged: true } },
+          cacheHints: { 'resources/templates/list': { ttlMs: 600000, cacheScope: 'private' } } });
+    const connect = server.connect.bind(server);
+    server.connect = async (transport) => {
+        await connect(transport);
+        const deliver = transport.onmessage;
+        transport.onmessage = (message, extra) => {
+            if (message?.method) requests.set(message.method, (requests.get(message.method) ?? 0) + 1);
+            return deliver?.(message, extra);
+        };
+    };
+    server.registerTool('requests', { description: 'How many requests of a method arrived', inputSchema: z.object({ method: z.string() }) },
+        async ({ method }) => text(String(requests.get(method) ?? 0)));
     server.registerTool('echo', { description: 'Echoes text', inputSchema: z.object({ text: z.string() }) }, async ({ text: t }) => text(t));
 
     const answer = z.object({ confirmed: z.boolean() });

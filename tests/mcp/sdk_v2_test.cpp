@@ -7,9 +7,9 @@
 // it: serverInfo from the discover result's `_meta`, tools, resources, templates and prompts,
 // a multi-round-trip elicitation answered through the host's handler (accepted and declined), a
 // tool list change delivered through `subscriptions/listen`, progress and cancellation, the
-// logging level carried in `_meta`, the Mcp-Param-* header of an x-mcp-header argument (HTTP),
-// and that nothing outlives shutdown. The reference servers (2025 only) through the fallback are
-// npm_servers_test's.
+// logging level carried in `_meta`, a listing kept for its `ttlMs`, the Mcp-Param-* header of an
+// x-mcp-header argument (HTTP), and that nothing outlives shutdown. The reference servers (2025
+// only) through the fallback are npm_servers_test's.
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -188,6 +188,23 @@ asio::awaitable<void> progress_and_cancellation(mcp::Client& client, Host&) {
                        << client.stderr_tail();
 }
 
+// The server lets its template listing be cached for 10 minutes (ttlMs) and nothing else: the
+// client asks for templates once, and for tools every time.
+asio::awaitable<void> cached_listings(mcp::Client& client, Host&) {
+  for (int i = 0; i < 3; ++i) {
+    auto templates = co_await client.list_resource_templates();
+    CO_ASSERT_TRUE(templates.has_value());
+    auto tools = co_await client.list_tools();
+    CO_ASSERT_TRUE(tools.has_value());
+  }
+  auto templates = co_await client.call_tool("requests", arg("method", "resources/templates/list"));
+  CO_ASSERT_TRUE(templates.has_value());
+  EXPECT_EQ(first_text(*templates), "1");
+  auto tools = co_await client.call_tool("requests", arg("method", "tools/list"));
+  CO_ASSERT_TRUE(tools.has_value());
+  EXPECT_EQ(first_text(*tools), "3");
+}
+
 // ---- stdio, both placements ----------------------------------------------------------------
 
 asio::awaitable<void> stdio_session(McpSite& site, mcp::StdioCommand command, std::string marker,
@@ -229,6 +246,10 @@ TEST_P(SdkV2Stdio, ToolListChangesArriveThroughSubscriptionsListen) {
 
 TEST_P(SdkV2Stdio, ProgressAndCancellation) {
   run(progress_and_cancellation);
+}
+
+TEST_P(SdkV2Stdio, ListingsAreCachedForTheirTtl) {
+  run(cached_listings);
 }
 
 INSTANTIATE_TEST_SUITE_P(Placements, SdkV2Stdio,
