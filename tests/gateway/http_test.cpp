@@ -704,6 +704,34 @@ TEST_F(GatewayHttp, MaxSessionsRefusesOneMoreInitializeUntilOneEnds) {
 
 // --- isolated sessions ----------------------------------------------------------------------
 
+// A 2026-07-28 request has no session, so it cannot have a gateway of its own: refused, and
+// nothing is started for it.
+TEST_F(GatewayHttp, IsolatedSessionsRefuseStatelessRequests) {
+  const auto mark = testing::unique_marker("gw-http-isolate-stateless");
+  testing::MarkerReaper reaper(mark);
+  const auto argv = http_serve(write_config(server_entry("local", false, {"--stderr-line", mark})),
+                               {"--isolate-sessions"});
+  testing::run_async(
+      [&]() -> asio::awaitable<void> {
+        auto served = co_await launch(argv);
+        CO_ASSERT_TRUE(served.has_value());
+        const Probe discover = with(
+            with(post(R"({"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{)"
+                      R"("io.modelcontextprotocol/protocolVersion":"2026-07-28",)"
+                      R"("io.modelcontextprotocol/clientCapabilities":{}}}})"),
+                 "MCP-Protocol-Version", "2026-07-28"),
+            "Mcp-Method", "server/discover");
+        const auto refused = co_await exchange(served->port, discover);
+        EXPECT_EQ(refused.status, 400u) << refused;
+        EXPECT_NE(refused.body().find("-32600"), std::string::npos) << refused;
+        EXPECT_NE(refused.body().find("--isolate-sessions"), std::string::npos) << refused;
+        EXPECT_TRUE(testing::processes_matching(mark).empty()) << "a server was started for it";
+        co_await end_with_sigterm(*served);
+      },
+      120s, "isolated sessions and a stateless request");
+  reaper.expect_none_left(15s);
+}
+
 // Each session gets its own servers, started at its initialize and ended with it: told apart by
 // the census of the processes carrying the servers' marker, both placements.
 TEST_F(GatewayHttp, IsolatedSessionsEachGetTheirOwnServers) {
