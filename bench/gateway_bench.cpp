@@ -61,6 +61,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bench_util.hpp"
+#include <tether/host/config_edit.hpp>
 #include <tether/mcp/client.hpp>
 #include <tether/mcp/http.hpp>
 #include <tether/mcp/stdio.hpp>
@@ -139,15 +140,6 @@ std::optional<Supergateway> find_supergateway() {
   return peer;
 }
 
-std::string toml_string(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  return out + "\"";
-}
-
 // A scratch directory with the gateway's config (the test server as `srv`) and a TETHER_HOME
 // of its own (no environments.toml, no user config); removed at the end.
 struct Scratch {
@@ -163,7 +155,8 @@ struct Scratch {
     fs::create_directories(home);
     config = dir / "config.toml";
     std::ofstream(config) << "[mcp_servers." << kServerName
-                          << "]\ncommand = " << toml_string(options.test_server) << "\n";
+                          << "]\ncommand = " << host::toml_basic_string(options.test_server)
+                          << "\n";
   }
   ~Scratch() {
     std::error_code ignored;

@@ -38,48 +38,8 @@ bool bare_key(std::string_view name) {
   });
 }
 
-std::string basic_string(std::string_view value) {
-  std::string out = "\"";
-  for (char c : value) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default: {
-        auto byte = static_cast<unsigned char>(c);
-        // TOML forbids raw control characters in basic strings; UTF-8 bytes pass as they are.
-        if (byte < 0x20 || byte == 0x7f) {
-          out += fmt::format("\\u{:04X}", byte);
-        } else {
-          out += c;
-        }
-      }
-    }
-  }
-  out += '"';
-  return out;
-}
-
 std::string key_text(std::string_view key) {
-  return bare_key(key) ? std::string{key} : basic_string(key);
+  return bare_key(key) ? std::string{key} : toml_basic_string(key);
 }
 
 // The parsed document, or the error parse_config gives for the text, so a syntax error reads the
@@ -219,6 +179,46 @@ std::string read_error(const std::string& path) {
 
 }  // namespace
 
+std::string toml_basic_string(std::string_view value) {
+  std::string out = "\"";
+  for (char c : value) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default: {
+        auto byte = static_cast<unsigned char>(c);
+        // TOML forbids raw control characters in basic strings; UTF-8 bytes pass as they are.
+        if (byte < 0x20 || byte == 0x7f) {
+          out += fmt::format("\\u{:04X}", byte);
+        } else {
+          out += c;
+        }
+      }
+    }
+  }
+  out += '"';
+  return out;
+}
+
 Expected<std::string> add_server(std::string_view text, const std::string& file,
                                  const NewServer& server) {
   if (!bare_key(server.name))
@@ -256,20 +256,20 @@ Expected<std::string> add_server(std::string_view text, const std::string& file,
   if (!lines.empty() && !blank(lines.back())) out += eol;
 
   out += fmt::format("[mcp_servers.{}]{}", server.name, eol);
-  out += fmt::format("command = {}{}", basic_string(server.command), eol);
+  out += fmt::format("command = {}{}", toml_basic_string(server.command), eol);
   if (!server.args.empty()) {
     std::vector<std::string> args;
-    for (const auto& arg : server.args) args.push_back(basic_string(arg));
+    for (const auto& arg : server.args) args.push_back(toml_basic_string(arg));
     out += fmt::format("args = [{}]{}", fmt::join(args, ", "), eol);
   }
   if (!server.env.empty()) {
     std::vector<std::string> env;
     for (const auto& [key, value] : server.env)
-      env.push_back(key_text(key) + " = " + basic_string(value));
+      env.push_back(key_text(key) + " = " + toml_basic_string(value));
     out += fmt::format("env = {{ {} }}{}", fmt::join(env, ", "), eol);
   }
   if (server.environment)
-    out += fmt::format("environment = {}{}", basic_string(*server.environment), eol);
+    out += fmt::format("environment = {}{}", toml_basic_string(*server.environment), eol);
   return out;
 }
 

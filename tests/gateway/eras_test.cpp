@@ -50,9 +50,10 @@ constexpr const char* kLegacyVersion = "2025-11-25";
 std::string eras_config(const std::string& mark) {
   const std::string script = std::string(testing::source_dir()) + "/tests/mcp/sdk_v2_server.mjs";
   std::string modern =
-      "[mcp_servers.modern]\ncommand = " + toml_string(testing::node_binary().string()) +
-      "\nargs = [" + toml_string(script) + ", \"stdio\", " + toml_string(mark) + "]\n" +
-      "env = { TETHER_NPM_ROOT = " + toml_string(testing::npm_root().string()) + " }\n";
+      "[mcp_servers.modern]\ncommand = " +
+      host::toml_basic_string(testing::node_binary().string()) + "\nargs = [" +
+      host::toml_basic_string(script) + ", \"stdio\", " + host::toml_basic_string(mark) + "]\n" +
+      "env = { TETHER_NPM_ROOT = " + host::toml_basic_string(testing::npm_root().string()) + " }\n";
   return server_entry("legacy", false, {"--conformance-fixtures", "--stderr-line", mark}) + modern;
 }
 

@@ -168,20 +168,13 @@ std::vector<std::string> under_shell(const std::vector<std::string>& argv) {
   return shell;
 }
 
-std::string toml_string(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  return out + "\"";
-}
-
 std::string server_entry(const std::string& name, bool remote, std::vector<std::string> args,
                          const std::string& extra) {
   std::string entry = "[mcp_servers." + name +
-                      "]\ncommand = " + toml_string(testing::test_mcp_server()) + "\nargs = [";
-  for (std::size_t i = 0; i < args.size(); ++i) entry += (i ? ", " : "") + toml_string(args[i]);
+                      "]\ncommand = " + host::toml_basic_string(testing::test_mcp_server()) +
+                      "\nargs = [";
+  for (std::size_t i = 0; i < args.size(); ++i)
+    entry += (i ? ", " : "") + host::toml_basic_string(args[i]);
   entry += "]\n";
   if (remote) entry += "environment = \"sandbox\"\n";
   return entry + extra + "\n";

@@ -21,6 +21,7 @@
 #include <boost/json/value.hpp>
 #include <gtest/gtest.h>
 
+#include <tether/host/config_edit.hpp>
 #include <tether/process/child.hpp>
 
 namespace tether::gateway::fixture {
@@ -64,7 +65,6 @@ boost::asio::awaitable<void> kill_parent_expect_gateway_exit(Running& shell);
 // `argv` under a shell that stays its parent (`; :` keeps sh from exec'ing it).
 std::vector<std::string> under_shell(const std::vector<std::string>& argv);
 
-std::string toml_string(const std::string& text);
 // `[mcp_servers.<name>]`: the test server with `args`, on the spawned executor when `remote`,
 // plus `extra` lines.
 std::string server_entry(const std::string& name, bool remote, std::vector<std::string> args,

@@ -843,8 +843,8 @@ class GatewayTable : public GatewayHttp {
  protected:
   // The table says: HTTP on a free port of 127.0.0.1, the token file, and gw.internal.
   std::string table_config(const std::string& mark) {
-    return "[gateway]\nlisten = \"http://127.0.0.1:0\"\ntoken_file = " + toml_string(token_file_) +
-           "\nallow_hosts = [\"gw.internal\"]\n\n" +
+    return "[gateway]\nlisten = \"http://127.0.0.1:0\"\ntoken_file = " +
+           host::toml_basic_string(token_file_) + "\nallow_hosts = [\"gw.internal\"]\n\n" +
            server_entry("local", false, {"--stderr-line", mark});
   }
 };

@@ -23,6 +23,7 @@
 #include "build_paths.hpp"
 #include "exec_server.hpp"
 #include "mcp_fixtures.hpp"
+#include <tether/host/config_edit.hpp>
 #include <tether/host/manager.hpp>
 #include <tether/host/tool_names.hpp>
 
@@ -38,19 +39,10 @@ using testing::ok;
 const char* const kServer = testing::test_mcp_server();
 constexpr auto kWait = 10s;
 
-// A TOML basic string.
-std::string toml_string(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + '"';
-}
-
 std::string toml_array(const std::vector<std::string>& items) {
   std::string out = "[";
-  for (const auto& item : items) out += (out.size() > 1 ? ", " : "") + toml_string(item);
+  for (const auto& item : items)
+    out += (out.size() > 1 ? ", " : "") + host::toml_basic_string(item);
   return out + "]";
 }
 
@@ -134,7 +126,7 @@ class ManagerTest : public ::testing::TestWithParam<McpPlacement> {
   // `[mcp_servers.<name>]` running `program args...`, placed per the test parameter.
   std::string server(const std::string& name, const std::string& program,
                      const std::vector<std::string>& args, const std::string& extra = "") const {
-    return "[mcp_servers." + name + "]\ncommand = " + toml_string(program) +
+    return "[mcp_servers." + name + "]\ncommand = " + host::toml_basic_string(program) +
            "\nargs = " + toml_array(args) + "\n" + placement_line() + extra + "\n";
   }
   // The test server, its command line carrying a fresh marker.
@@ -486,12 +478,13 @@ TEST_F(ManagerPlacementTest, ListingResolvesPlacementAsTheLaunchDoes) {
   const auto touched = dir.file("far-touched");
   const std::string text =
       "default_environment = \"loop\"\n[environments.loop]\nspawn = true\n\n" +
-      std::string("[mcp_servers.here]\ncommand = ") + toml_string(kServer) +
-      "\nargs = [\"--stderr-line\", " + toml_string(here) + "]\n\n" +
-      "[mcp_servers.there]\ncommand = " + toml_string(kServer) + "\nargs = [\"--stderr-line\", " +
-      toml_string(there) + "]\nexperimental_environment = \"remote\"\n\n" +
+      std::string("[mcp_servers.here]\ncommand = ") + host::toml_basic_string(kServer) +
+      "\nargs = [\"--stderr-line\", " + host::toml_basic_string(here) + "]\n\n" +
+      "[mcp_servers.there]\ncommand = " + host::toml_basic_string(kServer) +
+      "\nargs = [\"--stderr-line\", " + host::toml_basic_string(there) +
+      "]\nexperimental_environment = \"remote\"\n\n" +
       "[mcp_servers.nowhere]\ncommand = \"/bin/sh\"\nargs = [\"-c\", " +
-      toml_string("touch '" + touched + "' # " + far) + "]\nenvironment = \"gpu\"\n\n" +
+      host::toml_basic_string("touch '" + touched + "' # " + far) + "]\nenvironment = \"gpu\"\n\n" +
       "[mcp_servers.web]\nurl = \"http://127.0.0.1:9/mcp\"\n"
       "environment = \"loop\"\n";
   auto config = parse_config({text, "config.toml"});
@@ -565,7 +558,7 @@ TEST_F(ManagerPlacementTest, RemoteWithoutAnExecutorStartsNothing) {
   const std::string text =
       "[environments.loop]\nspawn = true\n\n[mcp_servers.far]\n"
       "command = \"/bin/sh\"\nargs = [\"-c\", " +
-      toml_string("touch '" + touched + "' # " + mark) +
+      host::toml_basic_string("touch '" + touched + "' # " + mark) +
       "]\nexperimental_environment = \"remote\"\n";
   auto config = parse_config({text, "config.toml"});
   ASSERT_TRUE(config.has_value()) << config.error().message;

@@ -23,6 +23,10 @@
 
 namespace tether::host {
 
+// `value` as a TOML basic string: quoted, with `"`, `\` and control characters escaped (UTF-8
+// passes as it is).
+std::string toml_basic_string(std::string_view value);
+
 // A stdio server as `tether mcp add NAME [--env K=V] [--environment E] -- CMD ARGS` gives it.
 struct NewServer {
   std::string name;
