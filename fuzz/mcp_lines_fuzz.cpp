@@ -1,5 +1,5 @@
 // libFuzzer target for the MCP stdio framing: jsonrpc::LineSplitter (a server's stdout, and the
-// `--listen stdio` transport), stdio::StderrLog (a server's stderr) and stdio::is_valid_utf8
+// `--listen stdio` transport), stdio::StderrLog (a server's stderr) and jsonrpc::is_valid_utf8
 // (argv and environment checks before an executor spawns a server).
 //
 // Input: byte 0 picks the line limit, byte 1 seeds the sizes of the chunks the rest (the stream)
@@ -28,6 +28,7 @@
 #include "../src/mcp/stdio_common.hpp"
 #include "pieces.hpp"
 #include <tether/jsonrpc/line_splitter.hpp>
+#include <tether/jsonrpc/utf8.hpp>
 #include <tether/mcp/connection.hpp>
 
 namespace {
@@ -187,7 +188,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_splitter(stream, limit, chunks);
   check_splitter(stream, limit, {stream});
   check_stderr(stream, chunks);
-  if (mcp::stdio::is_valid_utf8(stream) != model_utf8(stream))
+  if (jsonrpc::is_valid_utf8(stream) != model_utf8(stream))
     fail("is_valid_utf8 differs from the Unicode well-formedness table");
   return 0;
 }

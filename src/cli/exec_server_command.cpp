@@ -64,6 +64,14 @@ Run add_exec_server_command(CLI::App& app) {
   cmd->add_option("--fs-threads", options->fs_threads,
                   "threads running fs/* calls, shared by all connections (default 8)")
       ->check(CLI::Range(1, 256));
+  cmd->add_option("--max-http-requests", options->max_http_requests,
+                  "http/request calls and streamed bodies a connection may have open at once "
+                  "(default 64)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-http-body-bytes", options->max_http_body_bytes,
+                  "largest http/request body answered whole; bigger ones need streamResponse "
+                  "(default 33554432)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--max-pending-connections", options->max_pending_connections,
                   "connections that have not completed the WebSocket upgrade; more are closed "
                   "(default 64)")

@@ -85,6 +85,10 @@ asio::awaitable<void> terminate_abandoned(std::shared_ptr<ExecClient::Impl> impl
 }  // namespace
 
 void ExecClient::Impl::route(const jsonrpc::Notification& n) {
+  if (n.method == kHttpBodyDelta.name) {
+    route_body_delta(n);
+    return;
+  }
   auto event = event_from(n);
   if (!event) return;
   auto it = processes_.find(event->first);

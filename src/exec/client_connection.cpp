@@ -209,6 +209,7 @@ void ExecClient::Impl::connection_lost(const std::shared_ptr<jsonrpc::Peer>& pee
   if (link_ != Link::connected || peer_ != peer) return;
   peer_.reset();
   std::string reason = peer->end_reason();
+  fail_body_routes(std::string(kDisconnected) + (reason.empty() ? "" : ": " + reason));
   const bool can_resume = std::holds_alternative<WebSocketEndpoint>(endpoint_) &&
                           !session_id_.empty() && !peer->remote_close_code() &&
                           !broken_by_server_ && options_.resume_window.count() > 0;
@@ -285,6 +286,7 @@ void ExecClient::Impl::latch(const std::string& reason) {
   }
   if (peer_) peer_->abort(*disconnected_);
   for (auto& [id, entry] : processes_) entry.log->fail(*disconnected_);
+  fail_body_routes(*disconnected_);
   state_changed_.notify_all();
 }
 

@@ -1,6 +1,6 @@
-// ExecClient::Impl — what the client's three parts share: the connection and its resume
-// (client_connection.cpp), calls and processes (client.cpp), and the fs/* and environment/*
-// calls (client_fs.cpp).
+// ExecClient::Impl — what the client's parts share: the connection and its resume
+// (client_connection.cpp), calls and processes (client.cpp), the fs/* and environment/* calls
+// (client_fs.cpp), and http/request with its streamed bodies (client_http.cpp).
 //
 // One Impl per executor, living on one executor (no locks). Its state is one Link: connecting
 // (before the first connection), connected (peer_ is the connection; it may just have ended,
@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <set>
@@ -85,8 +86,26 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
                                                     std::chrono::milliseconds wait);
   boost::asio::awaitable<Expected<WriteStatus>> write(std::string id, std::string bytes);
   boost::asio::awaitable<Expected<bool>> terminate(std::string id);
-  // Routes a process notification to its process's log.
+  // Routes a process notification to its process's log, a bodyDelta to its stream.
   void route(const jsonrpc::Notification& notification);
+
+  // --- http/request (client_http.cpp) -------------------------------------------------------
+
+  // Where one streamed body's deltas wait for its reader.
+  struct BodyRoute {
+    explicit BodyRoute(const boost::asio::any_io_executor& executor) : changed(executor) {}
+    std::deque<std::string> pieces;
+    std::size_t buffered = 0;
+    std::uint64_t next_seq = 1;
+    bool done = false;
+    std::optional<std::string> failure;
+    jsonrpc::AsyncSignal changed;
+  };
+  // A fresh request id with its route, registered before the request is sent.
+  std::pair<std::string, std::shared_ptr<BodyRoute>> open_body_route();
+  void close_body_route(const std::string& request_id);
+  const ClientOptions& options() const { return options_; }
+  const boost::asio::any_io_executor& executor() const { return executor_; }
 
   const std::string& session_id() const { return session_id_; }
   const json::object& environment_info() const { return environment_info_; }
@@ -102,6 +121,9 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
   static boost::asio::awaitable<void> resume(std::shared_ptr<Impl> self, std::string reason);
   boost::asio::awaitable<void> catch_up();
   void latch(const std::string& reason);
+  void route_body_delta(const jsonrpc::Notification& notification);
+  // Every open stream fails: streams are not resumed with the session.
+  void fail_body_routes(const std::string& reason);
   // A subscriber's lag recovery (a named coroutine: its arguments live in its frame).
   static boost::asio::awaitable<Expected<ReadResult>> recover_read(std::weak_ptr<Impl> weak,
                                                                    std::string id,
@@ -118,6 +140,8 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
   std::string session_id_;
   json::object environment_info_;
   std::unordered_map<std::string, Entry> processes_;
+  std::unordered_map<std::string, std::shared_ptr<BodyRoute>> body_routes_;
+  std::uint64_t next_http_id_ = 1;
   boost::system::error_code last_connect_error_;
   jsonrpc::AsyncSignal state_changed_;
   jsonrpc::AsyncSignal connection_ended_;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,6 +19,8 @@
 
 #include "fs_methods.hpp"
 #include "start.hpp"
+#include <tether/fetch/direct.hpp>
+#include <tether/jsonrpc/utf8.hpp>
 
 extern char** environ;
 
@@ -86,6 +89,9 @@ ServerContext::ServerContext(const ServerOptions& opts, const asio::any_io_execu
       environment_info(make_environment_info()),
       changed(ex) {
   limits.kill_grace = opts.kill_grace;
+  fetch::DirectOptions direct;
+  direct.connect_timeout = opts.http_connect_timeout;
+  http = fetch::direct_client(ex, direct);
 }
 
 Connection::Connection(std::shared_ptr<ServerContext> context,
@@ -115,6 +121,10 @@ asio::awaitable<void> Connection::run() {
   co_await peer_->run();
   spdlog::debug("exec: connection ended: {}", peer_->end_reason());
   ended_.notify_all();
+  // Streams are not resumed with the session: nothing is left reading for a lost client.
+  for (const auto& [id, exchange] : http_calls_) exchange->cancel();
+  for (const auto& [id, exchange] : streams_) exchange->cancel();
+  streams_.clear();
   fs_room_.notify_all();
   peer_->on_request(nullptr);
   peer_->on_notification(nullptr);
@@ -164,6 +174,8 @@ const Connection::Route* Connection::find_route(std::string_view method) {
       {kProcessWrite.name, Needs::exec, &C::serve<kProcessWrite, &C::write_process>},
       {kProcessTerminate.name, Needs::exec, &C::serve<kProcessTerminate, &C::terminate_process>},
       {kProcessSignal.name, Needs::exec, &C::serve<kProcessSignal, &C::signal_process>},
+      {kHttpRequest.name, Needs::exec, &C::serve<kHttpRequest, &C::http_request>},
+      {kHttpCancel.name, Needs::exec, &C::serve<kHttpCancel, &C::http_cancel>},
       {kFsReadFile.name, Needs::filesystem, &C::serve_fs<kFsReadFile, fs_read_file>},
       {kFsWriteFile.name, Needs::filesystem, &C::serve_fs<kFsWriteFile, fs_write_file>},
       {kFsCreateDirectory.name, Needs::filesystem,
@@ -348,6 +360,122 @@ asio::awaitable<Expected<TerminateResult>> Connection::terminate_process(Process
 asio::awaitable<Expected<Empty>> Connection::signal_process(SignalParams params) {
   if (auto process = session_->find(params.process_id)) process->interrupt();
   co_return Empty{};
+}
+
+namespace {
+
+// A failed http/request: -32603 as codex answers, or the request's own -32602.
+Error http_failure(const Error& error) {
+  if (error.code == jsonrpc::code::kInvalidParams) return error;
+  return jsonrpc::make_error(jsonrpc::code::kInternalError,
+                             fmt::format("http/request failed: {}", error.message));
+}
+
+// JSON strings are UTF-8: a header value that is not is left out (as codex does).
+fetch::Headers utf8_headers(fetch::Headers headers) {
+  std::erase_if(headers, [](const fetch::Header& h) {
+    return !jsonrpc::is_valid_utf8(h.name) || !jsonrpc::is_valid_utf8(h.value);
+  });
+  return headers;
+}
+
+}  // namespace
+
+asio::awaitable<Expected<HttpResponse>> Connection::http_request(HttpRequestParams params,
+                                                                 jsonrpc::Id request_id) {
+  const auto limit = context_->options.max_http_requests;
+  if (open_http_requests() >= limit)
+    co_return invalid_request(
+        fmt::format("too many open http/request calls on this connection (limit {})", limit));
+  if (params.stream_response && streams_.contains(*params.request_id))
+    co_return invalid_request(
+        fmt::format("http/request {} is already streaming its body", *params.request_id));
+  fetch::Request request;
+  request.method = std::move(params.method);
+  request.url = std::move(params.url);
+  request.headers = std::move(params.headers);
+  request.body = params.body.value_or(std::string());
+  if (params.timeout_ms)
+    request.timeout = std::chrono::milliseconds(
+        std::min<std::uint64_t>(*params.timeout_ms, INT64_MAX / 1'000'000));
+  request.redirects = params.redirect_policy;
+  if (auto valid = fetch::check_request(request); !valid) co_return valid.error();
+  auto exchange = context_->http->start(std::move(request));
+  http_calls_.emplace_back(params.request_id.value_or(std::string()), exchange);
+  struct Forget {
+    Connection* connection;
+    std::shared_ptr<fetch::Exchange> exchange;
+    ~Forget() {
+      std::erase_if(connection->http_calls_,
+                    [this](const auto& call) { return call.second == exchange; });
+    }
+  } forget{this, exchange};
+  auto head = co_await exchange->head();
+  if (!head) co_return http_failure(head.error());
+  HttpResponse response;
+  response.status = head->status;
+  response.headers = utf8_headers(std::move(head->headers));
+  if (!params.stream_response) {
+    auto body = co_await fetch::read_all(*exchange, context_->options.max_http_body_bytes);
+    if (!body) co_return http_failure(body.error());
+    response.body = std::move(*body);
+    co_return response;
+  }
+  if (peer_->is_closed()) {
+    exchange->cancel();
+    co_return response;
+  }
+  // The deltas follow the response, so a client sees the head first (it must not count on it:
+  // codex's order is not promised).
+  const auto& id = *params.request_id;
+  streams_[id] = exchange;
+  peer_->on_response_delivered(request_id, [weak = weak_from_this(), id, exchange] {
+    if (auto self = weak.lock())
+      asio::co_spawn(self->context_->executor, stream_body(self, id, exchange), asio::detached);
+  });
+  co_return response;
+}
+
+asio::awaitable<Expected<Empty>> Connection::http_cancel(HttpCancelParams params) {
+  // A call still waiting for its head is cancelled too: its stream would never be read.
+  for (const auto& [id, exchange] : http_calls_)
+    if (id == params.request_id) exchange->cancel();
+  if (auto it = streams_.find(params.request_id); it != streams_.end()) {
+    it->second->cancel();
+    streams_.erase(it);
+  }
+  co_return Empty{};
+}
+
+asio::awaitable<void> Connection::stream_body(std::shared_ptr<Connection> self,
+                                              std::string request_id,
+                                              std::shared_ptr<fetch::Exchange> exchange) {
+  const auto current = [&] {
+    auto it = self->streams_.find(request_id);
+    return it != self->streams_.end() && it->second == exchange;
+  };
+  HttpBodyDelta delta;
+  delta.request_id = request_id;
+  while (!delta.done) {
+    // Backpressure: nothing more is read from the server while the client is behind.
+    co_await self->peer_->wait_writable();
+    if (self->peer_->is_closed() || !current()) break;
+    auto piece = co_await exchange->read();
+    if (!current()) break;  // cancelled meanwhile
+    ++delta.seq;
+    delta.bytes.clear();
+    if (!piece) {
+      delta.done = true;
+      delta.error = piece.error().message;
+    } else if (piece->empty()) {
+      delta.done = true;
+    } else {
+      delta.bytes = std::move(*piece);
+    }
+    self->peer_->notify(std::string(kHttpBodyDelta.name), to_json(delta));
+  }
+  if (current()) self->streams_.erase(request_id);
+  exchange->cancel();
 }
 
 }  // namespace tether::exec

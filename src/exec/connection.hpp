@@ -10,7 +10,10 @@
 #pragma once
 
 #include <memory>
+#include <unordered_map>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json/object.hpp>
@@ -19,6 +22,7 @@
 #include "session.hpp"
 #include <tether/exec/protocol.hpp>
 #include <tether/exec/server.hpp>
+#include <tether/fetch/fetch.hpp>
 #include <tether/jsonrpc/peer.hpp>
 
 namespace tether::exec {
@@ -38,6 +42,7 @@ struct ServerContext {
   // mount) does not hold up every client; each connection may use max_fs_calls of them.
   boost::asio::thread_pool blocking_pool;
   boost::json::object environment_info;
+  std::shared_ptr<fetch::Client> http;  // http/request, made from here
   ProcessLimits limits;
   std::unordered_set<Connection*> connections;
   std::size_t pending_connections = 0;  // accepted, WebSocket upgrade not completed
@@ -92,6 +97,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::asio::awaitable<Expected<WriteResult>> write_process(WriteParams params);
   boost::asio::awaitable<Expected<TerminateResult>> terminate_process(ProcessRef params);
   boost::asio::awaitable<Expected<Empty>> signal_process(SignalParams params);
+  boost::asio::awaitable<Expected<HttpResponse>> http_request(HttpRequestParams params,
+                                                              jsonrpc::Id request_id);
+  boost::asio::awaitable<Expected<Empty>> http_cancel(HttpCancelParams params);
+  // Sends a streamed body as bodyDelta notifications, never more than the send queue takes.
+  static boost::asio::awaitable<void> stream_body(std::shared_ptr<Connection> self,
+                                                  std::string request_id,
+                                                  std::shared_ptr<fetch::Exchange> exchange);
+  std::size_t open_http_requests() const { return http_calls_.size() + streams_.size(); }
 
   std::shared_ptr<ServerContext> context_;
   std::shared_ptr<jsonrpc::Peer> peer_;
@@ -100,6 +113,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   jsonrpc::AsyncSignal ended_;  // wakes long-poll reads when the connection ends
   std::size_t fs_running_ = 0;
   jsonrpc::AsyncSignal fs_room_;  // an fs/* call finished, or the connection ended
+  // http/request calls not yet answered, and streamed bodies by request id: what a lost
+  // connection cancels.
+  std::vector<std::pair<std::string, std::shared_ptr<fetch::Exchange>>> http_calls_;
+  std::unordered_map<std::string, std::shared_ptr<fetch::Exchange>> streams_;
 };
 
 }  // namespace tether::exec

@@ -523,4 +523,114 @@ Expected<void> from_json(const json::value& json, CopyParams& out) {
   return f.result();
 }
 
+namespace {
+
+json::array headers_json(const fetch::Headers& headers) {
+  json::array out;
+  out.reserve(headers.size());
+  for (const auto& header : headers)
+    out.push_back(json::object{{"name", header.name}, {"value", header.value}});
+  return out;
+}
+
+fetch::Headers headers_from(Fields& f) {
+  fetch::Headers out;
+  const auto* headers = f.find("headers");
+  if (!headers || f.failed()) return out;
+  if (!headers->is_array()) {
+    f.fail(invalid_params("headers must be an array of {name, value} objects"));
+    return out;
+  }
+  for (const auto& item : headers->get_array()) {
+    Fields header(item, "a header");
+    fetch::Header parsed{header.string("name"), header.string("value")};
+    if (header.failed()) {
+      f.fail(header.result().error());
+      return out;
+    }
+    out.push_back(std::move(parsed));
+  }
+  return out;
+}
+
+}  // namespace
+
+json::value to_json(const HttpRequestParams& value) {
+  json::object out{
+      {"method", value.method},
+      {"url", value.url},
+      {"headers", headers_json(value.headers)},
+      {"requestId", optional_value(value.request_id)},
+      {"streamResponse", value.stream_response},
+      {"redirectPolicy", value.redirect_policy == fetch::Redirects::stop ? "stop" : "follow"}};
+  if (value.body) out["bodyBase64"] = jsonrpc::base64_encode(*value.body);
+  out["timeoutMs"] = value.timeout_ms ? json::value(*value.timeout_ms) : json::value(nullptr);
+  return out;
+}
+Expected<void> from_json(const json::value& json, HttpRequestParams& out) {
+  Fields f(json);
+  out.method = f.string("method");
+  out.url = f.string("url");
+  out.headers = headers_from(f);
+  if (f.find("bodyBase64")) out.body = f.base64("bodyBase64");
+  const auto timeout = f.optional_int("timeoutMs");
+  out.request_id = f.optional_string("requestId");
+  out.stream_response = f.optional_bool("streamResponse").value_or(false);
+  const auto policy = f.optional_string("redirectPolicy");
+  if (f.failed()) return f.result();
+  if (timeout && *timeout < 0) return invalid_params("timeoutMs must not be negative");
+  if (timeout) out.timeout_ms = static_cast<std::uint64_t>(*timeout);
+  if (policy && *policy == "stop") {
+    out.redirect_policy = fetch::Redirects::stop;
+  } else if (policy && *policy != "follow") {
+    return invalid_params(
+        fmt::format("unknown variant `{}`, expected `follow` or `stop`", *policy));
+  }
+  if (out.stream_response && (!out.request_id || out.request_id->empty()))
+    return invalid_params("http/request streamResponse requires requestId");
+  return {};
+}
+
+json::value to_json(const HttpResponse& value) {
+  return json::object{{"status", value.status},
+                      {"headers", headers_json(value.headers)},
+                      {"bodyBase64", jsonrpc::base64_encode(value.body)}};
+}
+Expected<void> from_json(const json::value& json, HttpResponse& out) {
+  Fields f(json);
+  const auto status = f.uint("status");
+  out.headers = headers_from(f);
+  if (f.find("bodyBase64")) out.body = f.base64("bodyBase64");
+  if (f.failed()) return f.result();
+  if (status < 100 || status > 999) return invalid_params(fmt::format("invalid status {}", status));
+  out.status = static_cast<unsigned>(status);
+  return {};
+}
+
+json::value to_json(const HttpBodyDelta& value) {
+  return json::object{{"requestId", value.request_id},
+                      {"seq", value.seq},
+                      {"deltaBase64", jsonrpc::base64_encode(value.bytes)},
+                      {"done", value.done},
+                      {"error", optional_value(value.error)}};
+}
+Expected<void> from_json(const json::value& json, HttpBodyDelta& out) {
+  Fields f(json);
+  out.request_id = f.string("requestId");
+  out.seq = f.uint("seq");
+  if (f.find("deltaBase64")) out.bytes = f.base64("deltaBase64");
+  out.done = f.optional_bool("done").value_or(false);
+  out.error = f.optional_string("error");
+  return f.result();
+}
+
+json::value to_json(const HttpCancelParams& value) {
+  return json::object{{"requestId", value.request_id}};
+}
+Expected<void> from_json(const json::value& json, HttpCancelParams& out) {
+  Fields f(json);
+  out.request_id = f.string("requestId");
+  return f.result();
+}
+
 }  // namespace tether::exec

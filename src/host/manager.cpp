@@ -176,8 +176,7 @@ struct Manager::State : std::enable_shared_from_this<State> {
 
   // The same resolution a launch makes (launch_server resolves through it too).
   Expected<std::shared_ptr<Environment>> placement(const ServerConfig& config) const {
-    return resolve_placement(environments, config.name, config.environment,
-                             std::holds_alternative<HttpServerSettings>(config.transport));
+    return resolve_placement(environments, config.name, config.environment);
   }
 
   mcp::ClientHandlers handlers_for(Server& server) {

@@ -129,25 +129,25 @@ asio::awaitable<void> Environments::close() {
 
 Expected<std::shared_ptr<Environment>> resolve_placement(const Environments& environments,
                                                          const std::string& server,
-                                                         const std::string& environment,
-                                                         bool streamable_http) {
-  auto resolved = environments.resolve(environment, server);
-  if (resolved && *resolved && streamable_http)
-    return jsonrpc::make_error(
-        jsonrpc::code::kInternalError,
-        fmt::format("remote streamable HTTP MCP server '{}' is not implemented yet", server));
-  return resolved;
+                                                         const std::string& environment) {
+  return environments.resolve(environment, server);
 }
 
 asio::awaitable<Expected<mcp::ServerConnection>> launch_server(asio::any_io_executor executor,
                                                                ServerLaunch launch,
                                                                const Environments& environments) {
   using Result = Expected<mcp::ServerConnection>;
-  const auto* http = std::get_if<mcp::HttpServerConfig>(&launch.transport);
-  auto environment =
-      resolve_placement(environments, launch.name, launch.environment, http != nullptr);
+  auto* http = std::get_if<mcp::HttpServerConfig>(&launch.transport);
+  auto environment = resolve_placement(environments, launch.name, launch.environment);
   if (!environment) co_return Result{boost::system::in_place_error, environment.error()};
-  if (http) co_return mcp::connect_http(executor, *http);
+  if (http && *environment) {
+    // Every connection to the server is the executor's: none is made from here, even when the
+    // executor cannot be reached.
+    auto client = co_await (*environment)->client();
+    if (!client) co_return Result{boost::system::in_place_error, client.error()};
+    http->client = (*client)->http_client((*environment)->id());
+  }
+  if (http) co_return mcp::connect_http(executor, std::move(*http));
   const auto& command = std::get<mcp::StdioCommand>(launch.transport);
   if (!*environment) co_return mcp::launch_local(executor, command, launch.stdio);
   auto starter = co_await (*environment)->starter();

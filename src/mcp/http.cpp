@@ -1,17 +1,17 @@
 // MCP streamable HTTP client transport (see include/tether/mcp/http.hpp for the contract).
 //
-// Owns: one HTTP connection per exchange (POST, resume GET, the standalone GET stream, DELETE),
-// plain or TLS; reading each answer in its own coroutine into the shared inbox; the session id,
-// negotiated protocol version and SSE cursors (last event id, retry) those exchanges share.
-// Does not own: JSON-RPC correlation (Peer), MCP semantics (client.cpp), SSE parsing (sse.cpp).
-// Data flows: write() -> connect + send POST -> [post_answer coroutine: JSON body | SSE events |
-// HTTP error -> error answers] -> inbox -> read(); after `notifications/initialized` was
-// accepted, get_stream coroutine: GET -> SSE events -> inbox, reconnecting with Last-Event-ID.
+// Owns: one fetch::Exchange per HTTP exchange (POST, resume GET, the standalone GET stream,
+// DELETE), made by the fetch::Client the config names (this process's own, or an executor's);
+// reading each answer in its own coroutine into the shared inbox; the session id, negotiated
+// protocol version and SSE cursors (last event id, retry) those exchanges share.
+// Does not own: connections and TLS (fetch), JSON-RPC correlation (Peer), MCP semantics
+// (client.cpp), SSE parsing (sse.cpp).
+// Data flows: write() -> send POST -> [post_answer coroutine: JSON body | SSE events | HTTP
+// error -> error answers] -> inbox -> read(); after `notifications/initialized` was accepted,
+// get_stream coroutine: GET -> SSE events -> inbox, reconnecting with Last-Event-ID.
 //
-// A fresh connection per exchange: it costs a TCP (and TLS) handshake per message, but a POST is
-// never re-sent after a pooled connection turned out stale (the server might have taken it).
-// Every coroutine holds the shared State; abort() (also run by the destructor) closes every
-// open connection and cancels every retry sleep, so they all end promptly.
+// Every coroutine holds the shared State; abort() (also run by the destructor) cancels every
+// open exchange and every retry sleep, so they all end promptly.
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -22,19 +22,17 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
+#include <boost/beast/http/status.hpp>
 #include <boost/json.hpp>
-#include <boost/locale/utf.hpp>
 #include <spdlog/spdlog.h>
 
 #include "sse.hpp"
+#include <tether/fetch/direct.hpp>
 #include <tether/jsonrpc/url_target.hpp>
+#include <tether/jsonrpc/utf8.hpp>
 #include <tether/mcp/http.hpp>
 #include <tether/mcp_protocol/http_headers.hpp>
 #include <tether/mcp_protocol/revision.hpp>
@@ -43,8 +41,6 @@ namespace tether::mcp {
 namespace {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using boost::system::error_code;
 using namespace std::chrono_literals;
 
@@ -56,68 +52,6 @@ constexpr int kMaxResumeAttempts = 5;
 constexpr int kMaxGetFailures = 5;
 // How much of an error answer's body goes into the error message.
 constexpr std::size_t kErrorBodyBytes = 1024;
-
-using Target = jsonrpc::UrlTarget;
-
-using Response = http::response_parser<http::buffer_body>;
-
-// One HTTP/1.1 connection, plain or TLS.
-class Conn {
- public:
-  Conn(const asio::any_io_executor& executor, asio::ssl::context* tls) {
-    if (tls)
-      secure_.emplace(executor, *tls);
-    else
-      plain_.emplace(executor);
-  }
-
-  beast::tcp_stream& tcp() { return plain_ ? *plain_ : beast::get_lowest_layer(*secure_); }
-  bool is_tls() const { return secure_.has_value(); }
-  beast::ssl_stream<beast::tcp_stream>& tls() { return *secure_; }
-
-  asio::awaitable<error_code> send(http::request<http::string_body>& request) {
-    error_code ec;
-    if (plain_)
-      co_await http::async_write(*plain_, request, asio::redirect_error(asio::use_awaitable, ec));
-    else
-      co_await http::async_write(*secure_, request, asio::redirect_error(asio::use_awaitable, ec));
-    co_return ec;
-  }
-
-  asio::awaitable<error_code> read_header(Response& response) {
-    error_code ec;
-    if (plain_)
-      co_await http::async_read_header(*plain_, buffer_, response,
-                                       asio::redirect_error(asio::use_awaitable, ec));
-    else
-      co_await http::async_read_header(*secure_, buffer_, response,
-                                       asio::redirect_error(asio::use_awaitable, ec));
-    co_return ec;
-  }
-
-  asio::awaitable<error_code> read_some(Response& response) {
-    error_code ec;
-    if (plain_)
-      co_await http::async_read_some(*plain_, buffer_, response,
-                                     asio::redirect_error(asio::use_awaitable, ec));
-    else
-      co_await http::async_read_some(*secure_, buffer_, response,
-                                     asio::redirect_error(asio::use_awaitable, ec));
-    co_return ec;
-  }
-
-  // Pending operations complete with operation_aborted.
-  void close() {
-    error_code ignored;
-    tcp().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    tcp().close();
-  }
-
- private:
-  std::optional<beast::tcp_stream> plain_;
-  std::optional<beast::ssl_stream<beast::tcp_stream>> secure_;
-  beast::flat_buffer buffer_;
-};
 
 std::string lower(std::string_view text) {
   std::string out(text);
@@ -196,32 +130,14 @@ Outgoing classify(const std::string& text) {
   return out;
 }
 
-// Error messages quote what the server sent (the reason phrase, the body cut at kErrorBodyBytes):
-// bytes that are not UTF-8 become U+FFFD, or the error answer would not be JSON and the peer
-// would skip it, leaving its request to wait for its timeout.
-std::string valid_utf8(std::string_view text) {
-  namespace utf = boost::locale::utf;
-  std::string out;
-  out.reserve(text.size());
-  for (auto p = text.begin(); p != text.end();) {
-    const auto start = p;
-    const auto code_point = utf::utf_traits<char>::decode(p, text.end());
-    if (code_point == utf::illegal || code_point == utf::incomplete) {
-      out += "\xEF\xBF\xBD";
-      p = start + 1;
-    } else {
-      out.append(start, p);
-    }
-  }
-  return out;
-}
-
 // What a request gets for an HTTP failure: -32000, as the TypeScript SDK and server-everything
-// answer transport-level failures.
+// answer transport-level failures. Messages quote what the server sent (the reason phrase, the
+// body cut at kErrorBodyBytes): bytes that are not UTF-8 become U+FFFD, or the error answer
+// would not be JSON and the peer would skip it, leaving its request to wait for its timeout.
 std::string error_answer(const json::value& id, std::string_view message) {
   json::object error;
   error["code"] = jsonrpc::code::kServerError;
-  error["message"] = valid_utf8(message);
+  error["message"] = jsonrpc::to_valid_utf8(message);
   json::object answer;
   answer["jsonrpc"] = "2.0";
   answer["id"] = id;
@@ -231,21 +147,16 @@ std::string error_answer(const json::value& id, std::string_view message) {
 
 enum class End { open, closed, aborted, failed };
 
+using Exchange = std::shared_ptr<fetch::Exchange>;
+
 struct State : std::enable_shared_from_this<State> {
-  State(const asio::any_io_executor& ex, HttpServerConfig cfg, Target t)
-      : executor(ex), config(std::move(cfg)), target(std::move(t)), inbox_signal(ex) {
+  State(const asio::any_io_executor& ex, HttpServerConfig cfg)
+      : executor(ex), config(std::move(cfg)), inbox_signal(ex) {
     inbox_signal.expires_at(asio::steady_timer::time_point::max());
-    if (target.tls) {
-      tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-      tls->set_default_verify_paths();
-      tls->set_verify_mode(asio::ssl::verify_peer);
-    }
   }
 
   asio::any_io_executor executor;
   HttpServerConfig config;
-  Target target;
-  std::unique_ptr<asio::ssl::context> tls;
   std::shared_ptr<ServerDiagnostics> diagnostics = std::make_shared<ServerDiagnostics>();
 
   std::deque<std::string> inbox;
@@ -266,10 +177,10 @@ struct State : std::enable_shared_from_this<State> {
   End end = End::open;
   error_code end_code;
 
-  std::vector<std::weak_ptr<Conn>> conns;
-  // The POST connection each request's answer comes on (serialized id): a cancelled request's
-  // connection is closed, so an abandoned answer stops holding a socket.
-  std::map<std::string, std::weak_ptr<Conn>> request_conns;
+  std::vector<std::weak_ptr<fetch::Exchange>> exchanges;
+  // The POST exchange each request's answer comes on (serialized id): a cancelled request's
+  // exchange is cancelled, so an abandoned answer stops holding a connection.
+  std::map<std::string, std::weak_ptr<fetch::Exchange>> request_exchanges;
   std::vector<std::weak_ptr<asio::steady_timer>> sleeps;
 
   bool ended() const { return end != End::open; }
@@ -318,9 +229,12 @@ struct State : std::enable_shared_from_this<State> {
     }
   }
 
-  void track(const std::shared_ptr<Conn>& conn) {
-    std::erase_if(conns, [](const auto& weak) { return weak.expired(); });
-    conns.push_back(conn);
+  // Starts an exchange that finish() will cancel.
+  Exchange start(fetch::Request request) {
+    auto exchange = config.client->start(std::move(request));
+    std::erase_if(exchanges, [](const auto& weak) { return weak.expired(); });
+    exchanges.push_back(exchange);
+    return exchange;
   }
 
   void finish(End how, error_code code, std::string reason) {
@@ -328,11 +242,11 @@ struct State : std::enable_shared_from_this<State> {
     end = how;
     end_code = code;
     diagnostics->set_end_reason(std::move(reason));
-    for (auto& weak : conns)
-      if (auto conn = weak.lock()) conn->close();
+    auto open = std::move(exchanges);
+    for (auto& weak : open)
+      if (auto exchange = weak.lock()) exchange->cancel();
     for (auto& weak : sleeps)
       if (auto timer = weak.lock()) timer->cancel();
-    conns.clear();
     sleeps.clear();
     inbox_signal.cancel();
   }
@@ -349,26 +263,31 @@ struct State : std::enable_shared_from_this<State> {
     co_return !stopping();
   }
 
-  http::request<http::string_body> request(http::verb verb) const {
-    http::request<http::string_body> req{verb, target.resource, 11};
-    req.set(http::field::host, target.host_header);
-    req.set(http::field::user_agent, "tether/" TETHER_VERSION);
-    if (config.bearer_token) req.set(http::field::authorization, "Bearer " + *config.bearer_token);
-    if (session_id && !modern) req.set("Mcp-Session-Id", *session_id);
-    if (protocol_version && !modern) req.set("MCP-Protocol-Version", *protocol_version);
-    for (const auto& [name, value] : config.headers) req.set(name, value);
-    req.keep_alive(false);
+  fetch::Request request(std::string method) const {
+    fetch::Request req;
+    req.method = std::move(method);
+    req.url = config.url;
+    // Redirects are the server's business to avoid: a POST is never replayed elsewhere.
+    req.redirects = fetch::Redirects::stop;
+    if (config.bearer_token)
+      fetch::set_header(req.headers, "Authorization", "Bearer " + *config.bearer_token);
+    if (session_id && !modern) fetch::set_header(req.headers, "Mcp-Session-Id", *session_id);
+    if (protocol_version && !modern)
+      fetch::set_header(req.headers, "MCP-Protocol-Version", *protocol_version);
+    for (const auto& [name, value] : config.headers) fetch::set_header(req.headers, name, value);
     return req;
   }
 
   // The 2026-07-28 headers of a POST: the version its `_meta` claims, the method, the name, and
   // the tool's x-mcp-header parameters.
-  void set_modern_headers(http::request<http::string_body>& req, const Outgoing& out) const {
+  void set_modern_headers(fetch::Request& req, const Outgoing& out) const {
+    auto& headers = req.headers;
     if (out.modern_version && is_visible_ascii(*out.modern_version))
-      req.set("MCP-Protocol-Version", *out.modern_version);
+      fetch::set_header(headers, "MCP-Protocol-Version", *out.modern_version);
     if (!out.method.empty())
-      req.set(mcp_protocol::kMethodHeader, mcp_protocol::encode_header_text(out.method));
-    if (out.name) req.set(mcp_protocol::kNameHeader, *out.name);
+      fetch::set_header(headers, mcp_protocol::kMethodHeader,
+                        mcp_protocol::encode_header_text(out.method));
+    if (out.name) fetch::set_header(headers, mcp_protocol::kNameHeader, *out.name);
     const auto* name = out.call.if_contains("name");
     const auto* arguments = out.call.if_contains("arguments");
     if (!name || !name->is_string() || !arguments || !arguments->is_object()) return;
@@ -378,74 +297,59 @@ struct State : std::enable_shared_from_this<State> {
       const auto* argument = arguments->as_object().if_contains(param.property);
       if (!argument) continue;
       if (auto value = mcp_protocol::header_value(*argument))
-        req.set(std::string(mcp_protocol::kParamHeaderPrefix) + param.header, *value);
+        fetch::set_header(headers, std::string(mcp_protocol::kParamHeaderPrefix) + param.header,
+                          *value);
     }
   }
 };
 
-using Opened = boost::system::result<std::shared_ptr<Conn>>;
-
-// Resolve, connect, TLS and send `request`, all under the connect timeout.
-asio::awaitable<Opened> open_and_send(std::shared_ptr<State> state,
-                                      http::request<http::string_body>& request) {
-  auto endpoints = co_await jsonrpc::resolve(state->target, state->config.connect_timeout);
-  if (!endpoints) co_return endpoints.error();
-  if (state->ended()) co_return asio::error::operation_aborted;
-  auto conn = std::make_shared<Conn>(state->executor, state->tls.get());
-  state->track(conn);
-  conn->tcp().expires_after(state->config.connect_timeout);
-  error_code ec = co_await jsonrpc::connect_tcp(conn->tcp(), *endpoints);
-  if (ec) co_return ec;
-  if (conn->is_tls()) {
-    ec = co_await jsonrpc::tls_handshake(conn->tls(), state->target.host);
-    if (ec) co_return ec;
-  }
-  request.prepare_payload();
-  ec = co_await conn->send(request);
-  if (ec) co_return ec;
-  // Answers take as long as the server works on them; the client owns request timeouts.
-  conn->tcp().expires_never();
-  co_return conn;
-}
-
 // Reads the rest of a body, handing each piece to `sink`, which returns false to stop early.
 enum class BodyEnd { complete, stopped, failed };
 
-asio::awaitable<BodyEnd> read_body(Conn& conn, Response& response,
+asio::awaitable<BodyEnd> read_body(fetch::Exchange& exchange,
                                    const std::function<bool(std::string_view)>& sink) {
-  std::array<char, 16384> chunk{};
-  while (!response.is_done()) {
-    response.get().body().data = chunk.data();
-    response.get().body().size = chunk.size();
-    auto ec = co_await conn.read_some(response);
-    if (ec == http::error::need_buffer) ec = {};
-    const std::size_t n = chunk.size() - response.get().body().size;
-    if (n > 0 && !sink(std::string_view(chunk.data(), n))) co_return BodyEnd::stopped;
-    if (ec) co_return BodyEnd::failed;
+  for (;;) {
+    auto piece = co_await exchange.read();
+    if (!piece) co_return BodyEnd::failed;
+    if (piece->empty()) co_return BodyEnd::complete;
+    if (!sink(*piece)) co_return BodyEnd::stopped;
   }
-  co_return BodyEnd::complete;
 }
 
 // Up to kErrorBodyBytes of an error answer's body, for the message.
-asio::awaitable<std::string> error_body(Conn& conn, Response& response) {
+asio::awaitable<std::string> error_body(fetch::Exchange& exchange) {
   std::string body;
   const std::function<bool(std::string_view)> sink = [&body](std::string_view piece) {
     body.append(piece.substr(0, kErrorBodyBytes - std::min(kErrorBodyBytes, body.size())));
     return body.size() < kErrorBodyBytes;
   };
-  co_await read_body(conn, response, sink);
+  co_await read_body(exchange, sink);
+  exchange.cancel();
   while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
   co_return body;
 }
 
-// `HTTP 404 Not Found: <body>`, and what a 404 on a session means.
-std::string http_failure(const Response& response, const std::string& body, bool had_session) {
-  const auto& head = response.get();
-  std::string message = "HTTP " + std::to_string(head.result_int());
-  if (!head.reason().empty()) message += " " + std::string(head.reason());
+std::string content_type(const fetch::Head& head) {
+  return std::string(fetch::find_header(head.headers, "Content-Type").value_or(""));
+}
+
+// `HTTP 404 Not Found: <body>`, and what a 404 on a session or a 401 means.
+std::string http_failure(const fetch::Head& head, const std::string& body, bool had_session) {
+  std::string message = "HTTP " + std::to_string(head.status);
+  // An executor does not pass the reason phrase on: the status's standard one stands in.
+  const auto reason = head.reason.empty() ? std::string(boost::beast::http::obsolete_reason(
+                                                boost::beast::http::int_to_status(head.status)))
+                                          : head.reason;
+  if (!reason.empty() && reason != "<unknown-status>") message += " " + reason;
   if (!body.empty()) message += ": " + body;
-  if (had_session && head.result() == http::status::not_found)
+  if (had_session && head.status == 404)
     message += " (the MCP session expired; a new initialize starts a new one)";
+  if (head.status == 401) {
+    message += " (the MCP server requires authorization";
+    if (auto challenge = fetch::find_header(head.headers, "WWW-Authenticate"))
+      message += "; WWW-Authenticate: " + std::string(*challenge);
+    message += ")";
+  }
   return message;
 }
 
@@ -460,7 +364,7 @@ void fail_pending(State& state, std::map<std::string, json::value>& pending,
 // names (all of them for a null id) get that error, code and data kept, so the client can act
 // on it. Returns false when the body is no such answer.
 bool deliver_error_body(State& state, std::map<std::string, json::value>& pending,
-                        const Response& response, const std::string& body) {
+                        const fetch::Head& head, const std::string& body) {
   error_code ec;
   const auto answer = json::parse(body, ec);
   const auto* object = answer.if_object();
@@ -471,8 +375,8 @@ bool deliver_error_body(State& state, std::map<std::string, json::value>& pendin
   const auto* id = object->if_contains("id");
   const auto* text = error->as_object().if_contains("message");
   json::object relayed = error->as_object();
-  relayed["message"] = valid_utf8(http_failure(
-      response, text && text->is_string() ? std::string(text->as_string()) : std::string(), false));
+  relayed["message"] = jsonrpc::to_valid_utf8(http_failure(
+      head, text && text->is_string() ? std::string(text->as_string()) : std::string(), false));
   const auto relay = [&](const json::value& to) {
     json::object message;
     message["jsonrpc"] = "2.0";
@@ -506,7 +410,7 @@ struct StreamEnd {
   bool progressed = false;
 };
 
-asio::awaitable<StreamEnd> read_events(std::shared_ptr<State> state, Conn& conn, Response& response,
+asio::awaitable<StreamEnd> read_events(std::shared_ptr<State> state, fetch::Exchange& exchange,
                                        Cursor& cursor,
                                        std::map<std::string, json::value>& pending) {
   const bool until_answered = !pending.empty();
@@ -539,7 +443,8 @@ asio::awaitable<StreamEnd> read_events(std::shared_ptr<State> state, Conn& conn,
     }
     return !(until_answered && pending.empty());
   };
-  const auto how = co_await read_body(conn, response, sink);
+  const auto how = co_await read_body(exchange, sink);
+  exchange.cancel();
   if (too_big)
     fail_pending(*state, pending,
                  "an SSE event from the MCP server exceeds " +
@@ -549,40 +454,55 @@ asio::awaitable<StreamEnd> read_events(std::shared_ptr<State> state, Conn& conn,
 
 asio::awaitable<void> get_stream(std::shared_ptr<State> state);
 
-// Closes the connection a cancelled request's answer would come on.
+// Cancels the exchange a cancelled request's answer would come on.
 void cancel_request(State& state, const std::string& id) {
-  if (auto it = state.request_conns.find(id); it != state.request_conns.end()) {
-    if (auto conn = it->second.lock()) conn->close();
-    state.request_conns.erase(it);
+  if (auto it = state.request_exchanges.find(id); it != state.request_exchanges.end()) {
+    if (auto exchange = it->second.lock()) exchange->cancel();
+    state.request_exchanges.erase(it);
   }
 }
 
-// The answer to one POST. `pending` holds the requests it carried that still need an answer.
-asio::awaitable<void> post_answer(std::shared_ptr<State> state, std::shared_ptr<Conn> conn,
-                                  Outgoing out, bool had_session) {
-  auto& pending = out.request_ids;
-  Response response;
-  response.body_limit(boost::none);
-  auto ec = co_await conn->read_header(response);
-  if (state->ended()) co_return;
-  if (ec) {
-    fail_pending(*state, pending, "HTTP request to the MCP server failed: " + ec.message());
-    co_return;
+// A response head, or the message that fails the requests waiting for it. Nothing reached the
+// server at all: like a dead stdio server, the connection ends.
+asio::awaitable<std::optional<fetch::Head>> head_or_fail(
+    std::shared_ptr<State> state, fetch::Exchange& exchange,
+    std::map<std::string, json::value>& pending) {
+  auto head = co_await exchange.head();
+  if (state->ended()) co_return std::nullopt;
+  if (head) co_return std::move(*head);
+  if (head.error().code == jsonrpc::code::kUnreachable) {
+    fail_pending(*state, pending,
+                 "MCP server at " + state->config.url + " unreachable: " + head.error().message);
+    state->finish(End::failed, asio::error::connection_refused,
+                  "MCP server at " + state->config.url + " unreachable: " + head.error().message);
+  } else {
+    fail_pending(*state, pending, "HTTP request to the MCP server failed: " + head.error().message);
   }
-  const auto& head = response.get();
-  if (auto session = head.find("Mcp-Session-Id"); session != head.end() && !out.modern_version)
-    state->session_id = std::string(session->value());
-  const unsigned status = head.result_int();
+  co_return std::nullopt;
+}
+
+// The answer to one POST. `pending` holds the requests it carried that still need an answer.
+asio::awaitable<void> post_answer(std::shared_ptr<State> state, Exchange exchange, Outgoing out,
+                                  bool had_session) {
+  auto& pending = out.request_ids;
+  auto got = co_await head_or_fail(state, *exchange, pending);
+  if (!got) co_return;
+  const fetch::Head head = std::move(*got);
+  if (auto session = fetch::find_header(head.headers, "Mcp-Session-Id");
+      session && !out.modern_version)
+    state->session_id = std::string(*session);
+  const unsigned status = head.status;
   if (status < 200 || status >= 300) {
-    auto body = co_await error_body(*conn, response);
+    auto body = co_await error_body(*exchange);
     if (status == 404 && had_session) state->session_id.reset();
-    if (!pending.empty() && deliver_error_body(*state, pending, response, body)) co_return;
-    const auto message = http_failure(response, body, had_session);
+    if (!pending.empty() && deliver_error_body(*state, pending, head, body)) co_return;
+    const auto message = http_failure(head, body, had_session);
     if (pending.empty()) spdlog::warn("mcp http: the MCP server refused a message: {}", message);
     fail_pending(*state, pending, message);
     co_return;
   }
   if (status == 202 || pending.empty()) {
+    exchange->cancel();
     if (out.initialized_notification && !state->get_stream_started && !state->stopping()) {
       state->get_stream_started = true;
       asio::co_spawn(state->executor, get_stream(state), asio::detached);
@@ -591,7 +511,7 @@ asio::awaitable<void> post_answer(std::shared_ptr<State> state, std::shared_ptr<
       fail_pending(*state, pending, "HTTP 202 Accepted without an answer to the request");
     co_return;
   }
-  const auto type = media_type(head[http::field::content_type]);
+  const auto type = media_type(content_type(head));
   if (type == "application/json") {
     std::string body;
     bool too_big = false;
@@ -601,7 +521,8 @@ asio::awaitable<void> post_answer(std::shared_ptr<State> state, std::shared_ptr<
       too_big = body.size() > limit;
       return !too_big;
     };
-    const auto how = co_await read_body(*conn, response, sink);
+    const auto how = co_await read_body(*exchange, sink);
+    exchange->cancel();
     if (state->ended()) co_return;
     if (too_big) {
       fail_pending(*state, pending,
@@ -612,6 +533,7 @@ asio::awaitable<void> post_answer(std::shared_ptr<State> state, std::shared_ptr<
       fail_pending(*state, pending, "reading the MCP server's answer failed");
       co_return;
     }
+    error_code ec;
     auto message = json::parse(body, ec);
     if (ec) {
       fail_pending(*state, pending, "the MCP server's answer is not JSON: " + ec.message());
@@ -632,14 +554,13 @@ asio::awaitable<void> post_answer(std::shared_ptr<State> state, std::shared_ptr<
     co_return;
   }
   if (type != "text/event-stream") {
+    exchange->cancel();
     fail_pending(*state, pending,
-                 "unexpected Content-Type from the MCP server: '" +
-                     std::string(head[http::field::content_type]) + "'");
+                 "unexpected Content-Type from the MCP server: '" + content_type(head) + "'");
     co_return;
   }
   Cursor cursor;
-  auto end = co_await read_events(state, *conn, response, cursor, pending);
-  conn->close();
+  auto end = co_await read_events(state, *exchange, cursor, pending);
   // The stream ended before every answer arrived: resume it with GET + Last-Event-ID. A
   // 2026-07-28 stream belongs to its request alone and cannot be resumed.
   if (out.modern_version) {
@@ -663,29 +584,24 @@ asio::awaitable<void> post_answer(std::shared_ptr<State> state, std::shared_ptr<
     }
     const bool still_open = co_await state->sleep(cursor.retry.value_or(kDefaultRetry));
     if (!still_open) co_return;
-    auto request = state->request(http::verb::get);
-    request.set(http::field::accept, "text/event-stream");
-    request.set("Last-Event-ID", cursor.last_event_id);
+    auto request = state->request("GET");
+    fetch::set_header(request.headers, "Accept", "text/event-stream");
+    fetch::set_header(request.headers, "Last-Event-ID", cursor.last_event_id);
     const bool resumed_with_session = state->session_id.has_value();
-    auto opened = co_await open_and_send(state, request);
+    auto resumed = state->start(std::move(request));
+    auto resumed_head = co_await resumed->head();
     if (state->stopping()) co_return;
     end = StreamEnd{BodyEnd::failed};
-    if (!opened) continue;
-    Response resumed;
-    resumed.body_limit(boost::none);
-    ec = co_await (*opened)->read_header(resumed);
-    if (state->stopping()) co_return;
-    if (ec) continue;
-    const unsigned resumed_status = resumed.get().result_int();
+    if (!resumed_head) continue;
+    const unsigned resumed_status = resumed_head->status;
     if (resumed_status < 200 || resumed_status >= 300) {
-      auto body = co_await error_body(**opened, resumed);
+      auto body = co_await error_body(*resumed);
       fail_pending(*state, pending,
                    "resuming the MCP server's SSE stream failed: " +
-                       http_failure(resumed, body, resumed_with_session));
+                       http_failure(*resumed_head, body, resumed_with_session));
       co_return;
     }
-    end = co_await read_events(state, **opened, resumed, cursor, pending);
-    (*opened)->close();
+    end = co_await read_events(state, *resumed, cursor, pending);
   }
 }
 
@@ -695,34 +611,28 @@ asio::awaitable<void> get_stream(std::shared_ptr<State> state) {
   Cursor cursor;
   int failures = 0;
   while (!state->stopping()) {
-    auto request = state->request(http::verb::get);
-    request.set(http::field::accept, "text/event-stream");
-    if (!cursor.last_event_id.empty()) request.set("Last-Event-ID", cursor.last_event_id);
-    auto opened = co_await open_and_send(state, request);
+    auto request = state->request("GET");
+    fetch::set_header(request.headers, "Accept", "text/event-stream");
+    if (!cursor.last_event_id.empty())
+      fetch::set_header(request.headers, "Last-Event-ID", cursor.last_event_id);
+    auto exchange = state->start(std::move(request));
+    auto head = co_await exchange->head();
     if (state->stopping()) co_return;
     bool progressed = false;
-    if (opened) {
-      Response response;
-      response.body_limit(boost::none);
-      auto ec = co_await (*opened)->read_header(response);
-      if (state->stopping()) co_return;
-      if (!ec) {
-        const unsigned status = response.get().result_int();
-        if (status == 405) co_return;  // the server offers no stream of its own
-        if (status < 200 || status >= 300 ||
-            media_type(response.get()[http::field::content_type]) != "text/event-stream") {
-          auto body = co_await error_body(**opened, response);
-          spdlog::warn("mcp http: the MCP server refused its GET stream: {}",
-                       http_failure(response, body, false));
-          co_return;
-        }
-        std::map<std::string, json::value> none;
-        const auto end = co_await read_events(state, **opened, response, cursor, none);
-        progressed = true;  // the stream opened; its end is the server's choice (polling)
-        (void)end;
+    if (head) {
+      if (head->status == 405) co_return;  // the server offers no stream of its own
+      if (head->status < 200 || head->status >= 300 ||
+          media_type(content_type(*head)) != "text/event-stream") {
+        auto body = co_await error_body(*exchange);
+        spdlog::warn("mcp http: the MCP server refused its GET stream: {}",
+                     http_failure(*head, body, false));
+        co_return;
       }
-      (*opened)->close();
+      std::map<std::string, json::value> none;
+      co_await read_events(state, *exchange, cursor, none);
+      progressed = true;  // the stream opened; its end is the server's choice (polling)
     }
+    exchange->cancel();
     failures = progressed ? 0 : failures + 1;
     if (failures >= kMaxGetFailures) {
       spdlog::warn("mcp http: gave up the MCP server's GET stream after {} failed attempts",
@@ -762,32 +672,34 @@ class HttpTransport final : public jsonrpc::Transport {
     }
     if (out.modern_version) state->modern = true;
     if (state->modern && out.cancelled_id) {
-      // 2026-07-28: closing the request's stream is the cancellation; there is no session that
+      // 2026-07-28: ending the request's exchange is the cancellation; there is no session that
       // could take a notification naming it.
       cancel_request(*state, *out.cancelled_id);
       co_return error_code{};
     }
     if (out.tools_list_id && state->modern) state->tools_list_ids.insert(*out.tools_list_id);
-    auto request = state->request(http::verb::post);
-    request.set(http::field::content_type, "application/json");
-    request.set(http::field::accept, "application/json, text/event-stream");
+    auto request = state->request("POST");
+    fetch::set_header(request.headers, "Content-Type", "application/json");
+    fetch::set_header(request.headers, "Accept", "application/json, text/event-stream");
     if (state->modern) state->set_modern_headers(request, out);
-    request.body() = message;
+    request.body = message;
     const bool had_session = state->session_id.has_value() && !state->modern;
-    auto opened = co_await open_and_send(state, request);
+    auto exchange = state->start(std::move(request));
+    auto sent = co_await exchange->send();
     if (state->ended()) co_return state->end_code;
-    if (!opened) {
+    if (!sent && sent.error().code == jsonrpc::code::kUnreachable) {
       // The server cannot be reached at all: like a dead stdio server, the connection ends.
-      state->finish(
-          End::failed, opened.error(),
-          "MCP server at " + state->config.url + " unreachable: " + opened.error().message());
-      co_return opened.error();
+      state->finish(End::failed, asio::error::connection_refused,
+                    "MCP server at " + state->config.url + " unreachable: " + sent.error().message);
+      co_return asio::error::connection_refused;
     }
-    std::erase_if(state->request_conns, [](const auto& entry) { return entry.second.expired(); });
-    for (const auto& [id, value] : out.request_ids) state->request_conns[id] = *opened;
+    std::erase_if(state->request_exchanges,
+                  [](const auto& entry) { return entry.second.expired(); });
+    for (const auto& [id, value] : out.request_ids) state->request_exchanges[id] = exchange;
     if (out.cancelled_id) cancel_request(*state, *out.cancelled_id);
+    // A send that failed otherwise fails its requests where they wait (head() repeats it).
     asio::co_spawn(state->executor,
-                   post_answer(state, std::move(*opened), std::move(out), had_session),
+                   post_answer(state, std::move(exchange), std::move(out), had_session),
                    asio::detached);
     co_return error_code{};
   }
@@ -802,14 +714,11 @@ class HttpTransport final : public jsonrpc::Transport {
     if (state->stopping()) co_return;
     state->closing = true;
     if (state->session_id) {
-      auto request = state->request(http::verb::delete_);
-      auto opened = co_await open_and_send(state, request);
-      if (opened && !state->ended()) {
-        (*opened)->tcp().expires_after(state->config.connect_timeout);
-        Response response;
-        co_await (*opened)->read_header(response);
-        (*opened)->close();
-      }
+      auto request = state->request("DELETE");
+      request.timeout = state->config.connect_timeout;
+      auto exchange = state->start(std::move(request));
+      co_await exchange->head();
+      exchange->cancel();
     }
     state->finish(End::closed, asio::error::not_connected, "MCP HTTP connection closed");
   }
@@ -830,13 +739,18 @@ class HttpTransport final : public jsonrpc::Transport {
 
 Expected<ServerConnection> connect_http(const asio::any_io_executor& executor,
                                         HttpServerConfig config) {
-  auto target = jsonrpc::parse_url_target(config.url, "http", "https");
-  if (!target)
+  if (!jsonrpc::parse_url_target(config.url, "http", "https"))
     return jsonrpc::make_error(
         jsonrpc::code::kInvalidParams,
         "invalid MCP server URL '" + config.url + "': expected http:// or https:// with a host");
+  if (!config.client) {
+    fetch::DirectOptions direct;
+    direct.connect_timeout = config.connect_timeout;
+    config.client = fetch::direct_client(executor, direct);
+  }
   std::string description = config.url;
-  auto state = std::make_shared<State>(executor, std::move(config), std::move(*target));
+  if (config.client->origin() != "local") description += " via " + config.client->origin();
+  auto state = std::make_shared<State>(executor, std::move(config));
   auto diagnostics = state->diagnostics;
   return ServerConnection{std::make_unique<HttpTransport>(std::move(state)), std::move(diagnostics),
                           std::move(description)};

@@ -10,7 +10,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/locale/utf.hpp>
 #include <spdlog/spdlog.h>
 
 namespace tether::mcp::stdio {
@@ -89,17 +88,6 @@ void StderrLog::emit(std::string_view line) {
   if (line.empty()) return;
   spdlog::info("MCP server stderr ({}): {}", program_, line);
   diagnostics_->add_stderr_line(std::string(line));
-}
-
-bool is_valid_utf8(std::string_view text) {
-  // Boost.Locale's header-only decoder rejects overlong forms, surrogates and code points past
-  // U+10FFFF, as a strict UTF-8 check must.
-  namespace utf = boost::locale::utf;
-  for (auto p = text.begin(); p != text.end();) {
-    const auto code_point = utf::utf_traits<char>::decode(p, text.end());
-    if (code_point == utf::illegal || code_point == utf::incomplete) return false;
-  }
-  return true;
 }
 
 std::map<std::string, std::string> own_variables(const std::vector<std::string>& names) {

@@ -56,8 +56,6 @@ class StderrLog {
   std::string pending_;
 };
 
-bool is_valid_utf8(std::string_view text);
-
 // NAME -> value for each of `names` set in tether's own environment (values as they are).
 std::map<std::string, std::string> own_variables(const std::vector<std::string>& names);
 

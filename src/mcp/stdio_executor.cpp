@@ -31,6 +31,7 @@
 #endif
 #include <tether/exec/event_log.hpp>
 #include <tether/jsonrpc/line_splitter.hpp>
+#include <tether/jsonrpc/utf8.hpp>
 #include <tether/mcp/stdio.hpp>
 
 namespace tether::mcp {
@@ -236,14 +237,14 @@ std::optional<std::string> invalid_unicode(const StdioCommand& command,
   auto error = [](const char* what) {
     return std::string(what) + " must be valid Unicode for remote MCP stdio";
   };
-  if (!stdio::is_valid_utf8(command.program)) return error("command");
+  if (!jsonrpc::is_valid_utf8(command.program)) return error("command");
   for (const auto& arg : command.args)
-    if (!stdio::is_valid_utf8(arg)) return error("argument");
+    if (!jsonrpc::is_valid_utf8(arg)) return error("argument");
   for (const auto& [name, value] : env) {
-    if (!stdio::is_valid_utf8(name)) return error("environment variable name");
-    if (!stdio::is_valid_utf8(value)) return error("environment variable value");
+    if (!jsonrpc::is_valid_utf8(name)) return error("environment variable name");
+    if (!jsonrpc::is_valid_utf8(value)) return error("environment variable value");
   }
-  if (command.cwd && !stdio::is_valid_utf8(*command.cwd)) return error("working directory");
+  if (command.cwd && !jsonrpc::is_valid_utf8(*command.cwd)) return error("working directory");
   return std::nullopt;
 }
 

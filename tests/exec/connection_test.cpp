@@ -388,7 +388,6 @@ TEST(ExecProtocol, UnknownAndCodexOnlyMethodsAreNotFound) {
                                              "fs/writeBlock",
                                              "fs/close",
                                              "fs/watchMissing",
-                                             "http/request",
                                              "environmentConfig/read",
                                              "capabilities/list",
                                              "process/list",

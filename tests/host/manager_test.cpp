@@ -499,9 +499,8 @@ TEST_F(ManagerPlacementTest, ListingResolvesPlacementAsTheLaunchDoes) {
     EXPECT_EQ(listed[1].environment_id, "loop");
     EXPECT_FALSE(listed[2].placement_ok);
     EXPECT_EQ(listed[2].placement, "unknown environment 'gpu' for MCP server 'nowhere'");
-    EXPECT_FALSE(listed[3].placement_ok);
-    EXPECT_EQ(listed[3].placement,
-              "remote streamable HTTP MCP server 'web' is not implemented yet");
+    EXPECT_TRUE(listed[3].placement_ok);
+    EXPECT_EQ(listed[3].placement, "loop: spawned on loopback");
 
     auto summary = co_await manager->start();
     CO_ASSERT_TRUE(ok(summary));
@@ -510,9 +509,9 @@ TEST_F(ManagerPlacementTest, ListingResolvesPlacementAsTheLaunchDoes) {
     EXPECT_EQ(summary->failed[0].error,
               "MCP client for 'nowhere' failed to start: unknown environment 'gpu' for MCP "
               "server 'nowhere'");
-    EXPECT_EQ(summary->failed[1].error,
-              "MCP client for 'web' failed to start: remote streamable HTTP MCP server 'web' is "
-              "not implemented yet");
+    // The executor tried the URL (nothing listens there) and said so.
+    EXPECT_NE(summary->failed[1].error.find("could not connect to 127.0.0.1:9"), std::string::npos)
+        << summary->failed[1].error;
     // Where they really run: `here` is our child, `there` the spawned executor's.
     auto here_pids = testing::processes_matching(here);
     auto there_pids = testing::processes_matching(there);

@@ -1,6 +1,7 @@
 // host::launch_server: the placement rules of docs/mcp.md ("Placement") with real processes.
 // Acceptance scenarios 27 (remote without an executor: an error, and nothing started anywhere)
-// and 28 (remote streamable HTTP: not implemented, nothing connected), unknown environments,
+// and 28 (remote streamable HTTP: through the executor's http/request, the server sees the
+// executor's connection; with no executor, nothing connects), unknown environments,
 // and where a stdio server actually runs: a child of this process (local) or of the spawned
 // loopback executor (`remote` and the executor's own id), one executor shared by the servers
 // placed on it, spawn failures and the UTF-8 rule of remote commands. Without processes: a
@@ -17,7 +18,11 @@
 #include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
@@ -152,7 +157,61 @@ TEST_F(LaunchTest, UnknownEnvironmentFailsThatServer) {
 
 // --- 28: remote streamable HTTP -------------------------------------------------------------
 
-TEST_F(LaunchTest, RemoteStreamableHttpIsNotImplementedAndConnectsNowhere) {
+// An initialize answer for whoever connected to `listener`: the connection that reached it, read
+// and answered in this process (a fake MCP server that answers one request).
+asio::awaitable<void> answer_initialize(asio::ip::tcp::socket socket) {
+  namespace http = boost::beast::http;
+  boost::beast::flat_buffer buffer;
+  http::request<http::string_body> request;
+  boost::system::error_code ec;
+  co_await http::async_read(socket, buffer, request, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return;
+  http::response<http::string_body> response{http::status::ok, 11};
+  response.set(http::field::content_type, "application/json");
+  response.body() =
+      R"({"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{},)"
+      R"("serverInfo":{"name":"fake","version":"0"}}})";
+  response.prepare_payload();
+  response.keep_alive(false);
+  co_await http::async_write(socket, response, asio::redirect_error(asio::use_awaitable, ec));
+}
+
+TEST_F(LaunchTest, RemoteStreamableHttpGoesThroughTheExecutor) {
+  testing::run_async([&]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    asio::ip::tcp::acceptor listener(executor, {asio::ip::make_address("127.0.0.1"), 0});
+    const auto port = listener.local_endpoint().port();
+    const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/mcp";
+    Environments environments;
+    auto loopback =
+        Environment::create(executor, "loopback", SpawnedExecutor{testing::tether_binary(), {}});
+    environments.add(loopback);
+    auto launch = http_launch("web", url, "loopback");
+    auto connection = co_await launch_server(executor, launch, environments);
+    if (!connection) ADD_FAILURE() << connection.error().message;
+    CO_ASSERT_TRUE(connection.has_value());
+    EXPECT_EQ(connection->description, url + " via loopback");
+    auto ec = co_await connection->transport->write(
+        R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{}})");
+    CO_ASSERT_TRUE(!ec);
+    auto socket = co_await listener.async_accept(asio::use_awaitable);
+    // The connection is the executor's, not this process's own.
+    auto candidates = processes_matching("exec-server");
+    candidates.push_back(::getpid());
+    const auto clients = testing::tcp_clients_of(port, candidates);
+    CO_ASSERT_EQ(clients.size(), 1u);
+    EXPECT_NE(clients[0], ::getpid());
+    EXPECT_NE(command_line(clients[0]).find("exec-server"), std::string::npos);
+    co_await answer_initialize(std::move(socket));
+    auto answer = co_await connection->transport->read();
+    CO_ASSERT_TRUE(answer.has_value());
+    EXPECT_NE(answer->find("\"fake\""), std::string::npos) << *answer;
+    connection->transport->abort();
+    co_await environments.close();
+  });
+}
+
+TEST_F(LaunchTest, RemoteStreamableHttpWithoutAnExecutorConnectsNowhere) {
   testing::run_async([&]() -> asio::awaitable<void> {
     auto executor = co_await asio::this_coro::executor;
     // A listener the server URL points at: nothing may connect to it.
@@ -160,20 +219,20 @@ TEST_F(LaunchTest, RemoteStreamableHttpIsNotImplementedAndConnectsNowhere) {
     listener.non_blocking(true);
     const std::string url =
         "http://127.0.0.1:" + std::to_string(listener.local_endpoint().port()) + "/mcp";
+    // No remote executor at all; and an executor URL that nothing answers.
     Environments environments;
-    auto loopback =
-        Environment::create(executor, "loopback", SpawnedExecutor{testing::tether_binary(), {}});
-    environments.add(loopback);
-    environments.set_remote(loopback->id());
-    const std::vector<std::string> placements{"remote", "loopback"};
-    for (const auto& placement : placements) {
-      auto launch = http_launch("web", url, placement);
-      auto result = co_await launch_server(executor, launch, environments);
-      CO_ASSERT_TRUE(!result.has_value());
-      EXPECT_EQ(result.error().message,
-                "remote streamable HTTP MCP server 'web' is not implemented yet")
-          << placement;
-    }
+    const auto dead_port = std::to_string(testing::free_port());
+    environments.add(
+        Environment::create(executor, "gone", ExecutorUrl{"ws://127.0.0.1:" + dead_port, "token"}));
+    auto remote = co_await launch_server(executor, http_launch("web", url, "remote"), environments);
+    CO_ASSERT_TRUE(!remote.has_value());
+    EXPECT_EQ(remote.error().message,
+              "remote MCP server 'web' requires a remote executor environment");
+    auto gone = co_await launch_server(executor, http_launch("web", url, "gone"), environments);
+    CO_ASSERT_TRUE(!gone.has_value());
+    EXPECT_NE(gone.error().message.find("failed to connect to exec-server websocket"),
+              std::string::npos)
+        << gone.error().message;
     co_await testing::sleep_for(100ms);
     boost::system::error_code ec;
     asio::ip::tcp::socket peer(executor);

@@ -3,7 +3,9 @@
 // Owns: the parser's WHATWG rules; the transport against the real server-everything in
 // streamableHttp mode (Node 22 from the npm test peers) driven with raw JSON-RPC text; and
 // against a scripted fake HTTP server in this file for what the real one does not do on demand
-// (cut SSE streams, retry/Last-Event-ID, HTTP 500 and 404, header checks).
+// (cut SSE streams, retry/Last-Event-ID, HTTP 500 and 404, header checks). The transport runs
+// from each vantage point: its own connections, a spawned `tether exec-server`'s http/request,
+// and a stock codex 0.169 exec-server's; the server sees the executor's connections only.
 // Does not own: MCP semantics (client tests). Everything runs on 127.0.0.1 with bounded waits.
 #include <algorithm>
 #include <array>
@@ -27,9 +29,11 @@
 
 #include "../../src/mcp/sse.hpp"
 #include "../support/async_test.hpp"
-#include "../support/npm_peers.hpp"
+#include "../support/codex_exec_server.hpp"
+#include "../support/everything_http.hpp"
+#include "../support/exec_server.hpp"
+#include <tether/exec/client.hpp>
 #include <tether/mcp/http.hpp>
-#include <tether/process/child.hpp>
 
 namespace tether::mcp {
 namespace {
@@ -98,6 +102,80 @@ TEST(SseParser, PrimingIdsUnfinishedEventsInvalidRetryAndLimits) {
   EXPECT_FALSE(small.feed("data: 0123456789\n", out));
 }
 
+// ---- where the requests come from ----------------------------------------------------------
+
+enum class Via { local, tether_executor, codex_executor };
+
+std::string via_name(const ::testing::TestParamInfo<Via>& info) {
+  switch (info.param) {
+    case Via::local:
+      return "Local";
+    case Via::tether_executor:
+      return "TetherExecutor";
+    case Via::codex_executor:
+      return "CodexExecutor";
+  }
+  return "Unknown";
+}
+
+// The executor (if any) that makes the transport's HTTP requests: a child of the test, reached
+// through an ExecClient.
+class Vantage {
+ public:
+  explicit Vantage(Via via) : via_(via) {
+    if (via == Via::tether_executor) tether_.emplace();
+    if (via == Via::codex_executor) codex_.emplace();
+  }
+
+  // The requests' client: null (connect_http's own) for local.
+  asio::awaitable<std::shared_ptr<fetch::Client>> client() {
+    if (via_ == Via::local) co_return nullptr;
+    if (!exec_) {
+      exec::WebSocketEndpoint endpoint;
+      endpoint.url = tether_ ? tether_->url() : codex_->url();
+      auto connected =
+          co_await exec::ExecClient::connect(co_await asio::this_coro::executor, endpoint);
+      if (!connected) {
+        ADD_FAILURE() << "connecting to the executor: " << connected.error().message;
+        co_return nullptr;
+      }
+      exec_ = *connected;
+    }
+    co_return exec_->http_client("box");
+  }
+
+  // The process whose connections the server sees.
+  pid_t pid() const {
+    if (tether_) return tether_->pid();
+    if (codex_) return codex_->pid();
+    return ::getpid();
+  }
+  bool remote() const { return via_ != Via::local; }
+
+  // Before the run's io_context goes: the client's connection lives on it.
+  asio::awaitable<void> close() {
+    if (exec_) co_await exec_->close();
+    exec_.reset();
+  }
+
+ private:
+  Via via_;
+  std::optional<testing::ExecServer> tether_;
+  std::optional<testing::CodexExecServer> codex_;
+  std::shared_ptr<exec::ExecClient> exec_;
+};
+
+// Runs `body` from `vantage` within `limit`.
+void run_from(Vantage& vantage, asio::awaitable<void> (*body)(Vantage&), std::chrono::seconds limit,
+              const char* what) {
+  run_async(
+      [&]() -> asio::awaitable<void> {
+        co_await body(vantage);
+        co_await vantage.close();
+      },
+      limit, what);
+}
+
 // ---- helpers -----------------------------------------------------------------------------
 
 json::object parse_object(const std::string& text) {
@@ -143,37 +221,6 @@ std::string error_message(const json::object& answer) {
   return std::string(error->as_object().at("message").as_string());
 }
 
-unsigned short free_port() {
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  return acceptor.local_endpoint().port();
-}
-
-bool contains_line(const std::vector<std::string>& lines, std::string_view needle) {
-  for (const auto& line : lines)
-    if (line.find(needle) != std::string::npos) return true;
-  return false;
-}
-
-// Collects a child's output lines into `lines` until the stream ends (the Child's destructor
-// closes it).
-asio::awaitable<void> collect_lines(asio::posix::stream_descriptor* stream,
-                                    std::shared_ptr<std::vector<std::string>> lines) {
-  std::string pending;
-  std::array<char, 4096> chunk{};
-  for (;;) {
-    error_code ec;
-    const std::size_t n = co_await stream->async_read_some(
-        asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return;
-    pending.append(chunk.data(), n);
-    for (auto end = pending.find('\n'); end != std::string::npos; end = pending.find('\n')) {
-      lines->push_back(pending.substr(0, end));
-      pending.erase(0, end + 1);
-    }
-  }
-}
-
 // ---- against server-everything (real) ------------------------------------------------------
 
 const char* const kInitialize =
@@ -181,32 +228,17 @@ const char* const kInitialize =
     R"("capabilities":{},"clientInfo":{"name":"tether-test","version":"0"}}})";
 const char* const kInitialized = R"({"jsonrpc":"2.0","method":"notifications/initialized"})";
 
-asio::awaitable<void> server_everything_body() {
+asio::awaitable<void> server_everything_body(Vantage& vantage) {
   auto executor = co_await asio::this_coro::executor;
-  const auto port = std::to_string(free_port());
-  process::SpawnOptions options;
-  options.argv = {
-      testing::node_binary().string(),
-      testing::npm_package_file("@modelcontextprotocol/server-everything/dist/index.js").string(),
-      "streamableHttp"};
-  options.env = {"PATH=/usr/bin:/bin", "PORT=" + port};  // dist/transports/streamableHttp.js
-  options.stdin_mode = process::StdinMode::closed;
-  auto spawned = process::Child::spawn(executor, options);
-  CO_ASSERT_TRUE(spawned.has_value());
-  // Owned here only: leaving this body (also on a failed assertion) kills the server's group.
-  std::shared_ptr<process::Child> server = *spawned;
-  auto output = std::make_shared<std::vector<std::string>>();
-  asio::co_spawn(executor, collect_lines(server->stdout_stream(), output), asio::detached);
-  asio::co_spawn(executor, collect_lines(server->stderr_stream(), output), asio::detached);
-  const auto listening = [&output] { return contains_line(*output, "listening on port"); };
-  const bool up = co_await testing::eventually(listening, 30s);
-  CO_ASSERT_TRUE(up);
+  testing::EverythingHttp server;
+  const auto port = std::to_string(server.port());
 
   HttpServerConfig config;
   config.url = "http://127.0.0.1:" + port + "/mcp";
+  config.client = co_await vantage.client();
   auto connection = connect_http(executor, config);
   CO_ASSERT_TRUE(connection.has_value());
-  EXPECT_EQ(connection->description, config.url);
+  EXPECT_EQ(connection->description, vantage.remote() ? config.url + " via box" : config.url);
   auto& transport = *connection->transport;
   std::vector<json::object> others;
 
@@ -253,16 +285,18 @@ asio::awaitable<void> server_everything_body() {
   EXPECT_EQ(progress, 3);
 
   // After notifications/initialized the transport opened the standalone GET stream.
-  const auto streaming = [&output] {
-    return contains_line(*output, "Establishing new SSE stream");
-  };
+  const auto streaming = [&server] { return server.logged("Establishing new SSE stream"); };
   const bool get_opened = co_await testing::eventually(streaming, 10s);
   EXPECT_TRUE(get_opened) << "the server saw no GET stream";
+  // The GET stream is open: its connection is the executor's, none is this process's.
+  std::vector<pid_t> candidates{::getpid()};
+  if (vantage.remote()) candidates.push_back(vantage.pid());
+  const auto clients =
+      testing::tcp_clients_of(static_cast<unsigned short>(std::stoi(port)), candidates);
+  EXPECT_EQ(clients, std::vector<pid_t>{vantage.pid()});
 
   co_await transport.close(jsonrpc::close_code::kNormal);
-  const auto deleted = [&output] {
-    return contains_line(*output, "Received session termination request");
-  };
+  const auto deleted = [&server] { return server.logged("Received session termination request"); };
   const bool session_ended = co_await testing::eventually(deleted, 10s);
   EXPECT_TRUE(session_ended) << "the server saw no DELETE of the session";
   auto after = co_await transport.read();
@@ -270,8 +304,11 @@ asio::awaitable<void> server_everything_body() {
   EXPECT_EQ(connection->diagnostics->end_reason(), "MCP HTTP connection closed");
 }
 
-TEST(McpHttp, ServerEverythingOverStreamableHttp) {
-  run_async(server_everything_body, 60s, "the server-everything HTTP session");
+class McpHttpVia : public ::testing::TestWithParam<Via> {};
+
+TEST_P(McpHttpVia, ServerEverythingOverStreamableHttp) {
+  Vantage vantage(GetParam());
+  run_from(vantage, server_everything_body, 60s, "the server-everything HTTP session");
 }
 
 // ---- against a scripted fake server --------------------------------------------------------
@@ -404,11 +441,12 @@ int count(const std::vector<Seen>& seen, const std::function<bool(const Seen&)>&
   return static_cast<int>(std::count_if(seen.begin(), seen.end(), match));
 }
 
-asio::awaitable<void> scripted_body() {
+asio::awaitable<void> scripted_body(Vantage& vantage) {
   auto executor = co_await asio::this_coro::executor;
   FakeServer server(executor, scripted);
   HttpServerConfig config;
   config.url = server.url();
+  config.client = co_await vantage.client();
   config.bearer_token = "tok-123";
   config.headers = {{"X-Extra", "yes"}};
   auto connection = connect_http(executor, config);
@@ -486,14 +524,17 @@ asio::awaitable<void> scripted_body() {
   EXPECT_EQ(seen.back().method, "DELETE");
 }
 
-TEST(McpHttp, ScriptedServerSessionResumeErrorsAndDelete) {
-  run_async(scripted_body, 30s, "the scripted HTTP session");
+TEST_P(McpHttpVia, ScriptedServerSessionResumeErrorsAndDelete) {
+  Vantage vantage(GetParam());
+  run_from(vantage, scripted_body, 30s, "the scripted HTTP session");
 }
 
 // A transport to `server` whose initialize was answered; nullopt (and a test failure) otherwise.
-asio::awaitable<std::optional<ServerConnection>> initialized_connection(const FakeServer& server) {
+asio::awaitable<std::optional<ServerConnection>> initialized_connection(const FakeServer& server,
+                                                                        Vantage& vantage) {
   HttpServerConfig config;
   config.url = server.url();
+  config.client = co_await vantage.client();
   auto connection = connect_http(co_await asio::this_coro::executor, config);
   if (!connection) {
     ADD_FAILURE() << "connect_http: " << connection.error().message;
@@ -508,10 +549,10 @@ asio::awaitable<std::optional<ServerConnection>> initialized_connection(const Fa
   co_return std::move(*connection);
 }
 
-asio::awaitable<void> expired_session_body() {
+asio::awaitable<void> expired_session_body(Vantage& vantage) {
   auto executor = co_await asio::this_coro::executor;
   FakeServer server(executor, scripted);
-  auto connection = co_await initialized_connection(server);
+  auto connection = co_await initialized_connection(server, vantage);
   CO_ASSERT_TRUE(connection.has_value());
   auto& transport = *connection->transport;
   std::vector<json::object> others;
@@ -528,8 +569,9 @@ asio::awaitable<void> expired_session_body() {
   EXPECT_EQ(connection->diagnostics->end_reason(), "MCP HTTP connection aborted");
 }
 
-TEST(McpHttp, NotFoundOnASessionSaysTheSessionExpired) {
-  run_async(expired_session_body, 30s, "the expired-session exchange");
+TEST_P(McpHttpVia, NotFoundOnASessionSaysTheSessionExpired) {
+  Vantage vantage(GetParam());
+  run_from(vantage, expired_session_body, 30s, "the expired-session exchange");
 }
 
 // Caught by fuzz_mcp_http's header check: a protocolVersion with CR LF was sent back as is in the
@@ -550,7 +592,8 @@ std::string injecting(const Seen& request) {
 asio::awaitable<void> injected_version_body() {
   auto executor = co_await asio::this_coro::executor;
   FakeServer server(executor, injecting);
-  auto connection = co_await initialized_connection(server);
+  Vantage local(Via::local);
+  auto connection = co_await initialized_connection(server, local);
   CO_ASSERT_TRUE(connection.has_value());
   auto& transport = *connection->transport;
   std::vector<json::object> others;
@@ -617,12 +660,13 @@ asio::awaitable<void> hold_open(asio::ip::tcp::socket socket, std::shared_ptr<in
   ++*closed;
 }
 
-asio::awaitable<void> cancelled_request_body() {
+asio::awaitable<void> cancelled_request_body(Vantage& vantage) {
   auto executor = co_await asio::this_coro::executor;
   asio::ip::tcp::acceptor acceptor(executor, {asio::ip::make_address("127.0.0.1"), 0});
   auto closed = std::make_shared<int>(0);
   HttpServerConfig config;
   config.url = "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/mcp";
+  config.client = co_await vantage.client();
   auto connection = connect_http(executor, config);
   CO_ASSERT_TRUE(connection.has_value());
   auto& transport = *connection->transport;
@@ -643,14 +687,18 @@ asio::awaitable<void> cancelled_request_body() {
   transport.abort();
 }
 
-TEST(McpHttp, CancellingARequestClosesItsAnswersConnection) {
-  run_async(cancelled_request_body, 30s, "the cancelled-request exchange");
+// codex's executor has no http/request cancel: a cancelled request's stream runs on there.
+class McpHttpCancelVia : public ::testing::TestWithParam<Via> {};
+
+TEST_P(McpHttpCancelVia, CancellingARequestClosesItsAnswersConnection) {
+  Vantage vantage(GetParam());
+  run_from(vantage, cancelled_request_body, 30s, "the cancelled-request exchange");
 }
 
 asio::awaitable<void> unreachable_body() {
   auto executor = co_await asio::this_coro::executor;
   HttpServerConfig config;
-  config.url = "http://127.0.0.1:" + std::to_string(free_port()) + "/mcp";
+  config.url = "http://127.0.0.1:" + std::to_string(testing::free_port()) + "/mcp";
   auto connection = connect_http(executor, config);
   CO_ASSERT_TRUE(connection.has_value());
   auto ec = co_await connection->transport->write(kInitialize);
@@ -666,6 +714,31 @@ TEST(McpHttp, UnreachableServerEndsTheConnection) {
   run_async(unreachable_body, 30s, "the unreachable-server write");
 }
 
+// Through an executor the server's unreachability is the executor's answer to the request: the
+// request fails saying so, and nothing is tried from here.
+asio::awaitable<void> unreachable_via_executor_body(Vantage& vantage) {
+  auto executor = co_await asio::this_coro::executor;
+  HttpServerConfig config;
+  config.url = "http://127.0.0.1:" + std::to_string(testing::free_port()) + "/mcp";
+  config.client = co_await vantage.client();
+  auto connection = connect_http(executor, config);
+  CO_ASSERT_TRUE(connection.has_value());
+  auto ec = co_await connection->transport->write(kInitialize);
+  CO_ASSERT_TRUE(!ec);
+  std::vector<json::object> others;
+  auto failed = co_await answer_to(*connection->transport, 1, others);
+  CO_ASSERT_TRUE(failed.has_value());
+  EXPECT_NE(error_message(*failed).find("http/request failed"), std::string::npos)
+      << error_message(*failed);
+  connection->transport->abort();
+}
+
+TEST(McpHttp, UnreachableServerThroughAnExecutorFailsTheRequest) {
+  Vantage vantage(Via::tether_executor);
+  run_from(vantage, unreachable_via_executor_body, 30s,
+           "the unreachable-server request through an executor");
+}
+
 TEST(McpHttp, InvalidUrlsAreRejected) {
   asio::io_context io;
   for (const char* url : {"ftp://example.com/mcp", "not a url", "http:///mcp"}) {
@@ -675,6 +748,12 @@ TEST(McpHttp, InvalidUrlsAreRejected) {
     EXPECT_FALSE(connection.has_value()) << url;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Vantages, McpHttpVia,
+                         ::testing::Values(Via::local, Via::tether_executor, Via::codex_executor),
+                         via_name);
+INSTANTIATE_TEST_SUITE_P(Vantages, McpHttpCancelVia,
+                         ::testing::Values(Via::local, Via::tether_executor), via_name);
 
 }  // namespace
 }  // namespace tether::mcp

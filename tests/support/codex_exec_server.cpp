@@ -42,6 +42,14 @@ fs::path codex_binary() {
   return binary;
 }
 
+std::vector<std::string> codex_environment(const fs::path& codex_home) {
+  std::vector<std::string> env;
+  for (auto& kv : test_environment())
+    if (!is_codex_setting(kv)) env.push_back(std::move(kv));
+  env.push_back("CODEX_HOME=" + codex_home.string());
+  return env;
+}
+
 CodexExecServer::CodexExecServer() : CodexExecServer(Options{}) {}
 
 CodexExecServer::CodexExecServer(Options options)
@@ -61,9 +69,7 @@ CodexExecServer::CodexExecServer(Options options)
                 binary.string(),   "exec-server", "--listen",
                 "ws://127.0.0.1:0"};
   spawn.argv.insert(spawn.argv.end(), options.args.begin(), options.args.end());
-  for (auto& kv : test_environment())
-    if (!is_codex_setting(kv)) spawn.env.push_back(std::move(kv));
-  spawn.env.push_back("CODEX_HOME=" + codex_home_.string());
+  spawn.env = codex_environment(codex_home_);
   spawn.env.push_back("TETHER_TEST_LOG=" + log_path_);
   spawn.env.insert(spawn.env.end(), options.extra_env.begin(), options.extra_env.end());
   spawn.stdin_mode = process::StdinMode::closed;

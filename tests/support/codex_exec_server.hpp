@@ -25,6 +25,9 @@ namespace tether::testing {
 
 // The native codex binary inside that install. Throws when it is missing.
 std::filesystem::path codex_binary();
+// The environment a codex process under test gets: this test's, without the CODEX_* and OPENAI_*
+// settings of the machine, with CODEX_HOME=`codex_home`.
+std::vector<std::string> codex_environment(const std::filesystem::path& codex_home);
 
 class CodexExecServer {
  public:

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <signal.h>
 #include <sstream>
 #include <sys/wait.h>
@@ -311,6 +312,42 @@ std::vector<pid_t> children_of(pid_t parent) {
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     const pid_t pid = std::stoi(name);
     if (parent_of(pid) == parent && process_alive(pid)) found.push_back(pid);
+  }
+  return found;
+}
+
+unsigned short free_port() {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return acceptor.local_endpoint().port();
+}
+
+std::vector<pid_t> tcp_clients_of(unsigned short port, const std::vector<pid_t>& candidates) {
+  // /proc/net/tcp: `sl local rem st ... uid timeout inode`, addresses as HEXIP:HEXPORT.
+  std::set<std::string> inodes;
+  std::istringstream table(read_proc_file("/proc/net/tcp"));
+  std::string line;
+  std::getline(table, line);  // the header
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+    fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+        timeout >> inode;
+    const auto colon = remote.find(':');
+    if (state != "01" || colon == std::string::npos) continue;  // 01: ESTABLISHED
+    if (std::stoul(remote.substr(colon + 1), nullptr, 16) == port) inodes.insert(inode);
+  }
+  std::vector<pid_t> found;
+  for (const pid_t pid : candidates) {
+    std::error_code ec;
+    for (const auto& fd :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+      const auto target = std::filesystem::read_symlink(fd.path(), ec).string();
+      if (target.starts_with("socket:[") && inodes.contains(target.substr(8, target.size() - 9))) {
+        found.push_back(pid);
+        break;
+      }
+    }
   }
   return found;
 }

@@ -91,6 +91,11 @@ std::unique_ptr<jsonrpc::Transport> stdio_transport(process::Child& child);
 // Processes whose command line contains `needle` (from /proc), excluding this test process.
 std::vector<pid_t> processes_matching(const std::string& needle);
 bool process_alive(pid_t pid);
+// A loopback port nothing listens on (just released; fine for "connection refused" tests).
+unsigned short free_port();
+// Which of `candidates` hold an established TCP connection to 127.0.0.1:`port` (from
+// /proc/net/tcp and each candidate's open sockets): who really connected to a server.
+std::vector<pid_t> tcp_clients_of(unsigned short port, const std::vector<pid_t>& candidates);
 // A /proc/<pid>/status field in bytes, such as VmHWM (peak RSS) or VmRSS; 0 when unreadable.
 std::size_t status_bytes(pid_t pid, const std::string& field);
 // From /proc: a process's command line (arguments joined by spaces), its parent (0 when

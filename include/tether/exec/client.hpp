@@ -2,9 +2,10 @@
 //
 // Owns: reaching an executor (ws:// or wss:// with a bearer token, or a command whose
 // stdin/stdout speak newline-delimited JSON), the initialize handshake, typed calls for every
-// process/*, fs/* and environment/* method in the codex 0.169 dialect (file:// URIs, writeId
-// counters, env and tty always sent), routing notifications to each process's EventLog, resume
-// after a lost connection, and the latched disconnect once resume is impossible.
+// process/*, fs/*, environment/* and http/request method in the codex 0.169 dialect (file://
+// URIs, writeId counters, env and tty always sent), routing notifications to each process's
+// EventLog and each streamed HTTP body, resume after a lost connection, and the latched
+// disconnect once resume is impossible.
 // Does not own: the wire framing and correlation (jsonrpc::Peer), replay rules (EventLog), or
 // when to connect (host::Environment opens it lazily).
 // Data flows: call -> Peer -> executor; process/* notifications -> route by processId ->
@@ -28,6 +29,7 @@
 
 #include <tether/exec/event_log.hpp>
 #include <tether/exec/process_api.hpp>
+#include <tether/fetch/fetch.hpp>
 
 namespace tether::exec {
 
@@ -64,6 +66,9 @@ struct ClientOptions {
   // Nothing heard for this long (pongs count) makes the connection lost.
   std::chrono::milliseconds idle_timeout{30'000};
   EventLogLimits event_limits;
+  // Bytes of a streamed HTTP body received and not yet read; past it the stream fails and is
+  // cancelled (the connection is shared: it is never paused for one slow reader).
+  std::size_t max_http_buffered_bytes = std::size_t{16} << 20;
 };
 
 class ExecClient : public ProcessStarter, public std::enable_shared_from_this<ExecClient> {
@@ -104,6 +109,13 @@ class ExecClient : public ProcessStarter, public std::enable_shared_from_this<Ex
   boost::asio::awaitable<Expected<void>> copy(const std::string& source,
                                               const std::string& destination, bool recursive);
   boost::asio::awaitable<Expected<std::string>> canonicalize(const std::string& path);
+  // http/request answered whole (no requestId needed; never sent twice across a resume).
+  boost::asio::awaitable<Expected<HttpResponse>> http_request(HttpRequestParams params);
+  // HTTP requests made from the executor's network position: each exchange is an http/request
+  // with a streamed body, its route registered before it is sent; a seq gap or a lost connection
+  // (even one that resumes) fails it, and cancel() sends http/request/cancel. `origin` names
+  // the executor in messages.
+  std::shared_ptr<fetch::Client> http_client(std::string origin);
   boost::asio::awaitable<Expected<std::string>> environment_status();
   boost::asio::awaitable<Expected<boost::json::object>> environment_info();
 

@@ -22,6 +22,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include <tether/fetch/fetch.hpp>
 #include <tether/jsonrpc/error.hpp>
 
 namespace tether::exec {
@@ -241,6 +242,46 @@ inline constexpr Method<CopyParams, Empty> kFsCopy{"fs/copy"};
 // The result's path is canonical.
 inline constexpr Method<PathParams, PathParams> kFsCanonicalize{"fs/canonicalize"};
 
+// --- http/request --------------------------------------------------------------------------
+// The executor makes the request from its own network position (docs/exec-protocol.md "HTTP").
+
+struct HttpRequestParams {
+  std::string method;
+  std::string url;  // http:// or https://
+  fetch::Headers headers;
+  std::optional<std::string> body;          // `bodyBase64`
+  std::optional<std::uint64_t> timeout_ms;  // absent or null: no timeout
+  // Names the streamed body's notifications; needed with stream_response. Buffered requests may
+  // all share one (codex sends `buffered-request`).
+  std::optional<std::string> request_id;
+  bool stream_response = false;
+  fetch::Redirects redirect_policy = fetch::Redirects::follow;
+};
+struct HttpResponse {
+  unsigned status = 0;
+  fetch::Headers headers;  // values that are not UTF-8 are left out
+  std::string body;        // `bodyBase64`; empty when the body is streamed
+};
+inline constexpr Method<HttpRequestParams, HttpResponse> kHttpRequest{"http/request"};
+
+// One piece of a streamed body. `seq` counts from 1 by one; the last has `done`, and `error`
+// when the body failed.
+struct HttpBodyDelta {
+  std::string request_id;
+  std::uint64_t seq = 0;
+  std::string bytes;  // `deltaBase64`
+  bool done = false;
+  std::optional<std::string> error;
+};
+inline constexpr Notice<HttpBodyDelta> kHttpBodyDelta{"http/request/bodyDelta"};
+
+// tether extension: stops a streamed request (its connection closed, no more deltas). An
+// unknown id is not an error. codex answers -32601, and its streams end only with their body.
+struct HttpCancelParams {
+  std::string request_id;
+};
+inline constexpr Method<HttpCancelParams, Empty> kHttpCancel{"http/request/cancel"};
+
 // --- conversions ---------------------------------------------------------------------------
 // to_json writes what tether sends (codex 0.169's dialect: optional fields as null, paths as
 // file: URIs); from_json accepts what a tether or codex peer sends (unknown fields ignored).
@@ -299,6 +340,14 @@ json::value to_json(const RemoveParams& value);
 Expected<void> from_json(const json::value& json, RemoveParams& out);
 json::value to_json(const CopyParams& value);
 Expected<void> from_json(const json::value& json, CopyParams& out);
+json::value to_json(const HttpRequestParams& value);
+Expected<void> from_json(const json::value& json, HttpRequestParams& out);
+json::value to_json(const HttpResponse& value);
+Expected<void> from_json(const json::value& json, HttpResponse& out);
+json::value to_json(const HttpBodyDelta& value);
+Expected<void> from_json(const json::value& json, HttpBodyDelta& out);
+json::value to_json(const HttpCancelParams& value);
+Expected<void> from_json(const json::value& json, HttpCancelParams& out);
 
 template <class T>
 Expected<T> decode(const json::value& json) {

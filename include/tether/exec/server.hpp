@@ -45,6 +45,12 @@ struct ServerOptions {
   std::size_t max_queued_bytes = std::size_t{4} << 20;
   std::size_t max_fs_calls = 4;  // fs/* calls running at once
   std::size_t fs_threads = 8;    // fs/* workers shared by every connection
+  // http/request (docs/exec-server.md "HTTP requests"): calls and streamed bodies open at once
+  // per connection; the largest body answered whole; resolving, connecting and the TLS
+  // handshake of each request.
+  std::size_t max_http_requests = 64;
+  std::size_t max_http_body_bytes = std::size_t{32} << 20;
+  std::chrono::milliseconds http_connect_timeout{30'000};
   // Connections accepted that have not completed the WebSocket upgrade; more are closed at once.
   std::size_t max_pending_connections = 64;
 };

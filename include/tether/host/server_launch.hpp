@@ -87,17 +87,16 @@ class Environments {
 
 // Where a server with placement `environment` goes: null for this machine, else its executor
 // environment. The errors are the placement rules' (`remote MCP server ...`, `unknown environment
-// ...`, and for an HTTP server anywhere but here `remote streamable HTTP MCP server '<server>' is
-// not implemented yet`); nothing is started for them. Launching and listing both resolve here.
+// ...`); nothing is started for them. Launching and listing both resolve here.
 Expected<std::shared_ptr<Environment>> resolve_placement(const Environments& environments,
                                                          const std::string& server,
-                                                         const std::string& environment,
-                                                         bool streamable_http);
+                                                         const std::string& environment);
 
 // Starts (stdio) or prepares (HTTP) the server where its placement says. Nothing is started when
-// the placement cannot be resolved; a remote HTTP server fails with `remote streamable HTTP MCP
-// server '<server>' is not implemented yet`. `environments` is only read before the first
-// suspension (the resolved environment is held from then on).
+// the placement cannot be resolved. A remote HTTP server is reached through its executor's
+// http/request: every connection to it comes from the executor's machine, never from here.
+// `environments` is only read before the first suspension (the resolved environment is held
+// from then on).
 boost::asio::awaitable<Expected<mcp::ServerConnection>> launch_server(
     boost::asio::any_io_executor executor, ServerLaunch launch, const Environments& environments);
 

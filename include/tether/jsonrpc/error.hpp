@@ -40,6 +40,9 @@ inline constexpr int kInvalidArguments = -32093;  // MCP tool arguments checked 
 inline constexpr int kRequestCancelled = -32094;
 // The server a request was routed to could not be reached (not started, failed, crash-looping).
 inline constexpr int kUnavailable = -32095;
+// An HTTP server could not be reached at all: its name did not resolve, nothing accepted the
+// connection, or the TLS handshake failed (nothing of the request was sent).
+inline constexpr int kUnreachable = -32096;
 }  // namespace code
 
 struct Error {
