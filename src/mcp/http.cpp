@@ -494,11 +494,14 @@ asio::awaitable<void> post_answer(std::shared_ptr<State> state, Exchange exchang
   const unsigned status = head.status;
   if (status < 200 || status >= 300) {
     auto body = co_await error_body(*exchange);
-    if (status == 404 && had_session) state->session_id.reset();
+    const bool expired = status == 404 && had_session;
     if (!pending.empty() && deliver_error_body(*state, pending, head, body)) co_return;
     const auto message = http_failure(head, body, had_session);
     if (pending.empty()) spdlog::warn("mcp http: the MCP server refused a message: {}", message);
     fail_pending(*state, pending, message);
+    // The server forgot the session: this connection is over, and whoever owns the client
+    // starts a new one with a new initialize (the host's manager does on the next use).
+    if (expired) state->finish(End::failed, asio::error::connection_reset, message);
     co_return;
   }
   if (status == 202 || pending.empty()) {
@@ -651,12 +654,13 @@ class HttpTransport final : public jsonrpc::Transport {
 
   asio::awaitable<boost::system::result<std::string>> read() override {
     for (;;) {
-      if (state_->ended()) co_return state_->end_code;
+      // What arrived before the end is still read: the answers an ending failure gave.
       if (!state_->inbox.empty()) {
         auto message = std::move(state_->inbox.front());
         state_->inbox.pop_front();
         co_return message;
       }
+      if (state_->ended()) co_return state_->end_code;
       error_code ec;
       co_await state_->inbox_signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
