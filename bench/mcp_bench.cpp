@@ -6,7 +6,9 @@
 //             `tether exec-server`, reached through exec::ExecClient; opened before timing)
 //   SDK       bench/sdk_client_bench.mjs under the pinned Node 22: Client + StdioClientTransport
 // Servers: the C++ test server (tether-test-mcp-server, tool `echo`) and npm server-everything
-// (tool `echo`), both children of the client's side unless placed on the executor.
+// (tool `echo`), both children of the client's side unless placed on the executor; and
+// server-everything in its streamable HTTP mode on loopback, reached by tether's own HTTP
+// connections (local) or through the executor's http/request (executor), without the SDK row.
 // Measurements, per server:
 //   calls  one session per client (after tools/list and `--warmup` untimed calls); the clients
 //          take turns in `--rounds` blocks of sequential tools/call of `echo` {message}
@@ -36,9 +38,11 @@
 #include <stdexcept>
 #include <string>
 #include <sys/resource.h>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -50,6 +54,7 @@
 #include <tether/host/environment.hpp>
 #include <tether/host/server_launch.hpp>
 #include <tether/mcp/client.hpp>
+#include <tether/process/child.hpp>
 
 namespace {
 namespace asio = boost::asio;
@@ -137,6 +142,63 @@ host::ServerLaunch server_launch(mcp::StdioCommand command, std::string environm
   launch.environment = std::move(environment);
   return launch;
 }
+
+host::ServerLaunch http_launch(std::string url, std::string environment) {
+  host::ServerLaunch launch;
+  launch.name = "bench";
+  mcp::HttpServerConfig config;
+  config.url = std::move(url);
+  launch.transport = std::move(config);
+  launch.environment = std::move(environment);
+  return launch;
+}
+
+// server-everything in its streamable HTTP mode on a free loopback port, for as long as this
+// object lives (its output to /dev/null: nothing reads it).
+class HttpEverything {
+ public:
+  explicit HttpEverything(const NpmPeers& peers) {
+    {
+      asio::io_context io;
+      asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+      port_ = acceptor.local_endpoint().port();
+    }
+    process::SpawnOptions spawn;
+    spawn.argv = {"/bin/sh",
+                  "-c",
+                  "exec \"$0\" \"$@\" >/dev/null 2>&1",
+                  peers.node.string(),
+                  peers.everything.string(),
+                  "streamableHttp"};
+    spawn.env = {"PATH=/usr/bin:/bin", "PORT=" + std::to_string(port_)};
+    spawn.stdin_mode = process::StdinMode::closed;
+    auto spawned = process::Child::spawn(io_.get_executor(), spawn);
+    if (!spawned)
+      throw std::runtime_error("starting server-everything: " + spawned.error().message);
+    child_ = *spawned;
+    for (int i = 0; i < 1500 && !listening(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!listening()) throw std::runtime_error("server-everything did not listen within 30 s");
+  }
+  ~HttpEverything() { child_->signal_group(SIGKILL); }
+  HttpEverything(const HttpEverything&) = delete;
+  HttpEverything& operator=(const HttpEverything&) = delete;
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/mcp"; }
+
+ private:
+  bool listening() const {
+    asio::io_context io;
+    asio::ip::tcp::socket socket(io);
+    boost::system::error_code ec;
+    socket.connect({asio::ip::make_address("127.0.0.1"), port_}, ec);
+    return !ec;
+  }
+
+  asio::io_context io_;
+  std::shared_ptr<process::Child> child_;
+  unsigned short port_ = 0;
+};
 
 asio::awaitable<std::shared_ptr<mcp::Client>> connect(const host::ServerLaunch& launch,
                                                       const host::Environments& environments) {
@@ -255,12 +317,13 @@ struct CallResults {
 
 // The clients take turns, `--rounds` blocks of calls each, so load that comes and goes on this
 // shared machine falls on all of them alike (sequential blocks were seen to differ by 2x).
-asio::awaitable<CallResults> call_rounds(const mcp::StdioCommand& command,
+// `sdk_command`: the same server for the SDK's stdio client (none for an HTTP server).
+asio::awaitable<CallResults> call_rounds(const host::ServerLaunch& local_launch,
+                                         const host::ServerLaunch& executor_launch,
                                          const host::Environments& environments,
                                          const std::optional<NpmPeers>& peers,
+                                         const std::optional<mcp::StdioCommand>& sdk_command,
                                          const McpOptions& options) {
-  auto local_launch = server_launch(command, "local");
-  auto executor_launch = server_launch(command, kExecutorId);
   auto local = co_await open_session(local_launch, environments, options);
   auto executor = co_await open_session(executor_launch, environments, options);
   CallResults results;
@@ -268,7 +331,8 @@ asio::awaitable<CallResults> call_rounds(const mcp::StdioCommand& command,
   for (int round = 0; round < options.rounds; ++round) {
     co_await timed_calls(*local, per_round, results.local);
     co_await timed_calls(*executor, per_round, results.executor);
-    if (peers) co_await sdk_calls(*peers, command, options, per_round, results.sdk);
+    if (peers && sdk_command)
+      co_await sdk_calls(*peers, *sdk_command, options, per_round, results.sdk);
   }
   co_await local->shutdown();
   co_await executor->shutdown();
@@ -291,10 +355,9 @@ asio::awaitable<double> cold_start(const host::ServerLaunch& launch,
   co_return us;
 }
 
-asio::awaitable<ColdStarts> cold_starts(const mcp::StdioCommand& command,
+asio::awaitable<ColdStarts> cold_starts(const host::ServerLaunch& local_launch,
+                                        const host::ServerLaunch& executor_launch,
                                         const host::Environments& environments, int runs) {
-  auto local_launch = server_launch(command, "local");
-  auto executor_launch = server_launch(command, kExecutorId);
   ColdStarts result;
   for (int i = 0; i < runs; ++i) {
     const double local_us = co_await cold_start(local_launch, environments);
@@ -341,12 +404,16 @@ struct Tables {
   std::vector<Row> sdk;        // tether (local) | SDK
 };
 
-// The rows for one server; `cold_runs` repetitions of the cold start.
-asio::awaitable<void> measure_server(const std::string& server, const mcp::StdioCommand& command,
+// The rows for one server, launched both ways; `cold_runs` repetitions of the cold start.
+asio::awaitable<void> measure_server(const std::string& server,
+                                     const host::ServerLaunch& local_launch,
+                                     const host::ServerLaunch& executor_launch,
+                                     const std::optional<mcp::StdioCommand>& sdk_command,
                                      const host::Environments& environments,
                                      const std::optional<NpmPeers>& peers,
                                      const McpOptions& options, int cold_runs, Tables& tables) {
-  const auto calls = co_await call_rounds(command, environments, peers, options);
+  const auto calls = co_await call_rounds(local_launch, executor_launch, environments, peers,
+                                          sdk_command, options);
   const auto local = call_stats(calls.local);
   const int total = static_cast<int>(calls.local.us.size());
   for (auto& r : call_rows(server, call_stats(calls.executor), local, total))
@@ -354,7 +421,7 @@ asio::awaitable<void> measure_server(const std::string& server, const mcp::Stdio
   if (!calls.sdk.us.empty())
     for (auto& r : call_rows(server, local, call_stats(calls.sdk), total))
       tables.sdk.push_back(std::move(r));
-  const auto cold = co_await cold_starts(command, environments, cold_runs);
+  const auto cold = co_await cold_starts(local_launch, executor_launch, environments, cold_runs);
   tables.placement.push_back(cold_row(server, cold.executor_us, cold.local_us));
 }
 
@@ -362,14 +429,21 @@ asio::awaitable<Tables> measure(const host::Environments& environments,
                                 const std::optional<NpmPeers>& peers, const McpOptions& options) {
   Tables tables;
   const auto cpp = test_server_command(options);
-  co_await measure_server("C++ test server", cpp, environments, peers, options, options.cold_starts,
-                          tables);
+  co_await measure_server("C++ test server", server_launch(cpp, "local"),
+                          server_launch(cpp, kExecutorId), cpp, environments, peers, options,
+                          options.cold_starts, tables);
   if (!peers) co_return tables;
   const auto everything = everything_command(*peers);
   // Node's own start-up dominates these (hundreds of ms), so fewer runs.
   const int node_runs = std::max(5, options.cold_starts / 5);
-  co_await measure_server("server-everything", everything, environments, peers, options, node_runs,
-                          tables);
+  co_await measure_server("server-everything", server_launch(everything, "local"),
+                          server_launch(everything, kExecutorId), everything, environments, peers,
+                          options, node_runs, tables);
+  HttpEverything http(*peers);
+  const std::optional<mcp::StdioCommand> no_sdk;
+  co_await measure_server("server-everything over HTTP", http_launch(http.url(), "local"),
+                          http_launch(http.url(), kExecutorId), no_sdk, environments, peers,
+                          options, options.cold_starts, tables);
   co_return tables;
 }
 

@@ -210,6 +210,8 @@ void ExecClient::Impl::fail_body_routes(const std::string& reason) {
 
 asio::awaitable<Expected<HttpResponse>> ExecClient::http_request(HttpRequestParams params) {
   params.stream_response = false;
+  // codex refuses a request without one; its own buffered requests all send this id.
+  if (!params.request_id) params.request_id = "buffered-request";
   return impl_->call(kHttpRequest, std::move(params), false);
 }
 

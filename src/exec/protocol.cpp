@@ -560,11 +560,12 @@ json::value to_json(const HttpRequestParams& value) {
       {"method", value.method},
       {"url", value.url},
       {"headers", headers_json(value.headers)},
-      {"requestId", optional_value(value.request_id)},
       {"streamResponse", value.stream_response},
       {"redirectPolicy", value.redirect_policy == fetch::Redirects::stop ? "stop" : "follow"}};
+  // Absent rather than null, as codex's own client sends them (codex refuses a null requestId).
+  if (value.request_id) out["requestId"] = *value.request_id;
   if (value.body) out["bodyBase64"] = jsonrpc::base64_encode(*value.body);
-  out["timeoutMs"] = value.timeout_ms ? json::value(*value.timeout_ms) : json::value(nullptr);
+  if (value.timeout_ms) out["timeoutMs"] = *value.timeout_ms;
   return out;
 }
 Expected<void> from_json(const json::value& json, HttpRequestParams& out) {

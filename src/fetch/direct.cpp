@@ -10,6 +10,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -65,12 +66,14 @@ class Conn {
   bool is_tls() const { return secure_.has_value(); }
   beast::ssl_stream<beast::tcp_stream>& tls() { return *secure_; }
 
-  asio::awaitable<error_code> send(http::request<http::string_body>& request) {
+  asio::awaitable<error_code> send(const std::string& bytes) {
     error_code ec;
     if (plain_)
-      co_await http::async_write(*plain_, request, asio::redirect_error(asio::use_awaitable, ec));
+      co_await asio::async_write(*plain_, asio::buffer(bytes),
+                                 asio::redirect_error(asio::use_awaitable, ec));
     else
-      co_await http::async_write(*secure_, request, asio::redirect_error(asio::use_awaitable, ec));
+      co_await asio::async_write(*secure_, asio::buffer(bytes),
+                                 asio::redirect_error(asio::use_awaitable, ec));
     co_return ec;
   }
 
@@ -295,22 +298,24 @@ class DirectExchange final : public Exchange, public std::enable_shared_from_thi
       ec = co_await jsonrpc::tls_handshake(conn_->tls(), target_.host);
       if (ec) co_return unreachable(fmt::format("TLS handshake with {} failed", target_.host), ec);
     }
-    http::request<http::string_body> request{http::string_to_verb(method_), target_.resource, 11};
-    if (request.method() == http::verb::unknown) request.method_string(method_);
+    // The head is written here, not by Beast's serializer: Beast's fields move a repeated name
+    // next to its first occurrence, and the headers go out exactly in the order given.
+    std::string request = method_ + " " + target_.resource + " HTTP/1.1\r\n";
     bool has_host = false;
     bool has_agent = false;
     for (const auto& header : headers_) {
       if (is_framing_header(header.name)) continue;
       has_host = has_host || boost::algorithm::iequals(header.name, "host");
       has_agent = has_agent || boost::algorithm::iequals(header.name, "user-agent");
-      request.insert(header.name, header.value);
+      request += header.name + ": " + header.value + "\r\n";
     }
-    if (!has_host) request.set(http::field::host, target_.host_header);
-    if (!has_agent) request.set(http::field::user_agent, "tether/" TETHER_VERSION);
-    request.body() = body_;
-    request.keep_alive(false);
+    if (!has_host) request += "Host: " + target_.host_header + "\r\n";
+    if (!has_agent) request += "User-Agent: tether/" TETHER_VERSION "\r\n";
+    request += "Connection: close\r\n";
     if (!body_.empty() || method_ == "POST" || method_ == "PUT" || method_ == "PATCH")
-      request.prepare_payload();
+      request += "Content-Length: " + std::to_string(body_.size()) + "\r\n";
+    request += "\r\n";
+    request += body_;
     ec = co_await conn_->send(request);
     if (ec) co_return failure(fmt::format("sending {} {} failed", method_, url_), ec);
     // The answer takes as long as the server works on it: only the request's timeout bounds it.

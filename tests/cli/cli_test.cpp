@@ -39,6 +39,7 @@
 #include "async_test.hpp"
 #include "build_paths.hpp"
 #include "codex_exec_server.hpp"
+#include "everything_http.hpp"
 #include "exec_server.hpp"
 #include "mcp_fixtures.hpp"
 #include "npm_peers.hpp"
@@ -712,6 +713,42 @@ TEST_F(CliTest, NpmServerOnAStockCodexExecutorThroughTheConfig) {
   EXPECT_EQ(echo.code, 0) << echo.err;
   EXPECT_NE(echo.out.find("via codex"), std::string::npos) << echo.out;
   reaper.expect_none_left(5s);
+}
+
+// --- 28: a streamable HTTP server placed on an executor ----------------------------------------
+
+// The same HTTP server (server-everything) reached from here and through two executors, a
+// spawned `tether exec-server` and a stock codex one: listed as placed there, and called.
+TEST_F(CliTest, HttpServerPlacedOnAnExecutorIsListedThereAndCalled) {
+  testing::EverythingHttp everything;
+  exempt_.push_back(everything.pid());
+  testing::CodexExecServer codex;
+  exempt_.push_back(codex.pid());
+  const auto config = write(
+      "config.toml", "[environments.box]\nspawn = true\n\n[environments.codex]\nurl = \"" +
+                         codex.url() + "\"\n\n[mcp_servers.here]\nurl = \"" + everything.url() +
+                         "\"\n\n[mcp_servers.boxed]\nurl = \"" + everything.url() +
+                         "\"\nenvironment = \"box\"\n\n[mcp_servers.codexed]\nurl = \"" +
+                         everything.url() + "\"\nenvironment = \"codex\"\n");
+  auto listed = tether({"mcp", "--config", config, "list", "--json"});
+  ASSERT_EQ(listed.code, 0) << listed.err << codex.log();
+  const auto list = listed.json();
+  const auto* here = server_named(list, "here");
+  const auto* boxed = server_named(list, "boxed");
+  const auto* codexed = server_named(list, "codexed");
+  ASSERT_TRUE(here && boxed && codexed) << listed.out;
+  EXPECT_EQ(here->at("placement"), "local");
+  EXPECT_EQ(boxed->at("environment"), "box");
+  EXPECT_EQ(boxed->at("placement"), "box: spawned on loopback");
+  EXPECT_EQ(codexed->at("placement").as_string(), "codex: " + codex.url());
+  for (const auto* server : {here, boxed, codexed})
+    EXPECT_EQ(server->at("status"), "ready") << listed.out;
+  for (const char* name : {"boxed", "codexed"}) {
+    auto echo = tether({"mcp", "--config", config, "call", name, "echo", "--arg",
+                        std::string("message=through ") + name});
+    EXPECT_EQ(echo.code, 0) << echo.err;
+    EXPECT_NE(echo.out.find(std::string("through ") + name), std::string::npos) << echo.out;
+  }
 }
 
 // `--gateway`: the commands use the servers of a running `tether mcp serve` (one local, one on

@@ -1,5 +1,5 @@
-// wss:// (tether extension): the executor behind TLS with a certificate made for the test, a
-// client that verifies it, and the startup rules for the TLS options.
+// wss:// (tether extension): the executor behind TLS with a certificate signed by a test CA, a
+// client that trusts that CA, and the startup rules for the TLS options.
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
+#include "test_certificates.hpp"
 #include "test_client.hpp"
 #include <tether/exec/client.hpp>
 
@@ -16,29 +17,6 @@ namespace tether::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A self-signed certificate for 127.0.0.1 and localhost, in a directory removed afterwards.
-class Certificate {
- public:
-  Certificate() : dir_(fs::temp_directory_path() / ("tether-tls-" + std::to_string(::getpid()))) {
-    fs::create_directories(dir_);
-    const std::string command =
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
-        "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout '" +
-        key() + "' -out '" + cert() + "' 2>/dev/null";
-    if (std::system(command.c_str()) != 0)
-      throw std::runtime_error("openssl could not make a certificate");
-  }
-  ~Certificate() {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
-  }
-  std::string cert() const { return (dir_ / "cert.pem").string(); }
-  std::string key() const { return (dir_ / "key.pem").string(); }
-
- private:
-  fs::path dir_;
-};
 
 struct Run {
   int exit_code;
@@ -68,15 +46,16 @@ json::value echo_params() {
 }
 
 TEST(ExecTls, VerifiedClientRunsAProcessOverWss) {
-  Certificate certificate;
+  TestCertificates certificates;
   const std::string token = "tls-test-token";
-  ExecServer server(ExecServer::Options{{"--listen", "wss://127.0.0.1:0", "--tls-cert",
-                                         certificate.cert(), "--tls-key", certificate.key()},
-                                        {"TETHER_EXEC_SERVER_TOKEN=" + token}});
+  ExecServer server(
+      ExecServer::Options{{"--listen", "wss://127.0.0.1:0", "--tls-cert",
+                           certificates.server_cert(), "--tls-key", certificates.server_key()},
+                          {"TETHER_EXEC_SERVER_TOKEN=" + token}});
   EXPECT_TRUE(server.url().starts_with("wss://127.0.0.1:")) << server.url();
 
   boost::asio::ssl::context tls(boost::asio::ssl::context::tls_client);
-  tls.load_verify_file(certificate.cert());
+  tls.load_verify_file(certificates.ca_cert());
   tls.set_verify_mode(boost::asio::ssl::verify_peer);
   jsonrpc::ConnectOptions options;
   options.headers.emplace_back("Authorization", "Bearer " + token);
@@ -97,13 +76,14 @@ TEST(ExecTls, VerifiedClientRunsAProcessOverWss) {
 
 // The project's executor client over wss:// with a bearer token, through the process API.
 TEST(ExecTls, ExecClientRunsAProcessOverWss) {
-  Certificate certificate;
+  TestCertificates certificates;
   const std::string token = "tls-client-token";
-  ExecServer server(ExecServer::Options{{"--listen", "wss://127.0.0.1:0", "--tls-cert",
-                                         certificate.cert(), "--tls-key", certificate.key()},
-                                        {"TETHER_EXEC_SERVER_TOKEN=" + token}});
+  ExecServer server(
+      ExecServer::Options{{"--listen", "wss://127.0.0.1:0", "--tls-cert",
+                           certificates.server_cert(), "--tls-key", certificates.server_key()},
+                          {"TETHER_EXEC_SERVER_TOKEN=" + token}});
   boost::asio::ssl::context tls(boost::asio::ssl::context::tls_client);
-  tls.load_verify_file(certificate.cert());
+  tls.load_verify_file(certificates.ca_cert());
   tls.set_verify_mode(boost::asio::ssl::verify_peer);
 
   run_async([&]() -> boost::asio::awaitable<void> {
@@ -127,11 +107,11 @@ TEST(ExecTls, ExecClientRunsAProcessOverWss) {
 }
 
 TEST(ExecTls, UntrustedCertificateAndPlainClientsAreRefused) {
-  Certificate certificate;
-  ExecServer server(
-      ExecServer::Options{{"--listen", "wss://127.0.0.1:0", "--tls-cert", certificate.cert(),
-                           "--tls-key", certificate.key(), "--insecure-no-auth"},
-                          {}});
+  TestCertificates certificates;
+  ExecServer server(ExecServer::Options{
+      {"--listen", "wss://127.0.0.1:0", "--tls-cert", certificates.server_cert(), "--tls-key",
+       certificates.server_key(), "--insecure-no-auth"},
+      {}});
   boost::asio::ssl::context untrusting(boost::asio::ssl::context::tls_client);
   untrusting.set_verify_mode(boost::asio::ssl::verify_peer);  // no trust roots for this cert
   jsonrpc::ConnectOptions options;
@@ -150,14 +130,15 @@ TEST(ExecTls, UntrustedCertificateAndPlainClientsAreRefused) {
 }
 
 TEST(ExecTls, StartupRefusesIncompleteTlsOptions) {
-  Certificate certificate;
+  TestCertificates certificates;
   auto missing = run_tether("--listen wss://127.0.0.1:0 --insecure-no-auth");
   EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.stderr_text.find("wss:// needs --tls-cert and --tls-key"), std::string::npos)
       << missing.stderr_text;
 
-  auto stray = run_tether("--listen ws://127.0.0.1:0 --insecure-no-auth --tls-cert '" +
-                          certificate.cert() + "' --tls-key '" + certificate.key() + "'");
+  auto stray =
+      run_tether("--listen ws://127.0.0.1:0 --insecure-no-auth --tls-cert '" +
+                 certificates.server_cert() + "' --tls-key '" + certificates.server_key() + "'");
   EXPECT_EQ(stray.exit_code, 2);
   EXPECT_NE(stray.stderr_text.find("--tls-cert and --tls-key go with a wss:// --listen URL"),
             std::string::npos)
@@ -165,7 +146,7 @@ TEST(ExecTls, StartupRefusesIncompleteTlsOptions) {
 
   auto unreadable = run_tether(
       "--listen wss://127.0.0.1:0 --insecure-no-auth --tls-cert /nonexistent.pem --tls-key '" +
-      certificate.key() + "'");
+      certificates.server_key() + "'");
   EXPECT_EQ(unreadable.exit_code, 2);
   EXPECT_NE(unreadable.stderr_text.find("cannot load --tls-cert /nonexistent.pem"),
             std::string::npos)

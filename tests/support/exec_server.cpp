@@ -54,6 +54,11 @@ process::SpawnOptions server_spawn_options(const std::vector<std::string>& args,
                 "exec-server"};
   spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
   spawn.env = test_environment();
+  // A variable in extra_env replaces this process's (e.g. SSL_CERT_FILE for a test CA).
+  for (const auto& kv : extra_env) {
+    const auto name = kv.substr(0, kv.find('=') + 1);
+    std::erase_if(spawn.env, [&name](const std::string& own) { return own.starts_with(name); });
+  }
   spawn.env.push_back("TETHER_TEST_LOG=" + log_path);
   spawn.env.insert(spawn.env.end(), extra_env.begin(), extra_env.end());
   spawn.stdin_mode = process::StdinMode::closed;

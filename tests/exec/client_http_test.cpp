@@ -1,0 +1,263 @@
+// ExecClient's HTTP (include/tether/exec/client.hpp): http_request answered whole, and
+// http_client(origin), a fetch::Client whose exchanges the executor makes and streams back, against
+// the real `tether exec-server` and a stock codex 0.169 exec-server, fetching from http_peer.mjs
+// on loopback.
+//
+// Shows: a buffered echo keeps the headers' order and repeats; a streamed body is read in order;
+// cancel() ends an exchange and the executor's connection to the server (tether), or is answered
+// -32601 and breaks nothing (codex, whose stream runs to its end); an executor killed mid-stream
+// fails the pending read() with the disconnect message instead of hanging.
+#include <chrono>
+#include <csignal>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <gtest/gtest.h>
+
+#include "async_test.hpp"
+#include "client_scenarios.hpp"
+#include "codex_exec_server.hpp"
+#include "exec_server.hpp"
+#include "http_peer.hpp"
+#include <tether/exec/client.hpp>
+
+namespace tether::testing {
+namespace {
+namespace asio = boost::asio;
+namespace code = jsonrpc::code;
+using exec::ExecClient;
+
+// Named: a duration converted inside a co_await expression would be a class temporary there.
+constexpr std::chrono::milliseconds kSettle{10'000};
+constexpr std::chrono::milliseconds kKilled{20'000};
+constexpr std::chrono::milliseconds kCodexIdle{30'000};
+
+exec::HttpRequestParams echo_params(const HttpPeer& peer) {
+  exec::HttpRequestParams params;
+  params.method = "GET";
+  params.url = peer.url("/echo");
+  params.headers = interleaved_fetch_headers();
+  return params;
+}
+
+fetch::Request get(std::string url) {
+  fetch::Request request;
+  request.url = std::move(url);
+  return request;
+}
+
+// Resume gives up quickly: a killed executor is not coming back.
+exec::ClientOptions quick_to_give_up() {
+  exec::ClientOptions options;
+  options.resume_window = std::chrono::milliseconds(300);
+  return options;
+}
+
+const char* const kSlowBody = "piece-0\npiece-1\npiece-2\npiece-3\npiece-4\n";
+
+// The buffered echo and a streamed /slow read in order: the same for both executors.
+asio::awaitable<void> buffered_echo(ExecClient& client, const HttpPeer& peer) {
+  auto params = echo_params(peer);
+  auto answered = co_await client.http_request(std::move(params));
+  CO_ASSERT_TRUE(succeeded(answered, "http_request GET /echo"));
+  EXPECT_EQ(answered->status, 200u);
+  const auto echo = parse_echo(answered->body);
+  EXPECT_EQ(echo.method, "GET");
+  EXPECT_TRUE(saw_interleaved_headers(echo));
+}
+
+asio::awaitable<void> streamed_slow(ExecClient& client, const HttpPeer& peer, std::string origin) {
+  auto http = client.http_client(origin);
+  EXPECT_EQ(http->origin(), origin);
+  auto exchange = http->start(get(peer.url("/slow?pieces=5&ms=20")));
+  auto head = co_await exchange->head();
+  CO_ASSERT_TRUE(succeeded(head, "GET /slow through http_client"));
+  EXPECT_EQ(head->status, 200u);
+  std::string body;
+  for (;;) {
+    auto piece = co_await exchange->read();
+    CO_ASSERT_TRUE(succeeded(piece, "read() of /slow"));
+    if (piece->empty()) break;
+    body += *piece;
+  }
+  EXPECT_EQ(body, kSlowBody);
+}
+
+TEST(ExecClientHttp, BufferedAndStreamedRequests) {
+  ExecServer server;
+  HttpPeer peer;
+  run_async([&]() -> asio::awaitable<void> {
+    auto endpoint = ws_endpoint(server.url());
+    auto client = co_await connect_client(std::move(endpoint));
+    CO_ASSERT_TRUE(client != nullptr);
+    std::string origin = "box";
+    co_await buffered_echo(*client, peer);
+    co_await streamed_slow(*client, peer, std::move(origin));
+    co_await client->close();
+  });
+}
+
+// Checked by the client before anything is sent; the executor's errors come back as its
+// -32603 with the reason.
+TEST(ExecClientHttp, InvalidAndFailingRequests) {
+  ExecServer server;
+  HttpPeer peer;
+  auto injected = get(peer.url("/echo"));
+  injected.headers = {{"X-Tether", "a\r\nX-Injected: 1"}};
+  const auto hanging = [&] {
+    auto request = get(peer.url("/hang"));
+    request.timeout = std::chrono::milliseconds(200);
+    return request;
+  }();
+  run_async([&]() -> asio::awaitable<void> {
+    auto endpoint = ws_endpoint(server.url());
+    auto client = co_await connect_client(std::move(endpoint));
+    CO_ASSERT_TRUE(client != nullptr);
+    auto http = client->http_client("box");
+    auto invalid = http->start(injected);
+    auto refused = co_await invalid->head();
+    CO_ASSERT_TRUE(!refused);
+    EXPECT_EQ(refused.error().code, code::kInvalidParams) << refused.error().message;
+
+    auto slow = http->start(hanging);
+    auto timed_out = co_await slow->head();
+    CO_ASSERT_TRUE(!timed_out);
+    EXPECT_EQ(timed_out.error().code, code::kInternalError) << timed_out.error().message;
+    EXPECT_NE(timed_out.error().message.find("timed out"), std::string::npos)
+        << timed_out.error().message;
+    co_await client->close();
+  });
+  EXPECT_EQ(peer.stats().served, 1u) << "only the /hang request reached the server";
+}
+
+TEST(ExecClientHttp, CancelEndsTheExchange) {
+  ExecServer server;
+  HttpPeer peer;
+  const auto request = get(peer.url("/forever"));
+  run_async([&]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    auto endpoint = ws_endpoint(server.url());
+    auto client = co_await connect_client(std::move(endpoint));
+    CO_ASSERT_TRUE(client != nullptr);
+    auto http = client->http_client("box");
+    auto exchange = http->start(request);
+    auto head = co_await exchange->head();
+    CO_ASSERT_TRUE(succeeded(head, "GET /forever through http_client"));
+    auto log = std::make_shared<BodyLog>();
+    asio::co_spawn(executor, read_body(exchange, log), asio::detached);
+    const std::function<bool()> reading = [&log] { return log->pieces.size() >= 2; };
+    const bool read_twice = co_await eventually(reading, kSettle);
+    CO_ASSERT_TRUE(read_twice);
+
+    exchange->cancel();
+    const std::function<bool()> ended = [&log] { return log->ended; };
+    const bool stopped = co_await eventually(ended, kSettle);
+    CO_ASSERT_TRUE(stopped);
+    CO_ASSERT_TRUE(log->error.has_value());
+    EXPECT_EQ(log->error->code, code::kRequestCancelled) << log->error->message;
+    EXPECT_TRUE(log->body().starts_with("tick-0\ntick-1\n")) << log->body();
+    const bool idle = co_await wait_idle(peer, kSettle);
+    EXPECT_TRUE(idle) << "the executor kept the cancelled exchange's connection open";
+
+    // The connection is still good for the next one.
+    auto params = echo_params(peer);
+    auto answered = co_await client->http_request(std::move(params));
+    EXPECT_TRUE(succeeded(answered, "http_request after a cancel"));
+    co_await client->close();
+  });
+}
+
+TEST(ExecClientHttp, KilledExecutorFailsThePendingRead) {
+  ExecServer server;
+  HttpPeer peer;
+  const auto request = get(peer.url("/forever"));
+  run_async([&]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    auto endpoint = ws_endpoint(server.url());
+    auto options = quick_to_give_up();
+    auto connected = co_await ExecClient::connect(executor, std::move(endpoint), options);
+    CO_ASSERT_TRUE(succeeded(connected, "connect"));
+    auto client = *connected;
+    auto http = client->http_client("box");
+    auto exchange = http->start(request);
+    auto head = co_await exchange->head();
+    CO_ASSERT_TRUE(succeeded(head, "GET /forever through http_client"));
+    auto log = std::make_shared<BodyLog>();
+    asio::co_spawn(executor, read_body(exchange, log), asio::detached);
+    const std::function<bool()> reading = [&log] { return !log->pieces.empty(); };
+    const bool started = co_await eventually(reading, kSettle);
+    CO_ASSERT_TRUE(started);
+
+    server.signal(SIGKILL);
+    const std::function<bool()> ended = [&log] { return log->ended; };
+    const bool failed = co_await eventually(ended, kKilled);
+    CO_ASSERT_TRUE(failed);
+    CO_ASSERT_TRUE(log->error.has_value());
+    EXPECT_TRUE(log->error->message.starts_with(exec::kDisconnected)) << log->error->message;
+    auto later = co_await exchange->read();
+    EXPECT_FALSE(later.has_value()) << "a read after the failure must fail too";
+    const bool idle = co_await wait_idle(peer, kSettle);
+    EXPECT_TRUE(idle) << "the killed executor's connection to the server stayed open";
+    co_await client->close();
+  });
+}
+
+// --- a stock codex exec-server ---------------------------------------------------------------
+
+TEST(ExecClientHttpCodex, BufferedAndStreamedRequests) {
+  CodexExecServer codex;
+  HttpPeer peer;
+  run_async([&]() -> asio::awaitable<void> {
+    auto endpoint = ws_endpoint(codex.url());
+    auto client = co_await connect_client(std::move(endpoint));
+    CO_ASSERT_TRUE(client != nullptr);
+    std::string origin = "codex";
+    co_await buffered_echo(*client, peer);
+    co_await streamed_slow(*client, peer, std::move(origin));
+    co_await client->close();
+  });
+}
+
+// codex has no http/request/cancel (-32601): the exchange still ends for its reader, codex's
+// stream runs to the end of the body, and the connection goes on serving.
+TEST(ExecClientHttpCodex, CancelIsAnsweredMethodNotFoundAndBreaksNothing) {
+  CodexExecServer codex;
+  HttpPeer peer;
+  const auto request = get(peer.url("/slow?pieces=20&ms=25"));
+  run_async([&]() -> asio::awaitable<void> {
+    auto endpoint = ws_endpoint(codex.url());
+    auto client = co_await connect_client(std::move(endpoint));
+    CO_ASSERT_TRUE(client != nullptr);
+    auto http = client->http_client("codex");
+    auto exchange = http->start(request);
+    auto head = co_await exchange->head();
+    CO_ASSERT_TRUE(succeeded(head, "GET /slow through codex"));
+    auto first = co_await exchange->read();
+    CO_ASSERT_TRUE(succeeded(first, "the first read() through codex"));
+    EXPECT_TRUE(first->starts_with("piece-0\n")) << *first;
+
+    exchange->cancel();
+    auto after = co_await exchange->read();
+    CO_ASSERT_TRUE(!after);
+    EXPECT_EQ(after.error().code, code::kRequestCancelled) << after.error().message;
+
+    // Once codex's stream ended by itself, the client still works, buffered and streamed. codex
+    // keeps its connection to the server for the next request: the server closes it after its
+    // keep-alive timeout (5 s).
+    const bool idle = co_await wait_idle(peer, kCodexIdle);
+    EXPECT_TRUE(idle) << "codex's stream did not end with its body";
+    EXPECT_FALSE(client->disconnected().has_value()) << client->disconnected().value_or("");
+    std::string origin = "codex";
+    co_await buffered_echo(*client, peer);
+    co_await streamed_slow(*client, peer, std::move(origin));
+    co_await client->close();
+  });
+}
+
+}  // namespace
+}  // namespace tether::testing
