@@ -67,36 +67,24 @@ class Conn {
   beast::ssl_stream<beast::tcp_stream>& tls() { return *secure_; }
 
   asio::awaitable<error_code> send(const std::string& bytes) {
-    error_code ec;
-    if (plain_)
-      co_await asio::async_write(*plain_, asio::buffer(bytes),
-                                 asio::redirect_error(asio::use_awaitable, ec));
-    else
-      co_await asio::async_write(*secure_, asio::buffer(bytes),
-                                 asio::redirect_error(asio::use_awaitable, ec));
-    co_return ec;
+    const auto op = [&bytes](auto& stream, auto token) {
+      return asio::async_write(stream, asio::buffer(bytes), token);
+    };
+    co_return co_await on_stream(op);
   }
 
   asio::awaitable<error_code> read_header(Parser& parser) {
-    error_code ec;
-    if (plain_)
-      co_await http::async_read_header(*plain_, buffer_, parser,
-                                       asio::redirect_error(asio::use_awaitable, ec));
-    else
-      co_await http::async_read_header(*secure_, buffer_, parser,
-                                       asio::redirect_error(asio::use_awaitable, ec));
-    co_return ec;
+    const auto op = [this, &parser](auto& stream, auto token) {
+      return http::async_read_header(stream, buffer_, parser, token);
+    };
+    co_return co_await on_stream(op);
   }
 
   asio::awaitable<error_code> read_some(Parser& parser) {
-    error_code ec;
-    if (plain_)
-      co_await http::async_read_some(*plain_, buffer_, parser,
-                                     asio::redirect_error(asio::use_awaitable, ec));
-    else
-      co_await http::async_read_some(*secure_, buffer_, parser,
-                                     asio::redirect_error(asio::use_awaitable, ec));
-    co_return ec;
+    const auto op = [this, &parser](auto& stream, auto token) {
+      return http::async_read_some(stream, buffer_, parser, token);
+    };
+    co_return co_await on_stream(op);
   }
 
   // Pending operations complete with operation_aborted.
@@ -107,6 +95,17 @@ class Conn {
   }
 
  private:
+  // Runs `op(stream, token)` on whichever stream this connection has.
+  template <class Op>
+  asio::awaitable<error_code> on_stream(Op op) {
+    error_code ec;
+    if (plain_)
+      co_await op(*plain_, asio::redirect_error(asio::use_awaitable, ec));
+    else
+      co_await op(*secure_, asio::redirect_error(asio::use_awaitable, ec));
+    co_return ec;
+  }
+
   std::optional<beast::tcp_stream> plain_;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure_;
   beast::flat_buffer buffer_;

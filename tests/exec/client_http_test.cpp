@@ -88,18 +88,23 @@ asio::awaitable<void> streamed_slow(ExecClient& client, const HttpPeer& peer, st
   EXPECT_EQ(body, kSlowBody);
 }
 
-TEST(ExecClientHttp, BufferedAndStreamedRequests) {
-  ExecServer server;
+// A buffered and a streamed request through the executor at `url`.
+void buffered_and_streamed(const std::string& url, const std::string& origin_name) {
   HttpPeer peer;
   run_async([&]() -> asio::awaitable<void> {
-    auto endpoint = ws_endpoint(server.url());
+    auto endpoint = ws_endpoint(url);
     auto client = co_await connect_client(std::move(endpoint));
     CO_ASSERT_TRUE(client != nullptr);
-    std::string origin = "box";
+    std::string origin = origin_name;
     co_await buffered_echo(*client, peer);
     co_await streamed_slow(*client, peer, std::move(origin));
     co_await client->close();
   });
+}
+
+TEST(ExecClientHttp, BufferedAndStreamedRequests) {
+  ExecServer server;
+  buffered_and_streamed(server.url(), "box");
 }
 
 // Checked by the client before anything is sent; the executor's errors come back as its
@@ -211,16 +216,7 @@ TEST(ExecClientHttp, KilledExecutorFailsThePendingRead) {
 
 TEST(ExecClientHttpCodex, BufferedAndStreamedRequests) {
   CodexExecServer codex;
-  HttpPeer peer;
-  run_async([&]() -> asio::awaitable<void> {
-    auto endpoint = ws_endpoint(codex.url());
-    auto client = co_await connect_client(std::move(endpoint));
-    CO_ASSERT_TRUE(client != nullptr);
-    std::string origin = "codex";
-    co_await buffered_echo(*client, peer);
-    co_await streamed_slow(*client, peer, std::move(origin));
-    co_await client->close();
-  });
+  buffered_and_streamed(codex.url(), "codex");
 }
 
 // codex has no http/request/cancel (-32601): the exchange still ends for its reader, codex's

@@ -296,39 +296,39 @@ std::unique_ptr<asio::ssl::context> trusting(const TestCertificates& certificate
   return tls;
 }
 
-TEST(FetchDirect, HttpsWithATrustedCertificate) {
-  TestCertificates certificates;
-  HttpPeer peer(HttpPeer::Options{certificates.server_cert(), certificates.server_key()});
+// GET /echo over https to `peer`, from a direct client that trusts the test CA.
+fetch::Expected<Fetched> fetch_https(const TestCertificates& certificates, const HttpPeer& peer) {
   auto tls = trusting(certificates);
   const auto request = get(peer.tls_url("/echo"));
+  std::optional<fetch::Expected<Fetched>> out;
   run_async([&]() -> asio::awaitable<void> {
     fetch::DirectOptions options;
     options.tls = tls.get();
     auto executor = co_await asio::this_coro::executor;
     auto client = fetch::direct_client(executor, options);
-    auto fetched = co_await fetch_whole(*client, request);
-    CO_ASSERT_TRUE(succeeded(fetched, "GET https://.../echo"));
-    EXPECT_EQ(fetched->head.status, 200u);
-    EXPECT_EQ(parse_echo(fetched->body).method, "GET");
+    out = co_await fetch_whole(*client, request);
   });
+  if (!out) return jsonrpc::make_error(code::kInternalError, "the https fetch did not finish");
+  return std::move(*out);
+}
+
+TEST(FetchDirect, HttpsWithATrustedCertificate) {
+  TestCertificates certificates;
+  HttpPeer peer(HttpPeer::Options{certificates.server_cert(), certificates.server_key()});
+  auto fetched = fetch_https(certificates, peer);
+  ASSERT_TRUE(succeeded(fetched, "GET https://.../echo"));
+  EXPECT_EQ(fetched->head.status, 200u);
+  EXPECT_EQ(parse_echo(fetched->body).method, "GET");
 }
 
 TEST(FetchDirect, HttpsWithAnUntrustedCertificateIsUnreachable) {
   TestCertificates certificates;
   HttpPeer peer(HttpPeer::Options{certificates.untrusted_cert(), certificates.untrusted_key()});
-  auto tls = trusting(certificates);
-  const auto request = get(peer.tls_url("/echo"));
-  run_async([&]() -> asio::awaitable<void> {
-    fetch::DirectOptions options;
-    options.tls = tls.get();
-    auto executor = co_await asio::this_coro::executor;
-    auto client = fetch::direct_client(executor, options);
-    auto fetched = co_await fetch_whole(*client, request);
-    CO_ASSERT_TRUE(!fetched);
-    EXPECT_EQ(fetched.error().code, code::kUnreachable) << fetched.error().message;
-    EXPECT_NE(fetched.error().message.find("TLS handshake"), std::string::npos)
-        << fetched.error().message;
-  });
+  auto fetched = fetch_https(certificates, peer);
+  ASSERT_FALSE(fetched.has_value());
+  EXPECT_EQ(fetched.error().code, code::kUnreachable) << fetched.error().message;
+  EXPECT_NE(fetched.error().message.find("TLS handshake"), std::string::npos)
+      << fetched.error().message;
   EXPECT_EQ(peer.stats().served, 0u);
 }
 
