@@ -1,7 +1,7 @@
 // tether's MCP client against a real MCP 2026-07-28 server: tests/mcp/sdk_v2_server.mjs, built on
 // the official TypeScript SDK v2 (@modelcontextprotocol/server 2.4.0, pinned in tests/npm), over
 // stdio in both placements (a child of the test, a process of a spawned `tether exec-server`) and
-// over streamable HTTP.
+// over streamable HTTP, from this process and through a spawned executor's http/request.
 //
 // Owns the checks that the client finds the 2026-07-28 revision (server/discover) and works in
 // it: serverInfo from the discover result's `_meta`, tools, resources, templates and prompts,
@@ -12,6 +12,7 @@
 // only) through the fallback are npm_servers_test's.
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,7 @@
 #include "exec_server.hpp"
 #include "mcp_fixtures.hpp"
 #include "npm_peers.hpp"
+#include <tether/exec/client.hpp>
 #include <tether/mcp/client.hpp>
 #include <tether/mcp/http.hpp>
 #include <tether/process/child.hpp>
@@ -272,7 +274,9 @@ asio::awaitable<std::string> first_line(asio::posix::stream_descriptor* stream) 
   co_return text.substr(0, text.find('\n'));
 }
 
-asio::awaitable<void> http_session(process::SpawnOptions spawn, const Body& body) {
+// `executor_url`: the executor whose http/request reaches the server (empty: this process).
+asio::awaitable<void> http_session(process::SpawnOptions spawn, const Body& body,
+                                   std::string executor_url) {
   auto executor = co_await asio::this_coro::executor;
   auto spawned = process::Child::spawn(executor, spawn);
   CO_ASSERT_TRUE(spawned.has_value());
@@ -280,7 +284,17 @@ asio::awaitable<void> http_session(process::SpawnOptions spawn, const Body& body
   std::shared_ptr<process::Child> server = *spawned;
   const auto url = co_await first_line(server->stdout_stream());
   CO_ASSERT_TRUE(url.starts_with("http://127.0.0.1:"));
-  auto connection = mcp::connect_http(executor, mcp::HttpServerConfig{url});
+  mcp::HttpServerConfig config{url};
+  std::shared_ptr<exec::ExecClient> exec;
+  if (!executor_url.empty()) {
+    exec::WebSocketEndpoint endpoint;
+    endpoint.url = executor_url;
+    auto connected = co_await exec::ExecClient::connect(executor, endpoint);
+    CO_ASSERT_TRUE(connected.has_value());
+    exec = *connected;
+    config.client = exec->http_client("box");
+  }
+  auto connection = mcp::connect_http(executor, std::move(config));
   CO_ASSERT_TRUE(connection.has_value());
   auto host = std::make_shared<Host>();
   auto connected =
@@ -289,24 +303,34 @@ asio::awaitable<void> http_session(process::SpawnOptions spawn, const Body& body
   auto client = *connected;
   co_await body(*client, *host);
   co_await client->shutdown();
+  if (exec) co_await exec->close();
 }
 
-void run_http(const Body& body) {
-  process::SpawnOptions spawn;
-  spawn.argv = {node_binary().string(), server_script(), "http", "--port", "0"};
-  spawn.env = {"PATH=/usr/bin:/bin", "TETHER_NPM_ROOT=" + npm_root().string()};
-  run_async([&] { return http_session(spawn, body); }, kBodyDeadline, "the SDK v2 HTTP session");
-}
+// Over HTTP from this process, or through a spawned `tether exec-server` (the 2026-07-28 headers
+// and streams go through its http/request unchanged).
+class SdkV2Http : public ::testing::TestWithParam<McpPlacement> {
+ protected:
+  void run_http(const Body& body) {
+    std::optional<ExecServer> through;
+    if (GetParam() == McpPlacement::executor) through.emplace();
+    const std::string executor_url = through ? through->url() : std::string();
+    process::SpawnOptions spawn;
+    spawn.argv = {node_binary().string(), server_script(), "http", "--port", "0"};
+    spawn.env = {"PATH=/usr/bin:/bin", "TETHER_NPM_ROOT=" + npm_root().string()};
+    run_async([&] { return http_session(spawn, body, executor_url); }, kBodyDeadline,
+              "the SDK v2 HTTP session");
+  }
+};
 
-TEST(SdkV2Http, SpeaksTheStatelessRevision) {
+TEST_P(SdkV2Http, SpeaksTheStatelessRevision) {
   run_http(modern_session);
 }
 
-TEST(SdkV2Http, AnswersInputRequiredThroughTheElicitationHandler) {
+TEST_P(SdkV2Http, AnswersInputRequiredThroughTheElicitationHandler) {
   run_http(input_required_elicitation);
 }
 
-TEST(SdkV2Http, ToolListChangesArriveThroughSubscriptionsListen) {
+TEST_P(SdkV2Http, ToolListChangesArriveThroughSubscriptionsListen) {
   run_http(list_change_through_listen);
 }
 
@@ -323,9 +347,13 @@ asio::awaitable<void> header_params(mcp::Client& client, Host&) {
   EXPECT_EQ(first_text(*unsafe), "=?base64?IHBhZGRlZA==?=");
 }
 
-TEST(SdkV2Http, XMcpHeaderArgumentsGoInMcpParamHeaders) {
+TEST_P(SdkV2Http, XMcpHeaderArgumentsGoInMcpParamHeaders) {
   run_http(header_params);
 }
+
+INSTANTIATE_TEST_SUITE_P(Placements, SdkV2Http,
+                         ::testing::Values(McpPlacement::local, McpPlacement::executor),
+                         placement_name);
 
 }  // namespace
 }  // namespace tether::testing
