@@ -6,11 +6,13 @@
 // Shows: a buffered echo keeps the headers' order and repeats; a streamed body is read in order;
 // cancel() ends an exchange and the executor's connection to the server (tether), or is answered
 // -32601 and breaks nothing (codex, whose stream runs to its end); an executor killed mid-stream
-// fails the pending read() with the disconnect message instead of hanging.
+// fails the pending read() with the disconnect message instead of hanging; a reader too far
+// behind loses its stream, not the connection.
 #include <chrono>
 #include <csignal>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -208,6 +210,52 @@ TEST(ExecClientHttp, KilledExecutorFailsThePendingRead) {
     EXPECT_FALSE(later.has_value()) << "a read after the failure must fail too";
     const bool idle = co_await wait_idle(peer, kSettle);
     EXPECT_TRUE(idle) << "the killed executor's connection to the server stayed open";
+    co_await client->close();
+  });
+}
+
+// The connection is shared, so it is never paused for one slow reader: a stream whose reader
+// lets more than max_http_buffered_bytes wait fails (after the bytes it kept), and is
+// cancelled at the executor, while the connection goes on serving.
+TEST(ExecClientHttp, AReaderTooFarBehindLosesItsStream) {
+  ExecServer server;
+  HttpPeer peer;
+  const auto request = get(peer.url("/big-stream?n=268435456"));
+  run_async([&]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    auto endpoint = ws_endpoint(server.url());
+    exec::ClientOptions options;
+    options.max_http_buffered_bytes = 64 * 1024;
+    auto connected = co_await ExecClient::connect(executor, std::move(endpoint), options);
+    CO_ASSERT_TRUE(succeeded(connected, "connect"));
+    auto client = *connected;
+    auto http = client->http_client("box");
+    auto exchange = http->start(request);
+    auto head = co_await exchange->head();
+    CO_ASSERT_TRUE(succeeded(head, "GET /big-stream through http_client"));
+    // The body is not read here: past 64 KiB waiting the stream fails, and its cancel stops the
+    // executor's request, so the server's socket closes long before its 256 MiB are written.
+    const std::function<bool()> stopped = [&peer] { return peer.stats().open == 0; };
+    const bool cancelled = co_await eventually(stopped, kSettle);
+    EXPECT_TRUE(cancelled) << "the lost stream's request stayed open at the executor";
+    EXPECT_LT(peer.stats().bytes_written, std::uint64_t{256} << 20);
+    std::size_t kept = 0;
+    std::optional<jsonrpc::Error> failure;
+    for (;;) {
+      auto piece = co_await exchange->read();
+      if (!piece) {
+        failure = piece.error();
+        break;
+      }
+      if (piece->empty()) break;
+      kept += piece->size();
+    }
+    CO_ASSERT_TRUE(failure.has_value());
+    EXPECT_NE(failure->message.find("not read fast enough"), std::string::npos) << failure->message;
+    EXPECT_LT(kept, std::size_t{256} << 20);
+    auto params = echo_params(peer);
+    auto answered = co_await client->http_request(std::move(params));
+    EXPECT_TRUE(succeeded(answered, "http_request after the lost stream"));
     co_await client->close();
   });
 }
