@@ -16,6 +16,16 @@ namespace asio = boost::asio;
 
 namespace {
 
+// A tether executor marks the failures where nothing reached the server (codex does not): they
+// are kUnreachable here, as the direct client's are.
+jsonrpc::Error unreachable_or(jsonrpc::Error error) {
+  const auto* data = error.data ? error.data->if_object() : nullptr;
+  const auto* unreachable = data ? data->if_contains("unreachable") : nullptr;
+  if (unreachable && unreachable->is_bool() && unreachable->as_bool())
+    error.code = jsonrpc::code::kUnreachable;
+  return error;
+}
+
 jsonrpc::Error stream_failure(std::string message) {
   return jsonrpc::make_error(jsonrpc::code::kInternalError, std::move(message));
 }
@@ -83,7 +93,7 @@ class ExecutorExchange final : public fetch::Exchange {
     auto& response = *pending->response;
     if (!response) {
       forget();
-      co_return response.error();
+      co_return unreachable_or(response.error());
     }
     fetch::Head head;
     head.status = response->status;

@@ -364,11 +364,18 @@ asio::awaitable<Expected<Empty>> Connection::signal_process(SignalParams params)
 
 namespace {
 
-// A failed http/request: -32603 as codex answers, or the request's own -32602.
+// A failed http/request: -32603 as codex answers, or the request's own -32602. tether
+// extension: `data.unreachable` says nothing reached the server (name, connection, TLS).
 Error http_failure(const Error& error) {
   if (error.code == jsonrpc::code::kInvalidParams) return error;
-  return jsonrpc::make_error(jsonrpc::code::kInternalError,
-                             fmt::format("http/request failed: {}", error.message));
+  auto failure = jsonrpc::make_error(jsonrpc::code::kInternalError,
+                                     fmt::format("http/request failed: {}", error.message));
+  if (error.code == jsonrpc::code::kUnreachable) {
+    json::object data;
+    data["unreachable"] = true;
+    failure.data = std::move(data);
+  }
+  return failure;
 }
 
 // JSON strings are UTF-8: a header value that is not is left out (as codex does).

@@ -30,6 +30,7 @@
 
 #include "async_test.hpp"
 #include "codex_exec_server.hpp"
+#include "exec_server.hpp"
 #include "http_peer.hpp"
 #include "test_certificates.hpp"
 #include "test_client.hpp"
@@ -393,11 +394,14 @@ TEST(HttpRequest, TimeoutWaitingForTheHeadFails) {
 TEST(HttpRequest, RefusedPortFails) {
   ExecServer server;
   const auto params =
-      get_params("http://127.0.0.1:" + std::to_string(unused_loopback_port()) + "/");
+      get_params("http://127.0.0.1:" + std::to_string(free_port()) + "/");
   run_async([&]() -> asio::awaitable<void> {
     auto client = co_await connect_initialized(server.port());
     auto reply = co_await http_call(*client, params);
     EXPECT_TRUE(fails_with(reply, code::kInternalError, "http/request failed: could not connect"));
+    // tether extension: nothing reached the server.
+    CO_ASSERT_TRUE(!reply && reply.error().data && reply.error().data->is_object());
+    EXPECT_EQ(json::serialize(*reply.error().data), R"({"unreachable":true})");
     client->close();
   });
 }

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "async_test.hpp"
+#include "exec_server.hpp"
 #include "http_peer.hpp"
 #include "test_certificates.hpp"
 #include <tether/fetch/direct.hpp>
@@ -333,7 +334,7 @@ TEST(FetchDirect, HttpsWithAnUntrustedCertificateIsUnreachable) {
 }
 
 TEST(FetchDirect, RefusedPortIsUnreachable) {
-  const auto request = get("http://127.0.0.1:" + std::to_string(unused_loopback_port()) + "/");
+  const auto request = get("http://127.0.0.1:" + std::to_string(free_port()) + "/");
   run_async([&]() -> asio::awaitable<void> {
     auto executor = co_await asio::this_coro::executor;
     auto client = direct(executor);

@@ -714,8 +714,9 @@ TEST(McpHttp, UnreachableServerEndsTheConnection) {
   run_async(unreachable_body, 30s, "the unreachable-server write");
 }
 
-// Through an executor the server's unreachability is the executor's answer to the request: the
-// request fails saying so, and nothing is tried from here.
+// Through tether's executor the server's unreachability is the executor's answer (its
+// `unreachable` mark): the request fails saying what the executor could not do, and the
+// connection ends as when this process cannot reach the server.
 asio::awaitable<void> unreachable_via_executor_body(Vantage& vantage) {
   auto executor = co_await asio::this_coro::executor;
   HttpServerConfig config;
@@ -728,12 +729,17 @@ asio::awaitable<void> unreachable_via_executor_body(Vantage& vantage) {
   std::vector<json::object> others;
   auto failed = co_await answer_to(*connection->transport, 1, others);
   CO_ASSERT_TRUE(failed.has_value());
-  EXPECT_NE(error_message(*failed).find("http/request failed"), std::string::npos)
+  EXPECT_NE(error_message(*failed).find("http/request failed: could not connect"),
+            std::string::npos)
       << error_message(*failed);
-  connection->transport->abort();
+  auto after = co_await connection->transport->read();
+  EXPECT_FALSE(after.has_value());
+  const auto& reason = connection->diagnostics->end_reason();
+  CO_ASSERT_TRUE(reason.has_value());
+  EXPECT_NE(reason->find("unreachable"), std::string::npos) << *reason;
 }
 
-TEST(McpHttp, UnreachableServerThroughAnExecutorFailsTheRequest) {
+TEST(McpHttp, UnreachableServerThroughAnExecutorEndsTheConnection) {
   Vantage vantage(Via::tether_executor);
   run_from(vantage, unreachable_via_executor_body, 30s,
            "the unreachable-server request through an executor");

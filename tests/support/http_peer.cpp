@@ -171,12 +171,6 @@ std::string HttpPeer::log() const {
   return read_text_file(log_path_);
 }
 
-unsigned short unused_loopback_port() {
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, loopback(0));
-  return acceptor.local_endpoint().port();
-}
-
 asio::awaitable<bool> wait_idle(const HttpPeer& peer, std::chrono::milliseconds deadline) {
   const std::function<bool()> idle = [&peer] { return peer.stats().open == 0; };
   co_return co_await eventually(idle, deadline);

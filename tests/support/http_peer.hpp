@@ -71,9 +71,6 @@ class HttpPeer {
   std::optional<unsigned short> tls_port_;
 };
 
-// A port on 127.0.0.1 that nothing listens on (bound and closed again), for refused connections.
-unsigned short unused_loopback_port();
-
 // Polls stats() until no socket is open, for up to `deadline`; whether that happened.
 boost::asio::awaitable<bool> wait_idle(const HttpPeer& peer, std::chrono::milliseconds deadline);
 
