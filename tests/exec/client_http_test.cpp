@@ -7,7 +7,8 @@
 // cancel() ends an exchange and the executor's connection to the server (tether), or is answered
 // -32601 and breaks nothing (codex, whose stream runs to its end); an executor killed mid-stream
 // fails the pending read() with the disconnect message instead of hanging; a reader too far
-// behind loses its stream, not the connection.
+// behind loses its stream, not the connection; a lost connection fails its streams even when the
+// session resumes.
 #include <chrono>
 #include <csignal>
 #include <functional>
@@ -23,6 +24,7 @@
 #include "async_test.hpp"
 #include "client_scenarios.hpp"
 #include "codex_exec_server.hpp"
+#include "cut_proxy.hpp"
 #include "exec_server.hpp"
 #include "http_peer.hpp"
 #include <tether/exec/client.hpp>
@@ -247,6 +249,46 @@ TEST(ExecClientHttp, AReaderTooFarBehindLosesItsStream) {
     auto params = echo_params(peer);
     auto answered = co_await client->http_request(std::move(params));
     EXPECT_TRUE(succeeded(answered, "http_request after the lost stream"));
+    co_await client->close();
+  });
+}
+
+// A lost connection fails every open stream even when the session resumes (streams are not
+// resumed), and the executor closes the lost connection's requests; the resumed connection serves
+// the next request.
+TEST(ExecClientHttp, ALostConnectionFailsItsStreamsAndTheResumedOneServes) {
+  ExecServer server;
+  CutProxy proxy(server.port());
+  HttpPeer peer;
+  const auto request = get(peer.url("/forever"));
+  run_async([&]() -> asio::awaitable<void> {
+    auto executor = co_await asio::this_coro::executor;
+    auto endpoint = ws_endpoint("ws://127.0.0.1:" + std::to_string(proxy.port()));
+    auto client = co_await connect_client(std::move(endpoint));
+    CO_ASSERT_TRUE(client != nullptr);
+    auto http = client->http_client("box");
+    auto exchange = http->start(request);
+    auto head = co_await exchange->head();
+    CO_ASSERT_TRUE(succeeded(head, "GET /forever through http_client"));
+    auto log = std::make_shared<BodyLog>();
+    asio::co_spawn(executor, read_body(exchange, log), asio::detached);
+    const std::function<bool()> reading = [&log] { return !log->pieces.empty(); };
+    const bool started = co_await eventually(reading, kSettle);
+    CO_ASSERT_TRUE(started);
+
+    EXPECT_EQ(proxy.cut_all(), 1u);
+    const std::function<bool()> ended = [&log] { return log->ended; };
+    const bool failed = co_await eventually(ended, kSettle);
+    CO_ASSERT_TRUE(failed);
+    CO_ASSERT_TRUE(log->error.has_value());
+    EXPECT_TRUE(log->error->message.starts_with(exec::kDisconnected)) << log->error->message;
+    const bool idle = co_await wait_idle(peer, kSettle);
+    EXPECT_TRUE(idle) << "the lost connection's request stayed open at the executor";
+
+    auto params = echo_params(peer);
+    auto answered = co_await client->http_request(std::move(params));
+    EXPECT_TRUE(succeeded(answered, "http_request on the resumed connection"));
+    EXPECT_FALSE(client->disconnected().has_value()) << *client->disconnected();
     co_await client->close();
   });
 }
