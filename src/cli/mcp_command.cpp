@@ -260,8 +260,19 @@ class Session {
     co_return partial();
   }
 
+  // TOOL is the server's own name, or the qualified name `tools` shows: that one is the
+  // server's tool it names.
+  std::string own_tool_name() {
+    for (const auto& offered : servers_.tools()) {
+      if (offered.server != args_.server || offered.name != args_.tool) continue;
+      if (const auto* name = offered.tool.if_contains("name"); name && name->is_string())
+        return std::string(name->get_string());
+    }
+    return args_.tool;
+  }
+
   asio::awaitable<int> call() {
-    auto result = co_await servers_.call_tool(args_.server, args_.tool, std::move(arguments_));
+    auto result = co_await servers_.call_tool(args_.server, own_tool_name(), std::move(arguments_));
     if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
     const auto* is_error = result->if_contains("isError");
     const bool tool_error = is_error && is_error->is_bool() && is_error->get_bool();

@@ -433,8 +433,10 @@ void print_tools(const std::vector<host::OfferedTool>& tools, bool as_json) {
     return;
   }
   Style style(stdout);
-  Table table({"TOOL", "SERVER", "DESCRIPTION"});
-  for (const auto& tool : tools) table.add({tool.name, tool.server, summary_of(tool.tool)});
+  // The qualified name a model sees, and the server's own (either works with `call`).
+  Table table({"TOOL", "SERVER", "NAME", "DESCRIPTION"});
+  for (const auto& tool : tools)
+    table.add({tool.name, tool.server, text_of(tool.tool, "name"), summary_of(tool.tool)});
   write_out(table.render(style));
 }
 

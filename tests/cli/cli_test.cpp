@@ -376,6 +376,23 @@ TEST_F(CliTest, DemoCallsAToolOnEachPlacement) {
   EXPECT_NE(graph.out.find("on the executor"), std::string::npos) << graph.out;
 }
 
+// `tools` shows both names; `call` takes either.
+TEST_F(CliTest, CallTakesTheQualifiedOrTheServersOwnName) {
+  const auto config = write("config.toml", test_server("srv"));
+  auto tools = tether({"mcp", "--config", config, "tools"});
+  ASSERT_EQ(tools.code, 0) << tools.err;
+  EXPECT_NE(tools.out.find("NAME"), std::string::npos) << tools.out;
+  const auto row = tools.out.substr(tools.out.find("mcp__srv__echo "));
+  EXPECT_TRUE(row.substr(0, row.find('\n')).find(" srv ") != std::string::npos &&
+              row.substr(0, row.find('\n')).find(" echo ") != std::string::npos)
+      << tools.out;
+  for (const char* name : {"echo", "mcp__srv__echo"}) {
+    auto run = tether({"mcp", "--config", config, "call", "srv", name, "--arg", "message=named"});
+    EXPECT_EQ(run.code, 0) << name << ": " << run.err;
+    EXPECT_NE(run.out.find("named"), std::string::npos) << name << ": " << run.out;
+  }
+}
+
 // --- exit codes ----------------------------------------------------------------------------
 
 TEST_F(CliTest, ToolErrorExitsOne) {
