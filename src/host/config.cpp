@@ -180,6 +180,9 @@ std::vector<std::pair<std::string, const toml::node*>> in_file_order(const toml:
 
 // Stdio-only and HTTP-only fields (codex's lists; inline `bearer_token` is refused by codex
 // for both transports).
+// A token never sits in the config file (as codex): it is read from the variable named.
+constexpr std::string_view kLiteralToken =
+    "; put the token in an environment variable and name it with bearer_token_env_var";
 constexpr std::string_view kStdioOnly[] = {"args", "env", "env_vars", "cwd", "bearer_token"};
 constexpr std::string_view kHttpOnly[] = {"url", "bearer_token_env_var", "bearer_token",
                                           "http_headers", "env_http_headers"};
@@ -237,7 +240,8 @@ ServerConfig parse_server(const std::string& file, const std::string& name, cons
   if (auto command = fields.string("command")) {
     for (auto field : kHttpOnly)
       if (fields.has(field))
-        fields.fail_at(field, fmt::format("{} is not supported for stdio", field));
+        fields.fail_at(field, fmt::format("{} is not supported for stdio{}", field,
+                                          field == "bearer_token" ? kLiteralToken : ""));
     if (command->empty()) fields.fail_at("command", "command must not be empty");
     mcp::StdioCommand stdio;
     stdio.program = *command;
@@ -249,7 +253,8 @@ ServerConfig parse_server(const std::string& file, const std::string& name, cons
   } else if (auto url = fields.string("url")) {
     for (auto field : kStdioOnly)
       if (fields.has(field))
-        fields.fail_at(field, fmt::format("{} is not supported for streamable_http", field));
+        fields.fail_at(field, fmt::format("{} is not supported for streamable_http{}", field,
+                                          field == "bearer_token" ? kLiteralToken : ""));
     if (url->empty()) fields.fail_at("url", "url must not be empty");
     HttpServerSettings http;
     http.url = *url;
@@ -258,7 +263,7 @@ ServerConfig parse_server(const std::string& file, const std::string& name, cons
     http.env_http_headers = fields.string_map("env_http_headers").value_or(http.env_http_headers);
     server.transport = std::move(http);
   } else {
-    fields.fail_here("invalid transport");
+    fields.fail_here("invalid transport: needs `command` (stdio) or `url` (streamable HTTP)");
   }
 
   server.environment = server_environment(fields, name);

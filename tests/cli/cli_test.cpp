@@ -572,7 +572,9 @@ struct BadConfig {
 
 TEST_F(CliTest, ConfigErrorsNameFileLineServerAndField) {
   const BadConfig cases[] = {
-      {"[mcp_servers.x]\nenabled = true\n", ":1:1: [mcp_servers.x] invalid transport"},
+      {"[mcp_servers.x]\nenabled = true\n",
+       ":1:1: [mcp_servers.x] invalid transport: needs `command` (stdio) or `url` (streamable "
+       "HTTP)"},
       {"[mcp_servers.x]\nurl = \"http://127.0.0.1:1/mcp\"\nargs = [\"a\"]\n",
        ":3:1: [mcp_servers.x] args is not supported for streamable_http"},
       {"[mcp_servers.x]\ncommand = \"a\"\nhttp_headers = { A = \"b\" }\n",

@@ -479,7 +479,10 @@ TEST(HostConfigEdit, EditFileRefusesAnInvalidResult) {
     return std::string{text} + "[mcp_servers.b]\nargs = [\"x\"]\n";
   });
   ASSERT_FALSE(done.has_value());
-  EXPECT_EQ(done.error().message, path.string() + ":3:1: [mcp_servers.b] invalid transport");
+  EXPECT_EQ(done.error().message,
+            path.string() +
+                ":3:1: [mcp_servers.b] invalid transport: needs `command` (stdio) or `url` "
+                "(streamable HTTP)");
   // The edit's own error is returned as it is.
   done = edit_config_file(path.string(), adding({.name = "a", .command = "x"}));
   ASSERT_FALSE(done.has_value());

@@ -220,7 +220,8 @@ struct BadConfig {
 // Each bad config -> its exact message (file:line:column, the table, the field).
 const BadConfig kBadConfigs[] = {
     {"no transport", "[mcp_servers.x]\nargs = [\"a\"]\n",
-     "config.toml:1:1: [mcp_servers.x] invalid transport"},
+     "config.toml:1:1: [mcp_servers.x] invalid transport: needs `command` (stdio) or `url` "
+     "(streamable HTTP)"},
     {"url with command", "[mcp_servers.x]\ncommand = \"a\"\nurl = \"http://h/\"\n",
      "config.toml:3:1: [mcp_servers.x] url is not supported for stdio"},
     {"bearer_token_env_var with command",
@@ -232,7 +233,9 @@ const BadConfig kBadConfigs[] = {
      "[mcp_servers.x]\ncommand = \"a\"\n[mcp_servers.x.env_http_headers]\nA = \"B\"\n",
      "config.toml:3:16: [mcp_servers.x] env_http_headers is not supported for stdio"},
     {"bearer_token with command", "[mcp_servers.x]\ncommand = \"a\"\nbearer_token = \"t\"\n",
-     "config.toml:3:1: [mcp_servers.x] bearer_token is not supported for stdio"},
+     "config.toml:3:1: [mcp_servers.x] bearer_token is not supported for stdio; put the token in "
+     "an "
+     "environment variable and name it with bearer_token_env_var"},
     {"args with url", "[mcp_servers.x]\nurl = \"http://h/\"\nargs = []\n",
      "config.toml:3:1: [mcp_servers.x] args is not supported for streamable_http"},
     {"env with url", "[mcp_servers.x]\nurl = \"http://h/\"\n  env = { A = \"b\" }\n",
@@ -242,7 +245,8 @@ const BadConfig kBadConfigs[] = {
     {"cwd with url", "[mcp_servers.x]\nurl = \"http://h/\"\ncwd = \"/\"\n",
      "config.toml:3:1: [mcp_servers.x] cwd is not supported for streamable_http"},
     {"bearer_token with url", "[mcp_servers.x]\nurl = \"http://h/\"\nbearer_token = \"t\"\n",
-     "config.toml:3:1: [mcp_servers.x] bearer_token is not supported for streamable_http"},
+     "config.toml:3:1: [mcp_servers.x] bearer_token is not supported for streamable_http; put the "
+     "token in an environment variable and name it with bearer_token_env_var"},
     {"bad server name", "[mcp_servers.\"bad name\"]\ncommand = \"a\"\n",
      "config.toml:1:14: Invalid MCP server name 'bad name': must match pattern ^[a-zA-Z0-9_-]+$"},
     {"dotted server name", "[mcp_servers]\n\"a.b\" = { command = \"a\" }\n",
