@@ -7,6 +7,7 @@ namespace tether::cli {
 
 Run add_exec_server_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("exec-server", "Run processes for a remote client (the executor)");
+  cmd->fallthrough();  // --log-level after `exec-server`, as the docs show it
   auto options = std::make_shared<exec::ServerOptions>();
   auto ws_auth = std::make_shared<std::string>();
   auto ttl_seconds = std::make_shared<double>(60);

@@ -602,6 +602,7 @@ jsonrpc::Expected<host::Config> load_mcp_config(const std::string& config_option
 
 Run add_mcp_command(CLI::App& app, std::vector<std::string> command) {
   auto* mcp = app.add_subcommand("mcp", "Use the configured MCP servers");
+  mcp->fallthrough();  // --log-level after `mcp` or its subcommand
   mcp->require_subcommand(1);
   auto args = std::make_shared<McpArgs>();
   args->argv = std::move(command);

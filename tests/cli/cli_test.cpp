@@ -393,6 +393,17 @@ TEST_F(CliTest, CallTakesTheQualifiedOrTheServersOwnName) {
   }
 }
 
+// The global --log-level works after the subcommand too.
+TEST_F(CliTest, LogLevelAfterTheSubcommand) {
+  const auto config = write("config.toml", test_server("srv"));
+  auto listed = tether({"mcp", "--config", config, "list", "--log-level", "error"});
+  EXPECT_EQ(listed.code, 0) << listed.err;
+  auto refused = tether({"exec-server", "--log-level", "loud"});
+  EXPECT_EQ(refused.code, 2);
+  EXPECT_NE(refused.err.find("--log-level"), std::string::npos) << refused.err;
+  EXPECT_EQ(refused.err.find("not expected"), std::string::npos) << refused.err;
+}
+
 // --- exit codes ----------------------------------------------------------------------------
 
 TEST_F(CliTest, ToolErrorExitsOne) {
