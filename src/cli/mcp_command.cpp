@@ -248,7 +248,14 @@ class Session {
   }
 
   asio::awaitable<int> list() {
-    print_servers(servers_.servers(), args_.json);
+    auto servers = servers_.servers();
+    print_servers(servers, args_.json);
+    // An empty table says nothing about what to do next.
+    if (servers.empty() && !args_.json)
+      write_err(
+          "no MCP servers configured; add one with `tether mcp add NAME -- COMMAND [ARGS...]`, "
+          "or a [mcp_servers.NAME] table with `command` (stdio) or `url` (streamable HTTP) in "
+          "the config file\n");
     co_return partial();
   }
 

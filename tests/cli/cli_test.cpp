@@ -393,6 +393,16 @@ TEST_F(CliTest, CallTakesTheQualifiedOrTheServersOwnName) {
   }
 }
 
+// An empty config says how to add a server.
+TEST_F(CliTest, AnEmptyConfigSaysHowToAddAServer) {
+  const auto config = write("config.toml", "");
+  auto listed = tether({"mcp", "--config", config, "list"});
+  EXPECT_EQ(listed.code, 0) << listed.err;
+  EXPECT_NE(listed.err.find("no MCP servers configured; add one with `tether mcp add"),
+            std::string::npos)
+      << listed.err;
+}
+
 // The global --log-level works after the subcommand too.
 TEST_F(CliTest, LogLevelAfterTheSubcommand) {
   const auto config = write("config.toml", test_server("srv"));
