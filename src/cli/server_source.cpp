@@ -104,9 +104,7 @@ class GatewayServers : public ServerSource {
       }
     }
     for (const auto& name : names)
-      if (!known(name))
-        co_return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
-                                      fmt::format("unknown MCP server '{}'", name));
+      if (!known(name)) co_return host::unknown_server_error(name, server_names());
     co_return summary;
   }
 
@@ -182,13 +180,16 @@ class GatewayServers : public ServerSource {
       if (info.name == server) return true;
     return false;
   }
+  std::vector<std::string> server_names() {
+    std::vector<std::string> out;
+    for (const auto& info : servers()) out.push_back(info.name);
+    return out;
+  }
 
   // The gateway's name for `server`'s tool or prompt `name`.
   Expected<std::string> gateway_name(std::string_view kind, const std::string& server,
                                      const std::string& name) {
-    if (!known(server))
-      return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
-                                 fmt::format("unknown MCP server '{}'", server));
+    if (!known(server)) return host::unknown_server_error(server, server_names());
     for (const auto& item : array_of(catalog_, kind)) {
       const auto& entry = item.get_object();
       const auto* own = entry.if_contains("item");

@@ -162,6 +162,12 @@ struct Manager::State : std::enable_shared_from_this<State> {
             options.crash_loop_window};
   }
 
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& server : servers) out.push_back(server->config.name);
+    return out;
+  }
+
   Server* find(std::string_view name) {
     for (auto& server : servers)
       if (server->config.name == name) return server.get();
@@ -321,9 +327,7 @@ struct Manager::State : std::enable_shared_from_this<State> {
         co_return jsonrpc::make_error(jsonrpc::code::kInternalError,
                                       "the MCP servers are shut down");
       Server* server = find(name);
-      if (server == nullptr)
-        co_return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
-                                      fmt::format("unknown MCP server '{}'", name));
+      if (server == nullptr) co_return unknown_server_error(name, names());
       switch (server->state) {
         case ServerState::disabled:
           co_return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
@@ -471,9 +475,7 @@ asio::awaitable<Expected<StartupSummary>> Manager::start(std::vector<std::string
   } else {
     for (const auto& name : names) {
       auto* server = state->find(name);
-      if (server == nullptr)
-        co_return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
-                                      fmt::format("unknown MCP server '{}'", name));
+      if (server == nullptr) co_return unknown_server_error(name, state->names());
       if (!server->config.enabled)
         co_return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
                                       fmt::format("MCP server '{}' is disabled", name));
@@ -532,9 +534,7 @@ asio::awaitable<Expected<json::object>> Manager::call_tool(std::string server, s
                                                            json::value arguments) {
   auto state = state_;
   const auto* record = state->find(server);
-  if (record == nullptr)
-    co_return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
-                                  fmt::format("unknown MCP server '{}'", server));
+  if (record == nullptr) co_return unknown_server_error(server, state->names());
   if (auto allowed = record->filter.check_call(server, tool); !allowed) co_return allowed.error();
   auto client = co_await state->use(server);
   if (!client) co_return client.error();
@@ -562,9 +562,7 @@ asio::awaitable<Expected<std::shared_ptr<mcp::Client>>> Manager::use(std::string
 asio::awaitable<Expected<void>> Manager::restart(std::string server) {
   auto state = state_;
   auto* record = state->find(server);
-  if (record == nullptr)
-    co_return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
-                                  fmt::format("unknown MCP server '{}'", server));
+  if (record == nullptr) co_return unknown_server_error(server, state->names());
   if (record->state == ServerState::starting) {
     record->cancel_requested = true;
     record->cancel->emit(asio::cancellation_type::terminal);

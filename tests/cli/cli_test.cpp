@@ -393,6 +393,18 @@ TEST_F(CliTest, CallTakesTheQualifiedOrTheServersOwnName) {
   }
 }
 
+// A server name that is a typo of a configured one gets the suggestion.
+TEST_F(CliTest, AnUnknownServerNameSuggestsTheNearest) {
+  const auto config = write("config.toml", test_server("memory"));
+  auto run = tether({"mcp", "--config", config, "call", "memroy", "echo"});
+  EXPECT_EQ(run.code, 2);
+  EXPECT_NE(run.err.find("unknown MCP server 'memroy'; did you mean 'memory'?"), std::string::npos)
+      << run.err;
+  auto far = tether({"mcp", "--config", config, "call", "files", "echo"});
+  EXPECT_NE(far.err.find("unknown MCP server 'files'"), std::string::npos) << far.err;
+  EXPECT_EQ(far.err.find("did you mean"), std::string::npos) << far.err;
+}
+
 // An empty config says how to add a server.
 TEST_F(CliTest, AnEmptyConfigSaysHowToAddAServer) {
   const auto config = write("config.toml", "");

@@ -381,18 +381,10 @@ TEST(ExecProtocol, UnknownAndCodexOnlyMethodsAreNotFound) {
   ExecServer server;
   run_async([&]() -> asio::awaitable<void> {
     auto c = co_await ready_client(server);
-    const std::vector<const char*> not_found{"no/such/method",
-                                             "fs/walk",
-                                             "fs/open",
-                                             "fs/readBlock",
-                                             "fs/writeBlock",
-                                             "fs/close",
-                                             "fs/watchMissing",
-                                             "environmentConfig/read",
-                                             "capabilities/list",
-                                             "process/list",
-                                             "Process/Start",
-                                             ""};
+    const std::vector<const char*> not_found{
+        "no/such/method",    "fs/walk",      "fs/open",         "fs/readBlock",
+        "fs/writeBlock",     "fs/close",     "fs/watchMissing", "environmentConfig/read",
+        "capabilities/list", "process/list", "Process/Start",   ""};
     for (const char* method : not_found) {
       co_await expect_error(*c, method, J("{}"), kMethodNotFound, "method not found");
     }
@@ -795,8 +787,11 @@ TEST(ExecProtocol, ProcessSignal) {
     CO_ASSERT_TRUE(co_await c->wait_output("s", "ready\n"));
     // Only once sleep runs: a SIGINT that reaches the shell before it forks sleep runs the trap
     // only after sleep ended (dash checks traps between commands).
+    // The sleep itself, not the shell whose own command line holds the same words.
     const std::function<bool()> sleeping = [] {
-      return !processes_matching("sleep 301.16003").empty();
+      for (const pid_t pid : processes_matching("sleep 301.16003"))
+        if (command_line(pid).starts_with("sleep 301.16003")) return true;
+      return false;
     };
     CO_ASSERT_TRUE(co_await eventually(sleeping, 20s));
     EXPECT_EQ(

@@ -119,6 +119,10 @@ struct ManagerOptions {
   std::chrono::milliseconds crash_loop_window{60'000};
 };
 
+// `unknown MCP server '<name>'`, with `; did you mean '<known>'?` when one of `known` is a likely
+// typo of it (a few edits away).
+jsonrpc::Error unknown_server_error(std::string_view name, const std::vector<std::string>& known);
+
 class Manager {
  public:
   static std::shared_ptr<Manager> create(boost::asio::any_io_executor executor, Config config,
