@@ -538,7 +538,10 @@ asio::awaitable<Expected<json::object>> Manager::call_tool(std::string server, s
   if (auto allowed = record->filter.check_call(server, tool); !allowed) co_return allowed.error();
   auto client = co_await state->use(server);
   if (!client) co_return client.error();
-  co_return co_await (*client)->call_tool(std::move(tool), std::move(arguments));
+  auto result = co_await (*client)->call_tool(std::move(tool), std::move(arguments));
+  if (!result && result.error().code == jsonrpc::code::kRequestTimedOut)
+    co_return tool_timeout_error(result.error(), server);
+  co_return result;
 }
 
 asio::awaitable<Expected<json::object>> Manager::call_tool(std::string qualified_name,

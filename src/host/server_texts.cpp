@@ -60,6 +60,12 @@ jsonrpc::Error unknown_server_error(std::string_view name, const std::vector<std
   return jsonrpc::make_error(jsonrpc::code::kInvalidParams, std::move(message));
 }
 
+jsonrpc::Error tool_timeout_error(jsonrpc::Error error, std::string_view server) {
+  error.message +=
+      fmt::format("; raise tool_timeout_sec of MCP server '{}' if the tool needs longer", server);
+  return error;
+}
+
 std::string crash_loop_text(std::string_view server, std::string_view last_error) {
   return fmt::format("MCP server '{}' is crash-looping: {}", server, last_error);
 }

@@ -21,6 +21,10 @@ std::string startup_failure_text(const ServerConfig& server, const jsonrpc::Erro
 // `required MCP servers failed to initialize: <server>: <error>[; ...]`.
 std::string required_failures_text(const std::vector<StartupSummary::Failure>& failures);
 
+// A tool call that timed out, and which setting to raise: `<error>; raise tool_timeout_sec of
+// MCP server '<server>' if the tool needs longer`.
+jsonrpc::Error tool_timeout_error(jsonrpc::Error error, std::string_view server);
+
 // `MCP server '<server>' is crash-looping: <last error>`.
 std::string crash_loop_text(std::string_view server, std::string_view last_error);
 

@@ -405,6 +405,16 @@ TEST_F(CliTest, AnUnknownServerNameSuggestsTheNearest) {
   EXPECT_EQ(far.err.find("did you mean"), std::string::npos) << far.err;
 }
 
+// A tool call that outlives tool_timeout_sec says which setting to raise.
+TEST_F(CliTest, AToolTimeoutSaysWhichSettingToRaise) {
+  const auto config = write("config.toml", test_server("srv", "[]", "tool_timeout_sec = 0.3"));
+  auto run = tether({"mcp", "--config", config, "call", "srv", "sleep", "--arg", "ms=5000"});
+  EXPECT_NE(run.code, 0);
+  EXPECT_NE(run.err.find("raise tool_timeout_sec of MCP server 'srv' if the tool needs longer"),
+            std::string::npos)
+      << run.err;
+}
+
 // An empty config says how to add a server.
 TEST_F(CliTest, AnEmptyConfigSaysHowToAddAServer) {
   const auto config = write("config.toml", "");
