@@ -4,6 +4,8 @@
 // then go through the gateway's standard MCP methods under the gateway's names.
 #include "server_source.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <tether/mcp/http.hpp>
@@ -175,15 +177,14 @@ class GatewayServers : public ServerSource {
                                fmt::format("cannot use the gateway at {}: {}", url_, why));
   }
 
-  bool known(const std::string& server) {
-    for (const auto& info : servers())
-      if (info.name == server) return true;
-    return false;
-  }
   std::vector<std::string> server_names() {
     std::vector<std::string> out;
     for (const auto& info : servers()) out.push_back(info.name);
     return out;
+  }
+  bool known(const std::string& server) {
+    const auto names = server_names();
+    return std::find(names.begin(), names.end(), server) != names.end();
   }
 
   // The gateway's name for `server`'s tool or prompt `name`.

@@ -406,7 +406,6 @@ asio::awaitable<Expected<HttpResponse>> Connection::http_request(HttpRequestPara
     request.timeout = std::chrono::milliseconds(
         std::min<std::uint64_t>(*params.timeout_ms, INT64_MAX / 1'000'000));
   request.redirects = params.redirect_policy;
-  if (auto valid = fetch::check_request(request); !valid) co_return valid.error();
   auto exchange = context_->http->start(std::move(request));
   http_calls_.emplace_back(params.request_id.value_or(std::string()), exchange);
   struct Forget {

@@ -574,6 +574,35 @@ TEST_P(McpHttpVia, NotFoundOnASessionSaysTheSessionExpired) {
   run_from(vantage, expired_session_body, 30s, "the expired-session exchange");
 }
 
+// A 401 says the server wants authorization, with its challenge (tether does no OAuth).
+asio::awaitable<void> unauthorized_body(Vantage& vantage) {
+  auto executor = co_await asio::this_coro::executor;
+  FakeServer server(executor, [](const Seen&) {
+    return reply(
+        "401 Unauthorized", "text/plain", "no token",
+        "WWW-Authenticate: Bearer resource_metadata=\"http://127.0.0.1/.well-known/x\"\r\n");
+  });
+  HttpServerConfig config;
+  config.url = server.url();
+  config.client = co_await vantage.client();
+  auto connection = connect_http(executor, config);
+  CO_ASSERT_TRUE(connection.has_value());
+  auto ec = co_await connection->transport->write(kInitialize);
+  CO_ASSERT_TRUE(!ec);
+  std::vector<json::object> others;
+  auto failed = co_await answer_to(*connection->transport, 1, others);
+  CO_ASSERT_TRUE(failed.has_value());
+  EXPECT_EQ(error_message(*failed),
+            "HTTP 401 Unauthorized: no token (the MCP server requires authorization; "
+            "WWW-Authenticate: Bearer resource_metadata=\"http://127.0.0.1/.well-known/x\")");
+  connection->transport->abort();
+}
+
+TEST_P(McpHttpVia, UnauthorizedSaysAuthorizationIsRequired) {
+  Vantage vantage(GetParam());
+  run_from(vantage, unauthorized_body, 30s, "the unauthorized exchange");
+}
+
 // Caught by fuzz_mcp_http's header check: a protocolVersion with CR LF was sent back as is in the
 // MCP-Protocol-Version header, injecting a header line into every later request.
 std::string injecting(const Seen& request) {

@@ -76,8 +76,8 @@ class Exchange {
 class Client {
  public:
   virtual ~Client() = default;
-  // Starts the request; nothing is awaited here. Invalid requests (a URL that is not http(s),
-  // a header that cannot be sent) fail in head() with kInvalidParams.
+  // Makes the exchange; nothing is sent until send() or head(). Invalid requests (a URL that is
+  // not http(s), a header that cannot be sent) fail there with kInvalidParams.
   virtual std::shared_ptr<Exchange> start(Request request) = 0;
   // Where the requests come from, for messages and listings: "local", or the executor's name.
   virtual std::string origin() const = 0;
