@@ -104,7 +104,6 @@ class ExecClient::Impl : public std::enable_shared_from_this<Impl> {
   // A fresh request id with its route, registered before the request is sent.
   std::pair<std::string, std::shared_ptr<BodyRoute>> open_body_route();
   void close_body_route(const std::string& request_id);
-  const ClientOptions& options() const { return options_; }
   const boost::asio::any_io_executor& executor() const { return executor_; }
 
   const std::string& session_id() const { return session_id_; }
