@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <tether/host/did_you_mean.hpp>
+
 namespace tether::host {
 
 std::string startup_failure_text(const ServerConfig& server, const jsonrpc::Error& error) {
@@ -24,40 +26,10 @@ std::string required_failures_text(const std::vector<StartupSummary::Failure>& f
   return fmt::format("required MCP servers failed to initialize: {}", fmt::join(parts, "; "));
 }
 
-namespace {
-
-// Levenshtein distance: insertions, deletions and substitutions.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-}  // namespace
-
 jsonrpc::Error unknown_server_error(std::string_view name, const std::vector<std::string>& known) {
-  std::string message = fmt::format("unknown MCP server '{}'", name);
-  const std::size_t allowed = std::max<std::size_t>(1, name.size() / 3);
-  const std::string* nearest = nullptr;
-  std::size_t best = allowed + 1;
-  for (const auto& candidate : known) {
-    const std::size_t distance = edit_distance(name, candidate);
-    if (distance < best) {
-      best = distance;
-      nearest = &candidate;
-    }
-  }
-  if (nearest) message += fmt::format("; did you mean '{}'?", *nearest);
-  return jsonrpc::make_error(jsonrpc::code::kInvalidParams, std::move(message));
+  return jsonrpc::make_error(
+      jsonrpc::code::kInvalidParams,
+      fmt::format("unknown MCP server '{}'{}", name, did_you_mean(name, known)));
 }
 
 jsonrpc::Error tool_timeout_error(jsonrpc::Error error, std::string_view server) {
