@@ -5,11 +5,52 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "commands.hpp"
 #include "output.hpp"
+#include <tether/host/did_you_mean.hpp>
+
+namespace {
+
+// Whether `word` is an option of `command` (or of a command above it) that takes a value.
+bool takes_value(const CLI::App* command, const std::string& word) {
+  for (; command != nullptr; command = command->get_parent())
+    if (const auto* option = command->get_option_no_throw(word))
+      return option->get_expected_max() > 0;
+  return false;
+}
+
+// CLI11 says "A subcommand is required" for `tether mcp lst`: name the word that is not a
+// command and the command it is likely a typo of. Empty when every command word is known.
+std::string unknown_command(const CLI::App& app, const std::vector<std::string>& words) {
+  const CLI::App* command = &app;
+  std::string path = "tether";
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    const auto& word = words[i];
+    if (word.starts_with('-')) {
+      if (word.find('=') == std::string::npos && takes_value(command, word)) ++i;
+      continue;
+    }
+    std::vector<std::string> names;
+    const CLI::App* next = nullptr;
+    for (const auto* sub : command->get_subcommands([](const CLI::App*) { return true; })) {
+      names.push_back(sub->get_name());
+      if (sub->get_name() == word) next = sub;
+    }
+    if (names.empty()) return {};  // a command's own arguments
+    if (next == nullptr)
+      return fmt::format("'{}' is not a `{}` command{}", word, path,
+                         tether::host::did_you_mean(word, names));
+    command = next;
+    path += " " + word;
+  }
+  return {};
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   tether::cli::reserve_standard_fds();
@@ -31,9 +72,10 @@ int main(int argc, char** argv) {
     command.assign(dashes + 1, arguments.end());
     arguments.erase(dashes, arguments.end());
   }
+  const auto words = arguments;
   std::reverse(arguments.begin(), arguments.end());  // CLI11 takes them last first
   // Parsing consumes the arguments; a script asking for JSON gets its usage errors in JSON too.
-  const bool json = std::find(arguments.begin(), arguments.end(), "--json") != arguments.end();
+  const bool json = std::find(words.begin(), words.end(), "--json") != words.end();
 
   auto run_exec_server = tether::cli::add_exec_server_command(app);
   auto run_mcp = tether::cli::add_mcp_command(app, command);
@@ -41,6 +83,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(arguments);
   } catch (const CLI::ParseError& e) {
+    if (auto unknown = unknown_command(app, words); !unknown.empty()) {
+      tether::cli::print_error(unknown + " (--help lists them)");
+      if (json) tether::cli::print_json_error("usage", unknown, 2);
+      return 2;
+    }
     if (app.exit(e) == 0) return 0;
     if (json) tether::cli::print_json_error("usage", e.what(), 2);
     return 2;

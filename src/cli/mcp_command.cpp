@@ -1,21 +1,23 @@
-// `tether mcp ...`: the configured MCP servers from the command line.
+// `tether mcp ...`: the configured MCP servers from the command line (docs/cli.md).
 //
-// Owns: the subcommands (list, tools, call, resources, read, prompts, prompt, add, remove) as one
-// table, which both builds the command line and runs the subcommand chosen: each one's help, its
-// arguments, which servers it starts and its handler; what each handler asks the servers or the
-// config file, and its exit code: 0 ok, 1 the tool returned isError, 2 usage or config error,
-// 3 a server failed, 4 stdout or stderr could not be written, 130 interrupted, 141 the reader of
-// stdout or stderr went away (EPIPE).
+// Owns: the subcommands (list, tools, tool, call, resources, read, prompts, prompt, get, add,
+// remove) as one table, which both builds the command line and runs the subcommand chosen: each
+// one's help, its arguments, which servers it starts and its handler; what each handler asks the
+// servers or the config file, and its exit code: 0 ok, 1 the tool returned isError, 2 usage or
+// config error, 3 a server failed or answered with an error, 4 stdout or stderr could not be
+// written, 130 interrupted, 141 the reader of stdout or stderr went away (EPIPE).
 // Does not own: config, placement and server life cycles (host::Manager), config editing
-// (host/config_edit.hpp), or how answers and failures look, human or --json (output.hpp).
+// (host/config_edit.hpp), tool arguments (tool_arguments.hpp), or how answers and failures look,
+// human or --json (output.hpp).
 // Data flows: options -> the subcommand's entry -> load_config -> Manager::start(the servers it
 // needs) -> its handler -> output.hpp -> stdout; status and errors -> stderr; SIGINT/SIGTERM or a
 // failed write cancel startup or the handler, then every server is shut down before the process
-// exits. add and remove: options -> edit_config_file -> output.hpp.
+// exits. get, add and remove: options -> the config file -> output.hpp.
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -27,13 +29,14 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json/parse.hpp>
 #include <fmt/format.h>
 
 #include "commands.hpp"
 #include "output.hpp"
 #include "server_source.hpp"
+#include "tool_arguments.hpp"
 #include <tether/host/config_edit.hpp>
+#include <tether/host/did_you_mean.hpp>
 #include <tether/host/manager.hpp>
 
 namespace tether::cli {
@@ -71,6 +74,7 @@ struct McpArgs {
   std::string environment;
   std::vector<std::string> argv;  // add: -- CMD ARGS
   std::string gateway;            // --gateway URL
+  bool long_form = false;         // tools --long
 };
 
 // Failures as the user sees them: `error: <message>` on stderr and, with --json, one error object
@@ -130,41 +134,20 @@ jsonrpc::Error usage_error(std::string message) {
   return jsonrpc::make_error(jsonrpc::code::kInvalidParams, std::move(message));
 }
 
-// `k=v` pairs; values as JSON when they parse as JSON (numbers, true, {...}), else as text.
-jsonrpc::Expected<json::object> key_values(const std::vector<std::string>& pairs, bool typed) {
-  json::object out;
+// `k=v` pairs as text (prompt arguments, --env).
+jsonrpc::Expected<std::map<std::string, std::string>> text_pairs(
+    const std::vector<std::string>& pairs, std::string_view option) {
+  std::map<std::string, std::string> out;
   for (const auto& pair : pairs) {
-    auto equals = pair.find('=');
-    if (equals == std::string::npos || equals == 0)
-      return usage_error(fmt::format("--arg '{}' is not key=value", pair));
-    auto key = pair.substr(0, equals);
-    auto text = pair.substr(equals + 1);
-    boost::system::error_code ec;
-    auto parsed = typed ? json::parse(text, ec) : json::value{};
-    out[key] = typed && !ec ? parsed : json::value(json::string(text));
+    auto split = key_value(pair, option);
+    if (!split) return split.error();
+    out[split->first] = std::move(split->second);
   }
   return out;
 }
 
-jsonrpc::Expected<json::value> tool_arguments(const McpArgs& args) {
-  json::object arguments;
-  if (!args.args_json.empty()) {
-    boost::system::error_code ec;
-    auto parsed = json::parse(args.args_json, ec);
-    if (ec) return usage_error(fmt::format("--args is not valid JSON: {}", ec.message()));
-    if (!parsed.is_object())
-      return usage_error(fmt::format("MCP tool arguments must be a JSON object, got {}",
-                                     parsed.is_array()    ? "an array"
-                                     : parsed.is_string() ? "a string"
-                                                          : "a scalar"));
-    arguments = std::move(parsed.as_object());
-  }
-  auto pairs = key_values(args.args, true);
-  if (!pairs) return pairs.error();
-  for (auto& [key, value] : *pairs) arguments[key] = std::move(value);
-  return json::value(std::move(arguments));
-}
-
+// What a failure of tether's own (a start, a lookup) says about the command line. The server's
+// answers are Kind::server whatever their code: an unknown tool or URI is the server's to say.
 Kind kind_of(const jsonrpc::Error& error) {
   return error.code == jsonrpc::code::kInvalidParams || error.code == jsonrpc::code::kMethodNotFound
              ? Kind::usage
@@ -175,7 +158,7 @@ class Session;
 
 // Which servers a subcommand needs started before its handler runs.
 enum class Servers {
-  none,   // it edits the config file; nothing starts
+  none,   // it reads or edits the config file; nothing starts
   every,  // every enabled server
   named,  // the one SERVER (or --server) names; every enabled one when it names none
 };
@@ -197,7 +180,7 @@ struct Subcommand {
   jsonrpc::Expected<void> (Session::*check)() = nullptr;
   // ... and answers once they are started.
   asio::awaitable<int> (Session::*run)() = nullptr;
-  // Servers::none: the whole subcommand.
+  // Servers::none: the whole subcommand (it reads or edits the config file).
   int (*edit)(const McpArgs& args, const Errors& errors) = nullptr;
 };
 
@@ -241,7 +224,7 @@ class Session {
   // The handlers the subcommand table names.
 
   jsonrpc::Expected<void> check_call() {
-    auto arguments = tool_arguments(args_);
+    auto arguments = read_tool_arguments(args_.args_json, args_.args);
     if (!arguments) return arguments.error();
     arguments_ = std::move(*arguments);
     return {};
@@ -263,24 +246,44 @@ class Session {
     std::vector<host::OfferedTool> offered;
     for (auto& tool : servers_.tools())
       if (args_.server.empty() || tool.server == args_.server) offered.push_back(std::move(tool));
-    print_tools(offered, args_.json);
+    std::vector<host::ServerInfo> failed;
+    for (auto& info : servers_.servers())
+      if (info.state == ServerState::failed) failed.push_back(std::move(info));
+    print_tools(offered, args_.json, args_.long_form, failed);
     co_return partial();
   }
 
-  // TOOL is the server's own name, or the qualified name `tools` shows: that one is the
-  // server's tool it names.
-  std::string own_tool_name() {
-    for (const auto& offered : servers_.tools()) {
-      if (offered.server != args_.server || offered.name != args_.tool) continue;
-      if (const auto* name = offered.tool.if_contains("name"); name && name->is_string())
-        return std::string(name->get_string());
+  asio::awaitable<int> tool() {
+    auto tool = named_tool();
+    if (!tool) {
+      std::vector<std::string> names;
+      for (const auto& offered : servers_.tools())
+        if (offered.server == args_.server) names.push_back(text_of(offered.tool, "name"));
+      co_return errors_.fail(Kind::server,
+                             fmt::format("MCP server '{}' offers no tool '{}'{}", args_.server,
+                                         args_.tool, host::did_you_mean(args_.tool, names)));
     }
-    return args_.tool;
+    print_tools({std::move(*tool)}, args_.json, true);
+    co_return kOk;
+  }
+
+  // The tool TOOL names on SERVER: by the server's own name, or by the qualified name `tools`
+  // shows. Empty when SERVER does not offer it (the call then says so).
+  std::optional<host::OfferedTool> named_tool() {
+    for (auto& offered : servers_.tools())
+      if (offered.server == args_.server &&
+          (offered.name == args_.tool || text_of(offered.tool, "name") == args_.tool))
+        return std::move(offered);
+    return std::nullopt;
   }
 
   asio::awaitable<int> call() {
-    auto result = co_await servers_.call_tool(args_.server, own_tool_name(), std::move(arguments_));
-    if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
+    auto tool = named_tool();
+    auto arguments = typed_tool_arguments(std::move(arguments_), tool ? &tool->tool : nullptr);
+    if (!arguments) co_return errors_.fail(Kind::usage, arguments.error().message);
+    const auto name = tool ? text_of(tool->tool, "name") : args_.tool;
+    auto result = co_await servers_.call_tool(args_.server, name, std::move(*arguments));
+    if (!result) co_return errors_.fail(Kind::server, result.error().message);
     const auto* is_error = result->if_contains("isError");
     const bool tool_error = is_error && is_error->is_bool() && is_error->get_bool();
     print_tool_result(*result, args_.json);
@@ -300,7 +303,7 @@ class Session {
     auto server = co_await owner("resource", "uri", args_.uri);
     if (!server) co_return errors_.fail(kind_of(server.error()), server.error().message);
     auto result = co_await servers_.read(*server, args_.uri);
-    if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
+    if (!result) co_return errors_.fail(Kind::server, result.error().message);
     print_resource(*result, args_.json);
     co_return kOk;
   }
@@ -313,12 +316,14 @@ class Session {
   }
 
   asio::awaitable<int> prompt() {
-    auto arguments = key_values(args_.args, false);
-    if (!arguments) co_return errors_.fail(Kind::usage, arguments.error().message);
+    auto pairs = text_pairs(args_.args, "--arg");
+    if (!pairs) co_return errors_.fail(Kind::usage, pairs.error().message);
+    json::object arguments;
+    for (auto& [key, value] : *pairs) arguments[key] = value;
     auto server = co_await owner("prompt", "name", args_.prompt);
     if (!server) co_return errors_.fail(kind_of(server.error()), server.error().message);
-    auto result = co_await servers_.prompt(*server, args_.prompt, std::move(*arguments));
-    if (!result) co_return errors_.fail(kind_of(result.error()), result.error().message);
+    auto result = co_await servers_.prompt(*server, args_.prompt, std::move(arguments));
+    if (!result) co_return errors_.fail(Kind::server, result.error().message);
     print_prompt(*result, args_.json);
     co_return kOk;
   }
@@ -380,7 +385,7 @@ class Session {
   Errors errors_;
   ServerSource& servers_;
   StartupView& view_;
-  json::value arguments_;  // call's, checked before startup
+  ToolArguments arguments_;  // call's, read before startup
   bool failed_ = false;
 };
 
@@ -403,14 +408,32 @@ int run_add(const McpArgs& args, const Errors& errors) {
   server.name = args.name;
   server.command = args.argv.front();
   server.args.assign(args.argv.begin() + 1, args.argv.end());
-  auto env = key_values(args.env, false);
+  auto env = text_pairs(args.env, "--env");
   if (!env) return errors.fail(Kind::usage, env.error().message);
-  for (const auto& [key, value] : *env) server.env[key] = std::string(value.get_string());
+  server.env = std::move(*env);
   if (!args.environment.empty()) server.environment = args.environment;
   return edit_config(args, errors, ConfigEdit::added,
                      [&](std::string_view text, const std::string& path) {
                        return host::add_server(text, path, server);
                      });
+}
+
+int run_get(const McpArgs& args, const Errors& errors) {
+  auto config = load_mcp_config(args.config_path);
+  if (!config) return errors.fail(Kind::config, config.error().message);
+  std::vector<std::string> names;
+  for (const auto& server : config->servers) names.push_back(server.name);
+  const auto found = std::find(names.begin(), names.end(), args.name);
+  if (found == names.end())
+    return errors.fail(Kind::usage, host::unknown_server_error(args.name, names).message);
+  const auto& server = config->servers[static_cast<std::size_t>(found - names.begin())];
+  // Where it would run, resolved as a start resolves it; nothing is started or connected.
+  asio::io_context io(1);
+  const auto info = host::Manager::create(io.get_executor(), *config)
+                        ->servers()
+                        .at(static_cast<std::size_t>(found - names.begin()));
+  print_server_config(server, info, args.json);
+  return kOk;
 }
 
 int run_remove(const McpArgs& args, const Errors& errors) {
@@ -438,19 +461,35 @@ constexpr Subcommand kSubcommands[] = {
      .run = &Session::list},
     {.name = "tools",
      .help = "tools with their qualified names",
-     .arguments = only_server,
+     .arguments =
+         [](CLI::App& command, McpArgs& args) {
+           only_server(command, args);
+           command.add_flag("--long,-l", args.long_form,
+                            "each tool in full: description and arguments");
+         },
      .servers = Servers::named,
      .run = &Session::tools},
+    {.name = "tool",
+     .help = "one tool in full: description and arguments",
+     .arguments =
+         [](CLI::App& command, McpArgs& args) {
+           command.add_option("server", args.server)->required();
+           command.add_option("tool", args.tool, "its name on that server, or the qualified name")
+               ->required();
+         },
+     .servers = Servers::named,
+     .run = &Session::tool},
     {.name = "call",
      .help = "call a tool",
      .arguments =
          [](CLI::App& command, McpArgs& args) {
            command.add_option("server", args.server)->required();
            command.add_option("tool", args.tool, "the tool's name on that server")->required();
-           command.add_option("--args", args.args_json, "arguments as a JSON object");
+           command.add_option("--args", args.args_json,
+                              "arguments as a JSON object: inline, @FILE, or - for stdin");
            command
                .add_option("--arg", args.args,
-                           "one argument, key=value (value as JSON when it parses)")
+                           "one argument, key=value (typed by the tool's input schema)")
                ->allow_extra_args(false);
          },
      .servers = Servers::named,
@@ -486,6 +525,11 @@ constexpr Subcommand kSubcommands[] = {
          },
      .servers = Servers::named,
      .run = &Session::prompt},
+    {.name = "get",
+     .help = "one server's settings (env and header values masked) and where it runs",
+     .arguments = server_name,
+     .servers = Servers::none,
+     .edit = run_get},
     {.name = "add",
      .help = "add a stdio server to the config file: add NAME [options] -- CMD ARGS",
      .arguments =

@@ -16,8 +16,11 @@
 #include <unistd.h>
 
 #include <boost/json/serialize.hpp>
+#include <boost/json/value_from.hpp>
 #include <fmt/format.h>
 #include <spdlog/sinks/base_sink.h>
+
+#include <tether/host/command_line.hpp>
 
 namespace tether::cli {
 namespace json = boost::json;
@@ -273,10 +276,13 @@ std::string Table::render(const Style& style) const {
     for (std::size_t i = 0; i < plain.size() && i < widths.size(); ++i)
       widths[i] = std::max(widths[i], plain[i].size());
   auto line = [&](const std::vector<std::string>& shown, const std::vector<std::string>& plain) {
+    // Empty cells at the end leave no trailing spaces.
+    std::size_t cells = plain.size();
+    while (cells > 1 && plain[cells - 1].empty()) --cells;
     std::string out;
-    for (std::size_t i = 0; i < shown.size(); ++i) {
+    for (std::size_t i = 0; i < cells; ++i) {
       out += shown[i];
-      if (i + 1 < shown.size()) out += std::string(widths[i] - plain[i].size() + 2, ' ');
+      if (i + 1 < cells) out += std::string(widths[i] - plain[i].size() + 2, ' ');
     }
     return out + "\n";
   };
@@ -414,7 +420,9 @@ void print_servers(const std::vector<host::ServerInfo>& servers, bool as_json) {
                                                                        : style.dim(state);
     const std::string tools = info.tools ? std::to_string(*info.tools) : "-";
     const std::string protocol = info.protocol.empty() ? "-" : info.protocol;
-    std::string where = info.placement_ok ? info.placement : "(no placement)";
+    // A placement that does not resolve still names where the config asked for.
+    std::string where =
+        info.placement_ok ? info.placement : info.environment_setting + " (unavailable)";
     if (!info.process.empty()) where += " (" + process_label(info.process) + ")";
     table.add({info.name, shown_state, tools, protocol, where, info.target},
               {info.name, state, tools, protocol, where, info.target});
@@ -423,16 +431,109 @@ void print_servers(const std::vector<host::ServerInfo>& servers, bool as_json) {
   write_out(table.render(style));
 }
 
-void print_tools(const std::vector<host::OfferedTool>& tools, bool as_json) {
+namespace {
+
+// A property's type as a person reads it: `integer`, `string | null`, `array of string`,
+// `string, one of: a, b`; `any` when its schema says nothing.
+std::string type_text(const json::object& property) {
+  std::vector<std::string> types;
+  const auto add = [&types](const json::value* type) {
+    if (type && type->is_string()) types.emplace_back(type->get_string());
+    if (type && type->is_array())
+      for (const auto& item : type->get_array())
+        if (item.is_string()) types.emplace_back(item.get_string());
+  };
+  add(property.if_contains("type"));
+  for (std::string_view key : {"anyOf", "oneOf"})
+    if (const auto* members = property.if_contains(key); members && members->is_array())
+      for (const auto& member : members->get_array())
+        if (member.is_object()) add(member.get_object().if_contains("type"));
+  for (auto& type : types)
+    if (const auto* items = property.if_contains("items");
+        type == "array" && items && items->is_object() && items->get_object().contains("type"))
+      type = "array of " + type_text(items->get_object());
+  std::string out = types.empty() ? std::string("any") : fmt::format("{}", fmt::join(types, " | "));
+  if (const auto* choices = property.if_contains("enum"); choices && choices->is_array()) {
+    std::vector<std::string> shown;
+    for (const auto& choice : choices->get_array())
+      shown.push_back(choice.is_string() ? std::string(choice.get_string())
+                                         : json::serialize(choice));
+    out += fmt::format(", one of: {}", fmt::join(shown, ", "));
+  }
+  return out;
+}
+
+// One tool in full: its names, description and arguments (from its inputSchema).
+std::string tool_details(const host::OfferedTool& offered, const Style& style) {
+  const auto& tool = offered.tool;
+  std::string out = fmt::format("{}  ({} tool '{}')\n", style.bold(offered.name), offered.server,
+                                text_of(tool, "name"));
+  const auto indent = [](std::string_view text, std::string_view by) {
+    std::string lines;
+    std::size_t start = 0;
+    while (start < text.size()) {
+      auto end = text.find('\n', start);
+      if (end == std::string_view::npos) end = text.size();
+      lines += fmt::format("{}{}\n", end > start ? by : "", text.substr(start, end - start));
+      start = end + 1;
+    }
+    return lines;
+  };
+  if (auto description = text_of(tool, "description"); !description.empty())
+    out += indent(description, "  ");
+  const json::object* properties = nullptr;
+  std::vector<std::string> required;
+  if (const auto* schema = tool.if_contains("inputSchema"); schema && schema->is_object()) {
+    if (const auto* found = schema->get_object().if_contains("properties");
+        found && found->is_object())
+      properties = &found->get_object();
+    if (const auto* found = schema->get_object().if_contains("required");
+        found && found->is_array())
+      for (const auto& name : found->get_array())
+        if (name.is_string()) required.emplace_back(name.get_string());
+  }
+  if (properties == nullptr || properties->empty()) return out + "  arguments: none\n";
+  Table table({"ARGUMENT", "TYPE", "REQUIRED", "DESCRIPTION"});
+  for (const auto& [name, value] : *properties) {
+    const auto* property = value.if_object();
+    const json::object empty;
+    const auto& schema = property ? *property : empty;
+    std::string description = text_of(schema, "description");
+    if (const auto* fallback = schema.if_contains("default"))
+      description += fmt::format("{}(default: {})", description.empty() ? "" : " ",
+                                 json::serialize(*fallback));
+    const bool needed = std::find(required.begin(), required.end(), name) != required.end();
+    table.add({std::string(name), type_text(schema), needed ? "yes" : "", description});
+  }
+  return out + "\n" + indent(table.render(style), "  ");
+}
+
+}  // namespace
+
+void print_tools(const std::vector<host::OfferedTool>& tools, bool as_json, bool details,
+                 const std::vector<host::ServerInfo>& failed) {
   if (as_json) {
     json::array out;
     for (const auto& tool : tools)
       out.push_back(
           json::object{{"name", tool.name}, {"server", tool.server}, {"tool", tool.tool}});
-    print_json(json::object{{"tools", std::move(out)}});
+    json::object answer{{"tools", std::move(out)}};
+    if (!failed.empty()) {
+      json::array servers;
+      for (const auto& info : failed)
+        servers.push_back(json::object{{"server", info.name}, {"error", info.error}});
+      answer["failed"] = std::move(servers);
+    }
+    print_json(answer);
     return;
   }
   Style style(stdout);
+  if (details) {
+    std::string text;
+    for (const auto& tool : tools) text += (text.empty() ? "" : "\n") + tool_details(tool, style);
+    write_out(text);
+    return;
+  }
   // The qualified name a model sees, and the server's own (either works with `call`).
   Table table({"TOOL", "SERVER", "NAME", "DESCRIPTION"});
   for (const auto& tool : tools)
@@ -519,6 +620,126 @@ void print_prompt(const json::object& result, bool as_json) {
         write_out(render_content(*content) + "\n");
     }
   }
+}
+
+namespace {
+
+constexpr std::string_view kMasked = "*****";
+
+double seconds_of(std::chrono::milliseconds duration) {
+  return static_cast<double>(duration.count()) / 1000;
+}
+
+// Whole seconds as an integer (30, not 3E1).
+json::value seconds_json(std::chrono::milliseconds duration) {
+  if (duration.count() % 1000 == 0) return duration.count() / 1000;
+  return seconds_of(duration);
+}
+
+json::value strings_json(const std::vector<std::string>& strings) {
+  return json::value_from(strings);
+}
+
+// The transport as `get --json` shows it (codex's shape): values of env and headers masked.
+json::object transport_json(const host::ServerConfig& server) {
+  json::object out;
+  if (const auto* stdio = std::get_if<mcp::StdioCommand>(&server.transport)) {
+    json::object env;
+    for (const auto& [key, value] : stdio->env) env[key] = kMasked;
+    out = {{"type", "stdio"},
+           {"command", stdio->program},
+           {"args", strings_json(stdio->args)},
+           {"env", std::move(env)},
+           {"env_vars", strings_json(stdio->env_vars)},
+           {"cwd", stdio->cwd ? json::value(*stdio->cwd) : json::value(nullptr)}};
+    return out;
+  }
+  const auto& http = std::get<host::HttpServerSettings>(server.transport);
+  json::object headers;
+  for (const auto& [key, value] : http.http_headers) headers[key] = kMasked;
+  json::object env_headers;
+  for (const auto& [key, variable] : http.env_http_headers) env_headers[key] = variable;
+  out = {
+      {"type", "streamable_http"},
+      {"url", http.url},
+      {"bearer_token_env_var",
+       http.bearer_token_env_var ? json::value(*http.bearer_token_env_var) : json::value(nullptr)},
+      {"http_headers", std::move(headers)},
+      {"env_http_headers", std::move(env_headers)}};
+  return out;
+}
+
+// `K=*****, L=*****` (masked) or `K=VAR` (variable names); `-` for none.
+std::string pairs_text(const std::map<std::string, std::string>& pairs, bool mask) {
+  std::vector<std::string> shown;
+  for (const auto& [key, value] : pairs)
+    shown.push_back(fmt::format("{}={}", key, mask ? kMasked : std::string_view(value)));
+  return shown.empty() ? "-" : fmt::format("{}", fmt::join(shown, ", "));
+}
+
+std::string list_text(const std::vector<std::string>& items) {
+  return items.empty() ? "-" : fmt::format("{}", fmt::join(items, ", "));
+}
+
+}  // namespace
+
+void print_server_config(const host::ServerConfig& server, const host::ServerInfo& info,
+                         bool as_json) {
+  if (as_json) {
+    json::object out{
+        {"name", server.name},
+        {"enabled", server.enabled},
+        {"required", server.required},
+        {"transport", transport_json(server)},
+        {"environment", server.environment},
+        {"placement", info.placement_ok ? json::value(info.placement) : json::value(nullptr)},
+        {"placement_error", info.placement_ok ? json::value(nullptr) : json::value(info.placement)},
+        {"enabled_tools",
+         server.enabled_tools ? strings_json(*server.enabled_tools) : json::value(nullptr)},
+        {"disabled_tools", strings_json(server.disabled_tools)},
+        {"startup_timeout_sec", seconds_json(server.startup_timeout)},
+        {"tool_timeout_sec", seconds_json(server.tool_timeout)},
+        {"file", server.location.file},
+        {"line", server.location.line}};
+    print_json(out);
+    return;
+  }
+  Style style(stdout);
+  std::vector<std::pair<std::string_view, std::string>> rows;
+  rows.emplace_back("enabled", server.enabled ? "true" : "false");
+  rows.emplace_back("required", server.required ? "true" : "false");
+  if (const auto* stdio = std::get_if<mcp::StdioCommand>(&server.transport)) {
+    rows.emplace_back("transport", "stdio");
+    rows.emplace_back("command", host::command_line({stdio->program}));
+    rows.emplace_back("args", stdio->args.empty() ? "-" : host::command_line(stdio->args));
+    rows.emplace_back("cwd", stdio->cwd.value_or("-"));
+    rows.emplace_back("env", pairs_text(stdio->env, true));
+    rows.emplace_back("env_vars", list_text(stdio->env_vars));
+  } else {
+    const auto& http = std::get<host::HttpServerSettings>(server.transport);
+    rows.emplace_back("transport", "streamable_http");
+    rows.emplace_back("url", http.url);
+    rows.emplace_back("bearer_token_env_var", http.bearer_token_env_var.value_or("-"));
+    rows.emplace_back("http_headers", pairs_text(http.http_headers, true));
+    rows.emplace_back("env_http_headers", pairs_text(http.env_http_headers, false));
+  }
+  rows.emplace_back("environment",
+                    server.environment == info.placement || !info.placement_ok
+                        ? server.environment
+                        : fmt::format("{} ({})", server.environment, info.placement));
+  if (!info.placement_ok) rows.emplace_back("placement", style.red(info.placement));
+  rows.emplace_back("startup_timeout_sec", fmt::format("{:g}", seconds_of(server.startup_timeout)));
+  rows.emplace_back("tool_timeout_sec", fmt::format("{:g}", seconds_of(server.tool_timeout)));
+  rows.emplace_back("enabled_tools",
+                    server.enabled_tools ? list_text(*server.enabled_tools) : std::string("-"));
+  rows.emplace_back("disabled_tools", list_text(server.disabled_tools));
+  rows.emplace_back("config", server.location.line > 0
+                                  ? fmt::format("{}:{}", server.location.file, server.location.line)
+                                  : server.location.file);
+  rows.emplace_back("remove", fmt::format("tether mcp remove {}", server.name));
+  std::string text = style.bold(server.name) + "\n";
+  for (const auto& [key, value] : rows) text += fmt::format("  {}: {}\n", key, value);
+  write_out(text);
 }
 
 void print_config_edit(ConfigEdit edit, const std::string& server, const std::string& path,

@@ -146,8 +146,11 @@ class StartupView {
 // list: each server with its status, tool count, where it runs (and its session's process) and
 // command; a failed one's error under it. JSON: {"servers": [...]}, every field of ServerInfo.
 void print_servers(const std::vector<host::ServerInfo>& servers, bool as_json);
-// tools: qualified name, server, the first line of the description. JSON: {"tools": [...]}.
-void print_tools(const std::vector<host::OfferedTool>& tools, bool as_json);
+// tools: qualified name, server, own name, the first line of the description; `details` (tool,
+// tools --long): each tool in full, its description and a table of its arguments. JSON:
+// {"tools": [...]}, with {"failed": [{"server", "error"}]} when servers in `failed` did not start.
+void print_tools(const std::vector<host::OfferedTool>& tools, bool as_json, bool details = false,
+                 const std::vector<host::ServerInfo>& failed = {});
 // call: the result's content blocks as text (its structured content when there are none). JSON:
 // the whole result.
 void print_tool_result(const boost::json::object& result, bool as_json);
@@ -159,6 +162,12 @@ void print_resource(const boost::json::object& result, bool as_json);
 void print_prompts(boost::json::array prompts, bool as_json);
 // prompt: each message as `role:` and its content. JSON: the whole result.
 void print_prompt(const boost::json::object& result, bool as_json);
+
+// get: one server's config (every setting; values of env and headers masked) and where it runs
+// (`info`, resolved as a start would). JSON: codex's `mcp get --json` shape (a structured
+// `transport`) with tether's required, environment, placement and the file it is defined in.
+void print_server_config(const host::ServerConfig& server, const host::ServerInfo& info,
+                         bool as_json);
 
 // add and remove: which server went into or out of which config file.
 enum class ConfigEdit { added, removed };

@@ -64,6 +64,7 @@ json::object to_json(const ServerInfo& info) {
   row["placement"] = info.placement;
   row["status"] = to_string(info.state);
   row["environment"] = text_or_null(info.environment_id);
+  row["environmentSetting"] = info.environment_setting;
   row["tools"] = info.tools ? json::value(*info.tools) : json::value(nullptr);
   row["error"] = text_or_null(info.error);
   row["process"] = text_or_null(info.process);
@@ -91,6 +92,7 @@ ServerInfo server_info_from_json(const json::object& object) {
                      ServerState::ready, ServerState::failed, ServerState::cancelled})
     if (to_string(state) == text("status")) info.state = state;
   info.environment_id = text("environment");
+  info.environment_setting = text("environmentSetting");
   if (const auto* tools = object.if_contains("tools"); tools && tools->is_int64())
     info.tools = static_cast<std::size_t>(tools->get_int64());
   if (const auto* tools = object.if_contains("tools"); tools && tools->is_uint64())
@@ -440,6 +442,7 @@ std::vector<ServerInfo> Manager::servers() const {
     info.transport =
         std::holds_alternative<mcp::StdioCommand>(config.transport) ? "stdio" : "streamable_http";
     info.target = server_target(config);
+    info.environment_setting = config.environment;
     auto environment = state_->placement(config);
     if (!environment) {
       info.placement_ok = false;
@@ -450,7 +453,9 @@ std::vector<ServerInfo> Manager::servers() const {
       info.environment_id = (*environment)->id();
       info.placement = state_->descriptions[info.environment_id];
     }
-    if (server->state == ServerState::ready && server->client) {
+    // A session whose process has just ended is still ready until its death is handled: no
+    // pid of a process that is gone.
+    if (server->state == ServerState::ready && server->client && !server->client->is_closed()) {
       info.process = server->client->description();
       info.protocol = server->client->protocol_version();
       info.tools = static_cast<std::size_t>(

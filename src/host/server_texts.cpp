@@ -2,6 +2,7 @@
 #include "server_texts.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include <fmt/format.h>
 
@@ -50,12 +51,46 @@ std::string death_text(std::string reason, std::string_view stderr_tail) {
   return reason;
 }
 
+namespace {
+
+// A word a POSIX shell reads back as itself: as it is when every character is safe unquoted,
+// else in single quotes (a quote inside as '\''), or as $'...' when it holds control characters,
+// so that a listing stays one line.
+std::string shell_word(std::string_view word) {
+  const auto safe = [](unsigned char c) {
+    return std::isalnum(c) ||
+           std::string_view("_@%+=:,./-").find(static_cast<char>(c)) != std::string_view::npos;
+  };
+  const auto control = [](unsigned char c) { return c < 0x20 || c == 0x7f; };
+  if (!word.empty() && std::all_of(word.begin(), word.end(), safe)) return std::string(word);
+  if (std::any_of(word.begin(), word.end(), control)) {
+    std::string out = "$'";
+    for (unsigned char c : word) {
+      if (c == '\n')
+        out += "\\n";
+      else if (c == '\t')
+        out += "\\t";
+      else if (c == '\\' || c == '\'')
+        out += fmt::format("\\{}", static_cast<char>(c));
+      else if (control(c))
+        out += fmt::format("\\x{:02x}", c);
+      else
+        out += static_cast<char>(c);
+    }
+    return out + "'";
+  }
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
 std::string command_line(const std::vector<std::string>& words) {
   std::string out;
   for (const auto& word : words) {
     if (!out.empty()) out += ' ';
-    bool plain = !word.empty() && word.find_first_of(" \t\n'\"\\$") == std::string::npos;
-    out += plain ? word : fmt::format("'{}'", word);
+    out += shell_word(word);
   }
   return out;
 }

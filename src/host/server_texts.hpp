@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include <tether/host/command_line.hpp>
 #include <tether/host/config.hpp>
 #include <tether/host/manager.hpp>
 #include <tether/jsonrpc/error.hpp>
@@ -30,10 +31,6 @@ std::string crash_loop_text(std::string_view server, std::string_view last_error
 
 // Why a ready server stopped: `reason`, then its last stderr lines when it left any.
 std::string death_text(std::string reason, std::string_view stderr_tail);
-
-// Words joined by spaces, for reading: a word that is empty or holds whitespace, a quote, a
-// backslash or `$` is shown in single quotes (as it is: nothing inside is escaped).
-std::string command_line(const std::vector<std::string>& words);
 
 // What a stdio server runs (its command line) or where an HTTP server is (its URL).
 std::string server_target(const ServerConfig& server);

@@ -693,9 +693,10 @@ struct Client::State : std::enable_shared_from_this<State> {
       return;
     }
     listen_cancel = std::make_shared<asio::cancellation_signal>();
-    asio::co_spawn(executor, keep_listening(shared_from_this(), std::move(params), generation),
-                   asio::bind_cancellation_slot(listen_cancel->slot(),
-                                                [signal = listen_cancel](const std::exception_ptr&) {}));
+    asio::co_spawn(
+        executor, keep_listening(shared_from_this(), std::move(params), generation),
+        asio::bind_cancellation_slot(listen_cancel->slot(),
+                                     [signal = listen_cancel](const std::exception_ptr&) {}));
   }
 
   static asio::awaitable<void> keep_listening(std::shared_ptr<State> self, json::object params,
@@ -910,6 +911,11 @@ asio::awaitable<Expected<std::shared_ptr<Client>>> Client::connect(asio::any_io_
     if (timed_out)
       failure =
           fmt::format("timed out handshaking with MCP server after {}", format_duration(startup));
+    else if (!*last && last->error().code == jsonrpc::code::kMethodNotFound)
+      failure = fmt::format(
+          "handshaking with MCP server failed: the program is not an MCP server (it answered {} "
+          "with method not found: {})",
+          initialize->answer ? "initialize" : "server/discover", last->error().message);
     else if (!*last)
       failure = "handshaking with MCP server failed: " + last->error().message;
     else

@@ -493,13 +493,203 @@ TEST_F(CliTest, UsageErrorsExitTwo) {
   EXPECT_EQ(tether({"mcp", "--config", config, "call", "srv"}).code, 2);
 }
 
-TEST_F(CliTest, ArgumentsAreTypedWhenTheyParseAsJson) {
+TEST_F(CliTest, ArgumentsAreTypedByTheToolsInputSchema) {
   const auto counter = (home_ / "counter").string();
   const auto config = write("config.toml", test_server("srv"));
   auto run = tether({"mcp", "--config", config, "call", "srv", "counter", "--arg",
                      "file=" + counter, "--arg", "crash_after=false"});
   EXPECT_EQ(run.code, 0) << run.err;
   EXPECT_EQ(run.out, "1\n");
+  // `message` is a string: what parses as JSON stays the text it is.
+  for (const char* text : {"123", "true", "{\"a\":1}"}) {
+    auto echoed = tether({"mcp", "--config", config, "call", "srv", "echo", "--arg",
+                          "message=" + std::string(text)});
+    EXPECT_EQ(echoed.code, 0) << text << ": " << echoed.err;
+    EXPECT_EQ(echoed.out, std::string(text) + "\n");
+  }
+  auto wrong = tether({"mcp", "--config", config, "call", "srv", "sleep", "--arg", "ms=abc"});
+  EXPECT_EQ(wrong.code, 2);
+  EXPECT_NE(wrong.err.find("--arg ms=abc: 'ms' must be an integer (the inputSchema of 'sleep')"),
+            std::string::npos)
+      << wrong.err;
+  EXPECT_EQ(tether({"mcp", "--config", config, "call", "srv", "sleep", "--arg", "ms=1"}).code, 0);
+}
+
+TEST_F(CliTest, ArgumentsComeFromAFileOrStdin) {
+  const auto config = write("config.toml", test_server("srv"));
+  const auto file = write("args.json", "{\n  \"message\": \"from a file\"\n}\n");
+  auto run = tether({"mcp", "--config", config, "call", "srv", "echo", "--args", "@" + file});
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_EQ(run.out, "from a file\n");
+  const auto broken = write("broken.json", "{\n  \"message\": x\n}\n");
+  auto bad = tether({"mcp", "--config", config, "call", "srv", "echo", "--args", "@" + broken});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(
+      bad.err.find("--args @" + broken + " is not valid JSON: line 2, column 14: syntax error"),
+      std::string::npos)
+      << bad.err;
+
+  const auto input = write("stdin.json", "{\"message\": \"from stdin\"}");
+  auto out = cloexec_pipe();
+  const pid_t pid = spawn_tether(
+      {"mcp", "--config", config, "call", "srv", "echo", "--args", "-"},
+      [&](posix_spawn_file_actions_t& actions) {
+        ::posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, input.c_str(), O_RDONLY, 0);
+        ::posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+      });
+  ::close(out[1]);
+  std::string output;
+  if (pid > 0) {
+    EXPECT_EQ(wait_for_exit(pid, "--args -", out[0], &output), 0);
+  }
+  ::close(out[0]);
+  EXPECT_EQ(output, "from stdin\n");
+  expect_no_leftovers();
+}
+
+TEST_F(CliTest, ToolShowsItsDescriptionAndArguments) {
+  const auto config = write("config.toml", test_server("srv"));
+  for (const char* name : {"sleep", "mcp__srv__sleep"}) {
+    auto run = tether({"mcp", "--config", config, "tool", "srv", name});
+    ASSERT_EQ(run.code, 0) << run.err;
+    EXPECT_EQ(run.out,
+              "mcp__srv__sleep  (srv tool 'sleep')\n"
+              "  waits ms, reporting progress every progress_ms\n"
+              "\n"
+              "  ARGUMENT     TYPE     REQUIRED  DESCRIPTION\n"
+              "  ms           integer  yes\n"
+              "  progress_ms  integer\n");
+  }
+  auto typo = tether({"mcp", "--config", config, "tool", "srv", "slep"});
+  EXPECT_EQ(typo.code, 3);
+  EXPECT_NE(typo.err.find("MCP server 'srv' offers no tool 'slep'; did you mean 'sleep'?"),
+            std::string::npos)
+      << typo.err;
+  auto all = tether({"mcp", "--config", config, "tools", "--long"});
+  ASSERT_EQ(all.code, 0) << all.err;
+  EXPECT_NE(all.out.find("mcp__srv__echo  (srv tool 'echo')\n"), std::string::npos) << all.out;
+  EXPECT_NE(all.out.find("  the working directory\n  arguments: none\n"), std::string::npos)
+      << all.out;
+  auto json = tether({"mcp", "--config", config, "--json", "tool", "srv", "sleep"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  EXPECT_EQ(json.json().at("tools").at(0).at("tool").at("inputSchema").at("required").at(0), "ms");
+}
+
+TEST_F(CliTest, GetShowsOneServersSettingsWithValuesMasked) {
+  const auto config = write("config.toml",
+                            "[mcp_servers.docs]\n"
+                            "command = \"docs-server\"\n"
+                            "args = [\"--port\", \"4000\", \"it's\"]\n"
+                            "env = { TOKEN = \"secret-value\" }\n"
+                            "env_vars = [\"HOME\"]\n"
+                            "tool_timeout_sec = 5\n"
+                            "\n"
+                            "[mcp_servers.web]\n"
+                            "url = \"https://example.com/mcp\"\n"
+                            "bearer_token_env_var = \"WEB_TOKEN\"\n"
+                            "http_headers = { \"X-Key\" = \"header-secret\" }\n"
+                            "env_http_headers = { \"X-Env\" = \"ENV_VAR\" }\n"
+                            "experimental_environment = \"remote\"\n");
+  set_env("TETHER_EXEC_SERVER_URL", "none");
+  auto docs = tether({"mcp", "--config", config, "get", "docs"});
+  ASSERT_EQ(docs.code, 0) << docs.err;
+  for (const char* line :
+       {"docs\n", "  transport: stdio\n", "  command: docs-server\n",
+        "  args: --port 4000 'it'\\''s'\n", "  env: TOKEN=*****\n", "  env_vars: HOME\n",
+        "  environment: local\n", "  tool_timeout_sec: 5\n", "  remove: tether mcp remove docs\n"})
+    EXPECT_NE(docs.out.find(line), std::string::npos) << line << " in:\n" << docs.out;
+  EXPECT_NE(docs.out.find("  config: " + config + ":1\n"), std::string::npos) << docs.out;
+  auto web = tether({"mcp", "--config", config, "get", "web"});
+  ASSERT_EQ(web.code, 0) << web.err;
+  for (const char* line :
+       {"  transport: streamable_http\n", "  url: https://example.com/mcp\n",
+        "  bearer_token_env_var: WEB_TOKEN\n", "  http_headers: X-Key=*****\n",
+        "  env_http_headers: X-Env=ENV_VAR\n", "  environment: remote\n",
+        "  placement: remote MCP server 'web' requires a remote executor environment\n"})
+    EXPECT_NE(web.out.find(line), std::string::npos) << line << " in:\n" << web.out;
+
+  auto json = tether({"mcp", "--config", config, "--json", "get", "docs"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  const auto transport = json.json().at("transport");
+  EXPECT_EQ(transport.at("type"), "stdio");
+  EXPECT_EQ(transport.at("command"), "docs-server");
+  EXPECT_EQ(transport.at("args").at(2), "it's");
+  EXPECT_EQ(transport.at("env").at("TOKEN"), "*****");
+  EXPECT_EQ(json.json().at("tool_timeout_sec"), 5);
+  auto web_json = tether({"mcp", "--config", config, "--json", "get", "web"});
+  ASSERT_EQ(web_json.code, 0) << web_json.err;
+  EXPECT_EQ(web_json.json().at("transport").at("http_headers").at("X-Key"), "*****");
+  for (const auto& output : {docs.out, web.out, json.out, web_json.out}) {
+    EXPECT_EQ(output.find("secret-value"), std::string::npos) << output;
+    EXPECT_EQ(output.find("header-secret"), std::string::npos) << output;
+  }
+
+  auto typo = tether({"mcp", "--config", config, "get", "dcs"});
+  EXPECT_EQ(typo.code, 2);
+  EXPECT_NE(typo.err.find("unknown MCP server 'dcs'; did you mean 'docs'?"), std::string::npos)
+      << typo.err;
+}
+
+TEST_F(CliTest, AnUnknownCommandSuggestsTheNearest) {
+  const auto config = write("config.toml", test_server("srv"));
+  auto typo = tether({"mcp", "--config", config, "lst"});
+  EXPECT_EQ(typo.code, 2);
+  EXPECT_NE(typo.err.find("'lst' is not a `tether mcp` command; did you mean 'list'?"),
+            std::string::npos)
+      << typo.err;
+  auto top = tether({"mpc", "list"});
+  EXPECT_EQ(top.code, 2);
+  EXPECT_NE(top.err.find("'mpc' is not a `tether` command; did you mean 'mcp'?"), std::string::npos)
+      << top.err;
+  auto json = tether({"mcp", "--config", config, "--json", "tols"});
+  EXPECT_EQ(json.code, 2);
+  EXPECT_EQ(json.json().at("error").at("message"),
+            "'tols' is not a `tether mcp` command; did you mean 'tools'?");
+}
+
+// A program that answers initialize with "method not found" is not an MCP server, and the
+// message says so. (A small Node program plays one: any JSON-RPC request gets -32601.)
+TEST_F(CliTest, AProgramThatIsNotAnMcpServerIsNamedSo) {
+  const auto script =
+      write("not_mcp.js",
+            "require('readline').createInterface({input: process.stdin})"
+            ".on('line', (line) => { const m = JSON.parse(line);"
+            " if (m.id !== undefined) console.log(JSON.stringify({jsonrpc: '2.0',"
+            " id: m.id, error: {code: -32601, message: 'Method not found'}})); });\n");
+  const auto config =
+      write("config.toml", "[mcp_servers.rpc]\ncommand = \"" + testing::node_binary().string() +
+                               "\"\nargs = [\"" + script + "\"]\n");
+  auto run = tether({"mcp", "--config", config, "tools"});
+  EXPECT_EQ(run.code, 3);
+  EXPECT_NE(run.err.find("handshaking with MCP server failed: the program is not an MCP server (it "
+                         "answered initialize with method not found: "),
+            std::string::npos)
+      << run.err;
+}
+
+// tools --json names the servers that did not start, with their error; list --json has them
+// as every server.
+TEST_F(CliTest, ToolsJsonNamesTheServersThatFailed) {
+  const auto config = write(
+      "config.toml", test_server("ok") + test_server("bad", R"(["--exit-during-initialize"])"));
+  auto run = tether({"mcp", "--config", config, "--json", "tools"});
+  EXPECT_EQ(run.code, 3);
+  const auto answer = run.json();
+  EXPECT_FALSE(answer.at("tools").as_array().empty());
+  EXPECT_EQ(answer.at("failed").at(0).at("server"), "bad");
+  EXPECT_NE(std::string(answer.at("failed").at(0).at("error").as_string())
+                .find("MCP client for 'bad' failed to start"),
+            std::string::npos)
+      << run.out;
+}
+
+// The COMMAND column quotes as a shell would, so the line can be run again as shown.
+TEST_F(CliTest, ListQuotesCommandsAsAShellWould) {
+  const auto config = write("config.toml", test_server("srv", R"(["--stderr-line", "it's ok"])"));
+  auto run = tether({"mcp", "--config", config, "list"});
+  EXPECT_EQ(run.code, 0) << run.err;
+  EXPECT_NE(run.out.find(std::string(kServer) + " --stderr-line 'it'\\''s ok'"), std::string::npos)
+      << run.out;
 }
 
 TEST_F(CliTest, VersionIsPrinted) {
@@ -587,6 +777,9 @@ TEST_F(CliTest, ResourcesAreListedAndRead) {
                               "--server"),
             std::string::npos)
       << unlisted.err;
+  auto unknown =
+      tether({"mcp", "--config", config, "read", "test://resource/9", "--server", "docs"});
+  EXPECT_EQ(unknown.code, 3) << unknown.err;
   auto json = tether(
       {"mcp", "--config", config, "--json", "read", "test://resource/1", "--server", "docs"});
   ASSERT_EQ(json.code, 0) << json.err;
@@ -601,9 +794,13 @@ TEST_F(CliTest, PromptsAreListedAndRendered) {
   auto prompt = tether({"mcp", "--config", config, "prompt", "greet", "--arg", "name=Ada"});
   ASSERT_EQ(prompt.code, 0) << prompt.err;
   EXPECT_NE(prompt.out.find("Hello, Ada!"), std::string::npos) << prompt.out;
+  // The server's own errors exit 3 (a server answered with an error), not 2 (usage).
   auto unknown = tether({"mcp", "--config", config, "prompt", "nope", "--server", "greeter"});
-  EXPECT_EQ(unknown.code, 2) << unknown.err;
+  EXPECT_EQ(unknown.code, 3) << unknown.err;
   EXPECT_NE(unknown.err.find("unknown prompt: nope"), std::string::npos) << unknown.err;
+  auto missing = tether({"mcp", "--config", config, "prompt", "greet", "--server", "greeter"});
+  EXPECT_EQ(missing.code, 3) << missing.err;
+  EXPECT_NE(missing.err.find("missing required argument: name"), std::string::npos) << missing.err;
 }
 
 // --- 33: config errors at the CLI ----------------------------------------------------------
@@ -740,7 +937,8 @@ TEST_F(CliTest, RemoteServerWithoutAnExecutorIsListedWithTheReason) {
                                 touched + "\"]\nexperimental_environment = \"remote\"\n");
   auto run = tether({"mcp", "--config", config, "list"});
   EXPECT_EQ(run.code, 3);
-  EXPECT_NE(run.out.find("(no placement)"), std::string::npos) << run.out;
+  // WHERE names what the config asked for, even though it does not resolve.
+  EXPECT_NE(run.out.find("remote (unavailable)"), std::string::npos) << run.out;
   EXPECT_NE(run.out.find("error: MCP client for 'far' failed to start: remote MCP server 'far' "
                          "requires a remote executor environment"),
             std::string::npos)

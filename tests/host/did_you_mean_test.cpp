@@ -23,6 +23,12 @@ TEST(DidYouMean, TakesTableNamesWrittenInAnotherCase) {
   EXPECT_EQ(nearest_name("enviroments", kTables), "environments");
 }
 
+TEST(DidYouMean, CountsTwoSwappedLettersAsOneEdit) {
+  EXPECT_EQ(edit_distance("mpc", "mcp"), 1u);
+  EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+  EXPECT_EQ(nearest_name("mpc", std::vector<std::string>{"mcp", "exec-server"}), "mcp");
+}
+
 TEST(DidYouMean, SaysNothingForAKnownOrAFarName) {
   const std::vector<std::string> servers = {"memory", "docs"};
   EXPECT_EQ(nearest_name("memory", servers), std::nullopt);

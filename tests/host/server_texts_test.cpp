@@ -57,7 +57,9 @@ TEST(ServerTexts, CrashLoopAndDeath) {
 TEST(ServerTexts, CommandLinesQuoteWhatIsNotPlain) {
   EXPECT_EQ(command_line({"node", "server.js", "--port=3"}), "node server.js --port=3");
   EXPECT_EQ(command_line({"sh", "-c", "echo hi", "", "it's", "$HOME", "a\\b", "tab\there"}),
-            "sh -c 'echo hi' '' 'it's' '$HOME' 'a\\b' 'tab\there'");
+            "sh -c 'echo hi' '' 'it'\\''s' '$HOME' 'a\\b' $'tab\\there'");
+  EXPECT_EQ(command_line({"npx", "-y", "@scope/pkg@1.2", "a*b", "x;y", "line\n'q'"}),
+            "npx -y @scope/pkg@1.2 'a*b' 'x;y' $'line\\n\\'q\\''");
   EXPECT_EQ(command_line({}), "");
 }
 

@@ -9,7 +9,8 @@
 
 namespace tether::host {
 
-// Levenshtein distance: insertions, deletions and substitutions.
+// Edits between two words: insertions, deletions, substitutions and swaps of two neighbours
+// (optimal string alignment distance).
 std::size_t edit_distance(std::string_view a, std::string_view b);
 
 // The nearest of `known` to `wanted`, when it is within a third of `wanted`'s length (at least

@@ -75,20 +75,21 @@ struct ServerInfo {
   // (e.g. `remote MCP server 'x' requires a remote executor environment`) when it has none.
   std::string placement;
   bool placement_ok = true;
-  std::string environment_id;  // the executor environment it resolves to; empty when local
+  std::string environment_id;       // the executor environment it resolves to; empty when local
+  std::string environment_setting;  // as configured: `local`, `remote` or an environment id
   ServerState state = ServerState::idle;
   std::string error;
   std::optional<std::size_t> tools;  // offered tools (after filtering), once listed
-  // While ready: the session's process (`local process 'node' (pid 4242)`, `executor process
-  // mcp-stdio-1`) or URL, and the MCP revision it speaks (`2026-07-28`, `2025-11-25`, ...).
+  // While ready and connected: the session's process (`local process 'node' (pid 4242)`, `executor
+  // process mcp-stdio-1`) or URL, and the MCP revision it speaks (`2026-07-28`, `2025-11-25`, ...).
   std::string process;
   std::string protocol;
 };
 
 // A server as JSON (`tether mcp list --json`, and the gateway's `tether/catalog`): name,
-// enabled, required, transport, target, placement, status, environment, tools, error, process
-// and protocol (null when empty). from_json reads it back; a field of the wrong type reads as
-// empty.
+// enabled, required, transport, target, placement, status, environment, environmentSetting,
+// tools, error, process and protocol (null when empty). from_json reads it back; a field of the
+// wrong type reads as empty.
 boost::json::object to_json(const ServerInfo& info);
 ServerInfo server_info_from_json(const boost::json::object& object);
 
