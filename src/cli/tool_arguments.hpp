@@ -1,6 +1,6 @@
 // What `tether mcp call` sends as a tool's arguments: `--args` (a JSON object: inline, `@FILE`, or
 // `-` for stdin) with each `--arg key=value` laid over it, the value typed by the tool's
-// inputSchema (docs/cli.md, "Arguments").
+// inputSchema (docs/cli.md, "Tool arguments").
 // Does not own: finding the tool (mcp_command.cpp) or checking arguments beyond their types (the
 // server does).
 #pragma once

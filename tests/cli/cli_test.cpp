@@ -1055,7 +1055,7 @@ TEST_F(CliTest, GatewayCommandsShareTheGatewaysServers) {
   EXPECT_EQ(prompt.code, 0) << prompt.err;
   EXPECT_NE(prompt.out.find("Hello, Ada!"), std::string::npos) << prompt.out;
   auto missing = tether({"mcp", "call", "here", "nope"});
-  EXPECT_EQ(missing.code, 2);
+  EXPECT_EQ(missing.code, 3);
   EXPECT_NE(missing.err.find("MCP server 'here' offers no tool 'nope' through the gateway"),
             std::string::npos)
       << missing.err;
@@ -1200,7 +1200,10 @@ TEST_F(CliTest, JsonFailuresPrintOneErrorObject) {
     const char* message;  // a part of it
   };
   const Case cases[] = {
-      {{"mcp", "--config", config, "--json", "frobnicate"}, "usage", 2, "subcommand"},
+      {{"mcp", "--config", config, "--json", "frobnicate"},
+       "usage",
+       2,
+       "'frobnicate' is not a `tether mcp` command"},
       {{"mcp", "--config", config, "--json", "call", "srv", "echo", "--args", "[1]"},
        "usage",
        2,
