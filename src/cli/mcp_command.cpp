@@ -130,6 +130,11 @@ std::string config_path(const std::string& config_option) {
   return host::tether_home(host::process_env) + "/config.toml";
 }
 
+// codex's environments.toml, read beside the config.
+std::string environments_path() {
+  return host::tether_home(host::process_env) + "/environments.toml";
+}
+
 jsonrpc::Error usage_error(std::string message) {
   return jsonrpc::make_error(jsonrpc::code::kInvalidParams, std::move(message));
 }
@@ -395,12 +400,28 @@ int edit_config(const McpArgs& args, const Errors& errors, ConfigEdit edit,
                 const std::function<jsonrpc::Expected<std::string>(
                     std::string_view text, const std::string& path)>& change) {
   const auto path = config_path(args.config_path);
-  const auto environments = host::tether_home(host::process_env) + "/environments.toml";
   auto edited = host::edit_config_file(
-      path, [&](std::string_view text) { return change(text, path); }, environments);
+      path, [&](std::string_view text) { return change(text, path); }, environments_path());
   if (!edited) return errors.fail(Kind::config, edited.error().message);
   print_config_edit(edit, args.name, path, args.json);
   return kOk;
+}
+
+// add --environment E: `local`, `remote` or an environment the config (or environments.toml)
+// defines, so that a typo is caught now rather than when the server first starts.
+jsonrpc::Expected<void> check_environment(const McpArgs& args) {
+  if (args.environment == "local" || args.environment == "remote") return {};
+  // The file add is about to create may not exist yet.
+  auto config = host::load_config(config_path(args.config_path), environments_path());
+  if (!config) return config.error();
+  std::vector<std::string> known = {"local", "remote"};
+  for (const auto& environment : config->environments) known.push_back(environment.id);
+  if (host::find_environment(*config, args.environment) != nullptr) return {};
+  return usage_error(fmt::format(
+      "unknown environment '{}': use local, remote, or an environment defined in {} or the "
+      "environments.toml beside it{}",
+      args.environment, config_path(args.config_path),
+      host::did_you_mean(args.environment, known)));
 }
 
 int run_add(const McpArgs& args, const Errors& errors) {
@@ -411,7 +432,11 @@ int run_add(const McpArgs& args, const Errors& errors) {
   auto env = text_pairs(args.env, "--env");
   if (!env) return errors.fail(Kind::usage, env.error().message);
   server.env = std::move(*env);
-  if (!args.environment.empty()) server.environment = args.environment;
+  if (!args.environment.empty()) {
+    auto checked = check_environment(args);
+    if (!checked) return errors.fail(Kind::config, checked.error().message);
+    server.environment = args.environment;
+  }
   return edit_config(args, errors, ConfigEdit::added,
                      [&](std::string_view text, const std::string& path) {
                        return host::add_server(text, path, server);
@@ -646,9 +671,7 @@ const Subcommand* chosen(const CLI::App& mcp) {
 }  // namespace
 
 jsonrpc::Expected<host::Config> load_mcp_config(const std::string& config_option) {
-  return host::load_config(config_path(config_option),
-                           host::tether_home(host::process_env) + "/environments.toml",
-                           !config_option.empty());
+  return host::load_config(config_path(config_option), environments_path(), !config_option.empty());
 }
 
 Run add_mcp_command(CLI::App& app, std::vector<std::string> command) {

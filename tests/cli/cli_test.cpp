@@ -1102,6 +1102,31 @@ TEST_F(CliTest, AddAndRemoveEditTheConfigKeepingComments) {
   EXPECT_NE(gone.err.find("no MCP server 'echoer'"), std::string::npos) << gone.err;
 }
 
+// add --environment is checked against the environments the config defines (and codex's
+// environments.toml beside it) before anything is written.
+TEST_F(CliTest, AddChecksTheEnvironmentItNames) {
+  const std::string original = "[environments.box]\nspawn = true\n";
+  const auto config = write("config.toml", original);
+  auto typo =
+      tether({"mcp", "--config", config, "add", "far", "--environment", "bx", "--", "true"});
+  EXPECT_EQ(typo.code, 2);
+  EXPECT_NE(typo.err.find("unknown environment 'bx': use local, remote, or an environment defined "
+                          "in " +
+                          config + " or the environments.toml beside it; did you mean 'box'?"),
+            std::string::npos)
+      << typo.err;
+  EXPECT_EQ(read(config), original);
+  set_env("TETHER_HOME", (home_ / "tether-home").string());
+  fs::create_directories(home_ / "tether-home");
+  std::ofstream(home_ / "tether-home" / "environments.toml")
+      << "[[environments]]\nid = \"codex-box\"\nurl = \"ws://127.0.0.1:1\"\n";
+  for (const char* environment : {"box", "codex-box", "remote", "local"}) {
+    auto added = tether({"mcp", "--config", config, "add", std::string("s-") + environment,
+                         "--environment", environment, "--", "true"});
+    EXPECT_EQ(added.code, 0) << environment << ": " << added.err;
+  }
+}
+
 // --- output that cannot be written: the run ends, every server with it ------------------------
 
 // `tether mcp list 2>&1 | head -1`: the reader leaves after the first status line; the next one
