@@ -75,6 +75,12 @@ struct McpArgs {
   std::vector<std::string> argv;  // add: -- CMD ARGS
   std::string gateway;            // --gateway URL
   bool long_form = false;         // tools --long
+  // environments: the action (empty: list) and how add reaches the executor.
+  std::string environment_action;
+  std::string url;
+  std::string token_env_var;
+  std::string token_file;
+  bool spawn = false;
 };
 
 // Failures as the user sees them: `error: <message>` on stderr and, with --json, one error object
@@ -181,6 +187,8 @@ struct Subcommand {
   // It takes the words after `--` (add: the server's command line); this is the usage error when
   // there are none. Empty: it takes none, and any are a usage error.
   std::string_view missing_command;
+  // It may take the words after `--` and checks them itself (environments add ... -- CMD).
+  bool optional_command = false;
   // With servers: checks its arguments before any server starts (null: nothing to check) ...
   jsonrpc::Expected<void> (Session::*check)() = nullptr;
   // ... and answers once they are started.
@@ -468,6 +476,56 @@ int run_remove(const McpArgs& args, const Errors& errors) {
                      });
 }
 
+// environments [add ID ... | remove ID]: the config's executor environments.
+int run_environments(const McpArgs& args, const Errors& errors) {
+  if (args.environment_action.empty()) {
+    auto config = load_mcp_config(args.config_path);
+    if (!config) return errors.fail(Kind::config, config.error().message);
+    print_environments(*config, host::resolve_remote(*config, host::process_env), args.json);
+    return kOk;
+  }
+  if (args.environment_action == "remove") {
+    // One defined in codex's environments.toml is codex's to remove.
+    auto config = load_mcp_config(args.config_path);
+    if (config) {
+      const auto* found = host::find_environment(*config, args.name);
+      if (found != nullptr && found->location.file == environments_path())
+        return errors.fail(Kind::config,
+                           fmt::format("environment '{}' is defined in {}, which tether reads but "
+                                       "does not edit",
+                                       args.name, environments_path()));
+    }
+    return edit_config(args, errors, ConfigEdit::environment_removed,
+                       [&](std::string_view text, const std::string& path) {
+                         return host::remove_environment(text, path, args.name);
+                       });
+  }
+  host::EnvironmentConfig environment;
+  environment.id = args.name;
+  const int ways = int{!args.url.empty()} + int{args.spawn} + int{!args.argv.empty()};
+  if (ways != 1)
+    return errors.fail(Kind::usage,
+                       "environments add needs one of --url URL (a running executor), --spawn (one "
+                       "tether starts on loopback) or -- COMMAND ARGS... (one whose stdin and "
+                       "stdout speak the protocol)");
+  if (args.url.empty() && (!args.token_env_var.empty() || !args.token_file.empty()))
+    return errors.fail(Kind::usage, "--token-env-var and --token-file go with --url");
+  if (!args.url.empty()) {
+    host::EnvironmentConfig::Url url{args.url, std::nullopt, std::nullopt, std::nullopt};
+    if (!args.token_env_var.empty()) url.token_env_var = args.token_env_var;
+    if (!args.token_file.empty()) url.token_file = args.token_file;
+    environment.how = std::move(url);
+  } else if (args.spawn) {
+    environment.how = host::EnvironmentConfig::Spawn{};
+  } else {
+    environment.how = host::EnvironmentConfig::Command{args.argv, std::nullopt, std::nullopt};
+  }
+  return edit_config(args, errors, ConfigEdit::environment_added,
+                     [&](std::string_view text, const std::string& path) {
+                       return host::add_environment(text, path, environment);
+                     });
+}
+
 // The arguments some subcommands share.
 void only_server(CLI::App& command, McpArgs& args) {
   command.add_option("server", args.server, "only this server");
@@ -574,6 +632,30 @@ constexpr Subcommand kSubcommands[] = {
      .arguments = server_name,
      .servers = Servers::none,
      .edit = run_remove},
+    {.name = "environments",
+     .help = "executor environments: list them, or add and remove one in the config file",
+     .arguments =
+         [](CLI::App& command, McpArgs& args) {
+           command.require_subcommand(0, 1);
+           auto* add = command.add_subcommand(
+               "add",
+               "add one: add ID (--url URL [--token-env-var V | --token-file F] | --spawn "
+               "| -- COMMAND ARGS...)");
+           add->fallthrough();
+           add->add_option("id", args.name)->required();
+           add->add_option("--url", args.url, "a running executor (ws:// or wss://)");
+           add->add_option("--token-env-var", args.token_env_var, "the variable holding its token");
+           add->add_option("--token-file", args.token_file, "the file holding its token");
+           add->add_flag("--spawn", args.spawn, "an executor tether starts itself on loopback");
+           add->callback([&args] { args.environment_action = "add"; });
+           auto* remove = command.add_subcommand("remove", "remove one: remove ID");
+           remove->fallthrough();
+           remove->add_option("id", args.name)->required();
+           remove->callback([&args] { args.environment_action = "remove"; });
+         },
+     .servers = Servers::none,
+     .optional_command = true,
+     .edit = run_environments},
 };
 
 // --gateway, else TETHER_GATEWAY_URL (empty: the servers are started here).
@@ -700,8 +782,8 @@ Run add_mcp_command(CLI::App& app, std::vector<std::string> command) {
     const auto& subcommand = *entry;
     const Errors errors(args->json);
     int code = kOk;
-    const bool takes_command = !subcommand.missing_command.empty();
-    if (takes_command && args->argv.empty()) {
+    const bool takes_command = !subcommand.missing_command.empty() || subcommand.optional_command;
+    if (takes_command && args->argv.empty() && !subcommand.optional_command) {
       code = errors.fail(Kind::usage, subcommand.missing_command);
     } else if (!takes_command && !args->argv.empty()) {
       code = errors.fail(Kind::usage, fmt::format("unexpected arguments after --: {}",

@@ -20,7 +20,7 @@
 #include <fmt/format.h>
 #include <spdlog/sinks/base_sink.h>
 
-#include <tether/host/command_line.hpp>
+#include <tether/host/describe.hpp>
 
 namespace tether::cli {
 namespace json = boost::json;
@@ -742,15 +742,63 @@ void print_server_config(const host::ServerConfig& server, const host::ServerInf
   write_out(text);
 }
 
-void print_config_edit(ConfigEdit edit, const std::string& server, const std::string& path,
+void print_config_edit(ConfigEdit edit, const std::string& name, const std::string& path,
                        bool as_json) {
-  const bool added = edit == ConfigEdit::added;
+  const bool added = edit == ConfigEdit::added || edit == ConfigEdit::environment_added;
+  const bool server = edit == ConfigEdit::added || edit == ConfigEdit::removed;
   if (as_json) {
-    print_json(json::object{{added ? "added" : "removed", server}, {"config", path}});
+    print_json(json::object{{added ? "added" : "removed", name},
+                            {"kind", server ? "server" : "environment"},
+                            {"config", path}});
     return;
   }
-  write_out(fmt::format("{} MCP server '{}' {} {}\n", added ? "Added" : "Removed", server,
-                        added ? "to" : "from", path));
+  write_out(fmt::format("{} {} '{}' {} {}\n", added ? "Added" : "Removed",
+                        server ? "MCP server" : "environment", name, added ? "to" : "from", path));
+}
+
+void print_environments(const host::Config& config, const host::RemoteEnvironment& remote,
+                        bool as_json) {
+  const auto where = [](const host::EnvironmentConfig& environment) {
+    // describe_environment's text after its `<id>: `.
+    return host::describe_environment(environment).substr(environment.id.size() + 2);
+  };
+  const auto defined_at = [](const host::SourceLocation& at) {
+    return at.line > 0 ? fmt::format("{}:{}", at.file, at.line) : at.file;
+  };
+  if (as_json) {
+    json::array out;
+    for (const auto& environment : config.environments)
+      out.push_back(json::object{{"id", environment.id},
+                                 {"where", where(environment)},
+                                 {"default", config.default_environment == environment.id},
+                                 {"file", environment.location.file},
+                                 {"line", environment.location.line}});
+    json::object remote_json{
+        {"environment",
+         remote.environment ? json::value(remote.environment->id) : json::value(nullptr)},
+        {"source", remote.source}};
+    print_json(json::object{
+        {"environments", std::move(out)},
+        {"default", config.default_environment ? json::value(*config.default_environment)
+                                               : json::value(nullptr)},
+        {"remote", std::move(remote_json)}});
+    return;
+  }
+  Style style(stdout);
+  Table table({"ENVIRONMENT", "WHERE", "DEFINED IN", "DEFAULT"});
+  for (const auto& environment : config.environments)
+    table.add({environment.id, where(environment), defined_at(environment.location),
+               config.default_environment == environment.id ? "yes" : ""});
+  std::string text = config.environments.empty() ? std::string() : table.render(style);
+  text +=
+      fmt::format("remote servers go to: {}\n",
+                  remote.environment ? fmt::format("{} ({})", remote.environment->id, remote.source)
+                                     : fmt::format("none ({})", remote.source));
+  if (config.environments.empty())
+    text +=
+        "no environments configured; add one with `tether mcp environments add ID --url "
+        "URL` (or --spawn, or -- COMMAND ARGS...)\n";
+  write_out(text);
 }
 
 }  // namespace tether::cli

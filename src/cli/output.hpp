@@ -169,9 +169,17 @@ void print_prompt(const boost::json::object& result, bool as_json);
 void print_server_config(const host::ServerConfig& server, const host::ServerInfo& info,
                          bool as_json);
 
-// add and remove: which server went into or out of which config file.
-enum class ConfigEdit { added, removed };
-void print_config_edit(ConfigEdit edit, const std::string& server, const std::string& path,
+// environments: each executor environment (id, how it is reached, the file that defines it,
+// whether it is the default) and where `remote` servers go. JSON: {"environments": [...],
+// "default", "remote": {"environment", "source"}}.
+void print_environments(const host::Config& config, const host::RemoteEnvironment& remote,
+                        bool as_json);
+
+// add, remove and environments add / remove: which server or environment went into or out of
+// which config file. JSON: {"added" | "removed": name, "kind": "server" | "environment",
+// "config": path}.
+enum class ConfigEdit { added, removed, environment_added, environment_removed };
+void print_config_edit(ConfigEdit edit, const std::string& name, const std::string& path,
                        bool as_json);
 
 }  // namespace tether::cli

@@ -173,6 +173,24 @@ class LineMap {
   std::vector<std::pair<std::size_t, std::size_t>> server_values_;
 };
 
+// `text` with `[<header>]` and the `body` lines appended, after a blank line unless the text is
+// empty or already ends with one, in the file's own line endings.
+std::string append_table(std::string_view text, std::string_view header,
+                         const std::vector<std::string>& body) {
+  auto newline_at = text.find('\n');
+  std::string_view eol =
+      newline_at != std::string_view::npos && newline_at > 0 && text[newline_at - 1] == '\r'
+          ? "\r\n"
+          : "\n";
+  std::string out{text};
+  if (!out.empty() && out.back() != '\n') out += eol;
+  auto lines = split_lines(out);
+  if (!lines.empty() && !blank(lines.back())) out += eol;
+  out += fmt::format("[{}]{}", header, eol);
+  for (const auto& line : body) out += fmt::format("{}{}", line, eol);
+  return out;
+}
+
 std::string read_error(const std::string& path) {
   return fmt::format("{}: {}", path, std::strerror(errno));
 }
@@ -244,44 +262,37 @@ Expected<std::string> add_server(std::string_view text, const std::string& file,
               server.name, file, server.name));
   }
 
-  // Follow the file's own line endings.
-  auto newline_at = text.find('\n');
-  std::string_view eol =
-      newline_at != std::string_view::npos && newline_at > 0 && text[newline_at - 1] == '\r'
-          ? "\r\n"
-          : "\n";
-  std::string out{text};
-  if (!out.empty() && out.back() != '\n') out += eol;
-  auto lines = split_lines(out);
-  if (!lines.empty() && !blank(lines.back())) out += eol;
-
-  out += fmt::format("[mcp_servers.{}]{}", server.name, eol);
-  out += fmt::format("command = {}{}", toml_basic_string(server.command), eol);
+  std::vector<std::string> body;
+  body.push_back("command = " + toml_basic_string(server.command));
   if (!server.args.empty()) {
     std::vector<std::string> args;
     for (const auto& arg : server.args) args.push_back(toml_basic_string(arg));
-    out += fmt::format("args = [{}]{}", fmt::join(args, ", "), eol);
+    body.push_back(fmt::format("args = [{}]", fmt::join(args, ", ")));
   }
   if (!server.env.empty()) {
     std::vector<std::string> env;
     for (const auto& [key, value] : server.env)
       env.push_back(key_text(key) + " = " + toml_basic_string(value));
-    out += fmt::format("env = {{ {} }}{}", fmt::join(env, ", "), eol);
+    body.push_back(fmt::format("env = {{ {} }}", fmt::join(env, ", ")));
   }
-  if (server.environment)
-    out += fmt::format("environment = {}{}", toml_basic_string(*server.environment), eol);
-  return out;
+  if (server.environment) body.push_back("environment = " + toml_basic_string(*server.environment));
+  return append_table(text, "mcp_servers." + server.name, body);
 }
 
-Expected<std::string> remove_server(std::string_view text, const std::string& file,
-                                    std::string_view name) {
+namespace {
+
+// `text` without `<table>.<name>` (a server or an environment; `noun` names it in messages),
+// however it was written, as whole lines (see remove_server).
+Expected<std::string> remove_entry(std::string_view text, const std::string& file,
+                                   std::string_view table, std::string_view name,
+                                   std::string_view noun) {
   auto root = parse_toml(text, file);
   if (!root) return root.error();
   const toml::node* server = nullptr;
-  if (const auto* servers = root->get_as<toml::table>("mcp_servers")) server = servers->get(name);
+  if (const auto* entries = root->get_as<toml::table>(table)) server = entries->get(name);
   if (server == nullptr)
     return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
-                               fmt::format("no MCP server '{}' in {}", name, file));
+                               fmt::format("no {} '{}' in {}", noun, name, file));
 
   auto lines = split_lines(text);
   LineMap map(lines, server);
@@ -290,7 +301,7 @@ Expected<std::string> remove_server(std::string_view text, const std::string& fi
   if (!remove)
     return jsonrpc::make_error(
         jsonrpc::code::kInvalidParams,
-        fmt::format("cannot remove MCP server '{}' from {}: it shares lines with other settings",
+        fmt::format("cannot remove {} '{}' from {}: it shares lines with other settings", noun,
                     name, file));
 
   // Removing a table that sat between blank lines (or ended the file) would leave two blank
@@ -318,6 +329,65 @@ Expected<std::string> remove_server(std::string_view text, const std::string& fi
   for (std::size_t line = 1; line <= n; ++line)
     if (!drop[line]) out += lines[line - 1];
   return out;
+}
+
+}  // namespace
+
+Expected<std::string> remove_server(std::string_view text, const std::string& file,
+                                    std::string_view name) {
+  return remove_entry(text, file, "mcp_servers", name, "MCP server");
+}
+
+Expected<std::string> add_environment(std::string_view text, const std::string& file,
+                                      const EnvironmentConfig& environment) {
+  auto root = parse_toml(text, file);
+  if (!root) return root.error();
+  if (const auto* environments = root->get("environments")) {
+    const auto* table = environments->as_table();
+    if (table != nullptr && table->contains(environment.id))
+      return jsonrpc::make_error(
+          jsonrpc::code::kInvalidParams,
+          fmt::format("environment '{}' already exists in {}", environment.id, file));
+    if (table == nullptr || table->is_inline())
+      return jsonrpc::make_error(
+          jsonrpc::code::kInvalidParams,
+          fmt::format("cannot add environment '{}' to {}: environments is not a table "
+                      "[environments.{}] can extend",
+                      environment.id, file, environment.id));
+  }
+  std::vector<std::string> body;
+  if (const auto* url = std::get_if<EnvironmentConfig::Url>(&environment.how)) {
+    body.push_back("url = " + toml_basic_string(url->url));
+    if (url->token_env_var)
+      body.push_back("token_env_var = " + toml_basic_string(*url->token_env_var));
+    if (url->token_file) body.push_back("token_file = " + toml_basic_string(*url->token_file));
+  } else if (std::holds_alternative<EnvironmentConfig::Spawn>(environment.how)) {
+    body.emplace_back("spawn = true");
+  } else {
+    std::vector<std::string> argv;
+    for (const auto& word : std::get<EnvironmentConfig::Command>(environment.how).argv)
+      argv.push_back(toml_basic_string(word));
+    body.push_back(fmt::format("command = [{}]", fmt::join(argv, ", ")));
+  }
+  return append_table(text, fmt::format("environments.{}", key_text(environment.id)), body);
+}
+
+Expected<std::string> remove_environment(std::string_view text, const std::string& file,
+                                         std::string_view id) {
+  auto config = parse_config({text, file});
+  if (!config) return config.error();
+  std::vector<std::string> users;
+  for (const auto& server : config->servers)
+    if (server.environment == id) users.push_back(fmt::format("'{}'", server.name));
+  if (!users.empty())
+    return jsonrpc::make_error(
+        jsonrpc::code::kInvalidParams,
+        fmt::format("cannot remove environment '{}' from {}: MCP server{} {} run{} there; remove "
+                    "{} or change {} environment first",
+                    id, file, users.size() > 1 ? "s" : "", fmt::join(users, ", "),
+                    users.size() > 1 ? "" : "s", users.size() > 1 ? "them" : "it",
+                    users.size() > 1 ? "their" : "its"));
+  return remove_entry(text, file, "environments", id, "environment");
 }
 
 Expected<void> edit_config_file(const std::string& path,

@@ -1,6 +1,6 @@
 // The manager's words for users: the failure texts docs/config.md quotes (a failed start, a
 // startup timeout, required servers that failed, a crash loop, a death with the server's last
-// stderr lines) and how a listing names a server's command line and an executor environment.
+// stderr lines) and what a listing shows of a server's command line or URL.
 // Does not own: when any of them is said (manager.cpp), or how a listing is laid out (cli).
 #pragma once
 
@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include <tether/host/command_line.hpp>
 #include <tether/host/config.hpp>
+#include <tether/host/describe.hpp>
 #include <tether/host/manager.hpp>
 #include <tether/jsonrpc/error.hpp>
 
@@ -34,11 +34,5 @@ std::string death_text(std::string reason, std::string_view stderr_tail);
 
 // What a stdio server runs (its command line) or where an HTTP server is (its URL).
 std::string server_target(const ServerConfig& server);
-
-// An executor environment as a listing shows it: `<id>: <url>`, `<id>: spawned on loopback` or
-// `<id>: command <argv>`; followed by ` (<source>)` when `source` (where a definition that is not
-// in the config came from, e.g. `TETHER_EXEC_SERVER_URL`) is given.
-std::string describe_environment(const EnvironmentConfig& environment,
-                                 std::string_view source = {});
 
 }  // namespace tether::host

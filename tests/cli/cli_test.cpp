@@ -1104,6 +1104,69 @@ TEST_F(CliTest, AddAndRemoveEditTheConfigKeepingComments) {
 
 // add --environment is checked against the environments the config defines (and codex's
 // environments.toml beside it) before anything is written.
+// Environments are added, listed and removed from the command line; a server can then run there.
+TEST_F(CliTest, EnvironmentsAreAddedListedAndRemoved) {
+  const auto config = write("config.toml", "# mine\n");
+  auto none = tether({"mcp", "--config", config, "environments"});
+  EXPECT_EQ(none.code, 0) << none.err;
+  EXPECT_NE(none.out.find("no environments configured; add one with `tether mcp environments add"),
+            std::string::npos)
+      << none.out;
+  auto spawned = tether({"mcp", "--config", config, "environments", "add", "near", "--spawn"});
+  ASSERT_EQ(spawned.code, 0) << spawned.err;
+  EXPECT_EQ(spawned.out, "Added environment 'near' to " + config + "\n");
+  EXPECT_EQ(tether({"mcp", "--config", config, "environments", "add", "far", "--url",
+                    "ws://127.0.0.1:1", "--token-env-var", "FAR_TOKEN"})
+                .code,
+            0);
+  EXPECT_EQ(
+      tether({"mcp", "--config", config, "environments", "add", "piped", "--", "ssh", "box", "x"})
+          .code,
+      0);
+  auto neither = tether({"mcp", "--config", config, "environments", "add", "odd"});
+  EXPECT_EQ(neither.code, 2);
+  EXPECT_NE(neither.err.find("environments add needs one of --url URL"), std::string::npos)
+      << neither.err;
+
+  auto listed = tether({"mcp", "--config", config, "environments"});
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  for (const char* row : {"near         spawned on loopback", "far          ws://127.0.0.1:1",
+                          "piped        command ssh box x"})
+    EXPECT_NE(listed.out.find(row), std::string::npos) << row << " in:\n" << listed.out;
+  auto json = tether({"mcp", "--config", config, "--json", "environments"});
+  ASSERT_EQ(json.code, 0) << json.err;
+  EXPECT_EQ(json.json().at("environments").as_array().size(), 3u);
+  EXPECT_EQ(json.json().at("environments").at(1).at("id"), "far");
+
+  // A server placed there runs there (the spawned executor), and keeps it from being removed.
+  ASSERT_EQ(
+      tether({"mcp", "--config", config, "add", "srv", "--environment", "near", "--", kServer})
+          .code,
+      0);
+  auto called =
+      tether({"mcp", "--config", config, "call", "srv", "echo", "--arg", "message=there"});
+  EXPECT_EQ(called.code, 0) << called.err;
+  EXPECT_EQ(called.out, "there\n");
+  auto used = tether({"mcp", "--config", config, "environments", "remove", "near"});
+  EXPECT_EQ(used.code, 2);
+  EXPECT_NE(used.err.find("cannot remove environment 'near' from " + config +
+                          ": MCP server 'srv' runs there"),
+            std::string::npos)
+      << used.err;
+  EXPECT_EQ(tether({"mcp", "--config", config, "remove", "srv"}).code, 0);
+  for (const char* id : {"near", "far", "piped"}) {
+    auto removed = tether({"mcp", "--config", config, "environments", "remove", id});
+    EXPECT_EQ(removed.code, 0) << id << ": " << removed.err;
+  }
+  EXPECT_EQ(read(config), "# mine\n");
+  auto typo = tether({"mcp", "--config", config, "environments", "rmove", "x"});
+  EXPECT_EQ(typo.code, 2);
+  EXPECT_NE(typo.err.find("'rmove' is not a `tether mcp environments` command; did you mean "
+                          "'remove'?"),
+            std::string::npos)
+      << typo.err;
+}
+
 TEST_F(CliTest, AddChecksTheEnvironmentItNames) {
   const std::string original = "[environments.box]\nspawn = true\n";
   const auto config = write("config.toml", original);

@@ -530,3 +530,57 @@ TEST(HostConfigEdit, EditFileReportsASyntaxErrorOfTheExistingFile) {
 
 }  // namespace
 }  // namespace tether::host
+
+namespace tether::host {
+namespace {
+
+EnvironmentConfig environment(std::string id, decltype(EnvironmentConfig::how) how) {
+  EnvironmentConfig out;
+  out.id = std::move(id);
+  out.how = std::move(how);
+  return out;
+}
+
+TEST(HostConfigEdit, AddsEnvironmentsOfEachKind) {
+  const std::string start = "# executors\n";
+  auto out = add_environment(
+      start, "config.toml",
+      environment("box", EnvironmentConfig::Url{"ws://10.0.0.5:7700", "BOX_TOKEN", {}, {}}));
+  ASSERT_TRUE(out) << out.error().message;
+  out = add_environment(*out, "config.toml", environment("near", EnvironmentConfig::Spawn{}));
+  ASSERT_TRUE(out) << out.error().message;
+  out = add_environment(
+      *out, "config.toml",
+      environment("ssh", EnvironmentConfig::Command{{"ssh", "box", "tether exec-server"}, {}, {}}));
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(*out,
+            "# executors\n\n"
+            "[environments.box]\nurl = \"ws://10.0.0.5:7700\"\ntoken_env_var = \"BOX_TOKEN\"\n\n"
+            "[environments.near]\nspawn = true\n\n"
+            "[environments.ssh]\ncommand = [\"ssh\", \"box\", \"tether exec-server\"]\n");
+  auto config = parse_config({*out, "config.toml"});
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->environments.size(), 3u);
+  EXPECT_EQ(error_of(add_environment(*out, "config.toml",
+                                     environment("near", EnvironmentConfig::Spawn{}))),
+            "environment 'near' already exists in config.toml");
+}
+
+TEST(HostConfigEdit, RemovesAnEnvironmentNoServerUses) {
+  const std::string text =
+      "[environments.box]\nspawn = true\n\n[environments.far]\nurl = \"ws://h:1\"\n\n"
+      "[mcp_servers.docs]\ncommand = \"docs\"\nenvironment = \"far\"\n";
+  auto out = remove_environment(text, "config.toml", "box");
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(*out,
+            "[environments.far]\nurl = \"ws://h:1\"\n\n"
+            "[mcp_servers.docs]\ncommand = \"docs\"\nenvironment = \"far\"\n");
+  EXPECT_EQ(error_of(remove_environment(text, "config.toml", "far")),
+            "cannot remove environment 'far' from config.toml: MCP server 'docs' runs there; "
+            "remove it or change its environment first");
+  EXPECT_EQ(error_of(remove_environment(text, "config.toml", "none-such")),
+            "no environment 'none-such' in config.toml");
+}
+
+}  // namespace
+}  // namespace tether::host

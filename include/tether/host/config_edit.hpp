@@ -1,5 +1,5 @@
-// tether::host config editing — `tether mcp add` / `tether mcp remove` as edits of config.toml's
-// text (docs/config.md).
+// tether::host config editing — `tether mcp add` / `remove` and `tether mcp environments add` /
+// `remove` as edits of config.toml's text (docs/config.md).
 //
 // Owns: adding a `[mcp_servers.<name>]` table (TOML basic strings, inline `env`), removing one
 // server however it was written (header table and its sub-tables, an inline `<name> = { ... }`,
@@ -55,6 +55,21 @@ Expected<std::string> add_server(std::string_view text, const std::string& file,
 // `mcp_servers = { ... }` holding several servers).
 Expected<std::string> remove_server(std::string_view text, const std::string& file,
                                     std::string_view name);
+
+// `text` with an `[environments.<id>]` table appended (as add_server places it): `url` with
+// `token_env_var` / `token_file`, `spawn = true`, or `command`. Errors: `environment '<id>'
+// already exists in <file>`, a TOML syntax error of `text`, and `cannot add environment '<id>' to
+// <file>: environments is not a table [environments.<id>] can extend`; the id itself is checked
+// when the result is (edit_config_file).
+Expected<std::string> add_environment(std::string_view text, const std::string& file,
+                                      const EnvironmentConfig& environment);
+
+// `text` without environment `id`, however it was written (as remove_server). Errors: `no
+// environment '<id>' in <file>`, a config error of `text`, `cannot remove environment '<id>'
+// from <file>: MCP server 'x' runs there; remove it or change its environment first`, and the
+// shared-lines error of remove_server.
+Expected<std::string> remove_environment(std::string_view text, const std::string& file,
+                                         std::string_view id);
 
 // Reads `path` (an absent file is an empty text), applies `edit`, checks the result loads with
 // parse_config (if not, that error is returned and nothing is written), then replaces the file
