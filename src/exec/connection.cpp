@@ -20,6 +20,8 @@
 #include "fs_methods.hpp"
 #include "start.hpp"
 #include <tether/fetch/direct.hpp>
+#include <tether/jsonrpc/duration.hpp>
+#include <tether/jsonrpc/url_target.hpp>
 #include <tether/jsonrpc/utf8.hpp>
 
 extern char** environ;
@@ -95,8 +97,12 @@ ServerContext::ServerContext(const ServerOptions& opts, const asio::any_io_execu
 }
 
 Connection::Connection(std::shared_ptr<ServerContext> context,
-                       std::unique_ptr<jsonrpc::Transport> transport)
-    : context_(std::move(context)), ended_(context_->executor), fs_room_(context_->executor) {
+                       std::unique_ptr<jsonrpc::Transport> transport, std::string peer)
+    : context_(std::move(context)),
+      id_(context_->next_connection_id++),
+      peer_address_(std::move(peer)),
+      ended_(context_->executor),
+      fs_room_(context_->executor) {
   jsonrpc::PeerOptions options;
   options.ping_interval = context_->options.ping_interval;
   options.send_high_water = context_->options.max_queued_bytes;
@@ -118,8 +124,13 @@ asio::awaitable<void> Connection::run() {
   peer_->on_unmatched_response([this, self](const jsonrpc::Response&) {
     protocol_violation("unexpected response from client");
   });
+  spdlog::info("exec: connection {} accepted from {}", id_, peer_address_);
   co_await peer_->run();
-  spdlog::debug("exec: connection ended: {}", peer_->end_reason());
+  const auto lasted = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - accepted_at_);
+  spdlog::info("exec: connection {} closed after {} and {} request{}: {}", id_,
+               jsonrpc::format_duration(lasted), requests_, requests_ == 1 ? "" : "s",
+               peer_->end_reason());
   ended_.notify_all();
   // Streams are not resumed with the session: nothing is left reading for a lost client.
   for (const auto& [id, exchange] : http_calls_) exchange->cancel();
@@ -132,7 +143,7 @@ asio::awaitable<void> Connection::run() {
   if (!session_ || context_->shutting_down) co_return;
   const auto code = peer_->remote_close_code();
   if (code == jsonrpc::close_code::kNormal) {
-    session_->end();
+    session_->end(fmt::format("ended: connection {} closed by the client", id_));
   } else {
     session_->detach(context_->options.session_ttl);
   }
@@ -194,6 +205,7 @@ const Connection::Route* Connection::find_route(std::string_view method) {
 
 asio::awaitable<Reply> Connection::handle(std::shared_ptr<Connection> self,
                                           jsonrpc::Request request) {
+  ++self->requests_;
   const Route* route = find_route(request.method);
   if (!route)
     co_return error(jsonrpc::make_error(jsonrpc::code::kMethodNotFound, "method not found"));
@@ -265,12 +277,14 @@ asio::awaitable<Expected<InitializeResult>> Connection::initialize(InitializePar
           jsonrpc::code::kSessionAttached,
           fmt::format("session {} is already attached to another connection", *resume));
     }
-    spdlog::info("exec: session {} resumed by '{}'", session->id(), params.client_name);
+    spdlog::info("exec: session {} resumed on connection {} (was on connection {}) by client {:?}",
+                 session->id(), id_, session->connection(), params.client_name);
   } else {
     session = context_->sessions.create();
-    spdlog::debug("exec: session {} started by '{}'", session->id(), params.client_name);
+    spdlog::info("exec: session {} started on connection {} by client {:?}", session->id(), id_,
+                 params.client_name);
   }
-  session->attach(peer_);
+  session->attach(peer_, id_);
   session_ = session;
   state_ = State::initialize_answered;
   co_return InitializeResult{session->id(), context_->environment_info};
@@ -305,6 +319,9 @@ asio::awaitable<Expected<StartResult>> Connection::start_process(StartParams par
       ManagedProcess::start(context_->executor, params.process_id, *spawn, params.pipe_stdin,
                             session_->outlet(), context_->limits, std::move(on_closed));
   if (!process) co_return process.error();
+  // argv[0] only: arguments can carry secrets (a token on a command line), the program rarely.
+  spdlog::info("exec: process {:?} started in session {}: {:?} (pid {})", params.process_id,
+               session_->id(), params.argv.front(), (*process)->pid());
   ++context_->live_processes;
   session_->add(std::move(*process));
   co_return StartResult{params.process_id};
@@ -378,6 +395,14 @@ Error http_failure(const Error& error) {
   return failure;
 }
 
+// The scheme, host and port of an http/request URL: its path and query (where tokens go) and any
+// userinfo stay out of the log.
+std::string loggable_origin(std::string_view url) {
+  auto target = jsonrpc::parse_url_target(url, "http", "https");
+  if (!target) return "(an invalid URL)";
+  return fmt::format("{}://{}", target->tls ? "https" : "http", target->host_header);
+}
+
 // JSON strings are UTF-8: a header value that is not is left out (as codex does).
 fetch::Headers utf8_headers(fetch::Headers headers) {
   std::erase_if(headers, [](const fetch::Header& h) {
@@ -397,6 +422,8 @@ asio::awaitable<Expected<HttpResponse>> Connection::http_request(HttpRequestPara
   if (params.stream_response && streams_.contains(*params.request_id))
     co_return invalid_request(
         fmt::format("http/request {} is already streaming its body", *params.request_id));
+  spdlog::debug("exec: connection {} http/request {:?} to {}", id_, params.method,
+                loggable_origin(params.url));
   fetch::Request request;
   request.method = std::move(params.method);
   request.url = std::move(params.url);

@@ -9,7 +9,10 @@
 // Data flows: Peer -> handle() -> route -> decode -> handler -> encode -> Reply -> Peer.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -45,7 +48,8 @@ struct ServerContext {
   std::shared_ptr<fetch::Client> http;  // http/request, made from here
   ProcessLimits limits;
   std::unordered_set<Connection*> connections;
-  std::size_t pending_connections = 0;  // accepted, WebSocket upgrade not completed
+  std::uint64_t next_connection_id = 1;  // names connections in the log
+  std::size_t pending_connections = 0;   // accepted, WebSocket upgrade not completed
   RepeatedLog accept_failures{spdlog::level::warn};
   RepeatedLog refusals{spdlog::level::info};
   std::size_t live_processes = 0;  // started and not yet closed
@@ -55,7 +59,9 @@ struct ServerContext {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(std::shared_ptr<ServerContext> context, std::unique_ptr<jsonrpc::Transport> transport);
+  // `peer`: the client's address as logs show it ("stdio" for --listen stdio).
+  Connection(std::shared_ptr<ServerContext> context, std::unique_ptr<jsonrpc::Transport> transport,
+             std::string peer);
   ~Connection();
 
   // Serves until the connection ends, then ends or detaches its session.
@@ -107,6 +113,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::size_t open_http_requests() const { return http_calls_.size() + streams_.size(); }
 
   std::shared_ptr<ServerContext> context_;
+  std::uint64_t id_;
+  std::string peer_address_;
+  std::chrono::steady_clock::time_point accepted_at_ = std::chrono::steady_clock::now();
+  std::size_t requests_ = 0;  // for the closing log line
   std::shared_ptr<jsonrpc::Peer> peer_;
   std::shared_ptr<Session> session_;
   State state_ = State::fresh;

@@ -37,6 +37,16 @@ std::string loggable_target(std::string_view target) {
   return shown;
 }
 
+// A client's address as logs show it: `ip:port` ([ip]:port for IPv6), or the IP alone.
+std::string loggable_address(const asio::ip::tcp::socket& socket, bool with_port) {
+  boost::system::error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return "an unknown address";
+  const auto ip = endpoint.address().to_string();
+  const auto host = endpoint.address().is_v6() ? "[" + ip + "]" : ip;
+  return with_port ? fmt::format("{}:{}", host, endpoint.port()) : ip;
+}
+
 // A connection's place among those that have not completed the upgrade; given back once the
 // upgrade is done, or when the connection ends before that.
 class PendingSlot {
@@ -74,6 +84,10 @@ asio::awaitable<void> send_answer(Stream& stream, unsigned version, const GateAn
 template <class Stream>
 asio::awaitable<void> serve_http(std::shared_ptr<ServerContext> context, const GateConfig& gate,
                                  PendingSlot& slot, Stream stream) {
+  const auto& socket = beast::get_lowest_layer(stream).socket();
+  // Without the port, so that a flood from one address repeats one line (RepeatedLog).
+  const auto client_ip = loggable_address(socket, false);
+  auto client = loggable_address(socket, true);
   boost::system::error_code ec;
   beast::flat_buffer buffer;
   http::request_parser<http::empty_body> parser;
@@ -91,9 +105,10 @@ asio::awaitable<void> serve_http(std::shared_ptr<ServerContext> context, const G
     verdict = GateAnswer{http::status::service_unavailable, "too many connections"};
   if (verdict) {
     if (verdict->status != http::status::ok)
-      context->refusals.log(fmt::format("exec: refused {} {}: {} {}", request.method_string(),
-                                        loggable_target(request.target()),
-                                        static_cast<unsigned>(verdict->status), verdict->body));
+      context->refusals.log(fmt::format("exec: refused {} {} from {}: {} {}",
+                                        request.method_string(), loggable_target(request.target()),
+                                        client_ip, static_cast<unsigned>(verdict->status),
+                                        verdict->body));
     co_await send_answer(stream, request.version(), *verdict);
     co_return;
   }
@@ -113,7 +128,7 @@ asio::awaitable<void> serve_http(std::shared_ptr<ServerContext> context, const G
   limits.max_message_bytes = context->options.max_message_bytes;
   limits.idle_timeout = context->options.idle_timeout;
   auto connection = std::make_shared<Connection>(
-      context, jsonrpc::make_websocket_transport(std::move(ws), limits));
+      context, jsonrpc::make_websocket_transport(std::move(ws), limits), std::move(client));
   co_await connection->run();
 }
 
@@ -159,8 +174,9 @@ asio::awaitable<void> accept_loop(std::shared_ptr<ServerContext> context, const 
     backoff = kAcceptBackoffFirst;
     if (context->pending_connections >= context->options.max_pending_connections) {
       context->refusals.log(fmt::format(
-          "exec: closed a new connection: {} connections have not completed the upgrade yet",
-          context->pending_connections));
+          "exec: closed a new connection from {}: {} connections have not completed the upgrade "
+          "yet",
+          loggable_address(socket, false), context->pending_connections));
       continue;  // the socket closes here
     }
     // The slot is taken now, not when the coroutine starts, so a burst cannot overshoot.

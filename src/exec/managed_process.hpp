@@ -18,6 +18,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -85,6 +86,8 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
   const std::string& id() const { return id_; }
   // The id as a JSON string literal, for hand-built notifications.
   const std::string& id_json() const { return id_json_; }
+  pid_t pid() const { return child_->pid(); }
+  std::chrono::steady_clock::time_point started_at() const { return started_at_; }
   bool exited() const { return exit_.has_value(); }
   bool closed() const { return closed_; }
 
@@ -157,6 +160,7 @@ class ManagedProcess : public std::enable_shared_from_this<ManagedProcess> {
   ProcessLimits limits_;
   ClosedCallback on_closed_;
   std::shared_ptr<process::Child> child_;
+  std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
 
   std::uint64_t next_seq_ = 1;
   std::deque<Chunk> retained_;

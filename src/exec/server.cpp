@@ -50,9 +50,11 @@ asio::awaitable<void> drain(std::shared_ptr<ServerContext> context) {
 asio::awaitable<void> serve_stdio(std::shared_ptr<ServerContext> context) {
   asio::posix::stream_descriptor input(context->executor, ::dup(STDIN_FILENO));
   asio::posix::stream_descriptor output(context->executor, ::dup(STDOUT_FILENO));
-  auto connection = std::make_shared<Connection>(
-      context, jsonrpc::make_line_transport(std::move(input), std::move(output),
-                                            context->options.max_message_bytes));
+  auto connection =
+      std::make_shared<Connection>(context,
+                                   jsonrpc::make_line_transport(std::move(input), std::move(output),
+                                                                context->options.max_message_bytes),
+                                   "stdio");
   co_await connection->run();
 }
 

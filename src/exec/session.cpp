@@ -8,12 +8,22 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/uuid/uuid_generators.hpp>
 #include <boost/uuid/uuid_io.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <tether/exec/protocol.hpp>
+#include <tether/jsonrpc/duration.hpp>
 
 namespace tether::exec {
 namespace asio = boost::asio;
+
+namespace {
+
+std::string processes_phrase(std::size_t running) {
+  return fmt::format("{} running process{}", running, running == 1 ? "" : "es");
+}
+
+}  // namespace
 
 void ConnectionOutlet::output(const ManagedProcess& process, std::uint64_t seq,
                               std::string_view stream, std::string_view bytes,
@@ -24,6 +34,15 @@ void ConnectionOutlet::output(const ManagedProcess& process, std::uint64_t seq,
 
 void ConnectionOutlet::exited(const ManagedProcess& process, std::uint64_t seq,
                               const process::ExitStatus& status) {
+  const auto ran = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - process.started_at());
+  if (status.signal) {
+    spdlog::info("exec: process {:?} of session {} killed by signal {} after {}", process.id(),
+                 session_id_, *status.signal, jsonrpc::format_duration(ran));
+  } else {
+    spdlog::info("exec: process {:?} of session {} exited with code {} after {}", process.id(),
+                 session_id_, status.code, jsonrpc::format_duration(ran));
+  }
   if (!peer) return;
   peer->notify(std::string(kProcessExited.name),
                to_json(ExitedNotice{process.id(), seq, status.code, status.signal}));
@@ -42,11 +61,12 @@ Session::Session(const asio::any_io_executor& executor, std::string id, SessionR
     : executor_(executor),
       id_(std::move(id)),
       registry_(registry),
-      outlet_(std::make_shared<ConnectionOutlet>(executor)),
+      outlet_(std::make_shared<ConnectionOutlet>(executor, id_)),
       ttl_timer_(executor) {}
 
-void Session::attach(std::shared_ptr<jsonrpc::Peer> peer) {
+void Session::attach(std::shared_ptr<jsonrpc::Peer> peer, std::uint64_t connection) {
   ttl_timer_.cancel();
+  connection_ = connection;
   outlet_->peer = std::move(peer);
   outlet_->changed.notify_all();
 }
@@ -57,23 +77,23 @@ void Session::detach(std::chrono::milliseconds ttl) {
   // Their answers would reach nobody; the resuming client retries them.
   for (auto& [id, process] : processes_) process->drop_waiting_writes();
   if (ttl.count() <= 0) {
-    end();
+    end(fmt::format("ended: connection {} lost and --session-ttl is 0", connection_));
     return;
   }
-  spdlog::info("exec: session {} detached; its processes are kept for {} ms", id_, ttl.count());
+  spdlog::info("exec: session {} detached: connection {} lost; kept {} for resume with {}", id_,
+               connection_, jsonrpc::format_duration(ttl), processes_phrase(running_count()));
   ttl_timer_.expires_after(ttl);
-  ttl_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+  ttl_timer_.async_wait([weak = weak_from_this(), ttl](boost::system::error_code ec) {
     if (ec) return;
-    if (auto self = weak.lock(); self && !self->attached()) {
-      spdlog::info("exec: session {} expired", self->id_);
-      self->end();
-    }
+    if (auto self = weak.lock(); self && !self->attached())
+      self->end(fmt::format("expired: not resumed within {}", jsonrpc::format_duration(ttl)));
   });
 }
 
-void Session::end() {
+void Session::end(std::string_view why) {
   if (ended_) return;
   ended_ = true;
+  spdlog::info("exec: session {} {}; {} terminated", id_, why, processes_phrase(running_count()));
   ttl_timer_.cancel();
   outlet_->peer.reset();
   for (auto& [id, process] : processes_) process->end();
@@ -118,7 +138,7 @@ std::shared_ptr<Session> SessionRegistry::find(const std::string& id) const {
 
 void SessionRegistry::end_all() {
   auto sessions = sessions_;
-  for (auto& [id, session] : sessions) session->end();
+  for (auto& [id, session] : sessions) session->end("ended: the server is shutting down");
 }
 
 }  // namespace tether::exec

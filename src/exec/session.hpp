@@ -2,13 +2,16 @@
 //
 // Owns: the process table of a session (ids, forgetting closed processes after their
 // retention), attach/detach to a connection through the Outlet, the TTL of a detached session,
-// ending a session (every process group terminated), and the registry used for resume.
+// ending a session (every process group terminated), the registry used for resume, and the
+// log lines of a session's lifecycle and of its processes' exits.
 // Does not own: request handling (connection.cpp) or a process's own state (ManagedProcess).
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -24,7 +27,8 @@ class SessionRegistry;
 // detached. Output confirmation is the connection's delivery confirmation (Peer::send).
 class ConnectionOutlet final : public Outlet {
  public:
-  using Outlet::Outlet;
+  ConnectionOutlet(const boost::asio::any_io_executor& executor, std::string session_id)
+      : Outlet(executor), session_id_(std::move(session_id)) {}
   void output(const ManagedProcess& process, std::uint64_t seq, std::string_view stream,
               std::string_view bytes, std::function<void()> on_delivered) override;
   void exited(const ManagedProcess& process, std::uint64_t seq,
@@ -34,6 +38,9 @@ class ConnectionOutlet final : public Outlet {
   boost::asio::awaitable<void> wait_writable() override;
 
   std::shared_ptr<jsonrpc::Peer> peer;
+
+ private:
+  std::string session_id_;  // names the session in the log
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -43,12 +50,15 @@ class Session : public std::enable_shared_from_this<Session> {
   const std::string& id() const { return id_; }
   const std::shared_ptr<ConnectionOutlet>& outlet() const { return outlet_; }
   bool attached() const { return outlet_->peer != nullptr; }
+  // The connection the session is or was last attached to (as logs name it).
+  std::uint64_t connection() const { return connection_; }
 
-  void attach(std::shared_ptr<jsonrpc::Peer> peer);
+  void attach(std::shared_ptr<jsonrpc::Peer> peer, std::uint64_t connection);
   // The connection was lost: keep the processes for `ttl`, then end the session.
   void detach(std::chrono::milliseconds ttl);
-  // Terminates every process group and forgets the session.
-  void end();
+  // Terminates every process group and forgets the session; `why` completes its log line
+  // ("ended: ...", "expired: ...").
+  void end(std::string_view why);
 
   std::shared_ptr<ManagedProcess> find(const std::string& process_id) const;
   bool contains(const std::string& process_id) const { return processes_.contains(process_id); }
@@ -62,6 +72,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string id_;
   SessionRegistry& registry_;
   std::shared_ptr<ConnectionOutlet> outlet_;
+  std::uint64_t connection_ = 0;
   std::unordered_map<std::string, std::shared_ptr<ManagedProcess>> processes_;
   boost::asio::steady_timer ttl_timer_;
   bool ended_ = false;

@@ -45,22 +45,21 @@ std::string make_log_path() {
 
 // Runs the executor through `sh -c 'exec ...'` so stderr goes to a file without a reader in the
 // test; the pid stays the executor's.
-process::SpawnOptions server_spawn_options(const std::vector<std::string>& args,
-                                           const std::vector<std::string>& extra_env,
+process::SpawnOptions server_spawn_options(const ExecServer::Options& options,
                                            const std::string& log_path) {
   process::SpawnOptions spawn;
   spawn.argv = {"/bin/sh",       "-c",          "exec \"$0\" \"$@\" 2>>\"$TETHER_TEST_LOG\"",
-                tether_binary(), "--log-level", "debug",
+                tether_binary(), "--log-level", options.log_level,
                 "exec-server"};
-  spawn.argv.insert(spawn.argv.end(), args.begin(), args.end());
+  spawn.argv.insert(spawn.argv.end(), options.args.begin(), options.args.end());
   spawn.env = test_environment();
   // A variable in extra_env replaces this process's (e.g. SSL_CERT_FILE for a test CA).
-  for (const auto& kv : extra_env) {
+  for (const auto& kv : options.extra_env) {
     const auto name = kv.substr(0, kv.find('=') + 1);
     std::erase_if(spawn.env, [&name](const std::string& own) { return own.starts_with(name); });
   }
   spawn.env.push_back("TETHER_TEST_LOG=" + log_path);
-  spawn.env.insert(spawn.env.end(), extra_env.begin(), extra_env.end());
+  spawn.env.insert(spawn.env.end(), options.extra_env.begin(), options.extra_env.end());
   spawn.stdin_mode = process::StdinMode::closed;
   spawn.contain = false;  // what the executor leaves behind is for the tests to see
   return spawn;
@@ -128,9 +127,9 @@ std::optional<std::string> read_first_line(asio::io_context& io, process::Child&
 
 ExecServer::ExecServer() : ExecServer(Options{}) {}
 
-ExecServer::ExecServer(Options options) : log_path_(make_log_path()) {
-  auto spawned = process::Child::spawn(
-      io_.get_executor(), server_spawn_options(options.args, options.extra_env, log_path_));
+ExecServer::ExecServer(const Options& options) : log_path_(make_log_path()) {
+  auto spawned =
+      process::Child::spawn(io_.get_executor(), server_spawn_options(options, log_path_));
   if (!spawned) throw std::runtime_error("cannot start tether: " + spawned.error().message);
   child_ = *spawned;
   auto line = read_first_line(io_, *child_, kStartDeadline);
@@ -169,8 +168,9 @@ std::optional<process::ExitStatus> wait_child_exit(asio::io_context& io, process
   // build showed it as a leak of the next caller's string).
   auto result = std::make_shared<std::optional<process::ExitStatus>>();
   io.restart();  // run_for() left it stopped once it ran out of work
-  asio::co_spawn(io, child.wait(),
-                 [result](std::exception_ptr, process::ExitStatus status) { *result = status; });
+  asio::co_spawn(io, child.wait(), [result](const std::exception_ptr&, process::ExitStatus status) {
+    *result = status;
+  });
   const auto end = std::chrono::steady_clock::now() + deadline;
   while (!*result && std::chrono::steady_clock::now() < end)
     io.run_for(std::chrono::milliseconds(10));
@@ -270,7 +270,7 @@ std::shared_ptr<process::Child> spawn_stdio_server(const asio::any_io_executor& 
 
 std::unique_ptr<jsonrpc::Transport> stdio_transport(process::Child& child) {
   return jsonrpc::make_line_transport(std::move(*child.stdout_stream()),
-                                      std::move(*child.stdin_stream()), 64 * 1024 * 1024);
+                                      std::move(*child.stdin_stream()), std::size_t{64} << 20);
 }
 
 std::vector<pid_t> processes_matching(const std::string& needle) {

@@ -49,9 +49,10 @@ class ExecServer {
   struct Options {
     std::vector<std::string> args{"--insecure-no-auth"};
     std::vector<std::string> extra_env;  // "NAME=value"
+    std::string log_level = "debug";     // --log-level: tests see every line by default
   };
   ExecServer();
-  explicit ExecServer(Options options);
+  explicit ExecServer(const Options& options);
   ~ExecServer();
   ExecServer(const ExecServer&) = delete;
   ExecServer& operator=(const ExecServer&) = delete;
