@@ -162,7 +162,7 @@ void run_connection(std::string_view input) {
   bool done = false;
   {
     auto connection = std::make_shared<exec::Connection>(
-        context, std::make_unique<FeedTransport>(std::move(messages), clean_end));
+        context, std::make_unique<FeedTransport>(std::move(messages), clean_end), "fuzz");
     asio::co_spawn(
         io,
         [connection, &done]() -> asio::awaitable<void> {
