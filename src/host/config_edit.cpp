@@ -191,6 +191,28 @@ std::string append_table(std::string_view text, std::string_view header,
   return out;
 }
 
+// `text` with `[<table>.<name>]` and its `body` appended (a server or an environment; `noun`
+// names it in messages), unless `<table>` already has it or cannot take a header.
+Expected<std::string> add_entry(std::string_view text, const std::string& file,
+                                std::string_view table, const std::string& name,
+                                std::string_view noun, const std::vector<std::string>& body) {
+  auto root = parse_toml(text, file);
+  if (!root) return root.error();
+  if (const auto* node = root->get(table)) {
+    const auto* entries = node->as_table();
+    if (entries != nullptr && entries->contains(name))
+      return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                                 fmt::format("{} '{}' already exists in {}", noun, name, file));
+    // A closed inline table (or a non-table) cannot take a `[<table>.<name>]` header.
+    if (entries == nullptr || entries->is_inline())
+      return jsonrpc::make_error(
+          jsonrpc::code::kInvalidParams,
+          fmt::format("cannot add {} '{}' to {}: {} is not a table [{}.{}] can extend", noun, name,
+                      file, table, table, name));
+  }
+  return append_table(text, fmt::format("{}.{}", table, key_text(name)), body);
+}
+
 std::string read_error(const std::string& path) {
   return fmt::format("{}: {}", path, std::strerror(errno));
 }
@@ -244,24 +266,6 @@ Expected<std::string> add_server(std::string_view text, const std::string& file,
         jsonrpc::code::kInvalidParams,
         fmt::format("Invalid MCP server name '{}': must match pattern ^[a-zA-Z0-9_-]+$",
                     server.name));
-  auto root = parse_toml(text, file);
-  if (!root) return root.error();
-  if (const auto* servers = root->get("mcp_servers")) {
-    const auto* table = servers->as_table();
-    if (table != nullptr && table->contains(server.name))
-      return jsonrpc::make_error(
-          jsonrpc::code::kInvalidParams,
-          fmt::format("MCP server '{}' already exists in {}", server.name, file));
-    // A closed inline table (or a non-table) cannot take a `[mcp_servers.<name>]` header.
-    if (table == nullptr || table->is_inline())
-      return jsonrpc::make_error(
-          jsonrpc::code::kInvalidParams,
-          fmt::format(
-              "cannot add MCP server '{}' to {}: mcp_servers is not a table [mcp_servers.{}] can "
-              "extend",
-              server.name, file, server.name));
-  }
-
   std::vector<std::string> body;
   body.push_back("command = " + toml_basic_string(server.command));
   if (!server.args.empty()) {
@@ -276,7 +280,7 @@ Expected<std::string> add_server(std::string_view text, const std::string& file,
     body.push_back(fmt::format("env = {{ {} }}", fmt::join(env, ", ")));
   }
   if (server.environment) body.push_back("environment = " + toml_basic_string(*server.environment));
-  return append_table(text, "mcp_servers." + server.name, body);
+  return add_entry(text, file, "mcp_servers", server.name, "MCP server", body);
 }
 
 namespace {
@@ -340,21 +344,6 @@ Expected<std::string> remove_server(std::string_view text, const std::string& fi
 
 Expected<std::string> add_environment(std::string_view text, const std::string& file,
                                       const EnvironmentConfig& environment) {
-  auto root = parse_toml(text, file);
-  if (!root) return root.error();
-  if (const auto* environments = root->get("environments")) {
-    const auto* table = environments->as_table();
-    if (table != nullptr && table->contains(environment.id))
-      return jsonrpc::make_error(
-          jsonrpc::code::kInvalidParams,
-          fmt::format("environment '{}' already exists in {}", environment.id, file));
-    if (table == nullptr || table->is_inline())
-      return jsonrpc::make_error(
-          jsonrpc::code::kInvalidParams,
-          fmt::format("cannot add environment '{}' to {}: environments is not a table "
-                      "[environments.{}] can extend",
-                      environment.id, file, environment.id));
-  }
   std::vector<std::string> body;
   if (const auto* url = std::get_if<EnvironmentConfig::Url>(&environment.how)) {
     body.push_back("url = " + toml_basic_string(url->url));
@@ -369,7 +358,7 @@ Expected<std::string> add_environment(std::string_view text, const std::string& 
       argv.push_back(toml_basic_string(word));
     body.push_back(fmt::format("command = [{}]", fmt::join(argv, ", ")));
   }
-  return append_table(text, fmt::format("environments.{}", key_text(environment.id)), body);
+  return add_entry(text, file, "environments", environment.id, "environment", body);
 }
 
 Expected<std::string> remove_environment(std::string_view text, const std::string& file,
