@@ -24,8 +24,8 @@ Run add_mcp_command(CLI::App& app, std::vector<std::string> command);
 // --config, read when the command runs.
 Run add_serve_command(CLI::App& mcp, const std::string& config_option);
 
-// The config `tether mcp` uses: --config, else $TETHER_HOME/config.toml (with environments.toml
-// beside it).
+// The config `tether mcp` uses: --config (config.toml or a JSON host config), else
+// $TETHER_HOME/config.toml (with environments.toml beside it). Its warnings are printed on stderr.
 jsonrpc::Expected<host::Config> load_mcp_config(const std::string& config_option);
 
 }  // namespace tether::cli

@@ -602,9 +602,12 @@ const Subcommand* chosen(const CLI::App& mcp) {
 }  // namespace
 
 jsonrpc::Expected<host::Config> load_mcp_config(const std::string& config_option) {
-  return host::load_config(config_path(config_option),
-                           host::tether_home(host::process_env) + "/environments.toml",
-                           !config_option.empty());
+  auto config = host::load_config(config_path(config_option),
+                                  host::tether_home(host::process_env) + "/environments.toml",
+                                  !config_option.empty());
+  if (config)
+    for (const auto& warning : config->warnings) print_warning(warning);
+  return config;
 }
 
 Run add_mcp_command(CLI::App& app, std::vector<std::string> command) {
