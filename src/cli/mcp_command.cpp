@@ -11,7 +11,7 @@
 // Data flows: options -> the subcommand's entry -> load_config -> Manager::start(the servers it
 // needs) -> its handler -> output.hpp -> stdout; status and errors -> stderr; SIGINT/SIGTERM or a
 // failed write cancel startup or the handler, then every server is shut down before the process
-// exits. add and remove: options -> edit_config_file -> output.hpp.
+// exits. add and remove: options -> edit_config_file -> output.hpp. import: import_command.cpp.
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -71,6 +71,7 @@ struct McpArgs {
   std::string environment;
   std::vector<std::string> argv;  // add: -- CMD ARGS
   std::string gateway;            // --gateway URL
+  ImportArgs import;
 };
 
 // Failures as the user sees them: `error: <message>` on stderr and, with --json, one error object
@@ -505,6 +506,17 @@ constexpr Subcommand kSubcommands[] = {
      .arguments = server_name,
      .servers = Servers::none,
      .edit = run_remove},
+    {.name = "import",
+     .help = "import the servers of codex, Claude, Cursor or VS Code into the config file",
+     .arguments = [](CLI::App& command,
+                     McpArgs& args) { add_import_arguments(command, args.import); },
+     .servers = Servers::none,
+     .edit =
+         [](const McpArgs& args, const Errors& errors) {
+           return run_import(
+               args.import, config_path(args.config_path), args.json,
+               [&](std::string_view message) { return errors.fail(Kind::config, message); });
+         }},
 };
 
 // --gateway, else TETHER_GATEWAY_URL (empty: the servers are started here).

@@ -376,6 +376,7 @@ std::string workspace_folder(const std::string& file) {
 struct Expansion {
   const EnvLookup& env;
   std::string workspace;
+  bool variables;  // false: only the editor's paths (${userHome}, ${workspaceFolder}) are expanded
 };
 
 // `value` (of `field`, written at `key`) with its `${...}` references replaced, as the hosts do at
@@ -389,6 +390,11 @@ std::string expand(const Fields& fields, std::string_view key, std::string_view 
   for (const auto& ref : variable_references(value)) {
     out.append(value.substr(from, ref.begin - from));
     from = ref.end;
+    const bool path = ref.kind == Kind::user_home || ref.kind == Kind::workspace_folder;
+    if (!path && !expansion.variables) {
+      out += ref.written;
+      continue;
+    }
     switch (ref.kind) {
       case Kind::variable: {
         auto found = expansion.env(ref.name);
@@ -442,9 +448,9 @@ void expand_strings(toml::node& node, const Fields& fields, std::string_view key
 
 // A JSON host config's server entry as the table parse_server reads: `type` checked and dropped,
 // `disabled` as `enabled`, `headers` as http_headers, other hosts' keys dropped, references
-// expanded (unless `expansion` is null), every key still where the user wrote it.
+// expanded, every key still where the user wrote it.
 toml::table json_entry(const Scope& scope, const toml::table& entry,
-                       const toml::source_region& key_at, const Expansion* expansion) {
+                       const toml::source_region& key_at, const Expansion& expansion) {
   Fields fields(scope, entry, key_at);
   if (fields.has("envFile"))
     fields.fail_at("envFile",
@@ -480,8 +486,8 @@ toml::table json_entry(const Scope& scope, const toml::table& entry,
     value.visit([&](const auto& node) {
       out.insert_or_assign(toml::key{name, key.source()}, node);
     });
-    if (expansion && contains(kJsonExpanded, key.str()))
-      expand_strings(*out.get(name), fields, key.str(), *expansion);
+    if (contains(kJsonExpanded, key.str()))
+      expand_strings(*out.get(name), fields, key.str(), expansion);
   }
   return out;
 }
@@ -646,11 +652,10 @@ Parsed parse_main(const ConfigText& input) {
 }
 
 // A JSON host config: the servers of `mcpServers` (Claude, Cursor) or `servers` (VS Code).
-Parsed parse_json_main(const ConfigText& input, const ParseOptions& options) {
-  auto root = parse_json(input.text, input.file);
-  if (!root) throw Invalid{root.error().message};
-  Scope top{input.file, ""};
-  Fields fields(top, *root);
+Parsed parse_json_servers(const toml::table& root, const std::string& file,
+                          const ParseOptions& options) {
+  Scope top{file, ""};
+  Fields fields(top, root);
   Parsed out;
   fields.check_unknown({"mcpServers", "servers"}, {}, Unknown::near_misses, out.warnings);
   const std::string_view servers =
@@ -658,16 +663,21 @@ Parsed parse_json_main(const ConfigText& input, const ParseOptions& options) {
   const auto* node = fields.find(servers);
   if (node == nullptr) return out;
   if (!node->is_table()) fields.fail_at(servers, fmt::format("{} must be an object", servers));
-  const Expansion expansion{options.env, workspace_folder(input.file)};
+  const Expansion expansion{options.env, workspace_folder(file), options.expand_variables};
   for (const auto& [key, entry] : in_file_order(*node->as_table())) {
     const std::string name{key->str()};
-    Scope scope{input.file, fmt::format("[{}.{}]", servers, name), kJsonSpelling};
+    Scope scope{file, fmt::format("[{}.{}]", servers, name), kJsonSpelling};
     const auto& object = server_entry(scope, name, *entry, key->source());
-    auto table =
-        json_entry(scope, object, key->source(), options.expand_variables ? &expansion : nullptr);
+    auto table = json_entry(scope, object, key->source(), expansion);
     out.servers.push_back(parse_server(scope, name, table, key->source(), out.warnings));
   }
   return out;
+}
+
+Parsed parse_json_main(const ConfigText& input, const ParseOptions& options) {
+  auto root = parse_json(input.text, input.file);
+  if (!root) throw Invalid{root.error().message};
+  return parse_json_servers(*root, input.file, options);
 }
 
 // codex's environments.toml: `default = "<id>"` and `[[environments]]` entries.
@@ -758,14 +768,6 @@ Config combine(const ConfigText& input, Parsed main, std::optional<Parsed> extra
   return config;
 }
 
-Expected<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return exec::invalid_params(fmt::format("{}: {}", path, std::strerror(errno)));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // Anything but a clear "not there" counts as existing, so reading it reports the problem.
 bool file_exists(const std::string& path) {
   std::error_code error;
@@ -773,6 +775,14 @@ bool file_exists(const std::string& path) {
 }
 
 }  // namespace
+
+Expected<std::string> read_config_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return exec::invalid_params(fmt::format("{}: {}", path, std::strerror(errno)));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
 
 const EnvironmentConfig* find_environment(const Config& config, std::string_view id) {
   for (const auto& env : config.environments)
@@ -794,18 +804,27 @@ Expected<Config> parse_config(const ConfigText& config,
   }
 }
 
+Expected<Config> parse_json_config(const toml::table& root, const std::string& file,
+                                   const ParseOptions& options) {
+  try {
+    return combine({"", file}, parse_json_servers(root, file, options), std::nullopt);
+  } catch (const Invalid& invalid) {
+    return exec::invalid_params(invalid.message);
+  }
+}
+
 Expected<Config> load_config(const std::string& config_path, const std::string& environments_path,
                              bool config_must_exist) {
   std::string config_text;
   bool have_config = config_must_exist || file_exists(config_path);
   if (have_config) {
-    auto text = read_file(config_path);
+    auto text = read_config_text(config_path);
     if (!text) return text.error();
     config_text = std::move(*text);
   }
   std::optional<std::string> environments_text;
   if (!environments_path.empty() && file_exists(environments_path)) {
-    auto text = read_file(environments_path);
+    auto text = read_config_text(environments_path);
     if (!text) return text.error();
     environments_text = std::move(*text);
   }

@@ -219,21 +219,20 @@ std::string toml_basic_string(std::string_view value) {
   return out;
 }
 
-Expected<std::string> add_server(std::string_view text, const std::string& file,
-                                 const NewServer& server) {
-  if (!bare_key(server.name))
+Expected<std::string> add_server_table(std::string_view text, const std::string& file,
+                                       std::string_view name,
+                                       const std::vector<std::string>& body) {
+  if (!bare_key(name))
     return jsonrpc::make_error(
         jsonrpc::code::kInvalidParams,
-        fmt::format("Invalid MCP server name '{}': must match pattern ^[a-zA-Z0-9_-]+$",
-                    server.name));
+        fmt::format("Invalid MCP server name '{}': must match pattern ^[a-zA-Z0-9_-]+$", name));
   auto root = parse_toml(text, file);
   if (!root) return root.error();
   if (const auto* servers = root->get("mcp_servers")) {
     const auto* table = servers->as_table();
-    if (table != nullptr && table->contains(server.name))
-      return jsonrpc::make_error(
-          jsonrpc::code::kInvalidParams,
-          fmt::format("MCP server '{}' already exists in {}", server.name, file));
+    if (table != nullptr && table->contains(name))
+      return jsonrpc::make_error(jsonrpc::code::kInvalidParams,
+                                 fmt::format("MCP server '{}' already exists in {}", name, file));
     // A closed inline table (or a non-table) cannot take a `[mcp_servers.<name>]` header.
     if (table == nullptr || table->is_inline())
       return jsonrpc::make_error(
@@ -241,7 +240,7 @@ Expected<std::string> add_server(std::string_view text, const std::string& file,
           fmt::format(
               "cannot add MCP server '{}' to {}: mcp_servers is not a table [mcp_servers.{}] can "
               "extend",
-              server.name, file, server.name));
+              name, file, name));
   }
 
   // Follow the file's own line endings.
@@ -255,22 +254,31 @@ Expected<std::string> add_server(std::string_view text, const std::string& file,
   auto lines = split_lines(out);
   if (!lines.empty() && !blank(lines.back())) out += eol;
 
-  out += fmt::format("[mcp_servers.{}]{}", server.name, eol);
-  out += fmt::format("command = {}{}", toml_basic_string(server.command), eol);
-  if (!server.args.empty()) {
-    std::vector<std::string> args;
-    for (const auto& arg : server.args) args.push_back(toml_basic_string(arg));
-    out += fmt::format("args = [{}]{}", fmt::join(args, ", "), eol);
-  }
-  if (!server.env.empty()) {
-    std::vector<std::string> env;
-    for (const auto& [key, value] : server.env)
-      env.push_back(key_text(key) + " = " + toml_basic_string(value));
-    out += fmt::format("env = {{ {} }}{}", fmt::join(env, ", "), eol);
-  }
-  if (server.environment)
-    out += fmt::format("environment = {}{}", toml_basic_string(*server.environment), eol);
+  out += fmt::format("[mcp_servers.{}]{}", name, eol);
+  for (const auto& line : body) out += line + std::string{eol};
   return out;
+}
+
+std::string toml_string_array(const std::vector<std::string>& items) {
+  std::vector<std::string> quoted;
+  for (const auto& item : items) quoted.push_back(toml_basic_string(item));
+  return fmt::format("[{}]", fmt::join(quoted, ", "));
+}
+
+std::string toml_string_table(const std::map<std::string, std::string>& entries) {
+  std::vector<std::string> pairs;
+  for (const auto& [key, value] : entries)
+    pairs.push_back(key_text(key) + " = " + toml_basic_string(value));
+  return fmt::format("{{ {} }}", fmt::join(pairs, ", "));
+}
+
+Expected<std::string> add_server(std::string_view text, const std::string& file,
+                                 const NewServer& server) {
+  std::vector<std::string> body{"command = " + toml_basic_string(server.command)};
+  if (!server.args.empty()) body.push_back("args = " + toml_string_array(server.args));
+  if (!server.env.empty()) body.push_back("env = " + toml_string_table(server.env));
+  if (server.environment) body.push_back("environment = " + toml_basic_string(*server.environment));
+  return add_server_table(text, file, server.name, body);
 }
 
 Expected<std::string> remove_server(std::string_view text, const std::string& file,
@@ -322,7 +330,7 @@ Expected<std::string> remove_server(std::string_view text, const std::string& fi
 
 Expected<void> edit_config_file(const std::string& path,
                                 const std::function<Expected<std::string>(std::string_view)>& edit,
-                                const std::string& environments_path) {
+                                const std::string& environments_path, bool dry_run) {
   namespace fs = std::filesystem;
   std::error_code error;
   // Replace a symlink's target, not the link (dotfile managers link config files).
@@ -370,6 +378,8 @@ Expected<void> edit_config_file(const std::string& path,
   std::optional<ConfigText> environments;
   if (environments_text) environments = ConfigText{*environments_text, environments_path};
   if (auto config = parse_config({*edited, path}, environments); !config) return config.error();
+  // Nothing changed (an import that found nothing new): no write, no new empty file.
+  if (dry_run || *edited == text) return {};
 
   auto directory = target.parent_path();
   if (directory.empty()) directory = ".";

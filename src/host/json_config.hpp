@@ -30,6 +30,14 @@ bool is_json_config(std::string_view text, std::string_view file);
 // `<file>:<line>:<column>: <what is wrong>` (e.g. `expected ',' or '}' after a member`).
 Expected<toml::table> parse_json(std::string_view text, const std::string& file);
 
+// The servers of a JSON document already read (import reads the `projects` section of
+// ~/.claude.json this way): the same checks and messages as parse_config (config.cpp).
+Expected<Config> parse_json_config(const toml::table& root, const std::string& file,
+                                   const ParseOptions& options);
+
+// A config file's text, or `<path>: <reason>` (config.cpp's; import reads its sources with it).
+Expected<std::string> read_config_text(const std::string& path);
+
 // One `${...}` in a string: `${NAME}`, `${NAME:-default}` (Claude Code, Cursor), `${env:NAME}`
 // (VS Code, Cursor), `${input:id}` (a VS Code prompt), `${userHome}` / `${workspaceFolder}`
 // (VS Code), or anything else in braces (e.g. `${command:x}`), which only its host can resolve.

@@ -119,7 +119,8 @@ struct ConfigText {
 };
 
 // How a JSON host config's `${...}` references are read: expanded from `env` (loading), or kept as
-// written (import, which turns them into variable names rather than copy secrets).
+// written (import, which turns them into variable names rather than copy secrets); VS Code's
+// `${userHome}` and `${workspaceFolder}` are paths, expanded either way.
 struct ParseOptions {
   EnvLookup env = process_env;
   bool expand_variables = true;
