@@ -91,7 +91,7 @@ class Fields {
  public:
   // `at`: where the table was written, for messages about the whole table (a JSON object has
   // no position of its own: its key's is used).
-  Fields(const Scope& scope, const toml::table& table, toml::source_region at = {})
+  Fields(const Scope& scope, const toml::table& table, const toml::source_region& at = {})
       : scope_(scope), table_(table), at_(table.source().begin.line != 0 ? table.source() : at) {}
 
   // `key` as this file spells it.
@@ -483,9 +483,8 @@ toml::table json_entry(const Scope& scope, const toml::table& entry,
       continue;
     }
     const std::string name{key.str() == "headers" ? "http_headers" : key.str()};
-    value.visit([&](const auto& node) {
-      out.insert_or_assign(toml::key{name, key.source()}, node);
-    });
+    const toml::key renamed{name, key.source()};
+    value.visit([&](const auto& node) { out.insert_or_assign(renamed, node); });
     if (contains(kJsonExpanded, key.str()))
       expand_strings(*out.get(name), fields, key.str(), expansion);
   }

@@ -261,12 +261,14 @@ Expected<std::string> add_server_table(std::string_view text, const std::string&
 
 std::string toml_string_array(const std::vector<std::string>& items) {
   std::vector<std::string> quoted;
+  quoted.reserve(items.size());
   for (const auto& item : items) quoted.push_back(toml_basic_string(item));
   return fmt::format("[{}]", fmt::join(quoted, ", "));
 }
 
 std::string toml_string_table(const std::map<std::string, std::string>& entries) {
   std::vector<std::string> pairs;
+  pairs.reserve(entries.size());
   for (const auto& [key, value] : entries)
     pairs.push_back(key_text(key) + " = " + toml_basic_string(value));
   return fmt::format("{{ {} }}", fmt::join(pairs, ", "));

@@ -69,11 +69,11 @@ class Translation {
  public:
   Translation(const ServerConfig& server, const EnvLookup& env) : env_(env) {
     if (const auto* stdio = std::get_if<mcp::StdioCommand>(&server.transport)) {
-      this->stdio(*stdio);
+      from_stdio(*stdio);
     } else {
-      http(std::get<HttpServerSettings>(server.transport));
+      from_http(std::get<HttpServerSettings>(server.transport));
     }
-    common(server);
+    from_common(server);
   }
   const std::optional<std::string>& skipped() const { return skip_; }
   const std::vector<std::string>& body() const { return body_; }
@@ -144,7 +144,7 @@ class Translation {
                                    field, ref.written));
   }
 
-  void stdio(const mcp::StdioCommand& stdio) {
+  void from_stdio(const mcp::StdioCommand& stdio) {
     line("command", toml_basic_string(path("command", stdio.program)));
     if (!stdio.args.empty()) {
       std::vector<std::string> args;
@@ -181,7 +181,7 @@ class Translation {
     });
   }
 
-  void http(const HttpServerSettings& http) {
+  void from_http(const HttpServerSettings& http) {
     line("url", toml_basic_string(path("url", http.url)));
     auto bearer = http.bearer_token_env_var;
     std::map<std::string, std::string> headers;
@@ -189,8 +189,8 @@ class Translation {
     constexpr std::string_view kBearer = "Bearer ";
     for (const auto& [name, value] : http.http_headers) {
       const auto field = fmt::format("headers.{}", name);
-      if (variable_references(value).empty()) {
-        headers[name] = value;  // a literal: the source file held it as it is
+      if (only_home(value)) {
+        headers[name] = path(field, value);  // a literal (the source file held it so) or a path
         continue;
       }
       if (iequals(name, "Authorization") && value.starts_with(kBearer) && !bearer) {
@@ -212,7 +212,7 @@ class Translation {
     if (!env_headers.empty()) line("env_http_headers", toml_string_table(env_headers));
   }
 
-  void common(const ServerConfig& server) {
+  void from_common(const ServerConfig& server) {
     const ServerConfig defaults;
     if (server.environment != defaults.environment)
       line("environment", toml_basic_string(server.environment));
