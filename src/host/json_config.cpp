@@ -331,16 +331,15 @@ std::vector<VariableReference> variable_references(std::string_view value) {
     ref.begin = begin;
     ref.end = close + 1;
     ref.written = std::string{value.substr(begin, ref.end - begin)};
-    const auto inner = value.substr(begin + 2, close - begin - 2);
-    if (inner.starts_with("env:") && variable_name(inner.substr(4))) {
-      ref.kind = VariableReference::Kind::variable;
-      ref.name = inner.substr(4);
-    } else if (inner.starts_with("input:")) {
+    auto inner = value.substr(begin + 2, close - begin - 2);
+    const bool env = inner.starts_with("env:");
+    if (env) inner.remove_prefix(4);
+    if (!env && inner.starts_with("input:")) {
       ref.kind = VariableReference::Kind::input;
       ref.name = inner.substr(6);
-    } else if (inner == "userHome") {
+    } else if (!env && inner == "userHome") {
       ref.kind = VariableReference::Kind::user_home;
-    } else if (inner == "workspaceFolder") {
+    } else if (!env && inner == "workspaceFolder") {
       ref.kind = VariableReference::Kind::workspace_folder;
     } else {
       const auto dash = inner.find(":-");

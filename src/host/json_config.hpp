@@ -39,8 +39,9 @@ Expected<Config> parse_json_config(const toml::table& root, const std::string& f
 Expected<std::string> read_config_text(const std::string& path);
 
 // One `${...}` in a string: `${NAME}`, `${NAME:-default}` (Claude Code, Cursor), `${env:NAME}`
-// (VS Code, Cursor), `${input:id}` (a VS Code prompt), `${userHome}` / `${workspaceFolder}`
-// (VS Code), or anything else in braces (e.g. `${command:x}`), which only its host can resolve.
+// (VS Code, Cursor; `${env:NAME:-default}` too), `${input:id}` (a VS Code prompt), `${userHome}` /
+// `${workspaceFolder}` (VS Code), or anything else in braces (e.g. `${command:x}`), which only its
+// host can resolve.
 struct VariableReference {
   enum class Kind { variable, input, user_home, workspace_folder, other };
   std::size_t begin = 0;  // offset of `$`
