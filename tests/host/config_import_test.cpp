@@ -44,6 +44,7 @@ TEST(HostConfigImport, EachHostsUsualPlacesNearestFirst) {
   auto env = fake_env({{"HOME", "/h"}});
   auto files = [](const std::vector<ImportSource>& sources) {
     std::vector<std::string> out;
+    out.reserve(sources.size());
     for (const auto& source : sources) out.push_back(source.file + (source.project ? "@" : ""));
     return out;
   };
