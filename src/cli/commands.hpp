@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -24,8 +25,19 @@ Run add_mcp_command(CLI::App& app, std::vector<std::string> command);
 // --config, read when the command runs.
 Run add_serve_command(CLI::App& mcp, const std::string& config_option);
 
-// The config `tether mcp` uses: --config, else $TETHER_HOME/config.toml (with environments.toml
-// beside it).
+// `tether mcp import`'s options, and the import itself (import_command.cpp): `config_path` is the
+// config file written; a failure is handed to `fail`, whose exit code is returned (0: done).
+struct ImportArgs {
+  std::string from;
+  std::vector<std::string> files;
+  bool dry_run = false;
+};
+void add_import_arguments(CLI::App& command, ImportArgs& args);
+int run_import(const ImportArgs& args, const std::string& config_path, bool json,
+               const std::function<int(std::string_view)>& fail);
+
+// The config `tether mcp` uses: --config (config.toml or a JSON host config), else
+// $TETHER_HOME/config.toml (with environments.toml beside it). Its warnings are printed on stderr.
 jsonrpc::Expected<host::Config> load_mcp_config(const std::string& config_option);
 
 }  // namespace tether::cli

@@ -12,7 +12,8 @@
 // Data flows: options -> the subcommand's entry -> load_config -> Manager::start(the servers it
 // needs) -> its handler -> output.hpp -> stdout; status and errors -> stderr; SIGINT/SIGTERM or a
 // failed write cancel startup or the handler, then every server is shut down before the process
-// exits. get, add and remove: options -> the config file -> output.hpp.
+// exits. get, add, remove and environments: options -> the config file -> output.hpp.
+// import: import_command.cpp.
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -81,6 +82,7 @@ struct McpArgs {
   std::string token_env_var;
   std::string token_file;
   bool spawn = false;
+  ImportArgs import;
 };
 
 // Failures as the user sees them: `error: <message>` on stderr and, with --json, one error object
@@ -656,6 +658,17 @@ constexpr Subcommand kSubcommands[] = {
      .servers = Servers::none,
      .optional_command = true,
      .edit = run_environments},
+    {.name = "import",
+     .help = "import the servers of codex, Claude, Cursor or VS Code into the config file",
+     .arguments = [](CLI::App& command,
+                     McpArgs& args) { add_import_arguments(command, args.import); },
+     .servers = Servers::none,
+     .edit =
+         [](const McpArgs& args, const Errors& errors) {
+           return run_import(
+               args.import, config_path(args.config_path), args.json,
+               [&](std::string_view message) { return errors.fail(Kind::config, message); });
+         }},
 };
 
 // --gateway, else TETHER_GATEWAY_URL (empty: the servers are started here).
@@ -753,7 +766,11 @@ const Subcommand* chosen(const CLI::App& mcp) {
 }  // namespace
 
 jsonrpc::Expected<host::Config> load_mcp_config(const std::string& config_option) {
-  return host::load_config(config_path(config_option), environments_path(), !config_option.empty());
+  auto config =
+      host::load_config(config_path(config_option), environments_path(), !config_option.empty());
+  if (config)
+    for (const auto& warning : config->warnings) print_warning(warning);
+  return config;
 }
 
 Run add_mcp_command(CLI::App& app, std::vector<std::string> command) {

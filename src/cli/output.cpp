@@ -198,6 +198,10 @@ void print_error(std::string_view message) {
   write_err(fmt::format("{} {}\n", Style(stderr).red("error:"), message));
 }
 
+void print_warning(std::string_view message) {
+  write_err(fmt::format("{} {}\n", Style(stderr).yellow("warning:"), message));
+}
+
 std::size_t terminal_columns(int fd) {
   winsize size{};
   if (::ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;

@@ -70,6 +70,9 @@ std::shared_ptr<spdlog::sinks::sink> log_sink();
 void print_json_error(std::string_view kind, std::string_view message, int exit_code);
 // A failure on stderr: `error: <message>`, the label in red when styled.
 void print_error(std::string_view message);
+// Something the user likely wants to fix that does not stop the run (a config key that looks
+// like a typo): `warning: <message>` on stderr, the label in yellow when styled.
+void print_warning(std::string_view message);
 
 // The width of the terminal on `fd` (TIOCGWINSZ; else $COLUMNS; else 80).
 std::size_t terminal_columns(int fd);

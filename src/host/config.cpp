@@ -1,9 +1,13 @@
 // tether::host config — parsing and validating config.toml and codex's environments.toml.
 //
 // Owns: the TOML -> struct mapping, every validation message (prefixed with file:line:column
-// and the table they concern), the debug log of ignored keys, and resolve_remote().
-// Does not own: the model (config.hpp) or anything at run time.
-// Data flows: text -> toml::parse -> parse_main / parse_environments_toml -> combine -> Config.
+// and the table they concern), warnings for unknown keys that look like typos (debug lines for
+// the keys codex defines but tether does not read), JSON host configs (`mcpServers` / `servers`:
+// each entry turned into the table a TOML server is, `${...}` expanded, then validated by the
+// same code), and resolve_remote().
+// Does not own: the model (config.hpp), reading JSON (json_config.hpp), or anything at run time.
+// Data flows: text -> toml::parse (or parse_json -> json_entry) -> parse_main /
+// parse_environments_toml -> combine -> Config.
 // Validation stops at the first error: an `Invalid` thrown inside this file and turned into an
 // Expected at the public entry points, so each field check stays one line.
 #include <algorithm>
@@ -14,14 +18,17 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <toml++/toml.h>
 
+#include "json_config.hpp"
 #include <tether/exec/client.hpp>
 #include <tether/host/config.hpp>
+#include <tether/host/did_you_mean.hpp>
 
 namespace tether::host {
 namespace {
@@ -32,11 +39,25 @@ struct Invalid {
   std::string message;
 };
 
+using Warnings = std::vector<std::string>;
+
+// How a file format spells one of tether's keys (a JSON host config: `headers` for
+// http_headers), so messages name the key the user wrote.
+struct Spelling {
+  std::string_view key;
+  std::string_view written;
+};
+
 // The table a message concerns: file name plus a label such as `[mcp_servers.docs]`.
 struct Scope {
   std::string file;
   std::string label;
+  std::span<const Spelling> spelling = {};
 };
+
+// Whether a key tether does not know warns (inside a table tether owns) or only when it is a
+// near miss of a known one (a top level, where codex and other hosts keep many settings).
+enum class Unknown : std::uint8_t { warn, near_misses };
 
 SourceLocation location_of(const std::string& file, const toml::source_region& source) {
   return {file, static_cast<int>(source.begin.line), static_cast<int>(source.begin.column)};
@@ -52,10 +73,33 @@ std::string prefix(const SourceLocation& at) {
   throw Invalid{prefix(location_of(scope.file, at)) + label + std::string{what}};
 }
 
+// The entries of a table in file order (toml++ keeps keys sorted).
+std::vector<std::pair<const toml::key*, const toml::node*>> in_file_order(
+    const toml::table& table) {
+  std::vector<std::pair<const toml::key*, const toml::node*>> out;
+  for (const auto& [key, value] : table) out.emplace_back(&key, &value);
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    const auto& x = a.first->source().begin;
+    const auto& y = b.first->source().begin;
+    return x.line != y.line ? x.line < y.line : x.column < y.column;
+  });
+  return out;
+}
+
 // Typed access to one table's keys; every error names the key and points at it.
 class Fields {
  public:
-  Fields(const Scope& scope, const toml::table& table) : scope_(scope), table_(table) {}
+  // `at`: where the table was written, for messages about the whole table (a JSON object has
+  // no position of its own: its key's is used).
+  Fields(const Scope& scope, const toml::table& table, const toml::source_region& at = {})
+      : scope_(scope), table_(table), at_(table.source().begin.line != 0 ? table.source() : at) {}
+
+  // `key` as this file spells it.
+  std::string_view name(std::string_view key) const {
+    for (const auto& spelled : scope_.spelling)
+      if (spelled.key == key) return spelled.written;
+    return key;
+  }
 
   const toml::node* find(std::string_view key) const {
     auto it = table_.find(key);
@@ -66,24 +110,25 @@ class Fields {
   // Where `key` was written (the table's header when absent).
   toml::source_region key_source(std::string_view key) const {
     auto it = table_.find(key);
-    return it != table_.end() ? it->first.source() : table_.source();
+    return it != table_.end() ? it->first.source() : at_;
   }
   [[noreturn]] void fail_at(std::string_view key, std::string_view what) const {
     fail(scope_, key_source(key), what);
   }
-  [[noreturn]] void fail_here(std::string_view what) const { fail(scope_, table_.source(), what); }
+  [[noreturn]] void fail_here(std::string_view what) const { fail(scope_, at_, what); }
+  const toml::source_region& here() const { return at_; }
 
   std::optional<std::string> string(std::string_view key) const {
     const auto* node = find(key);
     if (node == nullptr) return std::nullopt;
-    if (!node->is_string()) fail_at(key, fmt::format("{} must be a string", key));
+    if (!node->is_string()) fail_at(key, fmt::format("{} must be a string", name(key)));
     return node->as_string()->get();
   }
 
   std::optional<bool> boolean(std::string_view key) const {
     const auto* node = find(key);
     if (node == nullptr) return std::nullopt;
-    if (!node->is_boolean()) fail_at(key, fmt::format("{} must be true or false", key));
+    if (!node->is_boolean()) fail_at(key, fmt::format("{} must be true or false", name(key)));
     return node->as_boolean()->get();
   }
 
@@ -92,9 +137,9 @@ class Fields {
     if (node == nullptr) return std::nullopt;
     std::vector<std::string> out;
     const auto* array = node->as_array();
-    if (array == nullptr) fail_at(key, fmt::format("{} must be an array of strings", key));
+    if (array == nullptr) fail_at(key, fmt::format("{} must be an array of strings", name(key)));
     for (const auto& item : *array) {
-      if (!item.is_string()) fail_at(key, fmt::format("{} must be an array of strings", key));
+      if (!item.is_string()) fail_at(key, fmt::format("{} must be an array of strings", name(key)));
       out.push_back(item.as_string()->get());
     }
     return out;
@@ -104,11 +149,11 @@ class Fields {
     const auto* node = find(key);
     if (node == nullptr) return std::nullopt;
     const auto* table = node->as_table();
-    if (table == nullptr) fail_at(key, fmt::format("{} must be a table of strings", key));
+    if (table == nullptr) fail_at(key, fmt::format("{} must be a table of strings", name(key)));
     std::map<std::string, std::string> out;
-    for (const auto& [name, value] : *table) {
-      if (!value.is_string()) fail_at(key, fmt::format("{} must be a table of strings", key));
-      out.emplace(std::string{name.str()}, value.as_string()->get());
+    for (const auto& [member, value] : *table) {
+      if (!value.is_string()) fail_at(key, fmt::format("{} must be a table of strings", name(key)));
+      out.emplace(std::string{member.str()}, value.as_string()->get());
     }
     return out;
   }
@@ -121,7 +166,7 @@ class Fields {
     if (node->is_integer()) value = static_cast<double>(node->as_integer()->get());
     if (node->is_floating_point()) value = node->as_floating_point()->get();
     if (!value || !std::isfinite(*value) || *value < 0)
-      fail_at(key, fmt::format("{} must be a non-negative, finite number of seconds", key));
+      fail_at(key, fmt::format("{} must be a non-negative, finite number of seconds", name(key)));
     // Capped far beyond any useful timeout so the conversion cannot overflow.
     return milliseconds{static_cast<std::int64_t>(std::llround(std::min(*value, 1e12) * 1000))};
   }
@@ -130,23 +175,40 @@ class Fields {
     const auto* node = find(key);
     if (node == nullptr) return std::nullopt;
     if (!node->is_integer() || node->as_integer()->get() < 0)
-      fail_at(key, fmt::format("{} must be a non-negative integer", key));
+      fail_at(key, fmt::format("{} must be a non-negative integer", name(key)));
     return milliseconds{node->as_integer()->get()};
   }
 
-  // Keys this table has that tether does not read (codex keys among them): a debug log each.
-  void log_ignored(std::initializer_list<std::string_view> known) const {
-    for (const auto& [key, value] : table_) {
-      if (std::find(known.begin(), known.end(), key.str()) != known.end()) continue;
-      auto at = location_of(scope_.file, key.source());
-      auto label = scope_.label.empty() ? std::string{} : scope_.label + " ";
-      spdlog::debug("config: {}{}ignoring unknown key '{}'", prefix(at), label, key.str());
+  // Keys this table has that tether does not read. The `tolerated` ones (keys codex or another
+  // host defines there) get a debug line each; any other is likely a typo: a warning naming the
+  // nearest known key (with Unknown::near_misses, only when there is one).
+  void check_unknown(std::initializer_list<std::string_view> known,
+                     std::initializer_list<std::string_view> tolerated, Unknown policy,
+                     Warnings& warnings) const {
+    std::vector<std::string_view> spelled;
+    for (auto key : known) spelled.push_back(name(key));
+    auto label = scope_.label.empty() ? std::string{} : scope_.label + " ";
+    for (const auto& [key, value] : in_file_order(table_)) {
+      const auto name = key->str();
+      if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+      auto at = prefix(location_of(scope_.file, key->source()));
+      auto hint = did_you_mean(name, spelled);
+      bool typo = std::find(tolerated.begin(), tolerated.end(), name) == tolerated.end() &&
+                  (policy == Unknown::warn || !hint.empty());
+      if (typo) {
+        warnings.push_back(fmt::format(
+            "{}{}unknown {} '{}'{}", at, label,
+            value->is_table() && !value->as_table()->is_inline() ? "table" : "key", name, hint));
+      } else {
+        spdlog::debug("config: {}{}ignoring unknown key '{}'", at, label, name);
+      }
     }
   }
 
  private:
   const Scope& scope_;
   const toml::table& table_;
+  toml::source_region at_;
 };
 
 // Server names and environment ids: [A-Za-z0-9_-]+.
@@ -164,18 +226,6 @@ void check_environment_id(const Scope& scope, const toml::source_region& at, std
                      id));
   if (id == "local" || id == "none")
     fail(scope, at, fmt::format("environment id '{}' is reserved", id));
-}
-
-// The entries of a table in file order (toml++ keeps keys sorted).
-std::vector<std::pair<std::string, const toml::node*>> in_file_order(const toml::table& table) {
-  std::vector<std::pair<std::string, const toml::node*>> out;
-  for (const auto& [key, value] : table) out.emplace_back(std::string{key.str()}, &value);
-  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    const auto& x = a.second->source().begin;
-    const auto& y = b.second->source().begin;
-    return x.line != y.line ? x.line < y.line : x.column < y.column;
-  });
-  return out;
 }
 
 // Stdio-only and HTTP-only fields (codex's lists; inline `bearer_token` is refused by codex
@@ -224,23 +274,18 @@ std::string server_environment(const Fields& fields, const std::string& name) {
   return chosen ? chosen->second : "local";
 }
 
-ServerConfig parse_server(const std::string& file, const std::string& name, const toml::node& node,
-                          const toml::source_region& key_at) {
-  if (!valid_name(name))
-    fail({file, ""}, key_at,
-         fmt::format("Invalid MCP server name '{}': must match pattern ^[a-zA-Z0-9_-]+$", name));
-  Scope scope{file, fmt::format("[mcp_servers.{}]", name)};
-  const auto* table = node.as_table();
-  if (table == nullptr) fail(scope, key_at, "must be a table");
-  Fields fields(scope, *table);
-
+// `[mcp_servers.<name>]`, or a JSON host config's entry once json_entry has made it one (then
+// `scope` spells keys as JSON does, and the table has no position: `key_at` stands for it).
+ServerConfig parse_server(const Scope& scope, const std::string& name, const toml::table& table,
+                          const toml::source_region& key_at, Warnings& warnings) {
+  Fields fields(scope, table, key_at);
   ServerConfig server;
   server.name = name;
-  server.location = location_of(file, table->source());
+  server.location = location_of(scope.file, fields.here());
   if (auto command = fields.string("command")) {
     for (auto field : kHttpOnly)
       if (fields.has(field))
-        fields.fail_at(field, fmt::format("{} is not supported for stdio{}", field,
+        fields.fail_at(field, fmt::format("{} is not supported for stdio{}", fields.name(field),
                                           field == "bearer_token" ? kLiteralToken : ""));
     if (command->empty()) fields.fail_at("command", "command must not be empty");
     mcp::StdioCommand stdio;
@@ -253,8 +298,9 @@ ServerConfig parse_server(const std::string& file, const std::string& name, cons
   } else if (auto url = fields.string("url")) {
     for (auto field : kStdioOnly)
       if (fields.has(field))
-        fields.fail_at(field, fmt::format("{} is not supported for streamable_http{}", field,
-                                          field == "bearer_token" ? kLiteralToken : ""));
+        fields.fail_at(field,
+                       fmt::format("{} is not supported for streamable_http{}", fields.name(field),
+                                   field == "bearer_token" ? kLiteralToken : ""));
     if (url->empty()) fields.fail_at("url", "url must not be empty");
     HttpServerSettings http;
     http.url = *url;
@@ -277,12 +323,172 @@ ServerConfig parse_server(const std::string& file, const std::string& name, cons
   server.required = fields.boolean("required").value_or(false);
   server.enabled_tools = fields.strings("enabled_tools");
   server.disabled_tools = fields.strings("disabled_tools").value_or(server.disabled_tools);
-  fields.log_ignored({"command", "args", "env", "env_vars", "cwd", "url", "bearer_token_env_var",
-                      "http_headers", "env_http_headers", "environment", "environment_id",
-                      "experimental_environment", "startup_timeout_sec", "startup_timeout_ms",
-                      "tool_timeout_sec", "enabled", "required", "enabled_tools",
-                      "disabled_tools"});
+  // codex's other keys for a server (its RawMcpServerConfig) are not typos.
+  fields.check_unknown(
+      {"command", "args", "env", "env_vars", "cwd", "url", "bearer_token_env_var", "http_headers",
+       "env_http_headers", "environment", "environment_id", "experimental_environment",
+       "startup_timeout_sec", "startup_timeout_ms", "tool_timeout_sec", "enabled", "required",
+       "enabled_tools", "disabled_tools"},
+      {"supports_parallel_tool_calls", "default_tools_approval_mode", "scopes", "oauth",
+       "oauth_resource", "name", "tools"},
+      Unknown::warn, warnings);
   return server;
+}
+
+// A server's entry, in either format: its name checked, its value a table.
+const toml::table& server_entry(const Scope& scope, std::string_view name, const toml::node& node,
+                                const toml::source_region& key_at) {
+  if (!valid_name(name))
+    fail({scope.file, ""}, key_at,
+         fmt::format("Invalid MCP server name '{}': must match pattern ^[a-zA-Z0-9_-]+$", name));
+  const auto* table = node.as_table();
+  if (table == nullptr) fail(scope, key_at, "must be a table");
+  return *table;
+}
+
+// --- JSON host configs (docs/config.md, "JSON host configs") ---
+
+// The keys a JSON entry spells its own way; the rest are tether's (and codex's) names.
+constexpr Spelling kJsonSpelling[] = {{"http_headers", "headers"}, {"enabled", "disabled"}};
+// Keys hosts define for a server that tether does not use: Claude Code's `oauth` and
+// `headersHelper`, Cursor's `auth`, VS Code's `dev`, `gallery` and `version`.
+constexpr std::string_view kJsonTolerated[] = {"oauth", "headersHelper", "auth",
+                                               "dev",   "gallery",       "version"};
+// The keys whose strings may hold `${...}` references.
+constexpr std::string_view kJsonExpanded[] = {"command", "args", "env", "cwd", "url", "headers"};
+
+template <typename Names>
+bool contains(const Names& names, std::string_view name) {
+  return std::find(std::begin(names), std::end(names), name) != std::end(names);
+}
+
+// What `${workspaceFolder}` means: the folder holding `.vscode/` for a `.vscode/mcp.json`, else
+// the current directory (where a user runs tether in their project).
+std::string workspace_folder(const std::string& file) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const auto parent = fs::path(file).parent_path();
+  if (parent.filename() == ".vscode" && !parent.parent_path().empty())
+    return fs::absolute(parent.parent_path(), error).string();
+  return fs::current_path(error).string();
+}
+
+struct Expansion {
+  const EnvLookup& env;
+  std::string workspace;
+  bool variables;  // false: only the editor's paths (${userHome}, ${workspaceFolder}) are expanded
+};
+
+// `value` (of `field`, written at `key`) with its `${...}` references replaced, as the hosts do at
+// load. An unset variable without a default is an error rather than an empty string: a missing
+// token would otherwise surface later as a confusing refusal from the server.
+std::string expand(const Fields& fields, std::string_view key, std::string_view field,
+                   std::string_view value, const Expansion& expansion) {
+  using Kind = VariableReference::Kind;
+  std::string out;
+  std::size_t from = 0;
+  for (const auto& ref : variable_references(value)) {
+    out.append(value.substr(from, ref.begin - from));
+    from = ref.end;
+    const bool path = ref.kind == Kind::user_home || ref.kind == Kind::workspace_folder;
+    if (!path && !expansion.variables) {
+      out += ref.written;
+      continue;
+    }
+    switch (ref.kind) {
+      case Kind::variable: {
+        auto found = expansion.env(ref.name);
+        if (found && !found->empty()) {
+          out += *found;
+        } else if (ref.fallback) {
+          out += *ref.fallback;
+        } else if (!found) {
+          fields.fail_at(
+              key, fmt::format("{}: {} is not set; set {} or give a default: ${{{}:-...}}", field,
+                               ref.written, ref.name, ref.name));
+        }
+        break;
+      }
+      case Kind::user_home:
+        out += expansion.env("HOME").value_or("");
+        break;
+      case Kind::workspace_folder:
+        out += expansion.workspace;
+        break;
+      case Kind::input:
+        fields.fail_at(key, fmt::format("{}: {} is a VS Code input prompt, which tether cannot ask "
+                                        "for; put the value in an environment variable and write "
+                                        "${{env:NAME}} instead",
+                                        field, ref.written));
+      case Kind::other:
+        fields.fail_at(key, fmt::format("{}: {} can be resolved only by the editor that defines "
+                                        "it; write the value, or ${{env:NAME}}",
+                                        field, ref.written));
+    }
+  }
+  out.append(value.substr(from));
+  return out;
+}
+
+// The strings of `node` expanded: a string, an array's strings, a table's string values (named
+// `<key>.<member>` in messages).
+void expand_strings(toml::node& node, const Fields& fields, std::string_view key,
+                    const Expansion& expansion) {
+  auto one = [&](toml::node& item, std::string_view field) {
+    if (auto* text = item.as_string()) *text = expand(fields, key, field, text->get(), expansion);
+  };
+  if (auto* array = node.as_array()) {
+    for (auto& item : *array) one(item, key);
+  } else if (auto* table = node.as_table()) {
+    for (auto&& [member, item] : *table) one(item, fmt::format("{}.{}", key, member.str()));
+  } else {
+    one(node, key);
+  }
+}
+
+// A JSON host config's server entry as the table parse_server reads: `type` checked and dropped,
+// `disabled` as `enabled`, `headers` as http_headers, other hosts' keys dropped, references
+// expanded, every key still where the user wrote it.
+toml::table json_entry(const Scope& scope, const toml::table& entry,
+                       const toml::source_region& key_at, const Expansion& expansion) {
+  Fields fields(scope, entry, key_at);
+  if (fields.has("envFile"))
+    fields.fail_at("envFile",
+                   "envFile is not supported; list the variables in env (\"NAME\": "
+                   "\"${env:NAME}\" copies one from tether's environment)");
+  if (auto type = fields.string("type")) {
+    if (*type == "sse")
+      fields.fail_at("type",
+                     "type 'sse' is the old HTTP+SSE transport, which tether does not speak; use "
+                     "the server's streamable HTTP endpoint with type 'http'");
+    const bool http = *type == "http" || *type == "streamable-http" || *type == "streamableHttp";
+    if (!http && *type != "stdio")
+      fields.fail_at("type", fmt::format("unknown type '{}': must be stdio, http or "
+                                         "streamable-http",
+                                         *type));
+    if (http && !fields.has("url"))
+      fields.fail_at("type", fmt::format("type '{}' needs url", *type));
+    if (!http && !fields.has("command")) fields.fail_at("type", "type 'stdio' needs command");
+  }
+  toml::table out;
+  for (const auto& [key, value] : entry) {
+    if (key.str() == "type") continue;
+    if (contains(kJsonTolerated, key.str())) {
+      spdlog::debug("config: {}{} ignoring '{}'", prefix(location_of(scope.file, key.source())),
+                    scope.label, key.str());
+      continue;
+    }
+    if (key.str() == "disabled") {
+      out.insert_or_assign(toml::key{"enabled", key.source()}, !*fields.boolean("disabled"));
+      continue;
+    }
+    const std::string name{key.str() == "headers" ? "http_headers" : key.str()};
+    const toml::key renamed{name, key.source()};
+    value.visit([&](const auto& node) { out.insert_or_assign(renamed, node); });
+    if (contains(kJsonExpanded, key.str()))
+      expand_strings(*out.get(name), fields, key.str(), expansion);
+  }
+  return out;
 }
 
 void check_ws_url(const Fields& fields, std::string_view key, std::string_view url) {
@@ -313,7 +519,8 @@ void read_keepalive(const Fields& fields, std::string_view kind, EnvironmentConf
 
 // `[environments.<id>]` in config.toml.
 EnvironmentConfig parse_environment(const std::string& file, const std::string& id,
-                                    const toml::node& node, const toml::source_region& key_at) {
+                                    const toml::node& node, const toml::source_region& key_at,
+                                    Warnings& warnings) {
   Scope scope{file, fmt::format("[environments.{}]", id)};
   check_environment_id({file, ""}, key_at, id);
   const auto* table = node.as_table();
@@ -352,9 +559,10 @@ EnvironmentConfig parse_environment(const std::string& file, const std::string& 
   }
   env.connect_timeout = fields.seconds("connect_timeout_sec").value_or(env.connect_timeout);
   read_keepalive(fields, kind, env);
-  fields.log_ignored({"url", "token_env_var", "token_file", "spawn", "command", "env", "cwd",
-                      "connect_timeout_sec", "ping_interval_sec", "idle_timeout_sec",
-                      "resume_window_sec"});
+  fields.check_unknown(
+      {"url", "token_env_var", "token_file", "spawn", "command", "env", "cwd",
+       "connect_timeout_sec", "ping_interval_sec", "idle_timeout_sec", "resume_window_sec"},
+      {}, Unknown::warn, warnings);
   return env;
 }
 
@@ -372,10 +580,11 @@ struct Parsed {
   std::optional<Default> default_id;
   std::vector<ServerConfig> servers;
   GatewayConfig gateway;
+  Warnings warnings;
 };
 
 GatewayConfig parse_gateway(const std::string& file, const toml::node& node,
-                            const toml::source_region& key_at) {
+                            const toml::source_region& key_at, Warnings& warnings) {
   Scope scope{file, "[gateway]"};
   const auto* table = node.as_table();
   if (table == nullptr) fail(scope, key_at, "must be a table");
@@ -390,8 +599,9 @@ GatewayConfig parse_gateway(const std::string& file, const toml::node& node,
   gateway.allow_origins = fields.strings("allow_origins");
   gateway.isolate_sessions = fields.boolean("isolate_sessions");
   gateway.token_file = fields.string("token_file");
-  fields.log_ignored(
-      {"listen", "names", "allow_hosts", "allow_origins", "isolate_sessions", "token_file"});
+  fields.check_unknown(
+      {"listen", "names", "allow_hosts", "allow_origins", "isolate_sessions", "token_file"}, {},
+      Unknown::warn, warnings);
   return gateway;
 }
 
@@ -421,18 +631,52 @@ Parsed parse_main(const ConfigText& input) {
     if (!node->is_table()) fields.fail_at("environments", "environments must be a table");
     for (const auto& [id, env] : in_file_order(*node->as_table()))
       out.environments.push_back(
-          parse_environment(input.file, id, *env, node->as_table()->find(id)->first.source()));
+          parse_environment(input.file, std::string{id->str()}, *env, id->source(), out.warnings));
   }
   if (const auto* node = fields.find("mcp_servers")) {
     if (!node->is_table()) fields.fail_at("mcp_servers", "mcp_servers must be a table");
-    for (const auto& [name, server] : in_file_order(*node->as_table()))
-      out.servers.push_back(
-          parse_server(input.file, name, *server, node->as_table()->find(name)->first.source()));
+    for (const auto& [key, server] : in_file_order(*node->as_table())) {
+      const std::string name{key->str()};
+      Scope scope{input.file, fmt::format("[mcp_servers.{}]", name)};
+      const auto& table = server_entry(scope, name, *server, key->source());
+      out.servers.push_back(parse_server(scope, name, table, key->source(), out.warnings));
+    }
   }
   if (const auto* node = fields.find("gateway"))
-    out.gateway = parse_gateway(input.file, *node, fields.key_source("gateway"));
-  fields.log_ignored({"default_environment", "environments", "mcp_servers", "gateway"});
+    out.gateway = parse_gateway(input.file, *node, fields.key_source("gateway"), out.warnings);
+  // `[mcp_server.x]` is a typo; codex's many other settings are not.
+  fields.check_unknown({"default_environment", "environments", "mcp_servers", "gateway"}, {},
+                       Unknown::near_misses, out.warnings);
   return out;
+}
+
+// A JSON host config: the servers of `mcpServers` (Claude, Cursor) or `servers` (VS Code).
+Parsed parse_json_servers(const toml::table& root, const std::string& file,
+                          const ParseOptions& options) {
+  Scope top{file, ""};
+  Fields fields(top, root);
+  Parsed out;
+  fields.check_unknown({"mcpServers", "servers"}, {}, Unknown::near_misses, out.warnings);
+  const std::string_view servers =
+      fields.has("mcpServers") || !fields.has("servers") ? "mcpServers" : "servers";
+  const auto* node = fields.find(servers);
+  if (node == nullptr) return out;
+  if (!node->is_table()) fields.fail_at(servers, fmt::format("{} must be an object", servers));
+  const Expansion expansion{options.env, workspace_folder(file), options.expand_variables};
+  for (const auto& [key, entry] : in_file_order(*node->as_table())) {
+    const std::string name{key->str()};
+    Scope scope{file, fmt::format("[{}.{}]", servers, name), kJsonSpelling};
+    const auto& object = server_entry(scope, name, *entry, key->source());
+    auto table = json_entry(scope, object, key->source(), expansion);
+    out.servers.push_back(parse_server(scope, name, table, key->source(), out.warnings));
+  }
+  return out;
+}
+
+Parsed parse_json_main(const ConfigText& input, const ParseOptions& options) {
+  auto root = parse_json(input.text, input.file);
+  if (!root) throw Invalid{root.error().message};
+  return parse_json_servers(*root, input.file, options);
 }
 
 // codex's environments.toml: `default = "<id>"` and `[[environments]]` entries.
@@ -481,12 +725,14 @@ Parsed parse_environments_toml(const ConfigText& input) {
         env.how = std::move(command);
       }
       env.connect_timeout = env_fields.seconds("connect_timeout_sec").value_or(env.connect_timeout);
-      env_fields.log_ignored({"id", "url", "program", "args", "env", "cwd", "auth_bearer_token",
-                              "connect_timeout_sec"});
+      env_fields.check_unknown({"id", "url", "program", "args", "env", "cwd", "auth_bearer_token",
+                                "connect_timeout_sec"},
+                               {"include_local", "initialize_timeout_sec"}, Unknown::near_misses,
+                               out.warnings);
       out.environments.push_back(std::move(env));
     }
   }
-  fields.log_ignored({"default", "environments"});
+  fields.check_unknown({"default", "environments"}, {}, Unknown::near_misses, out.warnings);
   return out;
 }
 
@@ -496,7 +742,9 @@ Config combine(const ConfigText& input, Parsed main, std::optional<Parsed> extra
   config.servers = std::move(main.servers);
   config.environments = std::move(main.environments);
   config.gateway = std::move(main.gateway);
+  config.warnings = std::move(main.warnings);
   if (extra) {
+    config.warnings.insert(config.warnings.end(), extra->warnings.begin(), extra->warnings.end());
     for (auto& env : extra->environments) {
       if (const auto* first = find_environment(config, env.id))
         throw Invalid{prefix(env.location) +
@@ -519,14 +767,6 @@ Config combine(const ConfigText& input, Parsed main, std::optional<Parsed> extra
   return config;
 }
 
-Expected<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return exec::invalid_params(fmt::format("{}: {}", path, std::strerror(errno)));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // Anything but a clear "not there" counts as existing, so reading it reports the problem.
 bool file_exists(const std::string& path) {
   std::error_code error;
@@ -535,6 +775,14 @@ bool file_exists(const std::string& path) {
 
 }  // namespace
 
+Expected<std::string> read_config_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return exec::invalid_params(fmt::format("{}: {}", path, std::strerror(errno)));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 const EnvironmentConfig* find_environment(const Config& config, std::string_view id) {
   for (const auto& env : config.environments)
     if (env.id == id) return &env;
@@ -542,12 +790,23 @@ const EnvironmentConfig* find_environment(const Config& config, std::string_view
 }
 
 Expected<Config> parse_config(const ConfigText& config,
-                              const std::optional<ConfigText>& environments) {
+                              const std::optional<ConfigText>& environments,
+                              const ParseOptions& options) {
   try {
-    auto main = parse_main(config);
+    auto main = is_json_config(config.text, config.file) ? parse_json_main(config, options)
+                                                         : parse_main(config);
     std::optional<Parsed> extra;
     if (environments) extra = parse_environments_toml(*environments);
     return combine(config, std::move(main), std::move(extra));
+  } catch (const Invalid& invalid) {
+    return exec::invalid_params(invalid.message);
+  }
+}
+
+Expected<Config> parse_json_config(const toml::table& root, const std::string& file,
+                                   const ParseOptions& options) {
+  try {
+    return combine({"", file}, parse_json_servers(root, file, options), std::nullopt);
   } catch (const Invalid& invalid) {
     return exec::invalid_params(invalid.message);
   }
@@ -558,13 +817,13 @@ Expected<Config> load_config(const std::string& config_path, const std::string& 
   std::string config_text;
   bool have_config = config_must_exist || file_exists(config_path);
   if (have_config) {
-    auto text = read_file(config_path);
+    auto text = read_config_text(config_path);
     if (!text) return text.error();
     config_text = std::move(*text);
   }
   std::optional<std::string> environments_text;
   if (!environments_path.empty() && file_exists(environments_path)) {
-    auto text = read_file(environments_path);
+    auto text = read_config_text(environments_path);
     if (!text) return text.error();
     environments_text = std::move(*text);
   }

@@ -259,28 +259,38 @@ std::string toml_basic_string(std::string_view value) {
   return out;
 }
 
-Expected<std::string> add_server(std::string_view text, const std::string& file,
-                                 const NewServer& server) {
-  if (!bare_key(server.name))
+Expected<std::string> add_server_table(std::string_view text, const std::string& file,
+                                       std::string_view name,
+                                       const std::vector<std::string>& body) {
+  if (!bare_key(name))
     return jsonrpc::make_error(
         jsonrpc::code::kInvalidParams,
-        fmt::format("Invalid MCP server name '{}': must match pattern ^[a-zA-Z0-9_-]+$",
-                    server.name));
-  std::vector<std::string> body;
-  body.push_back("command = " + toml_basic_string(server.command));
-  if (!server.args.empty()) {
-    std::vector<std::string> args;
-    for (const auto& arg : server.args) args.push_back(toml_basic_string(arg));
-    body.push_back(fmt::format("args = [{}]", fmt::join(args, ", ")));
-  }
-  if (!server.env.empty()) {
-    std::vector<std::string> env;
-    for (const auto& [key, value] : server.env)
-      env.push_back(key_text(key) + " = " + toml_basic_string(value));
-    body.push_back(fmt::format("env = {{ {} }}", fmt::join(env, ", ")));
-  }
+        fmt::format("Invalid MCP server name '{}': must match pattern ^[a-zA-Z0-9_-]+$", name));
+  return add_entry(text, file, "mcp_servers", std::string(name), "MCP server", body);
+}
+
+std::string toml_string_array(const std::vector<std::string>& items) {
+  std::vector<std::string> quoted;
+  quoted.reserve(items.size());
+  for (const auto& item : items) quoted.push_back(toml_basic_string(item));
+  return fmt::format("[{}]", fmt::join(quoted, ", "));
+}
+
+std::string toml_string_table(const std::map<std::string, std::string>& entries) {
+  std::vector<std::string> pairs;
+  pairs.reserve(entries.size());
+  for (const auto& [key, value] : entries)
+    pairs.push_back(key_text(key) + " = " + toml_basic_string(value));
+  return fmt::format("{{ {} }}", fmt::join(pairs, ", "));
+}
+
+Expected<std::string> add_server(std::string_view text, const std::string& file,
+                                 const NewServer& server) {
+  std::vector<std::string> body{"command = " + toml_basic_string(server.command)};
+  if (!server.args.empty()) body.push_back("args = " + toml_string_array(server.args));
+  if (!server.env.empty()) body.push_back("env = " + toml_string_table(server.env));
   if (server.environment) body.push_back("environment = " + toml_basic_string(*server.environment));
-  return add_entry(text, file, "mcp_servers", server.name, "MCP server", body);
+  return add_server_table(text, file, server.name, body);
 }
 
 namespace {
@@ -353,10 +363,8 @@ Expected<std::string> add_environment(std::string_view text, const std::string& 
   } else if (std::holds_alternative<EnvironmentConfig::Spawn>(environment.how)) {
     body.emplace_back("spawn = true");
   } else {
-    std::vector<std::string> argv;
-    for (const auto& word : std::get<EnvironmentConfig::Command>(environment.how).argv)
-      argv.push_back(toml_basic_string(word));
-    body.push_back(fmt::format("command = [{}]", fmt::join(argv, ", ")));
+    body.push_back("command = " +
+                   toml_string_array(std::get<EnvironmentConfig::Command>(environment.how).argv));
   }
   return add_entry(text, file, "environments", environment.id, "environment", body);
 }
@@ -381,7 +389,7 @@ Expected<std::string> remove_environment(std::string_view text, const std::strin
 
 Expected<void> edit_config_file(const std::string& path,
                                 const std::function<Expected<std::string>(std::string_view)>& edit,
-                                const std::string& environments_path) {
+                                const std::string& environments_path, bool dry_run) {
   namespace fs = std::filesystem;
   std::error_code error;
   // Replace a symlink's target, not the link (dotfile managers link config files).
@@ -429,6 +437,8 @@ Expected<void> edit_config_file(const std::string& path,
   std::optional<ConfigText> environments;
   if (environments_text) environments = ConfigText{*environments_text, environments_path};
   if (auto config = parse_config({*edited, path}, environments); !config) return config.error();
+  // Nothing changed (an import that found nothing new): no write, no new empty file.
+  if (dry_run || *edited == text) return {};
 
   auto directory = target.parent_path();
   if (directory.empty()) directory = ".";

@@ -8,7 +8,8 @@
 // codex config.toml with extra keys), 37 (list shows where a server runs), 43 (codex
 // environments.toml + environment_id), and the commands through a running gateway (--gateway).
 // The census: this test process is a child subreaper, so anything tether leaves behind is
-// re-parented here; after each run no child of ours may be left (found ones are killed).
+// re-parented here; after each run no child of ours may be left (found ones are killed). The
+// fixture that runs tether and takes the census is cli_fixture.hpp's.
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -38,6 +39,7 @@
 
 #include "async_test.hpp"
 #include "build_paths.hpp"
+#include "cli_fixture.hpp"
 #include "codex_exec_server.hpp"
 #include "everything_http.hpp"
 #include "exec_server.hpp"
@@ -53,38 +55,8 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-const char* const kServer = testing::test_mcp_server();
-const char* const kSource = testing::source_dir();
-
-struct Outcome {
-  int code = -1;
-  std::string out;
-  std::string err;
-  json::value json() const {
-    boost::system::error_code ec;
-    auto value = json::parse(out, ec);
-    EXPECT_FALSE(ec) << "stdout is not JSON: " << out;
-    return value;
-  }
-};
-
-class CliTest : public ::testing::Test {
+class CliTest : public CliFixture {
  protected:
-  void SetUp() override {
-    ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-    home_ = fs::temp_directory_path() / testing::unique_marker("cli-test");
-    fs::create_directories(home_ / "home");
-    env_ = testing::host_environment((home_ / "home").string());
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(home_, ignored);
-  }
-
-  void set_env(const std::string& name, const std::string& value) {
-    std::erase_if(env_, [&](const std::string& e) { return e.starts_with(name + "="); });
-    env_.push_back(name + "=" + value);
-  }
   // The npm servers of the demo on PATH, as `make run` does.
   void demo_environment() {
     const char* path = std::getenv("PATH");
@@ -92,63 +64,6 @@ class CliTest : public ::testing::Test {
                         (path ? path : "/usr/bin:/bin"));
     set_env("MEMORY_FILE_PATH", (home_ / "memory.jsonl").string());
   }
-  std::string write(const std::string& name, const std::string& text) {
-    const auto path = home_ / name;
-    std::ofstream(path) << text;
-    return path.string();
-  }
-  std::string read(const std::string& path) { return testing::read_text_file(path); }
-
-  // Runs `tether args...` to its end (SIGINT after `interrupt_after` when set), then checks
-  // that nothing it started is left.
-  Outcome tether(std::vector<std::string> args,
-                 std::optional<std::chrono::milliseconds> interrupt_after = std::nullopt) {
-    Outcome run;
-    testing::run_async(
-        [&]() -> asio::awaitable<void> {
-          auto executor = co_await asio::this_coro::executor;
-          process::SpawnOptions options;
-          options.argv = {testing::tether_binary()};
-          options.argv.insert(options.argv.end(), args.begin(), args.end());
-          options.env = env_;
-          options.stdin_mode = process::StdinMode::closed;
-          options.contain = false;  // the census must see what tether leaves behind
-          auto child = process::Child::spawn(executor, options);
-          CO_ASSERT_TRUE(child.has_value());
-          int streams = 2;
-          auto drain = [&](asio::posix::stream_descriptor* stream,
-                           std::string& into) -> asio::awaitable<void> {
-            co_await process::read_lines(*stream, [&](std::string_view line) {
-              into.append(line);
-              into.push_back('\n');
-            });
-            --streams;
-          };
-          asio::co_spawn(executor, drain((*child)->stdout_stream(), run.out), asio::detached);
-          asio::co_spawn(executor, drain((*child)->stderr_stream(), run.err), asio::detached);
-          if (interrupt_after) {
-            co_await testing::sleep_for(*interrupt_after);
-            ::kill((*child)->pid(), SIGINT);
-          }
-          auto status = co_await (*child)->wait();
-          run.code = status.code;
-          EXPECT_TRUE(co_await testing::eventually([&] { return streams == 0; }, 10s));
-        },
-        120s, "tether " + (args.empty() ? std::string() : args.front()));
-    expect_no_leftovers();
-    return run;
-  }
-
-  // Our children besides the exempt ones (a peer the test itself runs, e.g. codex).
-  void expect_no_leftovers() { testing::expect_no_children(exempt_, 10s, "after tether exited"); }
-
-  // A config with the test server as `[mcp_servers.<name>]` plus `extra` lines.
-  std::string test_server(const std::string& name, const std::string& args = "[]",
-                          const std::string& extra = "") {
-    return "[mcp_servers." + name + "]\ncommand = \"" + kServer + "\"\nargs = " + args + "\n" +
-           extra + "\n";
-  }
-
   std::string demo() const { return std::string(kSource) + "/examples/demo.toml"; }
 
   // tether started with the descriptors `arrange` sets up (a pipe for both streams, a closed or
@@ -298,10 +213,6 @@ class CliTest : public ::testing::Test {
     expect_no_leftovers();
     return run;
   }
-
-  fs::path home_;
-  std::vector<std::string> env_;
-  std::vector<pid_t> exempt_;
 };
 
 const json::object* server_named(const json::value& list, std::string_view name) {

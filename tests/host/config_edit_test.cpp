@@ -528,6 +528,36 @@ TEST(HostConfigEdit, EditFileReportsASyntaxErrorOfTheExistingFile) {
   EXPECT_EQ(read(path), broken);
 }
 
+TEST(HostConfigEdit, AddATableOfAnyLines) {
+  auto out = add_server_table(
+      "# mine\n", "config.toml", "api",
+      {"url = \"https://h/mcp\"", "env_http_headers = " + toml_string_table({{"X-Key", "KEY"}}),
+       "enabled_tools = " + toml_string_array({"a", "b \"c\""})});
+  ASSERT_TRUE(out.has_value()) << out.error().message;
+  EXPECT_EQ(*out,
+            "# mine\n\n[mcp_servers.api]\nurl = \"https://h/mcp\"\nenv_http_headers = { X-Key = "
+            "\"KEY\" }\nenabled_tools = [\"a\", \"b \\\"c\\\"\"]\n");
+  EXPECT_EQ(error_of(add_server_table(*out, "config.toml", "api", {"command = \"x\""})),
+            "MCP server 'api' already exists in config.toml");
+}
+
+TEST(HostConfigEdit, EditFileDryRunAndNoChangeWriteNothing) {
+  TempDir dir;
+  auto path = dir.path / "config.toml";
+  auto dry = edit_config_file(path.string(), adding({.name = "a", .command = "cat"}), {}, true);
+  ASSERT_TRUE(dry.has_value()) << dry.error().message;
+  EXPECT_FALSE(std::filesystem::exists(path));
+  // A dry run still checks the result.
+  dry = edit_config_file(path.string(), adding({.name = "a", .command = ""}), {}, true);
+  ASSERT_FALSE(dry.has_value());
+  EXPECT_EQ(dry.error().message, path.string() + ":2:1: [mcp_servers.a] command must not be empty");
+  auto same = edit_config_file(path.string(), [](std::string_view text) {
+    return Expected<std::string>{std::string{text}};
+  });
+  ASSERT_TRUE(same.has_value()) << same.error().message;
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
 }  // namespace
 }  // namespace tether::host
 

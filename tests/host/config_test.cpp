@@ -209,6 +209,52 @@ environment_id = "local"
   const auto& figma = server(config, "figma");
   EXPECT_EQ(std::get<HttpServerSettings>(figma.transport).url, "https://mcp.figma.com/mcp");
   EXPECT_EQ(figma.environment, "local");
+  // codex's own keys are not typos: no warning for any of them.
+  EXPECT_TRUE(config.warnings.empty()) << config.warnings.front();
+}
+
+TEST(HostConfig, LikelyTyposWarnWithTheNearestKey) {
+  auto config = parse_ok(R"(
+model = "gpt-5-codex"
+default_enviroment = "box"
+
+[mcp_servers.docs]
+comand = "docs-mcp"
+command = "docs-mcp"
+argz = ["--verbose"]
+colour = "blue"
+
+[mcp_server.typo]
+command = "x"
+
+[mcpServers.camel]
+command = "x"
+
+[enviroments.box]
+spawn = true
+
+[environments.box]
+spawn = true
+ping_interval = 5
+
+[gateway]
+listen_on = "stdio"
+)");
+  // Table by table (environments are read before servers), each in file order.
+  EXPECT_EQ(config.warnings,
+            (std::vector<std::string>{
+                std::string("config.toml:22:1: [environments.box] unknown key 'ping_interval'; ") +
+                    "did you mean 'ping_interval_sec'?",
+                "config.toml:6:1: [mcp_servers.docs] unknown key 'comand'; did you mean 'command'?",
+                "config.toml:8:1: [mcp_servers.docs] unknown key 'argz'; did you mean 'args'?",
+                "config.toml:9:1: [mcp_servers.docs] unknown key 'colour'",
+                "config.toml:25:1: [gateway] unknown key 'listen_on'; did you mean 'listen'?",
+                std::string("config.toml:3:1: unknown key 'default_enviroment'; ") +
+                    "did you mean 'default_environment'?",
+                "config.toml:11:2: unknown table 'mcp_server'; did you mean 'mcp_servers'?",
+                "config.toml:14:2: unknown table 'mcpServers'; did you mean 'mcp_servers'?",
+                "config.toml:17:2: unknown table 'enviroments'; did you mean 'environments'?",
+            }));
 }
 
 struct BadConfig {

@@ -2,9 +2,10 @@
 // "Placement").
 //
 // Owns: reading a codex-compatible config (`[mcp_servers.*]`, `[environments.*]`,
-// `default_environment`) and codex's `environments.toml` into plain structs, with every
-// validation message of the spec naming the file, the line and column, the server (or
-// environment) and the field; unknown keys ignored with a debug log. Also what "remote" means
+// `default_environment`), the JSON configs of other hosts (`mcpServers`, `servers`) and codex's
+// `environments.toml` into plain structs, with every validation message of the spec naming the
+// file, the line and column, the server (or environment) and the field; unknown keys that look
+// like typos as warnings, the others ignored with a debug log. Also what "remote" means
 // (resolve_remote: TETHER_EXEC_SERVER_URL, else the default environment, else none).
 // Does not own: what the servers do (manager), reading tokens (token_env_var / token_file are
 // kept as names), whether an `environment = "<id>"` exists (the manager fails that one
@@ -100,9 +101,16 @@ struct Config {
   std::vector<ServerConfig> servers;            // in file order, disabled ones included
   std::vector<EnvironmentConfig> environments;  // config.toml's, then environments.toml's
   GatewayConfig gateway;
+  // Keys that look like typos, each `<file>:<line>:<column>: [<table>] unknown key '<key>'; did
+  // you mean '<known>'?` (docs/config.md, "Warnings"); the CLI prints them on stderr.
+  std::vector<std::string> warnings;
 };
 
 const EnvironmentConfig* find_environment(const Config& config, std::string_view id);
+
+// Environment variable lookup, injectable for tests; process_env reads the real environment.
+using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
+std::optional<std::string> process_env(std::string_view name);
 
 // A config file's text and the name messages use for it.
 struct ConfigText {
@@ -110,19 +118,26 @@ struct ConfigText {
   std::string file;
 };
 
-// Parses a config.toml and, optionally, a codex environments.toml. Errors read
-// `config.toml:12:1: [mcp_servers.docs] args is not supported for streamable_http`.
+// How a JSON host config's `${...}` references are read: expanded from `env` (loading), or kept as
+// written (import, which turns them into variable names rather than copy secrets); VS Code's
+// `${userHome}` and `${workspaceFolder}` are paths, expanded either way.
+struct ParseOptions {
+  EnvLookup env = process_env;
+  bool expand_variables = true;
+};
+
+// Parses a config.toml, or a JSON host config (`.json`, or text starting with `{`: `mcpServers`
+// or VS Code's `servers`), and, optionally, a codex environments.toml. Errors read
+// `config.toml:12:1: [mcp_servers.docs] args is not supported for streamable_http` (JSON:
+// `mcp.json:5:7: [mcpServers.docs] args must be an array of strings`).
 Expected<Config> parse_config(const ConfigText& config,
-                              const std::optional<ConfigText>& environments = std::nullopt);
+                              const std::optional<ConfigText>& environments = std::nullopt,
+                              const ParseOptions& options = {});
 
 // Reads `config_path` (an absent file is an empty config unless `config_must_exist`) and
 // `environments_path` when that file exists.
 Expected<Config> load_config(const std::string& config_path, const std::string& environments_path,
                              bool config_must_exist = false);
-
-// Environment variable lookup, injectable for tests; process_env reads the real environment.
-using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
-std::optional<std::string> process_env(std::string_view name);
 
 // `TETHER_HOME`, else `$HOME/.tether`: where config.toml and environments.toml live.
 std::string tether_home(const EnvLookup& env);

@@ -1,11 +1,12 @@
 // tether::host config editing — `tether mcp add` / `remove` and `tether mcp environments add` /
 // `remove` as edits of config.toml's text (docs/config.md).
 //
-// Owns: adding a `[mcp_servers.<name>]` table (TOML basic strings, inline `env`), removing one
-// server however it was written (header table and its sub-tables, an inline `<name> = { ... }`,
-// dotted `mcp_servers.<name>.x = ...` keys) by whole lines, keeping every comment and byte outside
-// what it removes; and writing the file so an edit never leaves a broken or half-written config
-// (the result must load with parse_config; temp file + rename, permission bits kept).
+// Owns: adding a `[mcp_servers.<name>]` table (TOML basic strings, inline `env`; `add` and
+// `import` alike), removing one server however it was written (header table and its sub-tables,
+// an inline `<name> = { ... }`, dotted `mcp_servers.<name>.x = ...` keys) by whole lines, keeping
+// every comment and byte outside what it removes; and writing the file so an edit never leaves a
+// broken or half-written config (the result must load with parse_config; temp file + rename,
+// permission bits kept; an edit that changes nothing writes nothing).
 // Does not own: the config model or its validation (config.hpp: the result is checked with
 // parse_config), command-line parsing or messages to the user (cli), or running servers.
 // Data flows: file -> text -> add_server / remove_server (toml++ source positions -> line ranges)
@@ -45,6 +46,15 @@ struct NewServer {
 Expected<std::string> add_server(std::string_view text, const std::string& file,
                                  const NewServer& server);
 
+// `text` with `[mcp_servers.<name>]` and the `key = value` lines of `body` appended, placed and
+// checked as add_server does (the same errors); add_server and import build their bodies with
+// toml_basic_string, toml_string_array and toml_string_table.
+Expected<std::string> add_server_table(std::string_view text, const std::string& file,
+                                       std::string_view name, const std::vector<std::string>& body);
+// `["a", "b"]` and `{ K = "v", "a b" = "w" }` (keys bare when they can be).
+std::string toml_string_array(const std::vector<std::string>& items);
+std::string toml_string_table(const std::map<std::string, std::string>& entries);
+
 // `text` without server `name`: its header table and `[mcp_servers.<name>.*]` sub-tables, an
 // inline `<name> = { ... }` entry, or dotted `mcp_servers.<name>.x = ...` keys, as whole lines.
 // Comments and blank lines between a removed table's last value and the next header stay (they
@@ -77,9 +87,10 @@ Expected<std::string> remove_environment(std::string_view text, const std::strin
 // file's permission bits (0600 for a new file), rename. A symlink is followed: its target is
 // replaced, the link stays. `environments_path` is the codex environments.toml load_config would
 // read with this file (empty or absent: none); the check needs it when config.toml's
-// `default_environment` names an environment defined only there.
+// `default_environment` names an environment defined only there. `dry_run`: everything but the
+// write (the edit runs and is checked; the file is left as it is).
 Expected<void> edit_config_file(const std::string& path,
                                 const std::function<Expected<std::string>(std::string_view)>& edit,
-                                const std::string& environments_path = {});
+                                const std::string& environments_path = {}, bool dry_run = false);
 
 }  // namespace tether::host
