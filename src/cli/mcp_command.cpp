@@ -78,10 +78,12 @@ struct McpArgs {
   bool long_form = false;         // tools --long
   // environments: the action (empty: list) and how add reaches the executor.
   std::string environment_action;
-  std::string url;
+  std::string url;  // environments add --url, add --url
   std::string token_env_var;
   std::string token_file;
   bool spawn = false;
+  std::string bearer_token_env_var;  // add
+  std::vector<std::string> headers;  // add --header K=V
   ImportArgs import;
 };
 
@@ -186,11 +188,9 @@ struct Subcommand {
   // Its answer shows every server's status, failures included: the startup view does not print
   // them again, and a startup that failed (a required server) still gets the answer.
   bool shows_failures = false;
-  // It takes the words after `--` (add: the server's command line); this is the usage error when
-  // there are none. Empty: it takes none, and any are a usage error.
-  std::string_view missing_command;
-  // It may take the words after `--` and checks them itself (environments add ... -- CMD).
-  bool optional_command = false;
+  // It takes the words after `--` (add: the server's command line; environments add: the
+  // executor's) and checks them itself; without it, any are a usage error.
+  bool takes_command = false;
   // With servers: checks its arguments before any server starts (null: nothing to check) ...
   jsonrpc::Expected<void> (Session::*check)() = nullptr;
   // ... and answers once they are started.
@@ -437,11 +437,30 @@ jsonrpc::Expected<void> check_environment(const McpArgs& args) {
 int run_add(const McpArgs& args, const Errors& errors) {
   host::NewServer server;
   server.name = args.name;
-  server.command = args.argv.front();
-  server.args.assign(args.argv.begin() + 1, args.argv.end());
-  auto env = text_pairs(args.env, "--env");
-  if (!env) return errors.fail(Kind::usage, env.error().message);
-  server.env = std::move(*env);
+  if (args.url.empty() == args.argv.empty())
+    return errors.fail(Kind::usage,
+                       "add needs the server's command after -- (tether mcp add NAME -- CMD "
+                       "ARGS...) or the URL of a streamable HTTP server (tether mcp add NAME --url "
+                       "URL), not both");
+  const bool http = !args.url.empty();
+  if (http && !args.env.empty())
+    return errors.fail(Kind::usage, "--env is for a stdio server; an HTTP server takes --header");
+  if (!http && (!args.headers.empty() || !args.bearer_token_env_var.empty()))
+    return errors.fail(Kind::usage,
+                       "--header and --bearer-token-env-var are for an HTTP server (--url)");
+  if (http) {
+    server.url = args.url;
+    if (!args.bearer_token_env_var.empty()) server.bearer_token_env_var = args.bearer_token_env_var;
+    auto headers = text_pairs(args.headers, "--header");
+    if (!headers) return errors.fail(Kind::usage, headers.error().message);
+    server.http_headers = std::move(*headers);
+  } else {
+    server.command = args.argv.front();
+    server.args.assign(args.argv.begin() + 1, args.argv.end());
+    auto env = text_pairs(args.env, "--env");
+    if (!env) return errors.fail(Kind::usage, env.error().message);
+    server.env = std::move(*env);
+  }
   if (!args.environment.empty()) {
     auto checked = check_environment(args);
     if (!checked) return errors.fail(Kind::config, checked.error().message);
@@ -616,18 +635,23 @@ constexpr Subcommand kSubcommands[] = {
      .servers = Servers::none,
      .edit = run_get},
     {.name = "add",
-     .help = "add a stdio server to the config file: add NAME [options] -- CMD ARGS",
+     .help = "add a server to the config file: add NAME [options] -- CMD ARGS (stdio), or add "
+             "NAME --url URL (streamable HTTP)",
      .arguments =
          [](CLI::App& command, McpArgs& args) {
            server_name(command, args);
-           command.add_option("--env", args.env, "K=V for the server's environment")
+           command.add_option("--env", args.env, "K=V for a stdio server's environment")
+               ->allow_extra_args(false);
+           command.add_option("--url", args.url, "a streamable HTTP server's URL");
+           command.add_option("--bearer-token-env-var", args.bearer_token_env_var,
+                              "the variable holding an HTTP server's bearer token");
+           command.add_option("--header", args.headers, "K=V, a header for an HTTP server")
                ->allow_extra_args(false);
            command.add_option("--environment", args.environment,
                               "where it runs: local, remote or an id");
          },
      .servers = Servers::none,
-     .missing_command =
-         "add needs the server's command after --: tether mcp add NAME -- CMD ARGS...",
+     .takes_command = true,
      .edit = run_add},
     {.name = "remove",
      .help = "remove a server from the config file",
@@ -656,7 +680,7 @@ constexpr Subcommand kSubcommands[] = {
            remove->callback([&args] { args.environment_action = "remove"; });
          },
      .servers = Servers::none,
-     .optional_command = true,
+     .takes_command = true,
      .edit = run_environments},
     {.name = "import",
      .help = "import the servers of codex, Claude, Cursor or VS Code into the config file",
@@ -799,10 +823,7 @@ Run add_mcp_command(CLI::App& app, std::vector<std::string> command) {
     const auto& subcommand = *entry;
     const Errors errors(args->json);
     int code = kOk;
-    const bool takes_command = !subcommand.missing_command.empty() || subcommand.optional_command;
-    if (takes_command && args->argv.empty() && !subcommand.optional_command) {
-      code = errors.fail(Kind::usage, subcommand.missing_command);
-    } else if (!takes_command && !args->argv.empty()) {
+    if (!subcommand.takes_command && !args->argv.empty()) {
       code = errors.fail(Kind::usage, fmt::format("unexpected arguments after --: {}",
                                                   fmt::join(args->argv, " ")));
     } else if (subcommand.servers == Servers::none) {

@@ -286,9 +286,18 @@ std::string toml_string_table(const std::map<std::string, std::string>& entries)
 
 Expected<std::string> add_server(std::string_view text, const std::string& file,
                                  const NewServer& server) {
-  std::vector<std::string> body{"command = " + toml_basic_string(server.command)};
-  if (!server.args.empty()) body.push_back("args = " + toml_string_array(server.args));
-  if (!server.env.empty()) body.push_back("env = " + toml_string_table(server.env));
+  std::vector<std::string> body;
+  if (!server.url.empty()) {
+    body.push_back("url = " + toml_basic_string(server.url));
+    if (server.bearer_token_env_var)
+      body.push_back("bearer_token_env_var = " + toml_basic_string(*server.bearer_token_env_var));
+    if (!server.http_headers.empty())
+      body.push_back("http_headers = " + toml_string_table(server.http_headers));
+  } else {
+    body.push_back("command = " + toml_basic_string(server.command));
+    if (!server.args.empty()) body.push_back("args = " + toml_string_array(server.args));
+    if (!server.env.empty()) body.push_back("env = " + toml_string_table(server.env));
+  }
   if (server.environment) body.push_back("environment = " + toml_basic_string(*server.environment));
   return add_server_table(text, file, server.name, body);
 }

@@ -1,299 +1,187 @@
 // tether::host JSON host configs — the JSON reader and `${...}` references (see json_config.hpp).
 //
-// Owns: a recursive-descent JSON reader that builds toml++ nodes, tracking line and column
-// (1-based, counting UTF-8 characters as toml++ does) so each key carries where it was written.
+// Owns: turning Boost.JSON's parse events into toml++ nodes whose keys carry where they were
+// written (line and column, 1-based, counting UTF-8 characters as toml++ does).
 // Does not own: the meaning of any key (config.cpp).
-// Data flows: text -> Reader (positions) -> toml::table; a string -> variable_references.
+// Data flows: text -> basic_parser<Builder> (positions) -> toml::table; a string ->
+// variable_references.
 #include "json_config.hpp"
 
+#include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <utility>
+#include <variant>
 
+#include <boost/json/basic_parser_impl.hpp>
 #include <fmt/format.h>
 
 #include <tether/exec/client.hpp>
+#include <tether/jsonrpc/json_text.hpp>
 
 namespace tether::host {
 namespace {
 
-struct SyntaxError {
-  toml::source_position at;
-  std::string what;
-};
-
-class Reader {
+// Builds toml++ nodes from Boost.JSON's parse events. The parser is fed one byte at a time so
+// that each event knows where in the text it happened (`at`): keys keep where they were written.
+class Builder {
  public:
-  Reader(std::string_view text, const std::string& file)
+  // Boost.JSON's limits for one object, array, key or string: far beyond any config.
+  static constexpr std::size_t max_object_size = 1u << 20;
+  static constexpr std::size_t max_array_size = 1u << 20;
+  static constexpr std::size_t max_key_size = 1u << 16;
+  static constexpr std::size_t max_string_size = 1u << 24;
+
+  Builder(std::string_view text, const std::string& file)
       : text_(text), file_(std::make_shared<const std::string>(file)) {}
 
-  toml::table document() {
-    skip();
-    if (pos_ == text_.size()) fail("the file is empty: expected a JSON object ({...})");
-    if (peek() != '{') fail("a JSON config must be an object ({...})");
-    toml::table root;
-    object(root);
-    skip();
-    if (pos_ != text_.size()) fail("unexpected text after the JSON document");
-    return root;
+  // Where the byte being fed is, and the offset after the last event that ended a token.
+  std::size_t offset = 0;
+
+  std::optional<toml::table> root;
+  std::optional<std::pair<std::size_t, std::string>> failure;  // offset, what
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) {
+    toml::table table;
+    table.is_inline(true);  // warnings call a TOML header table a table, a JSON object a key
+    stack_.emplace_back(std::move(table), std::move(key_));
+    key_.reset();
+    token_end_ = offset + 1;
+    return true;
+  }
+  bool on_object_end(std::size_t, boost::system::error_code& ec) { return close(ec); }
+  bool on_array_begin(boost::system::error_code& ec) {
+    if (stack_.empty()) return refuse(ec, 0, "a JSON config must be an object ({...})");
+    stack_.emplace_back(toml::array{}, std::move(key_));
+    key_.reset();
+    token_end_ = offset + 1;
+    return true;
+  }
+  bool on_array_end(std::size_t, boost::system::error_code& ec) { return close(ec); }
+  bool on_key_part(std::string_view part, std::size_t, boost::system::error_code&) {
+    text_part_ += part;
+    return true;
+  }
+  bool on_key(std::string_view part, std::size_t, boost::system::error_code& ec) {
+    text_part_ += part;
+    // The key starts at the first quote after the previous token (whitespace and a comma between).
+    const auto begin = text_.find('"', token_end_);
+    auto& table = std::get<toml::table>(stack_.back().first);
+    if (table.contains(text_part_))
+      return refuse(ec, begin, fmt::format("duplicate key '{}'", text_part_));
+    key_.emplace(std::move(text_part_),
+                 toml::source_region{position(begin), position(offset + 1), file_});
+    text_part_.clear();
+    token_end_ = offset + 1;
+    return true;
+  }
+  bool on_string_part(std::string_view part, std::size_t, boost::system::error_code&) {
+    text_part_ += part;
+    return true;
+  }
+  bool on_string(std::string_view part, std::size_t, boost::system::error_code& ec) {
+    text_part_ += part;
+    const bool added = add(toml::value<std::string>(std::move(text_part_)), ec);
+    text_part_.clear();
+    return added;
+  }
+  bool on_number_part(std::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(std::int64_t value, std::string_view, boost::system::error_code& ec) {
+    return add(toml::value<std::int64_t>(value), ec);
+  }
+  bool on_uint64(std::uint64_t value, std::string_view, boost::system::error_code& ec) {
+    return add(toml::value<double>(static_cast<double>(value)), ec);  // beyond TOML's integers
+  }
+  bool on_double(double value, std::string_view, boost::system::error_code& ec) {
+    return add(toml::value<double>(value), ec);
+  }
+  bool on_bool(bool value, boost::system::error_code& ec) {
+    return add(toml::value<bool>(value), ec);
+  }
+  // A null member is left out; a null array item is an empty table, so type checks report it.
+  bool on_null(boost::system::error_code& ec) {
+    if (stack_.empty()) return refuse(ec, 0, "a JSON config must be an object ({...})");
+    if (std::holds_alternative<toml::array>(stack_.back().first)) return add(toml::table{}, ec);
+    key_.reset();
+    token_end_ = offset + 1;
+    return true;
+  }
+  bool on_comment_part(std::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(std::string_view, boost::system::error_code&) {
+    token_end_ = offset + 1;
+    return true;
+  }
+
+  toml::source_position position(std::size_t at) const {
+    const auto where = jsonrpc::position_of(text_, at);
+    return {static_cast<toml::source_index>(where.line),
+            static_cast<toml::source_index>(where.column)};
   }
 
  private:
-  char peek() const { return pos_ < text_.size() ? text_[pos_] : '\0'; }
-  bool at_end() const { return pos_ >= text_.size(); }
-
-  void advance() {
-    const auto byte = static_cast<unsigned char>(text_[pos_++]);
-    if (byte == '\n') {
-      ++line_;
-      column_ = 1;
-    } else if ((byte & 0xC0) != 0x80) {  // not a UTF-8 continuation byte
-      ++column_;
-    }
+  bool refuse(boost::system::error_code& ec, std::size_t at, std::string what) {
+    failure.emplace(at, std::move(what));
+    ec = boost::json::error::syntax;
+    return false;
   }
 
-  toml::source_position here() const { return {line_, column_}; }
-
-  [[noreturn]] void fail(std::string what) const { throw SyntaxError{here(), std::move(what)}; }
-
-  // Whitespace and comments (JSONC: `// ...` and `/* ... */`).
-  void skip() {
-    while (!at_end()) {
-      const char c = peek();
-      if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-        advance();
-      } else if (text_.substr(pos_).starts_with("//")) {
-        while (!at_end() && peek() != '\n') advance();
-      } else if (text_.substr(pos_).starts_with("/*")) {
-        const auto start = here();
-        advance();
-        advance();
-        while (!at_end() && !text_.substr(pos_).starts_with("*/")) advance();
-        if (at_end()) throw SyntaxError{start, "unterminated /* comment"};
-        advance();
-        advance();
-      } else {
-        return;
-      }
-    }
-  }
-
-  void expect(char c, std::string_view what) {
-    if (peek() != c || at_end()) fail(std::string{what});
-    advance();
-  }
-
-  // A value, handed to `sink` (a null to `on_null`).
-  template <typename Sink, typename OnNull>
-  void value(Sink&& sink, OnNull&& on_null) {
-    if (at_end()) fail("expected a value");
-    switch (peek()) {
-      case '{': {
-        toml::table table;
-        object(table);
-        sink(std::move(table));
-        return;
-      }
-      case '[': {
-        toml::array array;
-        list(array);
-        sink(std::move(array));
-        return;
-      }
-      case '"':
-        sink(toml::value<std::string>(string()));
-        return;
-      case 't':
-        literal("true");
-        sink(toml::value<bool>(true));
-        return;
-      case 'f':
-        literal("false");
-        sink(toml::value<bool>(false));
-        return;
-      case 'n':
-        literal("null");
-        on_null();
-        return;
-      default:
-        if (peek() == '-' || std::isdigit(static_cast<unsigned char>(peek()))) {
-          number(sink);
-          return;
-        }
-        fail(fmt::format("expected a value, saw '{}'", peek()));
-    }
-  }
-
-  void literal(std::string_view word) {
-    if (!text_.substr(pos_).starts_with(word)) fail("expected a value (true, false or null?)");
-    for (std::size_t i = 0; i < word.size(); ++i) advance();
-  }
-
-  // Objects are marked inline: warnings call a TOML header table a table, a JSON object a key.
-  void object(toml::table& table) {
-    table.is_inline(true);
-    expect('{', "expected '{'");
-    skip();
-    while (peek() != '}' || at_end()) {
-      if (peek() != '"' || at_end()) fail("expected a member name in double quotes, or '}'");
-      const auto begin = here();
-      auto name = string();
-      toml::source_region where{begin, here(), file_};
-      if (table.contains(name)) throw SyntaxError{begin, fmt::format("duplicate key '{}'", name)};
-      skip();
-      expect(':', fmt::format("expected ':' after \"{}\"", name));
-      skip();
-      toml::key key{std::move(name), std::move(where)};
-      value([&](auto&& node) { table.insert(key, std::forward<decltype(node)>(node)); }, [] {});
-      skip();
-      if (peek() == ',' && !at_end()) {
-        advance();
-        skip();  // a trailing comma before '}' is allowed (JSONC)
-      } else if (peek() != '}' || at_end()) {
-        fail("expected ',' or '}' after a member");
-      }
-    }
-    advance();
-  }
-
-  void list(toml::array& array) {
-    expect('[', "expected '['");
-    skip();
-    while (peek() != ']' || at_end()) {
-      value([&](auto&& node) { array.push_back(std::forward<decltype(node)>(node)); },
-            [&] { array.push_back(toml::table{}); });
-      skip();
-      if (peek() == ',' && !at_end()) {
-        advance();
-        skip();
-      } else if (peek() != ']' || at_end()) {
-        fail("expected ',' or ']' after an array item");
-      }
-    }
-    advance();
-  }
-
-  unsigned hex4() {
-    unsigned code = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char c = peek();
-      if (at_end() || !std::isxdigit(static_cast<unsigned char>(c)))
-        fail("expected four hex digits after \\u");
-      code = code * 16 + static_cast<unsigned>(std::isdigit(static_cast<unsigned char>(c))
-                                                   ? c - '0'
-                                                   : std::tolower(c) - 'a' + 10);
-      advance();
-    }
-    return code;
-  }
-
-  static void append_utf8(std::string& out, unsigned code) {
-    if (code < 0x80) {
-      out += static_cast<char>(code);
-    } else if (code < 0x800) {
-      out += static_cast<char>(0xC0 | (code >> 6));
-      out += static_cast<char>(0x80 | (code & 0x3F));
-    } else if (code < 0x10000) {
-      out += static_cast<char>(0xE0 | (code >> 12));
-      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (code & 0x3F));
+  template <typename Node>
+  bool add(Node&& node, boost::system::error_code& ec) {
+    token_end_ = offset + 1;
+    if (stack_.empty()) return refuse(ec, 0, "a JSON config must be an object ({...})");
+    auto& top = stack_.back().first;
+    if (auto* array = std::get_if<toml::array>(&top)) {
+      array->push_back(std::forward<Node>(node));
     } else {
-      out += static_cast<char>(0xF0 | (code >> 18));
-      out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (code & 0x3F));
+      std::get<toml::table>(top).insert(*key_, std::forward<Node>(node));
+      key_.reset();
     }
+    return true;
   }
 
-  std::string string() {
-    const auto start = here();
-    advance();  // the opening quote
-    std::string out;
-    while (true) {
-      if (at_end()) throw SyntaxError{start, "unterminated string"};
-      const char c = peek();
-      if (c == '"') break;
-      if (static_cast<unsigned char>(c) < 0x20) fail("control character in a string (escape it)");
-      if (c != '\\') {
-        out += c;
-        advance();
-        continue;
-      }
-      advance();
-      const char escaped = peek();
-      if (at_end()) throw SyntaxError{start, "unterminated string"};
-      constexpr std::string_view kFrom = "\"\\/bfnrt";
-      constexpr std::string_view kTo = "\"\\/\b\f\n\r\t";
-      if (auto at = kFrom.find(escaped); at != std::string_view::npos) {
-        out += kTo[at];
-        advance();
-        continue;
-      }
-      if (escaped != 'u') fail(fmt::format("invalid escape '\\{}'", escaped));
-      advance();
-      unsigned code = hex4();
-      // A surrogate pair spells one character beyond the basic plane.
-      if (code >= 0xD800 && code < 0xDC00 && text_.substr(pos_).starts_with("\\u")) {
-        advance();
-        advance();
-        const unsigned low = hex4();
-        if (low < 0xDC00 || low > 0xDFFF) fail("invalid \\u surrogate pair");
-        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-      } else if (code >= 0xD800 && code < 0xE000) {
-        fail("invalid \\u surrogate pair");
-      }
-      append_utf8(out, code);
+  bool close(boost::system::error_code& ec) {
+    auto [node, key] = std::move(stack_.back());
+    stack_.pop_back();
+    token_end_ = offset + 1;
+    if (stack_.empty()) {
+      root = std::move(std::get<toml::table>(node));
+      return true;
     }
-    advance();  // the closing quote
-    return out;
-  }
-
-  template <typename Sink>
-  void number(Sink& sink) {
-    const auto start_pos = pos_;
-    auto digits = [&] {
-      if (at_end() || !std::isdigit(static_cast<unsigned char>(peek()))) fail("expected a digit");
-      while (!at_end() && std::isdigit(static_cast<unsigned char>(peek()))) advance();
-    };
-    bool integer = true;
-    if (peek() == '-') advance();
-    if (peek() == '0' && !at_end()) {
-      advance();
-    } else {
-      digits();
-    }
-    if (peek() == '.' && !at_end()) {
-      integer = false;
-      advance();
-      digits();
-    }
-    if ((peek() == 'e' || peek() == 'E') && !at_end()) {
-      integer = false;
-      advance();
-      if (peek() == '+' || peek() == '-') advance();
-      digits();
-    }
-    const auto text = text_.substr(start_pos, pos_ - start_pos);
-    if (integer) {
-      std::int64_t value = 0;
-      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-      if (ec == std::errc() && end == text.data() + text.size()) {
-        sink(toml::value<std::int64_t>(value));
-        return;
-      }
-    }
-    double value = 0;
-    std::from_chars(text.data(), text.data() + text.size(), value);
-    sink(toml::value<double>(value));
+    key_ = std::move(key);
+    return std::visit([&](auto&& container) { return add(std::move(container), ec); },
+                      std::move(node));
   }
 
   std::string_view text_;
   std::shared_ptr<const std::string> file_;
-  std::size_t pos_ = 0;
-  toml::source_index line_ = 1;
-  toml::source_index column_ = 1;
+  std::size_t token_end_ = 0;
+  std::string text_part_;
+  std::optional<toml::key> key_;  // the member whose value comes next
+  // Open containers, each with the key it will be stored under in its parent.
+  std::vector<std::pair<std::variant<toml::table, toml::array>, std::optional<toml::key>>> stack_;
 };
+
+// Where the document's first token is: after whitespace and comments (or the end).
+std::size_t first_token(std::string_view text) {
+  std::size_t at = 0;
+  while (at < text.size()) {
+    if (std::isspace(static_cast<unsigned char>(text[at]))) {
+      ++at;
+    } else if (text.substr(at).starts_with("//")) {
+      at = std::min(text.find('\n', at), text.size());
+    } else if (text.substr(at).starts_with("/*")) {
+      const auto end = text.find("*/", at + 2);
+      at = end == std::string_view::npos ? text.size() : end + 2;
+    } else {
+      break;
+    }
+  }
+  return at;
+}
 
 bool variable_name(std::string_view name) {
   if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front()))) return false;
@@ -311,12 +199,44 @@ bool is_json_config(std::string_view text, std::string_view file) {
 }
 
 Expected<toml::table> parse_json(std::string_view text, const std::string& file) {
-  try {
-    return Reader(text, file).document();
-  } catch (const SyntaxError& error) {
-    return exec::invalid_params(
-        fmt::format("{}:{}:{}: {}", file, error.at.line, error.at.column, error.what));
+  const auto fail = [&](const toml::source_position& at, std::string_view what) {
+    return exec::invalid_params(fmt::format("{}:{}:{}: {}", file, at.line, at.column, what));
+  };
+  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    return fail({1, 1}, "the file is empty: expected a JSON object ({...})");
+  boost::json::parse_options options;
+  options.allow_comments = true;         // VS Code's JSONC
+  options.allow_trailing_commas = true;  // likewise
+  boost::json::basic_parser<Builder> parser(options, text, file);
+  auto& builder = parser.handler();
+  boost::system::error_code ec;
+  // Boost.JSON 1.81 loses its place when a comment before the document ends a piece it is fed:
+  // what comes before the first token, and the token, go in one piece.
+  builder.offset = first_token(text);
+  parser.write_some(true, text.data(), std::min(builder.offset + 1, text.size()), ec);
+  for (++builder.offset; builder.offset < text.size() && !ec && !builder.root; ++builder.offset)
+    parser.write_some(true, text.data() + builder.offset, 1, ec);
+  if (builder.root) {
+    // Only whitespace and comments may follow the document.
+    const auto after = builder.offset + first_token(text.substr(builder.offset));
+    if (after < text.size())
+      return fail(builder.position(after), "unexpected text after the JSON document");
+    return std::move(*builder.root);
   }
+  if (!ec) parser.write_some(false, nullptr, 0, ec);
+  if (builder.failure)
+    return fail(builder.position(builder.failure->first), builder.failure->second);
+  if (ec == boost::json::error::incomplete)
+    return fail(builder.position(text.size()), "the file ends inside the JSON document");
+  if (ec) {
+    // The parser stopped at the byte it was given last.
+    const auto at = std::min(builder.offset - 1, text.size() - 1);
+    const auto byte = static_cast<unsigned char>(text[at]);
+    return fail(builder.position(at), std::isprint(byte)
+                                          ? fmt::format("{} at '{}'", ec.message(), text[at])
+                                          : fmt::format("{} at byte 0x{:02x}", ec.message(), byte));
+  }
+  return std::move(*builder.root);
 }
 
 std::vector<VariableReference> variable_references(std::string_view value) {

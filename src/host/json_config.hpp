@@ -2,13 +2,13 @@
 // (config_import.cpp): JSON text to toml++ nodes that know where they were written, and the
 // `${...}` variable references those files use (docs/config.md, "JSON host configs").
 //
-// Owns: a JSON reader (objects, arrays, strings, numbers, true/false/null, plus the comments and
-// trailing commas of VS Code's JSONC files) whose keys carry their line and column as
+// Owns: reading JSON (with the comments and trailing commas of VS Code's JSONC files; Boost.JSON's
+// parser, fed so that each key's line and column are known) into toml++ nodes whose keys carry
+// them as
 // toml::source_regions, so config.cpp validates a JSON server with the same code and messages as
 // a TOML one; recognising a JSON config; finding variable references in a string.
 // Does not own: what the keys mean or any validation (config.cpp), expansion policy (config.cpp
 // expands at load, config_import.cpp turns references into variable names).
-// Boost.JSON is not used here because it reports no positions for values.
 #pragma once
 
 #include <optional>
@@ -27,7 +27,7 @@ bool is_json_config(std::string_view text, std::string_view file);
 
 // The document as a table (objects become tables, keys keep their positions; a null member is
 // left out, a null array item becomes an empty table so type checks report it). Errors read
-// `<file>:<line>:<column>: <what is wrong>` (e.g. `expected ',' or '}' after a member`).
+// `<file>:<line>:<column>: <what is wrong>` (Boost.JSON's words, e.g. `expected comma`).
 Expected<toml::table> parse_json(std::string_view text, const std::string& file);
 
 // The servers of a JSON document already read (import reads the `projects` section of

@@ -1013,6 +1013,38 @@ TEST_F(CliTest, AddAndRemoveEditTheConfigKeepingComments) {
   EXPECT_NE(gone.err.find("no MCP server 'echoer'"), std::string::npos) << gone.err;
 }
 
+// add --url writes a streamable HTTP server (its token stays in the variable named).
+TEST_F(CliTest, AddWritesAnHttpServer) {
+  const auto config = write("config.toml", "");
+  auto added = tether({"mcp", "--config", config, "add", "web", "--url", "http://127.0.0.1:9/mcp",
+                       "--bearer-token-env-var", "WEB_TOKEN", "--header", "X-Team=tools"});
+  ASSERT_EQ(added.code, 0) << added.err;
+  EXPECT_EQ(read(config),
+            "[mcp_servers.web]\nurl = \"http://127.0.0.1:9/mcp\"\nbearer_token_env_var = "
+            "\"WEB_TOKEN\"\nhttp_headers = { X-Team = \"tools\" }\n");
+  auto got = tether({"mcp", "--config", config, "--json", "get", "web"});
+  ASSERT_EQ(got.code, 0) << got.err;
+  EXPECT_EQ(got.json().at("transport").at("type"), "streamable_http");
+  EXPECT_EQ(got.json().at("transport").at("bearer_token_env_var"), "WEB_TOKEN");
+
+  const std::pair<std::vector<std::string>, const char*> mistakes[] = {
+      {{"add", "x"}, "add needs the server's command after --"},
+      {{"add", "x", "--url", "http://h/mcp", "--", "cmd"}, "not both"},
+      {{"add", "x", "--url", "http://h/mcp", "--env", "A=1"},
+       "--env is for a stdio server; an HTTP server takes --header"},
+      {{"add", "x", "--header", "A=1", "--", "cmd"}, "--header and --bearer-token-env-var are for"},
+      {{"add", "x", "--url", "http://h/mcp", "--header", "novalue"},
+       "--header 'novalue' is not key=value"},
+  };
+  for (const auto& [words, message] : mistakes) {
+    std::vector<std::string> argv = {"mcp", "--config", config};
+    argv.insert(argv.end(), words.begin(), words.end());
+    auto run = tether(argv);
+    EXPECT_EQ(run.code, 2) << message;
+    EXPECT_NE(run.err.find(message), std::string::npos) << run.err;
+  }
+}
+
 // add --environment is checked against the environments the config defines (and codex's
 // environments.toml beside it) before anything is written.
 // Environments are added, listed and removed from the command line; a server can then run there.

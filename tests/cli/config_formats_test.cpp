@@ -102,7 +102,7 @@ TEST_F(ConfigFormats, JsonErrorsNameFileLineColumnServerAndField) {
        ":1:44: [servers.gh] headers.A: ${input:pat} is a VS Code input prompt"},
       {R"({"mcpServers": {"gh": {"command": "x", "env": {"T": "${TETHER_TEST_UNSET}"}}}})",
        ":1:40: [mcpServers.gh] env.T: ${TETHER_TEST_UNSET} is not set"},
-      {"{\"mcpServers\": {\"a\": {}\n  \"b\": {}}}", ":2:3: expected ',' or '}' after a member"},
+      {"{\"mcpServers\": {\"a\": {}\n  \"b\": {}}}", ":2:3: syntax error at '\"'"},
   };
   for (const auto& c : cases) {
     const auto config = write("mcp.json", c.text);

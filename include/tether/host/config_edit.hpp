@@ -28,17 +28,22 @@ namespace tether::host {
 // passes as it is).
 std::string toml_basic_string(std::string_view value);
 
-// A stdio server as `tether mcp add NAME [--env K=V] [--environment E] -- CMD ARGS` gives it.
+// A server as `tether mcp add NAME [--env K=V] [--environment E] -- CMD ARGS` gives it (stdio), or
+// `tether mcp add NAME --url URL [--bearer-token-env-var V] [--header K=V]` (streamable HTTP).
 struct NewServer {
   std::string name;
-  std::string command;
+  std::string command;  // stdio
   std::vector<std::string> args;
   std::map<std::string, std::string> env;
+  std::string url;  // streamable HTTP, when not empty
+  std::optional<std::string> bearer_token_env_var;
+  std::map<std::string, std::string> http_headers;
   std::optional<std::string> environment;  // written as `environment = "<E>"`
 };
 
 // `text` with a `[mcp_servers.<name>]` table appended (after a blank line unless the text is empty
-// or already ends with one); `args`, `env` and `environment` are omitted when empty or absent.
+// or already ends with one): `command` with `args` and `env`, or `url` with
+// `bearer_token_env_var` and `http_headers`; what is empty or absent is omitted.
 // Errors: `Invalid MCP server name '<name>': must match pattern ^[a-zA-Z0-9_-]+$`,
 // `MCP server '<name>' already exists in <file>`, a TOML syntax error of `text` (as parse_config
 // reports it: `<file>:<line>:<column>: ...`), and `cannot add MCP server '<name>' to <file>:
