@@ -26,14 +26,16 @@ Run add_mcp_command(CLI::App& app, std::vector<std::string> command);
 Run add_serve_command(CLI::App& mcp, const std::string& config_option);
 
 // `tether mcp import`'s options, and the import itself (import_command.cpp): `config_path` is the
-// config file written; a failure is handed to `fail`, whose exit code is returned (0: done).
+// config file written (checked with the codex `environments_path` beside it); a failure is handed
+// to `fail`, whose exit code is returned (0: done).
 struct ImportArgs {
   std::string from;
   std::vector<std::string> files;
   bool dry_run = false;
 };
 void add_import_arguments(CLI::App& command, ImportArgs& args);
-int run_import(const ImportArgs& args, const std::string& config_path, bool json,
+int run_import(const ImportArgs& args, const std::string& config_path,
+               const std::string& environments_path, bool json,
                const std::function<int(std::string_view)>& fail);
 
 // The config `tether mcp` uses: --config (config.toml or a JSON host config), else

@@ -71,7 +71,8 @@ void add_import_arguments(CLI::App& command, ImportArgs& args) {
   command.add_flag("--dry-run", args.dry_run, "show what would be imported; write nothing");
 }
 
-int run_import(const ImportArgs& args, const std::string& config_path, bool json,
+int run_import(const ImportArgs& args, const std::string& config_path,
+               const std::string& environments_path, bool json,
                const std::function<int(std::string_view)>& fail) {
   host::ImportRequest request;
   if (!args.files.empty()) {
@@ -84,7 +85,7 @@ int run_import(const ImportArgs& args, const std::string& config_path, bool json
     return fail("import needs --from codex|claude|cursor|vscode, or --file PATH");
   }
   request.config_path = config_path;
-  request.environments_path = host::tether_home(host::process_env) + "/environments.toml";
+  request.environments_path = environments_path;
   request.dry_run = args.dry_run;
   auto imported = host::import_servers(request);
   if (!imported) return fail(imported.error().message);

@@ -690,7 +690,7 @@ constexpr Subcommand kSubcommands[] = {
      .edit =
          [](const McpArgs& args, const Errors& errors) {
            return run_import(
-               args.import, config_path(args.config_path), args.json,
+               args.import, config_path(args.config_path), environments_path(), args.json,
                [&](std::string_view message) { return errors.fail(Kind::config, message); });
          }},
 };
@@ -804,7 +804,8 @@ Run add_mcp_command(CLI::App& app, std::vector<std::string> command) {
   auto args = std::make_shared<McpArgs>();
   args->argv = std::move(command);
   mcp->add_option("--config", args->config_path,
-                  "config file (default: $TETHER_HOME/config.toml, ~/.tether/config.toml)");
+                  "config file (default: $TETHER_HOME/config.toml, ~/.tether/config.toml); a "
+                  ".json file is read as Claude's, Cursor's or VS Code's MCP config");
   mcp->add_flag("--json", args->json, "machine-readable output on stdout");
   mcp->add_option("--gateway", args->gateway,
                   "use the servers of a running `tether mcp serve` at this URL (or "

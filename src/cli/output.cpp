@@ -676,6 +676,7 @@ json::object transport_json(const host::ServerConfig& server) {
 // `K=*****, L=*****` (masked) or `K=VAR` (variable names); `-` for none.
 std::string pairs_text(const std::map<std::string, std::string>& pairs, bool mask) {
   std::vector<std::string> shown;
+  shown.reserve(pairs.size());
   for (const auto& [key, value] : pairs)
     shown.push_back(fmt::format("{}={}", key, mask ? kMasked : std::string_view(value)));
   return shown.empty() ? "-" : fmt::format("{}", fmt::join(shown, ", "));

@@ -152,8 +152,9 @@ class Builder {
       return true;
     }
     key_ = std::move(key);
-    return std::visit([&](auto&& container) { return add(std::move(container), ec); },
-                      std::move(node));
+    return std::visit(
+        [&](auto&& container) { return add(std::forward<decltype(container)>(container), ec); },
+        std::move(node));
   }
 
   std::string_view text_;
