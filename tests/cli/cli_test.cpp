@@ -76,6 +76,7 @@ class CliTest : public CliFixture {
     auto env = env_;
     auto pointers = [](std::vector<std::string>& strings) {
       std::vector<char*> out;
+      out.reserve(strings.size() + 1);
       for (auto& text : strings) out.push_back(text.data());
       out.push_back(nullptr);
       return out;

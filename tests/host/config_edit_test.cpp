@@ -412,7 +412,7 @@ unsigned mode_of(const std::filesystem::path& path) {
   return info.st_mode & 07777;
 }
 
-std::function<Expected<std::string>(std::string_view)> adding(NewServer server) {
+std::function<Expected<std::string>(std::string_view)> adding(const NewServer& server) {
   return [server](std::string_view text) { return add_server(text, "config.toml", server); };
 }
 
