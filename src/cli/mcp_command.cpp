@@ -434,6 +434,17 @@ jsonrpc::Expected<void> check_environment(const McpArgs& args) {
       host::did_you_mean(args.environment, known)));
 }
 
+// --header `Name=value`, or `Name: value` as curl and `claude mcp add --header` write it.
+jsonrpc::Expected<std::pair<std::string, std::string>> header_pair(std::string_view header) {
+  const auto colon = header.find(':');
+  const auto equals = header.find('=');
+  if (colon == std::string_view::npos || colon == 0 || equals < colon)
+    return key_value(header, "--header");
+  auto value = header.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  return std::pair{std::string(header.substr(0, colon)), std::string(value)};
+}
+
 int run_add(const McpArgs& args, const Errors& errors) {
   host::NewServer server;
   server.name = args.name;
@@ -451,9 +462,11 @@ int run_add(const McpArgs& args, const Errors& errors) {
   if (http) {
     server.url = args.url;
     if (!args.bearer_token_env_var.empty()) server.bearer_token_env_var = args.bearer_token_env_var;
-    auto headers = text_pairs(args.headers, "--header");
-    if (!headers) return errors.fail(Kind::usage, headers.error().message);
-    server.http_headers = std::move(*headers);
+    for (const auto& header : args.headers) {
+      auto split = header_pair(header);
+      if (!split) return errors.fail(Kind::usage, split.error().message);
+      server.http_headers[split->first] = std::move(split->second);
+    }
   } else {
     server.command = args.argv.front();
     server.args.assign(args.argv.begin() + 1, args.argv.end());
@@ -645,7 +658,9 @@ constexpr Subcommand kSubcommands[] = {
            command.add_option("--url", args.url, "a streamable HTTP server's URL");
            command.add_option("--bearer-token-env-var", args.bearer_token_env_var,
                               "the variable holding an HTTP server's bearer token");
-           command.add_option("--header", args.headers, "K=V, a header for an HTTP server")
+           command
+               .add_option("--header", args.headers,
+                           "a header for an HTTP server: Name=value or 'Name: value'")
                ->allow_extra_args(false);
            command.add_option("--environment", args.environment,
                               "where it runs: local, remote or an id");

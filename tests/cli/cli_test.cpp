@@ -1018,11 +1018,12 @@ TEST_F(CliTest, AddAndRemoveEditTheConfigKeepingComments) {
 TEST_F(CliTest, AddWritesAnHttpServer) {
   const auto config = write("config.toml", "");
   auto added = tether({"mcp", "--config", config, "add", "web", "--url", "http://127.0.0.1:9/mcp",
-                       "--bearer-token-env-var", "WEB_TOKEN", "--header", "X-Team=tools"});
+                       "--bearer-token-env-var", "WEB_TOKEN", "--header", "X-Team=tools",
+                       "--header", "X-Query: a=b"});
   ASSERT_EQ(added.code, 0) << added.err;
   EXPECT_EQ(read(config),
             "[mcp_servers.web]\nurl = \"http://127.0.0.1:9/mcp\"\nbearer_token_env_var = "
-            "\"WEB_TOKEN\"\nhttp_headers = { X-Team = \"tools\" }\n");
+            "\"WEB_TOKEN\"\nhttp_headers = { X-Query = \"a=b\", X-Team = \"tools\" }\n");
   auto got = tether({"mcp", "--config", config, "--json", "get", "web"});
   ASSERT_EQ(got.code, 0) << got.err;
   EXPECT_EQ(got.json().at("transport").at("type"), "streamable_http");
