@@ -8,7 +8,9 @@
 //   negative timeouts; environment ids valid, unique and not reserved; exec-server URLs ws:// or
 //   wss://; token_env_var and token_file not both; a default environment that exists, and
 //   resolve_remote() choosing it when the process environment names no executor.
-// No fakes: parse_config reads no file and no environment variable.
+// A text starting with `{` is a JSON host config, whose `${VAR}` references are expanded: the
+// variables come from a fixed lookup (those named SET* are set), so that a run never depends on
+// the fuzzer's own environment. parse_config reads no file.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -117,7 +119,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (nul != std::string_view::npos)
     environments = host::ConfigText{input.substr(nul + 1), "environments.toml"};
 
-  auto config = host::parse_config(main, environments);
+  host::ParseOptions options;
+  options.env = [](std::string_view name) -> std::optional<std::string> {
+    if (name.starts_with("SET")) return std::string("value of ") + std::string(name);
+    return std::nullopt;
+  };
+  auto config = host::parse_config(main, environments, options);
   if (!config) {
     const auto& message = config.error().message;
     if (!message.starts_with("config.toml:") && !message.starts_with("environments.toml:"))
