@@ -24,6 +24,13 @@
 namespace tether::host {
 namespace {
 
+// Byte `at` of `text` as toml++ counts lines and columns.
+toml::source_position source_position(std::string_view text, std::size_t at) {
+  const auto where = jsonrpc::position_of(text, at);
+  return {static_cast<toml::source_index>(where.line),
+          static_cast<toml::source_index>(where.column)};
+}
+
 // Builds toml++ nodes from Boost.JSON's parse events. The parser is fed one byte at a time so
 // that each event knows where in the text it happened (`at`): keys keep where they were written.
 class Builder {
@@ -34,8 +41,9 @@ class Builder {
   static constexpr std::size_t max_key_size = 1u << 16;
   static constexpr std::size_t max_string_size = 1u << 24;
 
-  Builder(std::string_view text, const std::string& file)
-      : text_(text), file_(std::make_shared<const std::string>(file)) {}
+  // `plain`: the text as the parser reads it (comments blanked); `text`: as written, for positions.
+  Builder(std::string_view plain, std::string_view text, const std::string& file)
+      : plain_(plain), text_(text), file_(std::make_shared<const std::string>(file)) {}
 
   // Where the byte being fed is, and the offset after the last event that ended a token.
   std::size_t offset = 0;
@@ -69,7 +77,7 @@ class Builder {
   bool on_key(std::string_view part, std::size_t, boost::system::error_code& ec) {
     text_part_ += part;
     // The key starts at the first quote after the previous token (whitespace and a comma between).
-    const auto begin = text_.find('"', token_end_);
+    const auto begin = plain_.find('"', token_end_);
     auto& table = std::get<toml::table>(stack_.back().first);
     if (table.contains(text_part_))
       return refuse(ec, begin, fmt::format("duplicate key '{}'", text_part_));
@@ -110,17 +118,11 @@ class Builder {
     token_end_ = offset + 1;
     return true;
   }
+  // Comments never reach the parser (blank_comments).
   bool on_comment_part(std::string_view, boost::system::error_code&) { return true; }
-  bool on_comment(std::string_view, boost::system::error_code&) {
-    token_end_ = offset + 1;
-    return true;
-  }
+  bool on_comment(std::string_view, boost::system::error_code&) { return true; }
 
-  toml::source_position position(std::size_t at) const {
-    const auto where = jsonrpc::position_of(text_, at);
-    return {static_cast<toml::source_index>(where.line),
-            static_cast<toml::source_index>(where.column)};
-  }
+  toml::source_position position(std::size_t at) const { return source_position(text_, at); }
 
  private:
   bool refuse(boost::system::error_code& ec, std::size_t at, std::string what) {
@@ -157,6 +159,7 @@ class Builder {
         std::move(node));
   }
 
+  std::string_view plain_;
   std::string_view text_;
   std::shared_ptr<const std::string> file_;
   std::size_t token_end_ = 0;
@@ -166,22 +169,34 @@ class Builder {
   std::vector<std::pair<std::variant<toml::table, toml::array>, std::optional<toml::key>>> stack_;
 };
 
-// Where the document's first token is: after whitespace and comments (or the end).
-std::size_t first_token(std::string_view text) {
-  std::size_t at = 0;
-  while (at < text.size()) {
-    if (std::isspace(static_cast<unsigned char>(text[at]))) {
-      ++at;
-    } else if (text.substr(at).starts_with("//")) {
-      at = std::min(text.find('\n', at), text.size());
-    } else if (text.substr(at).starts_with("/*")) {
-      const auto end = text.find("*/", at + 2);
-      at = end == std::string_view::npos ? text.size() : end + 2;
-    } else {
-      break;
+// VS Code's JSONC comments turned into spaces (line breaks kept, so every offset stays where it
+// was); the offset of a `/*` that never ends, if any. Boost.JSON 1.81 can read past its input
+// when it resumes inside a comment (boostorg/json#933, fixed in a later release), and the parser
+// is fed piece by piece here, so comments never reach it.
+std::optional<std::size_t> blank_comments(std::string& text) {
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (in_string) {
+      if (text[i] == '\\') {
+        ++i;
+      } else if (text[i] == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (text[i] == '"') in_string = true;
+    if (text[i] != '/' || i + 1 == text.size()) continue;
+    if (text[i + 1] == '/') {
+      for (; i < text.size() && text[i] != '\n'; ++i) text[i] = ' ';
+    } else if (text[i + 1] == '*') {
+      const auto end = text.find("*/", i + 2);
+      if (end == std::string::npos) return i;
+      for (; i < end + 2; ++i)
+        if (text[i] != '\n') text[i] = ' ';
+      --i;
     }
   }
-  return at;
+  return std::nullopt;
 }
 
 bool variable_name(std::string_view name) {
@@ -205,22 +220,20 @@ Expected<toml::table> parse_json(std::string_view text, const std::string& file)
   };
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
     return fail({1, 1}, "the file is empty: expected a JSON object ({...})");
+  std::string plain(text);
+  if (auto open = blank_comments(plain))
+    return fail(source_position(text, *open), "unterminated /* comment");
   boost::json::parse_options options;
-  options.allow_comments = true;         // VS Code's JSONC
-  options.allow_trailing_commas = true;  // likewise
-  boost::json::basic_parser<Builder> parser(options, text, file);
+  options.allow_trailing_commas = true;  // VS Code's JSONC
+  boost::json::basic_parser<Builder> parser(options, plain, text, file);
   auto& builder = parser.handler();
   boost::system::error_code ec;
-  // Boost.JSON 1.81 loses its place when a comment before the document ends a piece it is fed:
-  // what comes before the first token, and the token, go in one piece.
-  builder.offset = first_token(text);
-  parser.write_some(true, text.data(), std::min(builder.offset + 1, text.size()), ec);
-  for (++builder.offset; builder.offset < text.size() && !ec && !builder.root; ++builder.offset)
-    parser.write_some(true, text.data() + builder.offset, 1, ec);
+  for (; builder.offset < plain.size() && !ec && !builder.root; ++builder.offset)
+    parser.write_some(true, plain.data() + builder.offset, 1, ec);
   if (builder.root) {
-    // Only whitespace and comments may follow the document.
-    const auto after = builder.offset + first_token(text.substr(builder.offset));
-    if (after < text.size())
+    // Only whitespace (and comments) may follow the document.
+    const auto after = plain.find_first_not_of(" \t\r\n", builder.offset);
+    if (after != std::string::npos)
       return fail(builder.position(after), "unexpected text after the JSON document");
     return std::move(*builder.root);
   }

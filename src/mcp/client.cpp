@@ -545,7 +545,7 @@ struct Client::State : std::enable_shared_from_this<State> {
             params.erase("requestState");
           continue;
         }
-        failure = std::move(responses.error());
+        failure = responses.error();
       }
       co_return Expected<json::object>{boost::system::in_place_error, std::move(*failure)};
     }

@@ -252,7 +252,7 @@ TEST(JsonConfig, SyntaxErrorsNameLineColumnAndWhat) {
       {"{} x", "mcp.json:1:4: unexpected text after the JSON document"},
       {"[]", "mcp.json:1:1: a JSON config must be an object ({...})"},
       {"", "mcp.json:1:1: the file is empty: expected a JSON object ({...})"},
-      {"{ /* open", "mcp.json:1:10: the file ends inside the JSON document"},
+      {"{ /* open", "mcp.json:1:3: unterminated /* comment"},
       {"{\"é\": 1, x}", "mcp.json:1:10: syntax error at 'x'"},
   };
   for (const auto& c : cases) EXPECT_EQ(parse_error(c.text), c.message) << c.text;
