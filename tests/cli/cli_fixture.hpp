@@ -115,6 +115,19 @@ class CliFixture : public ::testing::Test {
     return run;
   }
 
+  // `tether mcp list` with `text` as the config file `name` fails as a config error (exit 2),
+  // with a line of stderr that starts `error: <path><message>`.
+  void expect_config_error(const std::string& name, const std::string& text,
+                           const std::string& message) {
+    const auto config = write(name, text);
+    auto run = tether({"mcp", "--config", config, "list"});
+    EXPECT_EQ(run.code, 2) << text;
+    EXPECT_NE(("\n" + run.err).find("\nerror: " + config + message), std::string::npos)
+        << "config:\n"
+        << text << "\nstderr:\n"
+        << run.err;
+  }
+
   // Our children besides the exempt ones (a peer the test itself runs, e.g. codex).
   void expect_no_leftovers() {
     testing::expect_no_children(exempt_, std::chrono::seconds{10}, "after tether exited");

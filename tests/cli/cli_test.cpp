@@ -743,14 +743,7 @@ TEST_F(CliTest, ConfigErrorsNameFileLineServerAndField) {
        ":1:1: [environments.e] environment 'e' must set exactly one of url, spawn or command"},
       {"[mcp_servers.x]\ncommand = \"a\nargs = []\n", ":2:"},
   };
-  for (const auto& bad : cases) {
-    const auto config = write("bad.toml", bad.text);
-    auto run = tether({"mcp", "--config", config, "list"});
-    EXPECT_EQ(run.code, 2) << bad.text;
-    EXPECT_EQ(run.err.rfind("error: " + config + bad.message, 0), 0u) << "config:\n"
-                                                                      << bad.text << "stderr:\n"
-                                                                      << run.err;
-  }
+  for (const auto& bad : cases) expect_config_error("bad.toml", bad.text, bad.message);
   auto missing = tether({"mcp", "--config", (home_ / "absent.toml").string(), "list"});
   EXPECT_EQ(missing.code, 2);
   EXPECT_NE(missing.err.find("absent.toml: No such file or directory"), std::string::npos)

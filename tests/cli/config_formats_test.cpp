@@ -104,13 +104,7 @@ TEST_F(ConfigFormats, JsonErrorsNameFileLineColumnServerAndField) {
        ":1:40: [mcpServers.gh] env.T: ${TETHER_TEST_UNSET} is not set"},
       {"{\"mcpServers\": {\"a\": {}\n  \"b\": {}}}", ":2:3: syntax error at '\"'"},
   };
-  for (const auto& c : cases) {
-    const auto config = write("mcp.json", c.text);
-    auto run = tether({"mcp", "--config", config, "list"});
-    EXPECT_EQ(run.code, 2) << c.text;
-    EXPECT_NE(run.err.find("error: " + config + c.message), std::string::npos) << c.text << "\n"
-                                                                               << run.err;
-  }
+  for (const auto& c : cases) expect_config_error("mcp.json", c.text, c.message);
 }
 
 TEST_F(ConfigFormats, TyposWarnOnStderrAndTheRunGoesOn) {
