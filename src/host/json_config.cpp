@@ -122,7 +122,20 @@ class Builder {
   bool on_comment_part(std::string_view, boost::system::error_code&) { return true; }
   bool on_comment(std::string_view, boost::system::error_code&) { return true; }
 
-  toml::source_position position(std::size_t at) const { return source_position(text_, at); }
+  // Where byte `at` is. Positions are asked for in increasing order while parsing, so each one
+  // continues from the last: a file of megabytes (~/.claude.json) stays one pass.
+  toml::source_position position(std::size_t at) {
+    if (at < cursor_offset_) {
+      cursor_offset_ = 0;
+      cursor_ = {};
+    }
+    const auto step = jsonrpc::position_of(text_.substr(cursor_offset_), at - cursor_offset_);
+    cursor_.column = step.line == 1 ? cursor_.column + step.column - 1 : step.column;
+    cursor_.line += step.line - 1;
+    cursor_offset_ = at;
+    return {static_cast<toml::source_index>(cursor_.line),
+            static_cast<toml::source_index>(cursor_.column)};
+  }
 
  private:
   bool refuse(boost::system::error_code& ec, std::size_t at, std::string what) {
@@ -161,6 +174,8 @@ class Builder {
 
   std::string_view plain_;
   std::string_view text_;
+  std::size_t cursor_offset_ = 0;  // position()'s last answer, and where it was
+  jsonrpc::TextPosition cursor_;
   std::shared_ptr<const std::string> file_;
   std::size_t token_end_ = 0;
   std::string text_part_;

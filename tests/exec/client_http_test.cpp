@@ -156,18 +156,14 @@ TEST(ExecClientHttp, CancelEndsTheExchange) {
     auto exchange = http->start(request);
     auto head = co_await exchange->head();
     CO_ASSERT_TRUE(succeeded(head, "GET /forever through http_client"));
-    auto log = std::make_shared<BodyLog>();
-    asio::co_spawn(executor, read_body(exchange, log), asio::detached);
-    const std::function<bool()> reading = [&log] { return log->pieces.size() >= 2; };
-    const bool read_twice = co_await eventually(reading, kSettle);
+    auto log = read_in_background(executor, exchange);
+    const bool read_twice = co_await has_read(log, 2, kSettle);
     CO_ASSERT_TRUE(read_twice);
 
     exchange->cancel();
-    const std::function<bool()> ended = [&log] { return log->ended; };
-    const bool stopped = co_await eventually(ended, kSettle);
-    CO_ASSERT_TRUE(stopped);
-    CO_ASSERT_TRUE(log->error.has_value());
-    EXPECT_EQ(log->error->code, code::kRequestCancelled) << log->error->message;
+    const auto error = co_await ended_with(log, kSettle);
+    CO_ASSERT_TRUE(error.has_value());
+    EXPECT_EQ(error->code, code::kRequestCancelled) << error->message;
     EXPECT_TRUE(log->body().starts_with("tick-0\ntick-1\n")) << log->body();
     const bool idle = co_await wait_idle(peer, kSettle);
     EXPECT_TRUE(idle) << "the executor kept the cancelled exchange's connection open";
@@ -195,18 +191,14 @@ TEST(ExecClientHttp, KilledExecutorFailsThePendingRead) {
     auto exchange = http->start(request);
     auto head = co_await exchange->head();
     CO_ASSERT_TRUE(succeeded(head, "GET /forever through http_client"));
-    auto log = std::make_shared<BodyLog>();
-    asio::co_spawn(executor, read_body(exchange, log), asio::detached);
-    const std::function<bool()> reading = [&log] { return !log->pieces.empty(); };
-    const bool started = co_await eventually(reading, kSettle);
+    auto log = read_in_background(executor, exchange);
+    const bool started = co_await has_read(log, 1, kSettle);
     CO_ASSERT_TRUE(started);
 
     server.signal(SIGKILL);
-    const std::function<bool()> ended = [&log] { return log->ended; };
-    const bool failed = co_await eventually(ended, kKilled);
-    CO_ASSERT_TRUE(failed);
-    CO_ASSERT_TRUE(log->error.has_value());
-    EXPECT_TRUE(log->error->message.starts_with(exec::kDisconnected)) << log->error->message;
+    const auto error = co_await ended_with(log, kKilled);
+    CO_ASSERT_TRUE(error.has_value());
+    EXPECT_TRUE(error->message.starts_with(exec::kDisconnected)) << error->message;
     auto later = co_await exchange->read();
     EXPECT_FALSE(later.has_value()) << "a read after the failure must fail too";
     const bool idle = co_await wait_idle(peer, kSettle);
@@ -270,18 +262,14 @@ TEST(ExecClientHttp, ALostConnectionFailsItsStreamsAndTheResumedOneServes) {
     auto exchange = http->start(request);
     auto head = co_await exchange->head();
     CO_ASSERT_TRUE(succeeded(head, "GET /forever through http_client"));
-    auto log = std::make_shared<BodyLog>();
-    asio::co_spawn(executor, read_body(exchange, log), asio::detached);
-    const std::function<bool()> reading = [&log] { return !log->pieces.empty(); };
-    const bool started = co_await eventually(reading, kSettle);
+    auto log = read_in_background(executor, exchange);
+    const bool started = co_await has_read(log, 1, kSettle);
     CO_ASSERT_TRUE(started);
 
     EXPECT_EQ(proxy.cut_all(), 1u);
-    const std::function<bool()> ended = [&log] { return log->ended; };
-    const bool failed = co_await eventually(ended, kSettle);
-    CO_ASSERT_TRUE(failed);
-    CO_ASSERT_TRUE(log->error.has_value());
-    EXPECT_TRUE(log->error->message.starts_with(exec::kDisconnected)) << log->error->message;
+    const auto error = co_await ended_with(log, kSettle);
+    CO_ASSERT_TRUE(error.has_value());
+    EXPECT_TRUE(error->message.starts_with(exec::kDisconnected)) << error->message;
     const bool idle = co_await wait_idle(peer, kSettle);
     EXPECT_TRUE(idle) << "the lost connection's request stayed open at the executor";
 

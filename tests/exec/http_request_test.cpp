@@ -82,17 +82,6 @@ json::object cancel_params(std::string request_id) {
   return json::object{{"requestId", std::move(request_id)}};
 }
 
-// Every byte value: the body is bytes, not text.
-std::string all_bytes() {
-  std::string bytes;
-  for (int i = 0; i < 256; ++i) bytes.push_back(static_cast<char>(i));
-  return bytes;
-}
-
-std::vector<std::string> just(std::string value) {
-  return {std::move(value)};
-}
-
 ExecServer::Options server_args(std::vector<std::string> extra) {
   ExecServer::Options options;
   options.args.insert(options.args.end(), extra.begin(), extra.end());
@@ -393,8 +382,7 @@ TEST(HttpRequest, TimeoutWaitingForTheHeadFails) {
 
 TEST(HttpRequest, RefusedPortFails) {
   ExecServer server;
-  const auto params =
-      get_params("http://127.0.0.1:" + std::to_string(free_port()) + "/");
+  const auto params = get_params("http://127.0.0.1:" + std::to_string(free_port()) + "/");
   run_async([&]() -> asio::awaitable<void> {
     auto client = co_await connect_initialized(server.port());
     auto reply = co_await http_call(*client, params);

@@ -55,18 +55,6 @@ fetch::Request echo_request(const HttpPeer& peer, std::string method, std::strin
   return request;
 }
 
-// Every byte value, so nothing in between may treat the body as text.
-std::string all_bytes() {
-  std::string bytes;
-  for (int i = 0; i < 256; ++i) bytes.push_back(static_cast<char>(i));
-  return bytes;
-}
-
-// A one-element list (a braced list in a coroutine body is what GCC 12 miscompiles).
-std::vector<std::string> just(std::string value) {
-  return {std::move(value)};
-}
-
 TEST(FetchDirect, GetKeepsRepeatedHeadersInOrder) {
   HttpPeer peer;
   const auto request = echo_request(peer, "GET");
@@ -396,18 +384,14 @@ TEST(FetchDirect, CancelDuringAReadEndsTheExchange) {
     auto exchange = client->start(request);
     auto head = co_await exchange->head();
     CO_ASSERT_TRUE(succeeded(head, "GET /forever"));
-    auto log = std::make_shared<BodyLog>();
-    asio::co_spawn(executor, read_body(exchange, log), asio::detached);
-    const std::function<bool()> reading = [&log] { return log->pieces.size() >= 2; };
-    const bool read_twice = co_await eventually(reading, kSettle);
+    auto log = read_in_background(executor, exchange);
+    const bool read_twice = co_await has_read(log, 2, kSettle);
     CO_ASSERT_TRUE(read_twice);
     // The reader is suspended in read() now (it reads again as soon as a piece came).
     exchange->cancel();
-    const std::function<bool()> ended = [&log] { return log->ended; };
-    const bool stopped = co_await eventually(ended, kSettle);
-    CO_ASSERT_TRUE(stopped);
-    CO_ASSERT_TRUE(log->error.has_value());
-    EXPECT_EQ(log->error->code, code::kRequestCancelled) << log->error->message;
+    const auto error = co_await ended_with(log, kSettle);
+    CO_ASSERT_TRUE(error.has_value());
+    EXPECT_EQ(error->code, code::kRequestCancelled) << error->message;
     auto later = co_await exchange->read();
     EXPECT_TRUE(!later && later.error().code == code::kRequestCancelled);
     const bool idle = co_await wait_idle(peer, kSettle);

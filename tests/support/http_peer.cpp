@@ -11,6 +11,7 @@
 
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -266,6 +267,37 @@ asio::awaitable<void> read_body(std::shared_ptr<fetch::Exchange> exchange,
     log->pieces.push_back(std::move(*piece));
   }
   log->ended = true;
+}
+
+std::string all_bytes() {
+  std::string bytes;
+  for (int i = 0; i < 256; ++i) bytes.push_back(static_cast<char>(i));
+  return bytes;
+}
+
+std::vector<std::string> just(std::string value) {
+  return {std::move(value)};
+}
+
+std::shared_ptr<BodyLog> read_in_background(const asio::any_io_executor& executor,
+                                            std::shared_ptr<fetch::Exchange> exchange) {
+  auto log = std::make_shared<BodyLog>();
+  asio::co_spawn(executor, read_body(std::move(exchange), log), asio::detached);
+  return log;
+}
+
+asio::awaitable<bool> has_read(std::shared_ptr<BodyLog> log, std::size_t pieces,
+                               std::chrono::milliseconds within) {
+  const std::function<bool()> read = [&log, pieces] { return log->pieces.size() >= pieces; };
+  co_return co_await eventually(read, within);
+}
+
+asio::awaitable<std::optional<fetch::Error>> ended_with(std::shared_ptr<BodyLog> log,
+                                                        std::chrono::milliseconds within) {
+  const std::function<bool()> ended = [&log] { return log->ended; };
+  const bool done = co_await eventually(ended, within);
+  if (!done) ADD_FAILURE() << "the body did not end within " << within.count() << " ms";
+  co_return done ? log->error : std::nullopt;
 }
 
 }  // namespace tether::testing

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
@@ -100,6 +101,12 @@ fetch::Headers interleaved_fetch_headers();
 // order of the fields of one name only; interleaved names may be regrouped).
 ::testing::AssertionResult saw_interleaved_headers(const Echo& echo);
 
+// Every byte value once, as a body: nothing in between may treat it as text.
+std::string all_bytes();
+
+// A one-element list (a braced list in a coroutine body is what GCC 12 miscompiles).
+std::vector<std::string> just(std::string value);
+
 // Whether `result` holds a value; if not, a test failure naming `what` and the error.
 template <class T>
 bool succeeded(const fetch::Expected<T>& result, std::string_view what) {
@@ -128,5 +135,15 @@ struct BodyLog {
 // can act while a read() is pending.
 boost::asio::awaitable<void> read_body(std::shared_ptr<fetch::Exchange> exchange,
                                        std::shared_ptr<BodyLog> log);
+// read_body started in the background on `executor`; the log it fills.
+std::shared_ptr<BodyLog> read_in_background(const boost::asio::any_io_executor& executor,
+                                            std::shared_ptr<fetch::Exchange> exchange);
+// Whether `log` holds at least `pieces` pieces within `within`.
+boost::asio::awaitable<bool> has_read(std::shared_ptr<BodyLog> log, std::size_t pieces,
+                                      std::chrono::milliseconds within);
+// The error `log` ended with, once it ends within `within`; none when it did not end in time or
+// ended without one.
+boost::asio::awaitable<std::optional<fetch::Error>> ended_with(std::shared_ptr<BodyLog> log,
+                                                               std::chrono::milliseconds within);
 
 }  // namespace tether::testing
