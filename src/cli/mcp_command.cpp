@@ -493,13 +493,11 @@ int run_get(const McpArgs& args, const Errors& errors) {
   const auto found = std::find(names.begin(), names.end(), args.name);
   if (found == names.end())
     return errors.fail(Kind::usage, host::unknown_server_error(args.name, names).message);
-  const auto& server = config->servers[static_cast<std::size_t>(found - names.begin())];
+  const auto index = static_cast<std::size_t>(found - names.begin());
   // Where it would run, resolved as a start resolves it; nothing is started or connected.
   asio::io_context io(1);
-  const auto info = host::Manager::create(io.get_executor(), *config)
-                        ->servers()
-                        .at(static_cast<std::size_t>(found - names.begin()));
-  print_server_config(server, info, args.json);
+  const auto info = host::Manager::create(io.get_executor(), *config)->servers().at(index);
+  print_server_config(config->servers[index], info, args.json);
   return kOk;
 }
 
